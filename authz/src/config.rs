@@ -1,0 +1,255 @@
+//! The filter's configuration: the JSON in Envoy's `plugin_config.configuration`.
+
+use serde::{Deserialize, Serialize};
+
+/// Filter configuration. Unknown fields are refused so a typo never silently weakens a setting.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// Envoy cluster that reaches the control plane.
+    pub cluster: String,
+    /// `:authority` sent with bundle requests.
+    #[serde(default = "defaults::authority")]
+    pub authority: String,
+    /// Path of the bundle endpoint.
+    #[serde(default = "defaults::bundle_path")]
+    pub bundle_path: String,
+    /// Bearer credential the filter presents to the control plane.
+    pub credential: String,
+    /// Minimum time between two bundle requests, in milliseconds.
+    #[serde(default = "defaults::refresh_interval_ms")]
+    pub refresh_interval_ms: u64,
+    /// Long-poll duration asked of the control plane (`?wait=`); 0 turns long-polling off.
+    #[serde(default = "defaults::long_poll_seconds")]
+    pub long_poll_seconds: u64,
+    /// Timeout of a bundle request beyond the long-poll duration, in milliseconds.
+    #[serde(default = "defaults::request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// A bundle not confirmed by the control plane for this long is stale: requests then fail
+    /// closed with 503 unless their path is in `fail_open_paths`.
+    #[serde(default = "defaults::staleness_limit_seconds")]
+    pub staleness_limit_seconds: u64,
+    /// Paths that pass without a decision when no fresh bundle exists. See [`PathPattern`].
+    #[serde(default)]
+    pub fail_open_paths: Vec<String>,
+    /// Paths that always pass without authentication (health checks). See [`PathPattern`].
+    #[serde(default)]
+    pub bypass_paths: Vec<String>,
+    /// Clock skew accepted on `exp`, `nbf` and `iat`, in seconds (at most 300).
+    #[serde(default = "defaults::leeway_seconds")]
+    pub leeway_seconds: i64,
+    /// Longest accepted token lifetime (`exp - iat`), in seconds.
+    #[serde(default = "defaults::max_token_lifetime_seconds")]
+    pub max_token_lifetime_seconds: i64,
+    /// Longest accepted token, in bytes.
+    #[serde(default = "defaults::max_token_bytes")]
+    pub max_token_bytes: usize,
+    /// Prefix of the identity headers: stripped from every request, then set on allowed ones.
+    #[serde(default = "defaults::header_prefix")]
+    pub header_prefix: String,
+    /// Verified tokens remembered per worker.
+    #[serde(default = "defaults::token_cache_size")]
+    pub token_cache_size: usize,
+    /// Decisions remembered per worker.
+    #[serde(default = "defaults::decision_cache_size")]
+    pub decision_cache_size: usize,
+    /// An unknown `kid` triggers at most one extra bundle refresh per this many seconds.
+    #[serde(default = "defaults::unknown_kid_refresh_seconds")]
+    pub unknown_kid_refresh_seconds: u64,
+}
+
+mod defaults {
+    pub fn authority() -> String {
+        "portcullis-control-plane".into()
+    }
+    pub fn bundle_path() -> String {
+        "/plugin/v1/bundle".into()
+    }
+    pub fn refresh_interval_ms() -> u64 {
+        1_000
+    }
+    pub fn long_poll_seconds() -> u64 {
+        20
+    }
+    pub fn request_timeout_ms() -> u64 {
+        5_000
+    }
+    pub fn staleness_limit_seconds() -> u64 {
+        3_600
+    }
+    pub fn leeway_seconds() -> i64 {
+        60
+    }
+    pub fn max_token_lifetime_seconds() -> i64 {
+        86_400
+    }
+    pub fn max_token_bytes() -> usize {
+        crate::jws::DEFAULT_MAX_TOKEN_BYTES
+    }
+    pub fn header_prefix() -> String {
+        "x-portcullis-".into()
+    }
+    pub fn token_cache_size() -> usize {
+        4_096
+    }
+    pub fn decision_cache_size() -> usize {
+        8_192
+    }
+    pub fn unknown_kid_refresh_seconds() -> u64 {
+        10
+    }
+}
+
+/// An invalid configuration value, naming the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// The JSON does not parse or has unknown fields.
+    #[error("invalid plugin configuration: {0}")]
+    Json(String),
+    /// A field holds a value outside its allowed range.
+    #[error("invalid plugin configuration: `{field}` {problem}")]
+    Invalid {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+}
+
+impl PluginConfig {
+    /// Parses and validates the configuration bytes.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let config: PluginConfig =
+            serde_json::from_slice(bytes).map_err(|e| ConfigError::Json(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, problem| Err(ConfigError::Invalid { field, problem });
+        if self.cluster.is_empty() {
+            return invalid("cluster", "must not be empty");
+        }
+        if self.credential.is_empty() {
+            return invalid("credential", "must not be empty");
+        }
+        if !self.bundle_path.starts_with('/') {
+            return invalid("bundle_path", "must start with `/`");
+        }
+        if self.refresh_interval_ms < 100 {
+            return invalid("refresh_interval_ms", "must be at least 100");
+        }
+        if self.staleness_limit_seconds == 0 {
+            return invalid("staleness_limit_seconds", "must be positive");
+        }
+        if !(0..=300).contains(&self.leeway_seconds) {
+            return invalid("leeway_seconds", "must be between 0 and 300");
+        }
+        if self.max_token_lifetime_seconds <= 0 {
+            return invalid("max_token_lifetime_seconds", "must be positive");
+        }
+        if !(256..=64 * 1024).contains(&self.max_token_bytes) {
+            return invalid("max_token_bytes", "must be between 256 and 65536");
+        }
+        let prefix_ok = self.header_prefix.len() >= 3
+            && self.header_prefix.ends_with('-')
+            && self.header_prefix.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+        if !prefix_ok {
+            return invalid("header_prefix", "must be lowercase letters and `-`, ending in `-`");
+        }
+        for (field, paths) in [("bypass_paths", &self.bypass_paths), ("fail_open_paths", &self.fail_open_paths)] {
+            if paths.iter().any(|p| PathPattern::parse(p).is_none()) {
+                return invalid(field, "entries must start with `/`");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `path` (normalised) is a bypass route.
+    pub fn is_bypass(&self, path: &str) -> bool {
+        matches_any(&self.bypass_paths, path)
+    }
+
+    /// Whether `path` (normalised) may pass when no fresh bundle exists.
+    pub fn is_fail_open(&self, path: &str) -> bool {
+        matches_any(&self.fail_open_paths, path)
+    }
+}
+
+/// A path rule: `/healthz` matches exactly that path; `/public/*` matches `/public/` and
+/// everything below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathPattern<'a> {
+    /// Exact match.
+    Exact(&'a str),
+    /// Prefix match (the pattern without its `*`).
+    Prefix(&'a str),
+}
+
+impl<'a> PathPattern<'a> {
+    /// Parses a pattern; `None` when it does not start with `/`.
+    pub fn parse(pattern: &'a str) -> Option<Self> {
+        if !pattern.starts_with('/') {
+            return None;
+        }
+        Some(match pattern.strip_suffix('*') {
+            Some(prefix) => PathPattern::Prefix(prefix),
+            None => PathPattern::Exact(pattern),
+        })
+    }
+
+    /// Whether `path` matches.
+    pub fn matches(self, path: &str) -> bool {
+        match self {
+            PathPattern::Exact(exact) => path == exact,
+            PathPattern::Prefix(prefix) => path.starts_with(prefix),
+        }
+    }
+}
+
+fn matches_any(patterns: &[String], path: &str) -> bool {
+    patterns.iter().filter_map(|p| PathPattern::parse(p)).any(|p| p.matches(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_config_gets_safe_defaults() {
+        let config = PluginConfig::from_json(br#"{"cluster":"cp","credential":"s"}"#).unwrap();
+        assert_eq!(config.leeway_seconds, 60);
+        assert_eq!(config.header_prefix, "x-portcullis-");
+        assert!(config.fail_open_paths.is_empty());
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_bad_values() {
+        let cases = [
+            (r#"{"cluster":"cp","credential":"s","fail_open":true}"#, "unknown field `fail_open`"),
+            (r#"{"cluster":"","credential":"s"}"#, "`cluster` must not be empty"),
+            (r#"{"cluster":"cp"}"#, "missing field `credential`"),
+            (r#"{"cluster":"cp","credential":"s","leeway_seconds":3600}"#, "`leeway_seconds`"),
+            (r#"{"cluster":"cp","credential":"s","header_prefix":"X-"}"#, "`header_prefix`"),
+            (r#"{"cluster":"cp","credential":"s","bypass_paths":["healthz"]}"#, "`bypass_paths`"),
+            ("not json", "invalid plugin configuration"),
+        ];
+        for (json, expected) in cases {
+            let err = PluginConfig::from_json(json.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains(expected), "{json}: {err}");
+        }
+    }
+
+    #[test]
+    fn path_patterns_are_exact_or_prefix() {
+        let config = PluginConfig::from_json(
+            br#"{"cluster":"cp","credential":"s","bypass_paths":["/healthz","/public/*"]}"#,
+        )
+        .unwrap();
+        assert!(config.is_bypass("/healthz"));
+        assert!(!config.is_bypass("/healthz/x"));
+        assert!(!config.is_bypass("/healthzz"));
+        assert!(config.is_bypass("/public/a/b"));
+        assert!(!config.is_bypass("/publicx"));
+    }
+}

@@ -1,0 +1,173 @@
+//! Request-path normalisation: Cedar must judge the path the upstream will actually serve.
+//!
+//! The rules follow RFC 3986 §6.2.2 plus slash merging: percent-encoded unreserved characters are
+//! decoded (`%2e` → `.`), other escapes are upper-cased, dot segments are removed and repeated
+//! slashes merged. An encoded `/` or `\` is refused because upstreams disagree on its meaning
+//! (CVE-2021-29492). Envoy's own `normalize_path`/`merge_slashes` should be on as well; the filter
+//! rewrites `:path` to this form whenever it differs, so both layers agree by construction.
+
+/// A normalised request target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizedPath {
+    /// The path, always starting with `/`.
+    pub path: String,
+    /// The query string without `?`, if any.
+    pub query: Option<String>,
+}
+
+impl NormalizedPath {
+    /// The path and query as they go upstream.
+    pub fn request_target(&self) -> String {
+        match &self.query {
+            Some(query) => format!("{}?{query}", self.path),
+            None => self.path.clone(),
+        }
+    }
+}
+
+/// Why a path was refused (`400`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    /// Does not start with `/`.
+    #[error("path is not absolute")]
+    NotAbsolute,
+    /// Holds a control character, a non-ASCII byte, a backslash or a broken `%` escape.
+    #[error("path contains an invalid character or escape")]
+    InvalidCharacter,
+    /// Holds `%2F` or `%5C`.
+    #[error("path contains an encoded slash")]
+    EncodedSlash,
+}
+
+/// Longest accepted request target; Envoy's default header limit is larger, this bounds our work.
+pub const MAX_PATH_BYTES: usize = 8 * 1024;
+
+/// Normalises an HTTP/2-style `:path` value.
+pub fn normalize(raw: &str) -> Result<NormalizedPath, PathError> {
+    if raw.len() > MAX_PATH_BYTES {
+        return Err(PathError::InvalidCharacter);
+    }
+    let without_fragment = raw.split('#').next().unwrap_or_default();
+    let (path, query) = match without_fragment.split_once('?') {
+        Some((path, query)) => (path, Some(query.to_owned())),
+        None => (without_fragment, None),
+    };
+    if !path.starts_with('/') {
+        return Err(PathError::NotAbsolute);
+    }
+    let decoded = decode_unreserved(path)?;
+    Ok(NormalizedPath { path: remove_dot_segments(&decoded), query })
+}
+
+fn decode_unreserved(path: &str) -> Result<String, PathError> {
+    let mut out = String::with_capacity(path.len());
+    let mut bytes = path.bytes();
+    while let Some(byte) = bytes.next() {
+        match byte {
+            b'%' => {
+                let high = bytes.next().and_then(hex_value).ok_or(PathError::InvalidCharacter)?;
+                let low = bytes.next().and_then(hex_value).ok_or(PathError::InvalidCharacter)?;
+                let value = high * 16 + low;
+                match value {
+                    b'/' | b'\\' => return Err(PathError::EncodedSlash),
+                    v if v.is_ascii_alphanumeric() || b"-._~".contains(&v) => out.push(char::from(v)),
+                    v => {
+                        out.push('%');
+                        out.push(char::from(HEX_UPPER.get(usize::from(v >> 4)).copied().unwrap_or(b'0')));
+                        out.push(char::from(HEX_UPPER.get(usize::from(v & 0xf)).copied().unwrap_or(b'0')));
+                    }
+                }
+            }
+            b'\\' => return Err(PathError::InvalidCharacter),
+            b if b.is_ascii_graphic() => out.push(char::from(b)),
+            _ => return Err(PathError::InvalidCharacter),
+        }
+    }
+    Ok(out)
+}
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+fn hex_value(byte: u8) -> Option<u8> {
+    char::from(byte).to_digit(16).and_then(|d| u8::try_from(d).ok())
+}
+
+fn remove_dot_segments(path: &str) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    let mut trailing_slash = false;
+    for segment in path.split('/').skip(1) {
+        trailing_slash = matches!(segment, "" | "." | "..");
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            s => segments.push(s),
+        }
+    }
+    let mut out = String::with_capacity(path.len());
+    for segment in &segments {
+        out.push('/');
+        out.push_str(segment);
+    }
+    if trailing_slash || segments.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(raw: &str) -> Result<String, PathError> {
+        normalize(raw).map(|n| n.request_target())
+    }
+
+    #[test]
+    fn normalises_traversal_and_slashes() {
+        let cases = [
+            ("/", "/"),
+            ("/api/items", "/api/items"),
+            ("//admin", "/admin"),
+            ("/a/../admin", "/admin"),
+            ("/a/./b", "/a/b"),
+            ("/%2e%2e/admin", "/admin"),
+            ("/a/%2E%2E/admin", "/admin"),
+            ("/../../..", "/"),
+            ("/a/b/", "/a/b/"),
+            ("/a/b/..", "/a/"),
+            ("/%61dmin", "/admin"),
+            ("/a%20b", "/a%20b"),
+            ("/a%c3%a9", "/a%C3%A9"),
+            ("/x?y=/../z", "/x?y=/../z"),
+            ("/x#frag", "/x"),
+            ("/A", "/A"),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(norm(raw), Ok(expected.to_owned()), "{raw}");
+        }
+    }
+
+    #[test]
+    fn refuses_ambiguous_paths() {
+        assert_eq!(norm("/a%2Fb"), Err(PathError::EncodedSlash));
+        assert_eq!(norm("/a%2fb"), Err(PathError::EncodedSlash));
+        assert_eq!(norm("/a%5cb"), Err(PathError::EncodedSlash));
+        assert_eq!(norm("/a\\b"), Err(PathError::InvalidCharacter));
+        assert_eq!(norm("/a%zz"), Err(PathError::InvalidCharacter));
+        assert_eq!(norm("/a%4"), Err(PathError::InvalidCharacter));
+        assert_eq!(norm("/a b"), Err(PathError::InvalidCharacter));
+        assert_eq!(norm("/é"), Err(PathError::InvalidCharacter));
+        assert_eq!(norm("admin"), Err(PathError::NotAbsolute));
+        assert_eq!(norm("*"), Err(PathError::NotAbsolute));
+    }
+
+    #[test]
+    fn normalising_twice_changes_nothing() {
+        for raw in ["/a/../b//c/./d/", "/%2e/x", "/a%7e"] {
+            let once = norm(raw).unwrap();
+            assert_eq!(norm(&once).unwrap(), once);
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! Cedar: the entity model, request building and evaluation.
+//!
+//! The model (mirrored by `policies/schema.cedarschema`):
+//! - principal `User::"<id>"` or `Client::"<id>"`, a member of `Role::"<r>"` for each token role
+//!   (roles may themselves sit in a role hierarchy shipped in the bundle's entities);
+//! - action `Action::"<HTTP METHOD>"`, grouped by the schema into `Action::"read"`/`"write"`;
+//! - resource `Endpoint::"<normalised path>"` with `path` and `host` attributes;
+//! - context `scopes`, `roles`, `amr` (sets), `client_id`, optional `tenant` and `source_ip`, and
+//!   `now` (seconds since the epoch).
+//!
+//! Any evaluation error denies: Cedar skips policies that error, so an erroring `forbid` must
+//! never be allowed to open access.
+
+use crate::claims::{AccessClaims, Subject};
+use cedar_policy::{
+    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId,
+    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+};
+use std::collections::{HashMap, HashSet};
+use std::str::FromStr as _;
+
+/// Why a policy bundle part was refused. Messages carry Cedar's own diagnostics.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// The schema does not parse.
+    #[error("schema: {0}")]
+    Schema(String),
+    /// The policies do not parse.
+    #[error("policies: {0}")]
+    Parse(String),
+    /// Templates are not supported in bundles.
+    #[error("policies: templates are not supported")]
+    Templates,
+    /// Two policies carry the same `@id`.
+    #[error("policies: duplicate policy id `{0}`")]
+    DuplicateId(String),
+    /// The policies do not validate against the schema.
+    #[error("policies do not validate against the schema: {0}")]
+    Validation(String),
+    /// The entities do not parse or do not conform to the schema.
+    #[error("entities: {0}")]
+    Entities(String),
+}
+
+/// The request attributes Cedar sees besides the token.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequest<'a> {
+    /// HTTP method, upper case (`GET`).
+    pub method: &'a str,
+    /// Normalised path.
+    pub path: &'a str,
+    /// Host without port, lower case.
+    pub host: &'a str,
+    /// Client address, if known.
+    pub source_ip: Option<&'a str>,
+    /// Seconds since the epoch.
+    pub now: i64,
+}
+
+/// The outcome of one evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the request is allowed.
+    pub allowed: bool,
+    /// Ids of the policies that decided (the permits that allowed, or the forbids that denied).
+    pub policy_ids: Vec<String>,
+    /// Evaluation or request-building errors; any error denies.
+    pub errors: Vec<String>,
+}
+
+/// A validated policy set with its schema and base entities.
+#[derive(Debug, Clone)]
+pub struct PolicyEngine {
+    schema: Schema,
+    policies: PolicySet,
+    entities: Entities,
+    policy_count: usize,
+    reads_now: bool,
+    reads_source_ip: bool,
+}
+
+impl PolicyEngine {
+    /// Parses the schema, policies and entities and validates the policies against the schema
+    /// (strict mode). Policies are renamed after their `@id` annotation when they have one.
+    pub fn new(schema: &str, policies: &str, entities: &serde_json::Value) -> Result<Self, PolicyError> {
+        let (schema, _warnings) =
+            Schema::from_cedarschema_str(schema).map_err(|e| PolicyError::Schema(e.to_string()))?;
+        let parsed = PolicySet::from_str(policies).map_err(|e| PolicyError::Parse(diagnostics(&e)))?;
+        if parsed.templates().next().is_some() {
+            return Err(PolicyError::Templates);
+        }
+        let mut named = PolicySet::new();
+        for policy in parsed.policies() {
+            let policy: Policy = match policy.annotation("id") {
+                Some(id) => policy.new_id(PolicyId::new(id)),
+                None => policy.clone(),
+            };
+            let id = policy.id().to_string();
+            named.add(policy).map_err(|_| PolicyError::DuplicateId(id))?;
+        }
+        let validation = Validator::new(schema.clone()).validate(&named, ValidationMode::Strict);
+        if !validation.validation_passed() {
+            let messages: Vec<String> =
+                validation.validation_errors().map(|e| e.to_string()).collect();
+            return Err(PolicyError::Validation(messages.join("; ")));
+        }
+        let entities = if entities.is_null() { serde_json::Value::Array(Vec::new()) } else { entities.clone() };
+        let entities = Entities::from_json_value(entities, Some(&schema))
+            .map_err(|e| PolicyError::Entities(e.to_string()))?;
+        Ok(PolicyEngine {
+            policy_count: named.policies().count(),
+            reads_now: mentions(policies, "now"),
+            reads_source_ip: mentions(policies, "source_ip"),
+            schema,
+            policies: named,
+            entities,
+        })
+    }
+
+    /// Number of policies.
+    pub fn policy_count(&self) -> usize {
+        self.policy_count
+    }
+
+    /// Whether some policy may read `context.now`, which makes decisions uncacheable.
+    pub fn reads_now(&self) -> bool {
+        self.reads_now
+    }
+
+    /// Whether some policy may read `context.source_ip`, which must then key the decision cache.
+    pub fn reads_source_ip(&self) -> bool {
+        self.reads_source_ip
+    }
+
+    /// Evaluates the request for the verified `claims`.
+    pub fn decide(&self, claims: &AccessClaims, request: &HttpRequest<'_>) -> Decision {
+        match self.build(claims, request) {
+            Ok((cedar_request, entities)) => {
+                let response = Authorizer::new().is_authorized(&cedar_request, &self.policies, &entities);
+                let errors: Vec<String> = response.diagnostics().errors().map(|e| e.to_string()).collect();
+                Decision {
+                    allowed: errors.is_empty() && response.decision() == cedar_policy::Decision::Allow,
+                    policy_ids: response.diagnostics().reason().map(|id| id.to_string()).collect(),
+                    errors,
+                }
+            }
+            Err(error) => Decision { allowed: false, policy_ids: Vec::new(), errors: vec![error] },
+        }
+    }
+
+    fn build(&self, claims: &AccessClaims, request: &HttpRequest<'_>) -> Result<(Request, Entities), String> {
+        let principal = match &claims.sub {
+            Subject::User(id) => uid("User", id)?,
+            Subject::Client(id) => uid("Client", id)?,
+        };
+        let roles = claims.roles.iter().map(|r| uid("Role", r)).collect::<Result<HashSet<_>, _>>()?;
+        let action = uid("Action", request.method)?;
+        let resource = uid("Endpoint", request.path)?;
+        let resource_entity = Entity::new(
+            resource.clone(),
+            HashMap::from([
+                ("path".to_owned(), RestrictedExpression::new_string(request.path.to_owned())),
+                ("host".to_owned(), RestrictedExpression::new_string(request.host.to_owned())),
+            ]),
+            HashSet::new(),
+        )
+        .map_err(|e| e.to_string())?;
+        let entities = self
+            .entities
+            .clone()
+            .add_entities([Entity::new_no_attrs(principal.clone(), roles), resource_entity], Some(&self.schema))
+            .map_err(|e| e.to_string())?;
+        let context = Context::from_pairs(context_pairs(claims, request)).map_err(|e| e.to_string())?;
+        let cedar_request = Request::new(principal, action, resource, context, Some(&self.schema))
+            .map_err(|e| e.to_string())?;
+        Ok((cedar_request, entities))
+    }
+}
+
+fn context_pairs(claims: &AccessClaims, request: &HttpRequest<'_>) -> Vec<(String, RestrictedExpression)> {
+    let set = |items: &[String]| {
+        RestrictedExpression::new_set(items.iter().map(|s| RestrictedExpression::new_string(s.clone())))
+    };
+    let mut pairs = vec![
+        ("scopes".to_owned(), set(&claims.scopes)),
+        ("roles".to_owned(), set(&claims.roles)),
+        ("amr".to_owned(), set(&claims.amr)),
+        ("client_id".to_owned(), RestrictedExpression::new_string(claims.client_id.clone())),
+        ("now".to_owned(), RestrictedExpression::new_long(request.now)),
+    ];
+    if let Some(tenant) = &claims.tenant {
+        pairs.push(("tenant".to_owned(), RestrictedExpression::new_string(tenant.clone())));
+    }
+    if let Some(ip) = request.source_ip {
+        pairs.push(("source_ip".to_owned(), RestrictedExpression::new_string(ip.to_owned())));
+    }
+    pairs
+}
+
+fn uid(type_name: &str, id: &str) -> Result<EntityUid, String> {
+    let type_name = EntityTypeName::from_str(type_name).map_err(|e| e.to_string())?;
+    Ok(EntityUid::from_type_name_and_id(type_name, EntityId::new(id)))
+}
+
+/// Whether `word` occurs in `text` as a whole identifier.
+fn mentions(text: &str, word: &str) -> bool {
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(start, _)| {
+        let before = text.get(..start).and_then(|s| s.chars().next_back());
+        let after = text.get(start + word.len()..).and_then(|s| s.chars().next());
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
+fn diagnostics(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(inner) = source {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mentions_matches_whole_identifiers_only() {
+        assert!(mentions("context.now > 5", "now"));
+        assert!(!mentions("known nowhere", "now"));
+        assert!(mentions("context has source_ip", "source_ip"));
+    }
+}
