@@ -1,0 +1,179 @@
+//! The per-request filter: strip spoofed identity, decide, then forward or answer.
+
+use crate::host;
+use crate::root::Worker;
+use portcullis_authz::gate::{DenyReason, Gate, Outcome, RequestInput};
+use portcullis_authz::jws::TokenError;
+use proxy_wasm::traits::{Context, HttpContext};
+use proxy_wasm::types::{Action, Bytes, LogLevel};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+/// Name of the filter-state entry (`wasm.portcullis_decision`) that access logs can print.
+pub const DECISION_PROPERTY: &str = "portcullis_decision";
+
+/// One request's filter context.
+#[derive(Debug)]
+pub struct PortcullisFilter {
+    worker: Rc<RefCell<Worker>>,
+}
+
+impl PortcullisFilter {
+    /// A filter bound to its worker's state.
+    pub fn new(worker: Rc<RefCell<Worker>>) -> Self {
+        PortcullisFilter { worker }
+    }
+
+    fn handle(&mut self) -> Action {
+        let now_ms = host::now_ms();
+        let mut worker = self.worker.borrow_mut();
+        let headers = host::request_headers();
+        strip_identity_headers(&headers, &worker.config.header_prefix);
+
+        let pseudo = |name: &str| header_str(&headers, name).unwrap_or_default();
+        let (method, raw_path, authority) = (pseudo(":method"), pseudo(":path"), pseudo(":authority"));
+        let target = match Gate::normalize_path(&raw_path) {
+            Ok(target) => target,
+            Err(reason) => return deny(&mut worker, &reason, None),
+        };
+        if worker.config.is_bypass(&target.path) {
+            worker.metrics.count("bypassed");
+            rewrite_path(&raw_path, &target.request_target());
+            return Action::Continue;
+        }
+        if worker.is_stale(now_ms) {
+            if worker.config.is_fail_open(&target.path) {
+                worker.metrics.count("fail_open");
+                host::set_property(DECISION_PROPERTY, b"fail_open");
+                rewrite_path(&raw_path, &target.request_target());
+                return Action::Continue;
+            }
+            worker.metrics.count("denied.unavailable");
+            host::set_property(DECISION_PROPERTY, b"deny reason=unavailable");
+            host::send_response(
+                503,
+                vec![("content-type", "application/json"), ("retry-after", "5"), ("cache-control", "no-store")],
+                br#"{"error":"temporarily_unavailable"}"#,
+            );
+            return Action::Pause;
+        }
+
+        let authorization: Vec<&[u8]> = headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+            .map(|(_, value)| value.as_slice())
+            .collect();
+        let source_ip = source_ip();
+        let input = RequestInput {
+            method: &method,
+            path: &raw_path,
+            authority: &authority,
+            authorization: &authorization,
+            source_ip: source_ip.as_deref(),
+            now: i64::try_from(now_ms / 1_000).unwrap_or(i64::MAX),
+        };
+        let Some(gate) = worker.gate.as_mut() else {
+            return deny(&mut worker, &DenyReason::PolicyError, None);
+        };
+        match gate.decide(&input, &target) {
+            Outcome::Allow(allowed) => {
+                let prefix = worker.config.header_prefix.clone();
+                let claims = &allowed.claims;
+                set_identity_header(&prefix, "sub", &claims.sub.to_string());
+                set_identity_header(&prefix, "client-id", &claims.client_id);
+                set_identity_header(&prefix, "scopes", &claims.scopes.join(" "));
+                set_identity_header(&prefix, "roles", &claims.roles.join(","));
+                if let Some(tenant) = &claims.tenant {
+                    set_identity_header(&prefix, "tenant", tenant);
+                }
+                if let Some(path) = &allowed.rewritten_path {
+                    host::set_request_header(":path", Some(path));
+                }
+                let record = format!("allow sub={} policies={}", claims.sub, allowed.decision.policy_ids.join(","));
+                host::set_property(DECISION_PROPERTY, record.as_bytes());
+                worker.metrics.count("allowed");
+                worker.metrics.count(if allowed.token_cache_hit { "token_cache.hit" } else { "token_cache.miss" });
+                worker.metrics.count(if allowed.decision_cache_hit { "decision_cache.hit" } else { "decision_cache.miss" });
+                Action::Continue
+            }
+            Outcome::Deny(denied) => {
+                if denied.reason == DenyReason::Token(TokenError::UnknownKey) {
+                    worker.refresh_wanted = true;
+                }
+                let policies = denied.decision.map(|d| d.policy_ids.join(",")).unwrap_or_default();
+                deny(&mut worker, &denied.reason, Some(&policies))
+            }
+        }
+    }
+}
+
+impl Context for PortcullisFilter {}
+
+impl HttpContext for PortcullisFilter {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        self.handle()
+    }
+}
+
+/// Answers a refused request with the RFC 6750 challenge and a generic body; the precise reason
+/// goes only to metrics, the filter-state record and the debug log.
+fn deny(worker: &mut Worker, reason: &DenyReason, policies: Option<&str>) -> Action {
+    worker.metrics.count(&format!("denied.{}", reason.metric_name()));
+    if let DenyReason::Token(e) = reason {
+        worker.metrics.count(&format!("invalid_token.{}", e.reason()));
+    }
+    let mut record = format!("deny reason={}", reason.metric_name());
+    if let DenyReason::Token(e) = reason {
+        record.push_str(&format!(" detail={}", e.reason()));
+    }
+    if let Some(policies) = policies.filter(|p| !p.is_empty()) {
+        record.push_str(&format!(" policies={policies}"));
+    }
+    host::set_property(DECISION_PROPERTY, record.as_bytes());
+    host::log(LogLevel::Debug, &format!("portcullis: {record}: {}", reason.detail()));
+    let challenge = reason.challenge();
+    let mut headers = vec![("content-type", "application/json"), ("cache-control", "no-store")];
+    if let Some(challenge) = &challenge {
+        headers.push(("www-authenticate", challenge));
+    }
+    let body = match reason.error_code() {
+        Some(code) => format!("{{\"error\":\"{code}\"}}"),
+        None if reason.status() == 400 => "{\"error\":\"invalid_request\"}".to_owned(),
+        None => "{\"error\":\"unauthorized\"}".to_owned(),
+    };
+    host::send_response(reason.status(), headers, body.as_bytes());
+    Action::Pause
+}
+
+fn header_str(headers: &[(String, Bytes)], name: &str) -> Option<String> {
+    headers.iter().find(|(n, _)| n == name).and_then(|(_, v)| String::from_utf8(v.clone()).ok())
+}
+
+/// Removes every client-sent header with the identity prefix: only this filter may set them.
+fn strip_identity_headers(headers: &[(String, Bytes)], prefix: &str) {
+    for (name, _) in headers {
+        if name.len() >= prefix.len() && name.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix)) {
+            host::set_request_header(name, None);
+        }
+    }
+}
+
+fn set_identity_header(prefix: &str, name: &str, value: &str) {
+    host::set_request_header(&format!("{prefix}{name}"), Some(value));
+}
+
+fn rewrite_path(received: &str, normalized: &str) {
+    if received != normalized {
+        host::set_request_header(":path", Some(normalized));
+    }
+}
+
+/// The client address without its port, from Envoy's `source.address` attribute.
+fn source_ip() -> Option<String> {
+    let address = String::from_utf8(host::property(vec!["source", "address"])?).ok()?;
+    let ip = match address.rsplit_once(':') {
+        Some((ip, _port)) if !ip.is_empty() => ip.trim_start_matches('[').trim_end_matches(']').to_owned(),
+        _ => address,
+    };
+    Some(ip)
+}
