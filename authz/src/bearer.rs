@@ -24,7 +24,10 @@ pub enum BearerError {
 }
 
 /// Extracts the token from the `Authorization` header values and the query string.
-pub fn extract<'a>(authorization: &[&'a [u8]], query: Option<&str>) -> Result<&'a str, BearerError> {
+pub fn extract<'a>(
+    authorization: &[&'a [u8]],
+    query: Option<&str>,
+) -> Result<&'a str, BearerError> {
     if query.is_some_and(has_access_token_param) {
         return Err(BearerError::QueryToken);
     }
@@ -34,6 +37,11 @@ pub fn extract<'a>(authorization: &[&'a [u8]], query: Option<&str>) -> Result<&'
         _ => return Err(BearerError::MultipleHeaders),
     };
     let value = std::str::from_utf8(value).map_err(|_| BearerError::Malformed)?;
+    // Envoy joins repeated `Authorization` headers into one value with commas, and a b64token
+    // never contains a comma.
+    if value.contains(',') {
+        return Err(BearerError::MultipleHeaders);
+    }
     let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(BearerError::Missing);
@@ -49,7 +57,9 @@ pub fn extract<'a>(authorization: &[&'a [u8]], query: Option<&str>) -> Result<&'
 fn is_b64token(token: &str) -> bool {
     let body = token.trim_end_matches('=');
     !body.is_empty()
-        && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
 }
 
 fn has_access_token_param(query: &str) -> bool {
@@ -65,26 +75,48 @@ mod tests {
 
     #[test]
     fn accepts_bearer_in_any_case() {
-        for header in ["Bearer abc.def.ghi", "bearer abc.def.ghi", "BEARER  abc.def.ghi"] {
-            assert_eq!(extract(&[header.as_bytes()], None), Ok("abc.def.ghi"), "{header}");
+        for header in [
+            "Bearer abc.def.ghi",
+            "bearer abc.def.ghi",
+            "BEARER  abc.def.ghi",
+        ] {
+            assert_eq!(
+                extract(&[header.as_bytes()], None),
+                Ok("abc.def.ghi"),
+                "{header}"
+            );
         }
     }
 
     #[test]
     fn documented_failures() {
-        let cases: [(&[&[u8]], Option<&str>, BearerError); 9] = [
+        type Case<'a> = (&'a [&'a [u8]], Option<&'a str>, BearerError);
+        let cases: [Case<'_>; 10] = [
             (&[], None, BearerError::Missing),
             (&[b"Basic dXNlcjpwYXNz"], None, BearerError::Missing),
             (&[b"Bearer"], None, BearerError::Malformed),
             (&[b"Bearer "], None, BearerError::Malformed),
             (&[b"Bearer a b"], None, BearerError::Malformed),
             (&[b"Bearer \xff\xfe"], None, BearerError::Malformed),
-            (&[b"Bearer a", b"Bearer b"], None, BearerError::MultipleHeaders),
-            (&[b"Bearer a"], Some("x=1&access_token=a"), BearerError::QueryToken),
+            (
+                &[b"Bearer a", b"Bearer b"],
+                None,
+                BearerError::MultipleHeaders,
+            ),
+            (&[b"Bearer a,Bearer b"], None, BearerError::MultipleHeaders),
+            (
+                &[b"Bearer a"],
+                Some("x=1&access_token=a"),
+                BearerError::QueryToken,
+            ),
             (&[], Some("ACCESS_TOKEN=a"), BearerError::QueryToken),
         ];
         for (headers, query, expected) in cases {
-            assert_eq!(extract(headers, query), Err(expected), "{headers:?} {query:?}");
+            assert_eq!(
+                extract(headers, query),
+                Err(expected),
+                "{headers:?} {query:?}"
+            );
         }
     }
 

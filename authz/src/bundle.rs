@@ -82,7 +82,8 @@ impl Snapshot {
         if bytes.len() > MAX_BUNDLE_BYTES {
             return Err(BundleError::TooLarge);
         }
-        let bundle: Bundle = serde_json::from_slice(bytes).map_err(|e| BundleError::Json(e.to_string()))?;
+        let bundle: Bundle =
+            serde_json::from_slice(bytes).map_err(|e| BundleError::Json(e.to_string()))?;
         Self::from_bundle(&bundle)
     }
 
@@ -102,7 +103,12 @@ impl Snapshot {
             keys,
             rejected_keys,
             issuer: bundle.issuer.clone(),
-            audiences: bundle.audiences.iter().filter(|a| !a.is_empty()).cloned().collect(),
+            audiences: bundle
+                .audiences
+                .iter()
+                .filter(|a| !a.is_empty())
+                .cloned()
+                .collect(),
         })
     }
 

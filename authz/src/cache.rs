@@ -17,7 +17,11 @@ pub struct FifoCache<K, V> {
 impl<K: Hash + Eq + Clone, V> FifoCache<K, V> {
     /// An empty cache; a capacity of zero disables caching.
     pub fn new(capacity: usize) -> Self {
-        FifoCache { capacity, map: HashMap::new(), order: VecDeque::new() }
+        FifoCache {
+            capacity,
+            map: HashMap::new(),
+            order: VecDeque::new(),
+        }
     }
 
     /// The value for `key`.

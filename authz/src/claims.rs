@@ -224,7 +224,11 @@ fn scopes(object: &UniqueObject) -> Result<Vec<String>, ClaimsError> {
     match object.get("scope") {
         None => Ok(Vec::new()),
         Some(Value::String(s)) => {
-            let scopes: Vec<String> = s.split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+            let scopes: Vec<String> = s
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
             if scopes.len() > 64 || scopes.iter().any(|s| !is_clean_id(s)) {
                 return Err(ClaimsError::Malformed("scope"));
             }
@@ -240,7 +244,11 @@ fn audiences(object: &UniqueObject) -> Result<Vec<String>, ClaimsError> {
         Some(Value::String(s)) => vec![s.clone()],
         Some(Value::Array(items)) if items.len() <= 32 => items
             .iter()
-            .map(|item| item.as_str().map(str::to_owned).ok_or(ClaimsError::Malformed("aud")))
+            .map(|item| {
+                item.as_str()
+                    .map(str::to_owned)
+                    .ok_or(ClaimsError::Malformed("aud"))
+            })
             .collect::<Result<_, _>>()?,
         Some(_) => return Err(ClaimsError::Malformed("aud")),
     };
@@ -300,11 +308,23 @@ mod tests {
 
     #[test]
     fn numeric_dates_must_be_integers_in_range() {
-        for bad in [json!("1800000900"), Value::Null, json!(1.8e9), json!(-1), json!(1e300),
-            json!(true), json!([NOW]), json!(MAX_NUMERIC_DATE + 1), json!(u64::MAX)]
-        {
+        for bad in [
+            json!("1800000900"),
+            Value::Null,
+            json!(1.8e9),
+            json!(-1),
+            json!(1e300),
+            json!(true),
+            json!([NOW]),
+            json!(MAX_NUMERIC_DATE + 1),
+            json!(u64::MAX),
+        ] {
             for name in ["exp", "iat", "nbf"] {
-                assert_eq!(parse(&with(name, bad.clone())), Err(ClaimsError::Malformed(name)), "{name}={bad}");
+                assert_eq!(
+                    parse(&with(name, bad.clone())),
+                    Err(ClaimsError::Malformed(name)),
+                    "{name}={bad}"
+                );
             }
         }
     }
@@ -312,14 +332,22 @@ mod tests {
     #[test]
     fn required_claims_are_required() {
         for name in ["iss", "sub", "aud", "exp", "iat", "jti", "client_id"] {
-            assert_eq!(parse(&without(name)), Err(ClaimsError::Missing(name)), "{name}");
+            assert_eq!(
+                parse(&without(name)),
+                Err(ClaimsError::Missing(name)),
+                "{name}"
+            );
         }
     }
 
     #[test]
     fn subjects_are_namespaced_and_non_empty() {
         for bad in ["", "42", "user:", "admin:1", "user: 1", "user:a\nb"] {
-            assert_eq!(parse(&with("sub", json!(bad))), Err(ClaimsError::Malformed("sub")), "{bad:?}");
+            assert_eq!(
+                parse(&with("sub", json!(bad))),
+                Err(ClaimsError::Malformed("sub")),
+                "{bad:?}"
+            );
         }
         let client = parse(&with("sub", json!("client:svc"))).unwrap();
         assert_eq!(client.sub, Subject::Client("svc".into()));
@@ -329,12 +357,22 @@ mod tests {
     fn issuer_and_audience_must_match() {
         for iss in ["https://id.example/", "HTTPS://ID.EXAMPLE", "https://evil"] {
             let claims = parse(&with("iss", json!(iss))).unwrap();
-            assert_eq!(claims.check(&rules(), NOW), Err(ClaimsError::WrongIssuer), "{iss}");
+            assert_eq!(
+                claims.check(&rules(), NOW),
+                Err(ClaimsError::WrongIssuer),
+                "{iss}"
+            );
         }
         let other = parse(&with("aud", json!(["other"]))).unwrap();
         assert_eq!(other.check(&rules(), NOW), Err(ClaimsError::WrongAudience));
-        assert_eq!(parse(&with("aud", json!([]))), Err(ClaimsError::Malformed("aud")));
-        assert_eq!(parse(&with("aud", json!(""))), Err(ClaimsError::Malformed("aud")));
+        assert_eq!(
+            parse(&with("aud", json!([]))),
+            Err(ClaimsError::Malformed("aud"))
+        );
+        assert_eq!(
+            parse(&with("aud", json!(""))),
+            Err(ClaimsError::Malformed("aud"))
+        );
         let single = parse(&with("aud", json!("api"))).unwrap();
         assert_eq!(single.check(&rules(), NOW), Ok(()));
     }
@@ -343,21 +381,45 @@ mod tests {
     fn times_respect_the_leeway() {
         let claims = parse(&base()).unwrap();
         assert_eq!(claims.check(&rules(), NOW + 900 + 60), Ok(()));
-        assert_eq!(claims.check(&rules(), NOW + 900 + 61), Err(ClaimsError::Expired));
+        assert_eq!(
+            claims.check(&rules(), NOW + 900 + 61),
+            Err(ClaimsError::Expired)
+        );
         assert_eq!(claims.check(&rules(), NOW - 60), Ok(()));
-        assert_eq!(claims.check(&rules(), NOW - 61), Err(ClaimsError::NotYetValid));
+        assert_eq!(
+            claims.check(&rules(), NOW - 61),
+            Err(ClaimsError::NotYetValid)
+        );
         let future_nbf = parse(&with("nbf", json!(NOW + 600))).unwrap();
-        assert_eq!(future_nbf.check(&rules(), NOW), Err(ClaimsError::NotYetValid));
+        assert_eq!(
+            future_nbf.check(&rules(), NOW),
+            Err(ClaimsError::NotYetValid)
+        );
         let long = parse(&with("exp", json!(NOW + 86_401))).unwrap();
         assert_eq!(long.check(&rules(), NOW), Err(ClaimsError::LifetimeTooLong));
     }
 
     #[test]
     fn list_claims_hold_only_clean_strings() {
-        assert_eq!(parse(&with("roles", json!("admin"))), Err(ClaimsError::Malformed("roles")));
-        assert_eq!(parse(&with("roles", json!([1]))), Err(ClaimsError::Malformed("roles")));
-        assert_eq!(parse(&with("scope", json!(["a"]))), Err(ClaimsError::Malformed("scope")));
-        assert_eq!(parse(&with("tenant", json!(""))), Err(ClaimsError::Malformed("tenant")));
-        assert_eq!(parse(&with("tenant", json!("a\r\nx-evil: 1"))), Err(ClaimsError::Malformed("tenant")));
+        assert_eq!(
+            parse(&with("roles", json!("admin"))),
+            Err(ClaimsError::Malformed("roles"))
+        );
+        assert_eq!(
+            parse(&with("roles", json!([1]))),
+            Err(ClaimsError::Malformed("roles"))
+        );
+        assert_eq!(
+            parse(&with("scope", json!(["a"]))),
+            Err(ClaimsError::Malformed("scope"))
+        );
+        assert_eq!(
+            parse(&with("tenant", json!(""))),
+            Err(ClaimsError::Malformed("tenant"))
+        );
+        assert_eq!(
+            parse(&with("tenant", json!("a\r\nx-evil: 1"))),
+            Err(ClaimsError::Malformed("tenant"))
+        );
     }
 }

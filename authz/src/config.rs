@@ -153,11 +153,20 @@ impl PluginConfig {
         }
         let prefix_ok = self.header_prefix.len() >= 3
             && self.header_prefix.ends_with('-')
-            && self.header_prefix.bytes().all(|b| b.is_ascii_lowercase() || b == b'-');
+            && self
+                .header_prefix
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'-');
         if !prefix_ok {
-            return invalid("header_prefix", "must be lowercase letters and `-`, ending in `-`");
+            return invalid(
+                "header_prefix",
+                "must be lowercase letters and `-`, ending in `-`",
+            );
         }
-        for (field, paths) in [("bypass_paths", &self.bypass_paths), ("fail_open_paths", &self.fail_open_paths)] {
+        for (field, paths) in [
+            ("bypass_paths", &self.bypass_paths),
+            ("fail_open_paths", &self.fail_open_paths),
+        ] {
             if paths.iter().any(|p| PathPattern::parse(p).is_none()) {
                 return invalid(field, "entries must start with `/`");
             }
@@ -208,7 +217,10 @@ impl<'a> PathPattern<'a> {
 }
 
 fn matches_any(patterns: &[String], path: &str) -> bool {
-    patterns.iter().filter_map(|p| PathPattern::parse(p)).any(|p| p.matches(path))
+    patterns
+        .iter()
+        .filter_map(|p| PathPattern::parse(p))
+        .any(|p| p.matches(path))
 }
 
 #[cfg(test)]
@@ -226,16 +238,33 @@ mod tests {
     #[test]
     fn rejects_unknown_fields_and_bad_values() {
         let cases = [
-            (r#"{"cluster":"cp","credential":"s","fail_open":true}"#, "unknown field `fail_open`"),
-            (r#"{"cluster":"","credential":"s"}"#, "`cluster` must not be empty"),
+            (
+                r#"{"cluster":"cp","credential":"s","fail_open":true}"#,
+                "unknown field `fail_open`",
+            ),
+            (
+                r#"{"cluster":"","credential":"s"}"#,
+                "`cluster` must not be empty",
+            ),
             (r#"{"cluster":"cp"}"#, "missing field `credential`"),
-            (r#"{"cluster":"cp","credential":"s","leeway_seconds":3600}"#, "`leeway_seconds`"),
-            (r#"{"cluster":"cp","credential":"s","header_prefix":"X-"}"#, "`header_prefix`"),
-            (r#"{"cluster":"cp","credential":"s","bypass_paths":["healthz"]}"#, "`bypass_paths`"),
+            (
+                r#"{"cluster":"cp","credential":"s","leeway_seconds":3600}"#,
+                "`leeway_seconds`",
+            ),
+            (
+                r#"{"cluster":"cp","credential":"s","header_prefix":"X-"}"#,
+                "`header_prefix`",
+            ),
+            (
+                r#"{"cluster":"cp","credential":"s","bypass_paths":["healthz"]}"#,
+                "`bypass_paths`",
+            ),
             ("not json", "invalid plugin configuration"),
         ];
         for (json, expected) in cases {
-            let err = PluginConfig::from_json(json.as_bytes()).unwrap_err().to_string();
+            let err = PluginConfig::from_json(json.as_bytes())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(expected), "{json}: {err}");
         }
     }

@@ -50,7 +50,8 @@ impl DenyReason {
     /// HTTP status.
     pub fn status(&self) -> u32 {
         match self {
-            DenyReason::BadPath(_) | DenyReason::Bearer(BearerError::MultipleHeaders | BearerError::QueryToken) => 400,
+            DenyReason::BadPath(_)
+            | DenyReason::Bearer(BearerError::MultipleHeaders | BearerError::QueryToken) => 400,
             DenyReason::Bearer(_) | DenyReason::Token(_) | DenyReason::Revoked(_) => 401,
             DenyReason::Forbidden | DenyReason::PolicyError => 403,
         }
@@ -60,10 +61,12 @@ impl DenyReason {
     pub fn error_code(&self) -> Option<&'static str> {
         match self {
             DenyReason::BadPath(_) | DenyReason::Bearer(BearerError::Missing) => None,
-            DenyReason::Bearer(BearerError::MultipleHeaders | BearerError::QueryToken) => Some("invalid_request"),
-            DenyReason::Bearer(BearerError::Malformed) | DenyReason::Token(_) | DenyReason::Revoked(_) => {
-                Some("invalid_token")
+            DenyReason::Bearer(BearerError::MultipleHeaders | BearerError::QueryToken) => {
+                Some("invalid_request")
             }
+            DenyReason::Bearer(BearerError::Malformed)
+            | DenyReason::Token(_)
+            | DenyReason::Revoked(_) => Some("invalid_token"),
             DenyReason::Forbidden | DenyReason::PolicyError => Some("insufficient_scope"),
         }
     }
@@ -85,7 +88,9 @@ impl DenyReason {
             DenyReason::BadPath(_) => "bad_path",
             DenyReason::Bearer(BearerError::Missing) => "missing_token",
             DenyReason::Bearer(BearerError::Malformed) => "malformed_header",
-            DenyReason::Bearer(BearerError::MultipleHeaders | BearerError::QueryToken) => "invalid_request",
+            DenyReason::Bearer(BearerError::MultipleHeaders | BearerError::QueryToken) => {
+                "invalid_request"
+            }
             DenyReason::Token(_) => "invalid_token",
             DenyReason::Revoked(_) => "revoked",
             DenyReason::Forbidden => "forbidden",
@@ -173,7 +178,12 @@ impl Gate {
 
     /// Decides `input`; `target` is the normalised path from [`Gate::normalize_path`].
     pub fn decide(&mut self, input: &RequestInput<'_>, target: &path::NormalizedPath) -> Outcome {
-        let deny = |reason| Outcome::Deny(Denied { reason, decision: None });
+        let deny = |reason| {
+            Outcome::Deny(Denied {
+                reason,
+                decision: None,
+            })
+        };
         let token = match bearer::extract(input.authorization, target.query.as_deref()) {
             Ok(token) => token,
             Err(e) => return deny(DenyReason::Bearer(e)),
@@ -195,8 +205,15 @@ impl Gate {
         };
         let (decision, decision_cache_hit) = self.evaluate(token, &claims, &request);
         if !decision.allowed {
-            let reason = if decision.errors.is_empty() { DenyReason::Forbidden } else { DenyReason::PolicyError };
-            return Outcome::Deny(Denied { reason, decision: Some(decision) });
+            let reason = if decision.errors.is_empty() {
+                DenyReason::Forbidden
+            } else {
+                DenyReason::PolicyError
+            };
+            return Outcome::Deny(Denied {
+                reason,
+                decision: Some(decision),
+            });
         }
         let received = input.path;
         let normalized = target.request_target();
@@ -214,18 +231,36 @@ impl Gate {
             claims.check_times(&self.rules, now)?;
             return Ok((Arc::clone(claims), true));
         }
-        let claims = Arc::new(jws::verify(token, &self.snapshot.keys, &self.rules, now, self.max_token_bytes)?);
+        let claims = Arc::new(jws::verify(
+            token,
+            &self.snapshot.keys,
+            &self.rules,
+            now,
+            self.max_token_bytes,
+        )?);
         self.tokens.insert(token.into(), Arc::clone(&claims));
         Ok((claims, false))
     }
 
-    fn evaluate(&mut self, token: &str, claims: &AccessClaims, request: &HttpRequest<'_>) -> (Arc<Decision>, bool) {
+    fn evaluate(
+        &mut self,
+        token: &str,
+        claims: &AccessClaims,
+        request: &HttpRequest<'_>,
+    ) -> (Arc<Decision>, bool) {
         let engine = &self.snapshot.engine;
         if engine.reads_now() {
             return (Arc::new(engine.decide(claims, request)), false);
         }
-        let source = if engine.reads_source_ip() { request.source_ip.unwrap_or("-") } else { "" };
-        let key = format!("{}\n{}\n{}\n{}\n{}", request.method, request.host, request.path, source, token);
+        let source = if engine.reads_source_ip() {
+            request.source_ip.unwrap_or("-")
+        } else {
+            ""
+        };
+        let key = format!(
+            "{}\n{}\n{}\n{}\n{}",
+            request.method, request.host, request.path, source, token
+        );
         if let Some(decision) = self.decisions.get(&key) {
             return (Arc::clone(decision), true);
         }
@@ -238,7 +273,10 @@ impl Gate {
 /// The host part of an authority, lower-cased, without port.
 pub fn host_of(authority: &str) -> String {
     let host = if authority.starts_with('[') {
-        authority.split_once(']').map(|(h, _)| format!("{h}]")).unwrap_or_else(|| authority.to_owned())
+        authority
+            .split_once(']')
+            .map(|(h, _)| format!("{h}]"))
+            .unwrap_or_else(|| authority.to_owned())
     } else {
         authority.split(':').next().unwrap_or_default().to_owned()
     };

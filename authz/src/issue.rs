@@ -43,22 +43,31 @@ impl SigningKey {
     /// An Ed25519 key from its 32-byte seed.
     pub fn ed25519(kid: &str, seed: [u8; 32]) -> Self {
         let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-        SigningKey { kid: kid.to_owned(), signer: Signer::Ed25519(Box::new(key)) }
+        SigningKey {
+            kid: kid.to_owned(),
+            signer: Signer::Ed25519(Box::new(key)),
+        }
     }
 
     /// A P-256 key from its 32-byte private scalar.
     pub fn es256(kid: &str, scalar: [u8; 32]) -> Result<Self, SigningKeyError> {
         let key = p256::ecdsa::SigningKey::from_slice(&scalar)
             .map_err(|_| SigningKeyError::Invalid("P-256"))?;
-        Ok(SigningKey { kid: kid.to_owned(), signer: Signer::Es256(Box::new(key)) })
+        Ok(SigningKey {
+            kid: kid.to_owned(),
+            signer: Signer::Es256(Box::new(key)),
+        })
     }
 
     /// An RSA key from a PKCS#8 PEM document.
     pub fn rs256_from_pkcs8_pem(kid: &str, pem: &str) -> Result<Self, SigningKeyError> {
-        let key = rsa::RsaPrivateKey::from_pkcs8_pem(pem)
-            .map_err(|_| SigningKeyError::Invalid("RSA"))?;
+        let key =
+            rsa::RsaPrivateKey::from_pkcs8_pem(pem).map_err(|_| SigningKeyError::Invalid("RSA"))?;
         let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key);
-        Ok(SigningKey { kid: kid.to_owned(), signer: Signer::Rs256(Box::new(signer)) })
+        Ok(SigningKey {
+            kid: kid.to_owned(),
+            signer: Signer::Rs256(Box::new(signer)),
+        })
     }
 
     /// The key id.
@@ -116,7 +125,11 @@ impl SigningKey {
 
     /// Signs arbitrary header and payload bytes; tests use it to build hostile tokens.
     pub fn sign_raw(&self, header: &[u8], payload: &[u8]) -> String {
-        let input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(payload));
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header),
+            URL_SAFE_NO_PAD.encode(payload)
+        );
         let signature = self.sign_bytes(input.as_bytes());
         format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
     }

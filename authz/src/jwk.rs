@@ -195,7 +195,11 @@ impl KeySet {
 }
 
 fn trusted_key(jwk: &Jwk) -> Result<(String, TrustedKey), JwkError> {
-    let kid = jwk.kid.clone().filter(|k| !k.is_empty()).ok_or(JwkError::MissingKid)?;
+    let kid = jwk
+        .kid
+        .clone()
+        .filter(|k| !k.is_empty())
+        .ok_or(JwkError::MissingKid)?;
     if jwk.d.is_some() {
         return Err(JwkError::PrivateMaterial(kid));
     }
@@ -216,8 +220,12 @@ fn trusted_key(jwk: &Jwk) -> Result<(String, TrustedKey), JwkError> {
             (Algorithm::EdDsa, Verifier::Ed25519(key))
         }
         ("EC", Some("P-256")) => {
-            let x = decode(jwk.x.as_deref()).filter(|b| b.len() == 32).ok_or_else(malformed)?;
-            let y = decode(jwk.y.as_deref()).filter(|b| b.len() == 32).ok_or_else(malformed)?;
+            let x = decode(jwk.x.as_deref())
+                .filter(|b| b.len() == 32)
+                .ok_or_else(malformed)?;
+            let y = decode(jwk.y.as_deref())
+                .filter(|b| b.len() == 32)
+                .ok_or_else(malformed)?;
             let mut sec1 = Vec::with_capacity(65);
             sec1.push(0x04);
             sec1.extend_from_slice(&x);
@@ -237,7 +245,10 @@ fn trusted_key(jwk: &Jwk) -> Result<(String, TrustedKey), JwkError> {
             if bits < MIN_RSA_BITS {
                 return Err(JwkError::WeakRsa(kid, bits));
             }
-            (Algorithm::Rs256, Verifier::Rsa(rsa::pkcs1v15::VerifyingKey::new(key)))
+            (
+                Algorithm::Rs256,
+                Verifier::Rsa(rsa::pkcs1v15::VerifyingKey::new(key)),
+            )
         }
         _ => return Err(unsupported()),
     };
@@ -246,7 +257,13 @@ fn trusted_key(jwk: &Jwk) -> Result<(String, TrustedKey), JwkError> {
             return Err(unsupported());
         }
     }
-    Ok((kid, TrustedKey { algorithm, verifier }))
+    Ok((
+        kid,
+        TrustedKey {
+            algorithm,
+            verifier,
+        },
+    ))
 }
 
 fn decode(value: Option<&str>) -> Option<Vec<u8>> {
@@ -260,12 +277,23 @@ mod tests {
 
     #[test]
     fn accepts_each_supported_key_type() {
-        let keys = [SigningKey::ed25519("ed", [7; 32]), SigningKey::es256("ec", [9; 32]).unwrap()];
-        let jwks = Jwks { keys: keys.iter().map(SigningKey::public_jwk).collect() };
+        let keys = [
+            SigningKey::ed25519("ed", [7; 32]),
+            SigningKey::es256("ec", [9; 32]).unwrap(),
+        ];
+        let jwks = Jwks {
+            keys: keys.iter().map(SigningKey::public_jwk).collect(),
+        };
         let (set, rejected) = KeySet::from_jwks(&jwks);
         assert!(rejected.is_empty(), "{rejected:?}");
-        assert_eq!(set.get("ed").map(TrustedKey::algorithm), Some(Algorithm::EdDsa));
-        assert_eq!(set.get("ec").map(TrustedKey::algorithm), Some(Algorithm::Es256));
+        assert_eq!(
+            set.get("ed").map(TrustedKey::algorithm),
+            Some(Algorithm::EdDsa)
+        );
+        assert_eq!(
+            set.get("ec").map(TrustedKey::algorithm),
+            Some(Algorithm::Es256)
+        );
     }
 
     #[test]
@@ -278,9 +306,14 @@ mod tests {
         wrong_alg.alg = Some("ES256".into());
         let mut no_kid = SigningKey::ed25519("d", [4; 32]).public_jwk();
         no_kid.kid = None;
-        let hmac = Jwk { kty: "oct".into(), kid: Some("e".into()), ..Jwk::default() };
-        let (set, rejected) =
-            KeySet::from_jwks(&Jwks { keys: vec![private, encryption, wrong_alg, no_kid, hmac] });
+        let hmac = Jwk {
+            kty: "oct".into(),
+            kid: Some("e".into()),
+            ..Jwk::default()
+        };
+        let (set, rejected) = KeySet::from_jwks(&Jwks {
+            keys: vec![private, encryption, wrong_alg, no_kid, hmac],
+        });
         assert!(set.is_empty());
         assert_eq!(
             rejected,
@@ -330,7 +363,9 @@ mod tests {
             y: Some(URL_SAFE_NO_PAD.encode([1; 32])),
             ..Jwk::default()
         };
-        let (set, rejected) = KeySet::from_jwks(&Jwks { keys: vec![weak, short, off_curve] });
+        let (set, rejected) = KeySet::from_jwks(&Jwks {
+            keys: vec![weak, short, off_curve],
+        });
         assert!(set.is_empty());
         assert_eq!(
             rejected,

@@ -95,9 +95,12 @@ pub fn verify(
         return Err(TokenError::TooLarge);
     }
     let mut segments = token.split('.');
-    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) =
-        (segments.next(), segments.next(), segments.next(), segments.next())
-    else {
+    let (Some(header_b64), Some(payload_b64), Some(signature_b64), None) = (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) else {
         return Err(TokenError::Malformed);
     };
     let header = UniqueObject::parse(&decode(header_b64)?).map_err(|_| TokenError::BadHeader)?;
@@ -109,7 +112,9 @@ pub fn verify(
     let signature = decode(signature_b64)?;
     let payload = decode(payload_b64)?;
     let signing_input_len = header_b64.len() + 1 + payload_b64.len();
-    let signing_input = token.get(..signing_input_len).ok_or(TokenError::Malformed)?;
+    let signing_input = token
+        .get(..signing_input_len)
+        .ok_or(TokenError::Malformed)?;
     if !key.verify(signing_input.as_bytes(), &signature) {
         return Err(TokenError::BadSignature);
     }
@@ -125,7 +130,9 @@ fn decode(segment: &str) -> Result<Vec<u8>, TokenError> {
     if segment.is_empty() {
         return Err(TokenError::Malformed);
     }
-    URL_SAFE_NO_PAD.decode(segment).map_err(|_| TokenError::Malformed)
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .map_err(|_| TokenError::Malformed)
 }
 
 fn check_header(header: &UniqueObject) -> Result<(Algorithm, &str), TokenError> {
@@ -143,7 +150,10 @@ fn check_header(header: &UniqueObject) -> Result<(Algorithm, &str), TokenError> 
     if !typ_ok {
         return Err(TokenError::WrongType);
     }
-    if ["crit", "b64", "zip"].iter().any(|name| header.contains(name)) {
+    if ["crit", "b64", "zip"]
+        .iter()
+        .any(|name| header.contains(name))
+    {
         return Err(TokenError::UnsupportedExtension);
     }
     // `jku`, `x5u`, `jwk` and `x5c` are deliberately ignored: keys only ever come from the bundle.

@@ -15,7 +15,12 @@
 //! [`bundle`] turns the control plane's bundle into a validated [`bundle::Snapshot`], and
 //! [`gate`] runs the whole pipeline with its caches. [`config`] is the filter's configuration
 //! contract and [`issue`] signs tokens (used by the control plane and tests).
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod bearer;
 pub mod bundle;

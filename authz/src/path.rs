@@ -56,7 +56,10 @@ pub fn normalize(raw: &str) -> Result<NormalizedPath, PathError> {
         return Err(PathError::NotAbsolute);
     }
     let decoded = decode_unreserved(path)?;
-    Ok(NormalizedPath { path: remove_dot_segments(&decoded), query })
+    Ok(NormalizedPath {
+        path: remove_dot_segments(&decoded),
+        query,
+    })
 }
 
 fn decode_unreserved(path: &str) -> Result<String, PathError> {
@@ -65,16 +68,28 @@ fn decode_unreserved(path: &str) -> Result<String, PathError> {
     while let Some(byte) = bytes.next() {
         match byte {
             b'%' => {
-                let high = bytes.next().and_then(hex_value).ok_or(PathError::InvalidCharacter)?;
-                let low = bytes.next().and_then(hex_value).ok_or(PathError::InvalidCharacter)?;
+                let high = bytes
+                    .next()
+                    .and_then(hex_value)
+                    .ok_or(PathError::InvalidCharacter)?;
+                let low = bytes
+                    .next()
+                    .and_then(hex_value)
+                    .ok_or(PathError::InvalidCharacter)?;
                 let value = high * 16 + low;
                 match value {
                     b'/' | b'\\' => return Err(PathError::EncodedSlash),
-                    v if v.is_ascii_alphanumeric() || b"-._~".contains(&v) => out.push(char::from(v)),
+                    v if v.is_ascii_alphanumeric() || b"-._~".contains(&v) => {
+                        out.push(char::from(v))
+                    }
                     v => {
                         out.push('%');
-                        out.push(char::from(HEX_UPPER.get(usize::from(v >> 4)).copied().unwrap_or(b'0')));
-                        out.push(char::from(HEX_UPPER.get(usize::from(v & 0xf)).copied().unwrap_or(b'0')));
+                        out.push(char::from(
+                            HEX_UPPER.get(usize::from(v >> 4)).copied().unwrap_or(b'0'),
+                        ));
+                        out.push(char::from(
+                            HEX_UPPER.get(usize::from(v & 0xf)).copied().unwrap_or(b'0'),
+                        ));
                     }
                 }
             }
@@ -89,7 +104,9 @@ fn decode_unreserved(path: &str) -> Result<String, PathError> {
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 
 fn hex_value(byte: u8) -> Option<u8> {
-    char::from(byte).to_digit(16).and_then(|d| u8::try_from(d).ok())
+    char::from(byte)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
 }
 
 fn remove_dot_segments(path: &str) -> String {

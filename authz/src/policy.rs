@@ -82,10 +82,15 @@ pub struct PolicyEngine {
 impl PolicyEngine {
     /// Parses the schema, policies and entities and validates the policies against the schema
     /// (strict mode). Policies are renamed after their `@id` annotation when they have one.
-    pub fn new(schema: &str, policies: &str, entities: &serde_json::Value) -> Result<Self, PolicyError> {
+    pub fn new(
+        schema: &str,
+        policies: &str,
+        entities: &serde_json::Value,
+    ) -> Result<Self, PolicyError> {
         let (schema, _warnings) =
             Schema::from_cedarschema_str(schema).map_err(|e| PolicyError::Schema(e.to_string()))?;
-        let parsed = PolicySet::from_str(policies).map_err(|e| PolicyError::Parse(diagnostics(&e)))?;
+        let parsed =
+            PolicySet::from_str(policies).map_err(|e| PolicyError::Parse(diagnostics(&e)))?;
         if parsed.templates().next().is_some() {
             return Err(PolicyError::Templates);
         }
@@ -96,15 +101,23 @@ impl PolicyEngine {
                 None => policy.clone(),
             };
             let id = policy.id().to_string();
-            named.add(policy).map_err(|_| PolicyError::DuplicateId(id))?;
+            named
+                .add(policy)
+                .map_err(|_| PolicyError::DuplicateId(id))?;
         }
         let validation = Validator::new(schema.clone()).validate(&named, ValidationMode::Strict);
         if !validation.validation_passed() {
-            let messages: Vec<String> =
-                validation.validation_errors().map(|e| e.to_string()).collect();
+            let messages: Vec<String> = validation
+                .validation_errors()
+                .map(|e| e.to_string())
+                .collect();
             return Err(PolicyError::Validation(messages.join("; ")));
         }
-        let entities = if entities.is_null() { serde_json::Value::Array(Vec::new()) } else { entities.clone() };
+        let entities = if entities.is_null() {
+            serde_json::Value::Array(Vec::new())
+        } else {
+            entities.clone()
+        };
         let entities = Entities::from_json_value(entities, Some(&schema))
             .map_err(|e| PolicyError::Entities(e.to_string()))?;
         Ok(PolicyEngine {
@@ -136,31 +149,59 @@ impl PolicyEngine {
     pub fn decide(&self, claims: &AccessClaims, request: &HttpRequest<'_>) -> Decision {
         match self.build(claims, request) {
             Ok((cedar_request, entities)) => {
-                let response = Authorizer::new().is_authorized(&cedar_request, &self.policies, &entities);
-                let errors: Vec<String> = response.diagnostics().errors().map(|e| e.to_string()).collect();
+                let response =
+                    Authorizer::new().is_authorized(&cedar_request, &self.policies, &entities);
+                let errors: Vec<String> = response
+                    .diagnostics()
+                    .errors()
+                    .map(|e| e.to_string())
+                    .collect();
                 Decision {
-                    allowed: errors.is_empty() && response.decision() == cedar_policy::Decision::Allow,
-                    policy_ids: response.diagnostics().reason().map(|id| id.to_string()).collect(),
+                    allowed: errors.is_empty()
+                        && response.decision() == cedar_policy::Decision::Allow,
+                    policy_ids: response
+                        .diagnostics()
+                        .reason()
+                        .map(|id| id.to_string())
+                        .collect(),
                     errors,
                 }
             }
-            Err(error) => Decision { allowed: false, policy_ids: Vec::new(), errors: vec![error] },
+            Err(error) => Decision {
+                allowed: false,
+                policy_ids: Vec::new(),
+                errors: vec![error],
+            },
         }
     }
 
-    fn build(&self, claims: &AccessClaims, request: &HttpRequest<'_>) -> Result<(Request, Entities), String> {
+    fn build(
+        &self,
+        claims: &AccessClaims,
+        request: &HttpRequest<'_>,
+    ) -> Result<(Request, Entities), String> {
         let principal = match &claims.sub {
             Subject::User(id) => uid("User", id)?,
             Subject::Client(id) => uid("Client", id)?,
         };
-        let roles = claims.roles.iter().map(|r| uid("Role", r)).collect::<Result<HashSet<_>, _>>()?;
+        let roles = claims
+            .roles
+            .iter()
+            .map(|r| uid("Role", r))
+            .collect::<Result<HashSet<_>, _>>()?;
         let action = uid("Action", request.method)?;
         let resource = uid("Endpoint", request.path)?;
         let resource_entity = Entity::new(
             resource.clone(),
             HashMap::from([
-                ("path".to_owned(), RestrictedExpression::new_string(request.path.to_owned())),
-                ("host".to_owned(), RestrictedExpression::new_string(request.host.to_owned())),
+                (
+                    "path".to_owned(),
+                    RestrictedExpression::new_string(request.path.to_owned()),
+                ),
+                (
+                    "host".to_owned(),
+                    RestrictedExpression::new_string(request.host.to_owned()),
+                ),
             ]),
             HashSet::new(),
         )
@@ -168,38 +209,67 @@ impl PolicyEngine {
         let entities = self
             .entities
             .clone()
-            .add_entities([Entity::new_no_attrs(principal.clone(), roles), resource_entity], Some(&self.schema))
+            .add_entities(
+                [
+                    Entity::new_no_attrs(principal.clone(), roles),
+                    resource_entity,
+                ],
+                Some(&self.schema),
+            )
             .map_err(|e| e.to_string())?;
-        let context = Context::from_pairs(context_pairs(claims, request)).map_err(|e| e.to_string())?;
+        let context =
+            Context::from_pairs(context_pairs(claims, request)).map_err(|e| e.to_string())?;
         let cedar_request = Request::new(principal, action, resource, context, Some(&self.schema))
             .map_err(|e| e.to_string())?;
         Ok((cedar_request, entities))
     }
 }
 
-fn context_pairs(claims: &AccessClaims, request: &HttpRequest<'_>) -> Vec<(String, RestrictedExpression)> {
+fn context_pairs(
+    claims: &AccessClaims,
+    request: &HttpRequest<'_>,
+) -> Vec<(String, RestrictedExpression)> {
     let set = |items: &[String]| {
-        RestrictedExpression::new_set(items.iter().map(|s| RestrictedExpression::new_string(s.clone())))
+        RestrictedExpression::new_set(
+            items
+                .iter()
+                .map(|s| RestrictedExpression::new_string(s.clone())),
+        )
     };
     let mut pairs = vec![
         ("scopes".to_owned(), set(&claims.scopes)),
         ("roles".to_owned(), set(&claims.roles)),
         ("amr".to_owned(), set(&claims.amr)),
-        ("client_id".to_owned(), RestrictedExpression::new_string(claims.client_id.clone())),
-        ("now".to_owned(), RestrictedExpression::new_long(request.now)),
+        (
+            "client_id".to_owned(),
+            RestrictedExpression::new_string(claims.client_id.clone()),
+        ),
+        (
+            "now".to_owned(),
+            RestrictedExpression::new_long(request.now),
+        ),
     ];
     if let Some(tenant) = &claims.tenant {
-        pairs.push(("tenant".to_owned(), RestrictedExpression::new_string(tenant.clone())));
+        pairs.push((
+            "tenant".to_owned(),
+            RestrictedExpression::new_string(tenant.clone()),
+        ));
     }
     if let Some(ip) = request.source_ip {
-        pairs.push(("source_ip".to_owned(), RestrictedExpression::new_string(ip.to_owned())));
+        pairs.push((
+            "source_ip".to_owned(),
+            RestrictedExpression::new_string(ip.to_owned()),
+        ));
     }
     pairs
 }
 
 fn uid(type_name: &str, id: &str) -> Result<EntityUid, String> {
     let type_name = EntityTypeName::from_str(type_name).map_err(|e| e.to_string())?;
-    Ok(EntityUid::from_type_name_and_id(type_name, EntityId::new(id)))
+    Ok(EntityUid::from_type_name_and_id(
+        type_name,
+        EntityId::new(id),
+    ))
 }
 
 /// Whether `word` occurs in `text` as a whole identifier.
@@ -207,7 +277,9 @@ fn mentions(text: &str, word: &str) -> bool {
     let is_ident = |c: char| c.is_alphanumeric() || c == '_';
     text.match_indices(word).any(|(start, _)| {
         let before = text.get(..start).and_then(|s| s.chars().next_back());
-        let after = text.get(start + word.len()..).and_then(|s| s.chars().next());
+        let after = text
+            .get(start + word.len()..)
+            .and_then(|s| s.chars().next());
         !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
     })
 }

@@ -78,10 +78,18 @@ impl Revocations {
         if self.jti.contains(&claims.jti) {
             return Err(Revoked::Token);
         }
-        if claims.sid.as_ref().is_some_and(|sid| self.sid.contains(sid)) {
+        if claims
+            .sid
+            .as_ref()
+            .is_some_and(|sid| self.sid.contains(sid))
+        {
             return Err(Revoked::Session);
         }
-        if self.sub_before.get(&claims.sub.to_string()).is_some_and(|before| claims.iat < *before) {
+        if self
+            .sub_before
+            .get(&claims.sub.to_string())
+            .is_some_and(|before| claims.iat < *before)
+        {
             return Err(Revoked::Subject);
         }
         Ok(())
@@ -121,7 +129,12 @@ mod tests {
         }
     }
 
-    fn entry(jti: Option<&str>, sid: Option<&str>, sub: Option<&str>, before: Option<i64>) -> RevocationEntry {
+    fn entry(
+        jti: Option<&str>,
+        sid: Option<&str>,
+        sub: Option<&str>,
+        before: Option<i64>,
+    ) -> RevocationEntry {
         RevocationEntry {
             jti: jti.map(Into::into),
             sid: sid.map(Into::into),
@@ -136,7 +149,10 @@ mod tests {
         let cases = [
             (entry(Some("t1"), None, None, None), Err(Revoked::Token)),
             (entry(None, Some("s1"), None, None), Err(Revoked::Session)),
-            (entry(None, None, Some("user:42"), Some(1_001)), Err(Revoked::Subject)),
+            (
+                entry(None, None, Some("user:42"), Some(1_001)),
+                Err(Revoked::Subject),
+            ),
             (entry(None, None, Some("user:42"), Some(1_000)), Ok(())),
             (entry(None, None, Some("client:42"), Some(5_000)), Ok(())),
             (entry(Some("t2"), None, None, None), Ok(())),
@@ -155,7 +171,10 @@ mod tests {
             entry(None, None, Some("user:1"), None),
             entry(Some("t"), None, None, Some(1)),
         ] {
-            assert_eq!(Revocations::from_entries(&[bad]).unwrap_err(), RevocationError { index: 0 });
+            assert_eq!(
+                Revocations::from_entries(&[bad]).unwrap_err(),
+                RevocationError { index: 0 }
+            );
         }
     }
 }

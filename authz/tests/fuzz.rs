@@ -9,7 +9,14 @@ use portcullis_authz::path;
 use proptest::prelude::*;
 
 fn decide(gate: &mut Gate, method: &str, raw_path: &str, authorization: &[&[u8]]) {
-    let input = RequestInput { method, path: raw_path, authority: "h", authorization, source_ip: None, now: NOW };
+    let input = RequestInput {
+        method,
+        path: raw_path,
+        authority: "h",
+        authorization,
+        source_ip: None,
+        now: NOW,
+    };
     if let Ok(target) = Gate::normalize_path(raw_path) {
         let _ = gate.decide(&input, &target);
     }

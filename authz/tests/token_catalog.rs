@@ -13,11 +13,18 @@ use portcullis_authz::jws::{self, TokenError, DEFAULT_MAX_TOKEN_BYTES};
 use serde_json::{json, Value};
 
 fn keys() -> KeySet {
-    Snapshot::from_bundle(&bundle(&[&ed_key(), &es_key(), &rs_key()], vec![])).unwrap().keys
+    Snapshot::from_bundle(&bundle(&[&ed_key(), &es_key(), &rs_key()], vec![]))
+        .unwrap()
+        .keys
 }
 
 fn rules() -> ClaimRules {
-    ClaimRules { issuer: ISSUER.into(), audiences: vec![AUDIENCE.into()], leeway: 60, max_lifetime: 86_400 }
+    ClaimRules {
+        issuer: ISSUER.into(),
+        audiences: vec![AUDIENCE.into()],
+        leeway: 60,
+        max_lifetime: 86_400,
+    }
 }
 
 fn verify(token: &str) -> Result<(), TokenError> {
@@ -45,7 +52,13 @@ fn with_signature(token: &str, signature: &str) -> String {
 #[test]
 fn valid_tokens_of_every_algorithm_verify() {
     for key in [ed_key(), es_key(), rs_key()] {
-        let claims = jws::verify(&key.sign_access_token(&claims()), &keys(), &rules(), NOW, 8192);
+        let claims = jws::verify(
+            &key.sign_access_token(&claims()),
+            &keys(),
+            &rules(),
+            NOW,
+            8192,
+        );
         assert_eq!(claims.map(|c| c.jti), Ok("jti-1".to_owned()), "{key:?}");
     }
 }
@@ -53,8 +66,16 @@ fn valid_tokens_of_every_algorithm_verify() {
 #[test]
 fn alg_none_in_any_case_is_refused() {
     for alg in ["none", "None", "NONE", "nOnE"] {
-        let unsigned = format!("{}.{}.", b64(header(alg, "ed-1").to_string().as_bytes()), b64(claims().to_string().as_bytes()));
-        assert_eq!(verify(&unsigned), Err(TokenError::UnsupportedAlgorithm), "{alg}");
+        let unsigned = format!(
+            "{}.{}.",
+            b64(header(alg, "ed-1").to_string().as_bytes()),
+            b64(claims().to_string().as_bytes())
+        );
+        assert_eq!(
+            verify(&unsigned),
+            Err(TokenError::UnsupportedAlgorithm),
+            "{alg}"
+        );
     }
 }
 
@@ -62,9 +83,16 @@ fn alg_none_in_any_case_is_refused() {
 fn hmac_with_the_public_key_is_refused() {
     use sha2::Digest as _;
     // Whatever the HMAC output, HS256 is not an accepted algorithm, so no MAC is ever computed.
-    let input = format!("{}.{}", b64(header("HS256", "ed-1").to_string().as_bytes()), b64(claims().to_string().as_bytes()));
+    let input = format!(
+        "{}.{}",
+        b64(header("HS256", "ed-1").to_string().as_bytes()),
+        b64(claims().to_string().as_bytes())
+    );
     let fake_mac = sha2::Sha256::digest(ed_key().public_jwk().x.unwrap().as_bytes());
-    assert_eq!(verify(&format!("{input}.{}", b64(&fake_mac))), Err(TokenError::UnsupportedAlgorithm));
+    assert_eq!(
+        verify(&format!("{input}.{}", b64(&fake_mac))),
+        Err(TokenError::UnsupportedAlgorithm)
+    );
 }
 
 #[test]
@@ -81,15 +109,33 @@ fn tampered_signatures_and_encodings_are_refused() {
     let (input, signature) = token.rsplit_once('.').unwrap();
     let mut raw = URL_SAFE_NO_PAD.decode(signature).unwrap();
     raw[10] ^= 0x01;
-    assert_eq!(verify(&with_signature(&token, &b64(&raw))), Err(TokenError::BadSignature));
-    assert_eq!(verify(&with_signature(&token, &b64(&raw[..63]))), Err(TokenError::BadSignature));
+    assert_eq!(
+        verify(&with_signature(&token, &b64(&raw))),
+        Err(TokenError::BadSignature)
+    );
+    assert_eq!(
+        verify(&with_signature(&token, &b64(&raw[..63]))),
+        Err(TokenError::BadSignature)
+    );
     raw[10] ^= 0x01;
     raw.push(0);
-    assert_eq!(verify(&with_signature(&token, &b64(&raw))), Err(TokenError::BadSignature));
+    assert_eq!(
+        verify(&with_signature(&token, &b64(&raw))),
+        Err(TokenError::BadSignature)
+    );
     assert_eq!(verify(&format!("{token}=")), Err(TokenError::Malformed));
-    assert_eq!(verify(&format!("{input}.{signature} ")), Err(TokenError::Malformed));
-    assert_eq!(verify(&format!("{input}.{signature}.")), Err(TokenError::Malformed));
-    assert_eq!(verify(&format!("{input}.{signature}.x.y")), Err(TokenError::Malformed));
+    assert_eq!(
+        verify(&format!("{input}.{signature} ")),
+        Err(TokenError::Malformed)
+    );
+    assert_eq!(
+        verify(&format!("{input}.{signature}.")),
+        Err(TokenError::Malformed)
+    );
+    assert_eq!(
+        verify(&format!("{input}.{signature}.x.y")),
+        Err(TokenError::Malformed)
+    );
     assert_eq!(verify(input), Err(TokenError::Malformed));
     let with_newline = token.replacen('.', ".\n", 1);
     assert_eq!(verify(&with_newline), Err(TokenError::Malformed));
@@ -99,7 +145,10 @@ fn tampered_signatures_and_encodings_are_refused() {
     }
     // Payload swapped after signing.
     let (h, _) = input.split_once('.').unwrap();
-    let forged = format!("{h}.{}.{signature}", b64(claims_with(json!({"sub": "user:1"})).to_string().as_bytes()));
+    let forged = format!(
+        "{h}.{}.{signature}",
+        b64(claims_with(json!({"sub": "user:1"})).to_string().as_bytes())
+    );
     assert_eq!(verify(&forged), Err(TokenError::BadSignature));
 }
 
@@ -111,12 +160,18 @@ fn psychic_ecdsa_signatures_are_refused() {
     let mut r_is_n = n.clone();
     r_is_n.extend_from_slice(&[1; 32]);
     for signature in [vec![0u8; 64], r_is_n, vec![0xff; 64], vec![0u8; 72]] {
-        assert_eq!(verify(&with_signature(&token, &b64(&signature))), Err(TokenError::BadSignature));
+        assert_eq!(
+            verify(&with_signature(&token, &b64(&signature))),
+            Err(TokenError::BadSignature)
+        );
     }
 }
 
 fn hex_bytes(hex: &str) -> Vec<u8> {
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
 }
 
 #[test]
@@ -126,46 +181,88 @@ fn embedded_keys_and_key_urls_are_ignored() {
     hostile["jku"] = json!("https://evil.example/jwks.json");
     hostile["x5u"] = json!("https://evil.example/cert.pem");
     hostile["jwk"] = serde_json::to_value(attacker.public_jwk()).unwrap();
-    assert_eq!(verify(&signed(&attacker, &hostile, &claims())), Err(TokenError::UnknownKey));
+    assert_eq!(
+        verify(&signed(&attacker, &hostile, &claims())),
+        Err(TokenError::UnknownKey)
+    );
     hostile["kid"] = json!("ed-1");
-    assert_eq!(verify(&signed(&attacker, &hostile, &claims())), Err(TokenError::BadSignature));
+    assert_eq!(
+        verify(&signed(&attacker, &hostile, &claims())),
+        Err(TokenError::BadSignature)
+    );
     // A trusted kid with the right key passes even with the junk present: the junk is inert.
     assert!(verify(&signed(&ed_key(), &hostile, &claims())).is_ok());
 }
 
 #[test]
 fn hostile_kids_are_plain_lookup_misses() {
-    for kid in ["../../dev/null", "' OR 1=1--", "ed-1\u{0}", "еd-1", &"k".repeat(200)] {
+    for kid in [
+        "../../dev/null",
+        "' OR 1=1--",
+        "ed-1\u{0}",
+        "еd-1",
+        &"k".repeat(200),
+    ] {
         let token = signed(&ed_key(), &header("EdDSA", kid), &claims());
         assert_eq!(verify(&token), Err(TokenError::UnknownKey), "{kid:?}");
     }
     let long = signed(&ed_key(), &header("EdDSA", &"k".repeat(4096)), &claims());
-    assert!(matches!(verify(&long), Err(TokenError::BadKeyId | TokenError::TooLarge)));
+    assert!(matches!(
+        verify(&long),
+        Err(TokenError::BadKeyId | TokenError::TooLarge)
+    ));
     for kid in [json!(""), json!(1), Value::Null] {
-        let token = signed(&ed_key(), &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": kid}), &claims());
+        let token = signed(
+            &ed_key(),
+            &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": kid}),
+            &claims(),
+        );
         assert_eq!(verify(&token), Err(TokenError::BadKeyId), "{kid}");
     }
-    let no_kid = signed(&ed_key(), &json!({"alg": "EdDSA", "typ": "at+jwt"}), &claims());
+    let no_kid = signed(
+        &ed_key(),
+        &json!({"alg": "EdDSA", "typ": "at+jwt"}),
+        &claims(),
+    );
     assert_eq!(verify(&no_kid), Err(TokenError::BadKeyId));
 }
 
 #[test]
 fn header_extensions_are_refused() {
-    for (name, value) in [("crit", json!(["exp"])), ("crit", json!(["unknown"])), ("crit", json!([])),
-        ("crit", json!("exp")), ("b64", json!(false)), ("zip", json!("DEF"))]
-    {
+    for (name, value) in [
+        ("crit", json!(["exp"])),
+        ("crit", json!(["unknown"])),
+        ("crit", json!([])),
+        ("crit", json!("exp")),
+        ("b64", json!(false)),
+        ("zip", json!("DEF")),
+    ] {
         let mut h = header("EdDSA", "ed-1");
         h[name] = value.clone();
-        assert_eq!(verify(&signed(&ed_key(), &h, &claims())), Err(TokenError::UnsupportedExtension), "{name}={value}");
+        assert_eq!(
+            verify(&signed(&ed_key(), &h, &claims())),
+            Err(TokenError::UnsupportedExtension),
+            "{name}={value}"
+        );
     }
 }
 
 #[test]
 fn typ_must_be_an_access_token() {
-    for typ in [json!("JWT"), json!("id_token+jwt"), json!("at+jwt "), json!(null), json!(1)] {
+    for typ in [
+        json!("JWT"),
+        json!("id_token+jwt"),
+        json!("at+jwt "),
+        json!(null),
+        json!(1),
+    ] {
         let mut h = header("EdDSA", "ed-1");
         h["typ"] = typ.clone();
-        assert_eq!(verify(&signed(&ed_key(), &h, &claims())), Err(TokenError::WrongType), "{typ}");
+        assert_eq!(
+            verify(&signed(&ed_key(), &h, &claims())),
+            Err(TokenError::WrongType),
+            "{typ}"
+        );
     }
     for typ in ["AT+JWT", "application/at+jwt"] {
         let mut h = header("EdDSA", "ed-1");
@@ -176,18 +273,33 @@ fn typ_must_be_an_access_token() {
 
 #[test]
 fn mistyped_dates_are_refused_through_the_verifier() {
-    for bad in [json!("1800000900"), Value::Null, json!(1.8e9), json!(-5), json!(1e300)] {
+    for bad in [
+        json!("1800000900"),
+        Value::Null,
+        json!(1.8e9),
+        json!(-5),
+        json!(1e300),
+    ] {
         let token = ed_key().sign_access_token(&claims_with(json!({"exp": bad.clone()})));
-        let expected = if bad.is_null() { ClaimsError::Missing("exp") } else { ClaimsError::Malformed("exp") };
+        let expected = if bad.is_null() {
+            ClaimsError::Missing("exp")
+        } else {
+            ClaimsError::Malformed("exp")
+        };
         assert_eq!(verify(&token), Err(TokenError::Claims(expected)), "{bad}");
     }
 }
 
 #[test]
 fn expiry_leeway_and_identity_claims() {
-    let expired = ed_key().sign_access_token(&claims_with(json!({"exp": NOW - 61, "iat": NOW - 900})));
-    assert_eq!(verify(&expired), Err(TokenError::Claims(ClaimsError::Expired)));
-    let within = ed_key().sign_access_token(&claims_with(json!({"exp": NOW - 59, "iat": NOW - 900})));
+    let expired =
+        ed_key().sign_access_token(&claims_with(json!({"exp": NOW - 61, "iat": NOW - 900})));
+    assert_eq!(
+        verify(&expired),
+        Err(TokenError::Claims(ClaimsError::Expired))
+    );
+    let within =
+        ed_key().sign_access_token(&claims_with(json!({"exp": NOW - 59, "iat": NOW - 900})));
     assert!(verify(&within).is_ok());
     let cases = [
         (json!({"iss": "https://evil"}), ClaimsError::WrongIssuer),
@@ -196,7 +308,11 @@ fn expiry_leeway_and_identity_claims() {
     ];
     for (change, expected) in cases {
         let token = ed_key().sign_access_token(&claims_with(change.clone()));
-        assert_eq!(verify(&token), Err(TokenError::Claims(expected)), "{change}");
+        assert_eq!(
+            verify(&token),
+            Err(TokenError::Claims(expected)),
+            "{change}"
+        );
     }
 }
 
@@ -207,7 +323,10 @@ fn duplicate_names_are_refused() {
     assert_eq!(verify(&token), Err(TokenError::BadHeader));
     let payload = claims().to_string();
     let dup_claims = payload.replacen('{', r#"{"sub":"user:1","#, 1);
-    let token = ed_key().sign_raw(header("EdDSA", "ed-1").to_string().as_bytes(), dup_claims.as_bytes());
+    let token = ed_key().sign_raw(
+        header("EdDSA", "ed-1").to_string().as_bytes(),
+        dup_claims.as_bytes(),
+    );
     assert_eq!(verify(&token), Err(TokenError::BadPayload));
 }
 
@@ -217,13 +336,26 @@ fn hostile_payloads_fail_fast() {
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
     let non_utf8 = b"{\"sub\":\"\xff\xfe\"}".to_vec();
     let huge_number = format!(r#"{{"exp":{}}}"#, "9".repeat(10_000));
-    for payload in [deep.into_bytes(), non_utf8, huge_number.into_bytes(), b"\xef\xbb\xbf{}".to_vec()] {
+    for payload in [
+        deep.into_bytes(),
+        non_utf8,
+        huge_number.into_bytes(),
+        b"\xef\xbb\xbf{}".to_vec(),
+    ] {
         let token = ed_key().sign_raw(h.as_bytes(), &payload);
         let result = jws::verify(&token, &keys(), &rules(), NOW, 1 << 20);
-        assert!(matches!(result, Err(TokenError::BadPayload | TokenError::Claims(_))), "{result:?}");
+        assert!(
+            matches!(result, Err(TokenError::BadPayload | TokenError::Claims(_))),
+            "{result:?}"
+        );
     }
     for size in [64 * 1024, 1024 * 1024] {
-        let token = format!("{}.{}.{}", "a".repeat(size / 3), "b".repeat(size / 3), "c".repeat(size / 3));
+        let token = format!(
+            "{}.{}.{}",
+            "a".repeat(size / 3),
+            "b".repeat(size / 3),
+            "c".repeat(size / 3)
+        );
         assert_eq!(verify(&token), Err(TokenError::TooLarge));
     }
     assert_eq!(verify("\u{0}\u{1}"), Err(TokenError::Malformed));

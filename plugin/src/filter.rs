@@ -31,7 +31,8 @@ impl PortcullisFilter {
         strip_identity_headers(&headers, &worker.config.header_prefix);
 
         let pseudo = |name: &str| header_str(&headers, name).unwrap_or_default();
-        let (method, raw_path, authority) = (pseudo(":method"), pseudo(":path"), pseudo(":authority"));
+        let (method, raw_path, authority) =
+            (pseudo(":method"), pseudo(":path"), pseudo(":authority"));
         let target = match Gate::normalize_path(&raw_path) {
             Ok(target) => target,
             Err(reason) => return deny(&mut worker, &reason, None),
@@ -52,7 +53,11 @@ impl PortcullisFilter {
             host::set_property(DECISION_PROPERTY, b"deny reason=unavailable");
             host::send_response(
                 503,
-                vec![("content-type", "application/json"), ("retry-after", "5"), ("cache-control", "no-store")],
+                vec![
+                    ("content-type", "application/json"),
+                    ("retry-after", "5"),
+                    ("cache-control", "no-store"),
+                ],
                 br#"{"error":"temporarily_unavailable"}"#,
             );
             return Action::Pause;
@@ -89,18 +94,33 @@ impl PortcullisFilter {
                 if let Some(path) = &allowed.rewritten_path {
                     host::set_request_header(":path", Some(path));
                 }
-                let record = format!("allow sub={} policies={}", claims.sub, allowed.decision.policy_ids.join(","));
+                let record = format!(
+                    "allow sub={} policies={}",
+                    claims.sub,
+                    allowed.decision.policy_ids.join(",")
+                );
                 host::set_property(DECISION_PROPERTY, record.as_bytes());
                 worker.metrics.count("allowed");
-                worker.metrics.count(if allowed.token_cache_hit { "token_cache.hit" } else { "token_cache.miss" });
-                worker.metrics.count(if allowed.decision_cache_hit { "decision_cache.hit" } else { "decision_cache.miss" });
+                worker.metrics.count(if allowed.token_cache_hit {
+                    "token_cache.hit"
+                } else {
+                    "token_cache.miss"
+                });
+                worker.metrics.count(if allowed.decision_cache_hit {
+                    "decision_cache.hit"
+                } else {
+                    "decision_cache.miss"
+                });
                 Action::Continue
             }
             Outcome::Deny(denied) => {
                 if denied.reason == DenyReason::Token(TokenError::UnknownKey) {
                     worker.refresh_wanted = true;
                 }
-                let policies = denied.decision.map(|d| d.policy_ids.join(",")).unwrap_or_default();
+                let policies = denied
+                    .decision
+                    .map(|d| d.policy_ids.join(","))
+                    .unwrap_or_default();
                 deny(&mut worker, &denied.reason, Some(&policies))
             }
         }
@@ -118,9 +138,13 @@ impl HttpContext for PortcullisFilter {
 /// Answers a refused request with the RFC 6750 challenge and a generic body; the precise reason
 /// goes only to metrics, the filter-state record and the debug log.
 fn deny(worker: &mut Worker, reason: &DenyReason, policies: Option<&str>) -> Action {
-    worker.metrics.count(&format!("denied.{}", reason.metric_name()));
+    worker
+        .metrics
+        .count(&format!("denied.{}", reason.metric_name()));
     if let DenyReason::Token(e) = reason {
-        worker.metrics.count(&format!("invalid_token.{}", e.reason()));
+        worker
+            .metrics
+            .count(&format!("invalid_token.{}", e.reason()));
     }
     let mut record = format!("deny reason={}", reason.metric_name());
     if let DenyReason::Token(e) = reason {
@@ -130,9 +154,15 @@ fn deny(worker: &mut Worker, reason: &DenyReason, policies: Option<&str>) -> Act
         record.push_str(&format!(" policies={policies}"));
     }
     host::set_property(DECISION_PROPERTY, record.as_bytes());
-    host::log(LogLevel::Debug, &format!("portcullis: {record}: {}", reason.detail()));
+    host::log(
+        LogLevel::Debug,
+        &format!("portcullis: {record}: {}", reason.detail()),
+    );
     let challenge = reason.challenge();
-    let mut headers = vec![("content-type", "application/json"), ("cache-control", "no-store")];
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("cache-control", "no-store"),
+    ];
     if let Some(challenge) = &challenge {
         headers.push(("www-authenticate", challenge));
     }
@@ -146,13 +176,20 @@ fn deny(worker: &mut Worker, reason: &DenyReason, policies: Option<&str>) -> Act
 }
 
 fn header_str(headers: &[(String, Bytes)], name: &str) -> Option<String> {
-    headers.iter().find(|(n, _)| n == name).and_then(|(_, v)| String::from_utf8(v.clone()).ok())
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .and_then(|(_, v)| String::from_utf8(v.clone()).ok())
 }
 
 /// Removes every client-sent header with the identity prefix: only this filter may set them.
 fn strip_identity_headers(headers: &[(String, Bytes)], prefix: &str) {
     for (name, _) in headers {
-        if name.len() >= prefix.len() && name.get(..prefix.len()).is_some_and(|p| p.eq_ignore_ascii_case(prefix)) {
+        if name.len() >= prefix.len()
+            && name
+                .get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        {
             host::set_request_header(name, None);
         }
     }
@@ -172,7 +209,9 @@ fn rewrite_path(received: &str, normalized: &str) {
 fn source_ip() -> Option<String> {
     let address = String::from_utf8(host::property(vec!["source", "address"])?).ok()?;
     let ip = match address.rsplit_once(':') {
-        Some((ip, _port)) if !ip.is_empty() => ip.trim_start_matches('[').trim_end_matches(']').to_owned(),
+        Some((ip, _port)) if !ip.is_empty() => {
+            ip.trim_start_matches('[').trim_end_matches(']').to_owned()
+        }
         _ => address,
     };
     Some(ip)

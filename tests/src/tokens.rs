@@ -1,0 +1,67 @@
+//! Keys and tokens for tests, and a bundle built from the repository's `policies/`.
+
+use portcullis_authz::bundle::Bundle;
+use portcullis_authz::issue::SigningKey;
+use portcullis_authz::jwk::Jwks;
+use serde_json::{json, Value};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Issuer the test bundles trust.
+pub const ISSUER: &str = "https://id.portcullis.test";
+/// Audience the test bundles accept.
+pub const AUDIENCE: &str = "portcullis-edge";
+
+/// Seconds since the epoch.
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The default signing key.
+pub fn key() -> SigningKey {
+    SigningKey::ed25519("key-1", [21; 32])
+}
+
+/// Valid claims for `user:42` with `scope`, expiring in 15 minutes.
+pub fn claims(scope: &str) -> Value {
+    let now = now();
+    json!({
+        "iss": ISSUER, "sub": "user:42", "aud": [AUDIENCE], "exp": now + 900, "iat": now,
+        "jti": format!("jti-{}", now_nanos()), "client_id": "web", "sid": "sess-1",
+        "scope": scope, "roles": ["viewer"], "tenant": "acme", "amr": ["pwd"]
+    })
+}
+
+fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// A signed token for `claims`.
+pub fn token(claims: &Value) -> String {
+    key().sign_access_token(claims)
+}
+
+/// A bundle trusting `keys`, with the repository's schema, policies and entities.
+pub fn bundle(version: u64, keys: &[&SigningKey]) -> Bundle {
+    let dir = crate::repo_root().join("policies");
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("policies/{name}: {e}"))
+    };
+    Bundle {
+        version,
+        issuer: ISSUER.into(),
+        audiences: vec![AUDIENCE.into()],
+        jwks: Jwks {
+            keys: keys.iter().map(|k| k.public_jwk()).collect(),
+        },
+        policies: read("policies.cedar"),
+        schema: read("schema.cedarschema"),
+        entities: serde_json::from_str(&read("entities.json")).unwrap_or(Value::Null),
+        revoked: Vec::new(),
+    }
+}

@@ -1,0 +1,475 @@
+//! The filter inside a real Envoy: decisions, headers, and the bundle lifecycle.
+
+use portcullis_tests::bundle_server::{BundleServer, Mode};
+use portcullis_tests::echo::EchoUpstream;
+use portcullis_tests::envoy::{plugin_config, Envoy, EnvoyOptions};
+use portcullis_tests::http::{get, request};
+use portcullis_tests::tokens::{bundle, claims, key, token};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// Polls `check` until it returns true or `timeout` passes.
+async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+struct Stack {
+    upstream: EchoUpstream,
+    server: BundleServer,
+    envoy: Envoy,
+}
+
+async fn stack(options: EnvoyOptions) -> Stack {
+    let upstream = EchoUpstream::start().await;
+    let server = BundleServer::start(&bundle(1, &[&key()]), 0);
+    let envoy = Envoy::start(&options, upstream.port, server.port);
+    let port = envoy.port;
+    let ready = eventually(Duration::from_secs(20), || async move {
+        get(port, "/api/items", None).await.status == 401
+    })
+    .await;
+    assert!(ready, "filter never loaded a bundle:\n{}", envoy.log());
+    Stack {
+        upstream,
+        server,
+        envoy,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decides_and_forwards_trusted_identity() {
+    let stack = stack(EnvoyOptions::default()).await;
+    let port = stack.envoy.port;
+    let read = token(&claims("api:items:read"));
+
+    let spoofed = format!("Bearer {read}");
+    let allowed = request(
+        port,
+        "GET",
+        "/api/items/7",
+        &[
+            ("authorization", spoofed.as_bytes()),
+            ("x-portcullis-sub", b"user:admin"),
+            ("X-Portcullis-Roles", b"admin"),
+            ("x-portcullis-extra", b"1"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        allowed.status,
+        200,
+        "{:?}",
+        String::from_utf8_lossy(&allowed.body)
+    );
+    let echoed = allowed.json();
+    let headers = &echoed["headers"];
+    assert_eq!(
+        headers["x-portcullis-sub"], "user:42",
+        "spoofed identity must be replaced"
+    );
+    assert_eq!(headers["x-portcullis-roles"], "viewer");
+    assert_eq!(headers["x-portcullis-client-id"], "web");
+    assert_eq!(headers["x-portcullis-scopes"], "api:items:read");
+    assert_eq!(headers["x-portcullis-tenant"], "acme");
+    assert!(
+        headers.get("x-portcullis-extra").is_none(),
+        "unknown identity headers are stripped too"
+    );
+
+    let missing = get(port, "/api/items", None).await;
+    assert_eq!(missing.status, 401);
+    assert_eq!(
+        missing.header("www-authenticate"),
+        Some("Bearer realm=\"portcullis\"")
+    );
+
+    let invalid = get(port, "/api/items", Some("not.a.token")).await;
+    assert_eq!(invalid.status, 401);
+    assert_eq!(
+        invalid.header("www-authenticate"),
+        Some("Bearer realm=\"portcullis\", error=\"invalid_token\"")
+    );
+    assert_eq!(invalid.json(), json!({"error": "invalid_token"}));
+
+    let forbidden = request(
+        port,
+        "POST",
+        "/api/items",
+        &[
+            ("authorization", spoofed.as_bytes()),
+            ("content-length", b"0"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(forbidden.status, 403);
+    assert_eq!(
+        forbidden.header("www-authenticate"),
+        Some("Bearer realm=\"portcullis\", error=\"insufficient_scope\"")
+    );
+
+    let query = get(port, &format!("/api/items?access_token={read}"), None).await;
+    assert_eq!(query.status, 400);
+
+    let lower = request(
+        port,
+        "GET",
+        "/api/items",
+        &[("authorization", format!("bearer {read}").as_bytes())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(lower.status, 200, "the scheme is case-insensitive");
+
+    let twice = request(
+        port,
+        "GET",
+        "/api/items",
+        &[
+            ("authorization", spoofed.as_bytes()),
+            ("authorization", spoofed.as_bytes()),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(twice.status, 400, "two Authorization headers are refused");
+
+    let health = get(port, "/healthz", None).await;
+    assert_eq!(health.status, 200, "bypass route");
+
+    let mut metrics_ok = false;
+    for _ in 0..40 {
+        if stack
+            .envoy
+            .stat("wasmcustom.portcullis.allowed")
+            .unwrap_or(0)
+            >= 2
+            && stack.envoy.stat("wasmcustom.portcullis.denied.forbidden") == Some(1)
+            && stack
+                .envoy
+                .stat("wasmcustom.portcullis.token_cache.hit")
+                .unwrap_or(0)
+                >= 1
+            && stack.envoy.stat("wasmcustom.portcullis.bundle.version") == Some(1)
+        {
+            metrics_ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let stats =
+        portcullis_tests::envoy::admin_get(stack.envoy.admin_port, "/stats?filter=portcullis")
+            .unwrap_or_default();
+    assert!(metrics_ok, "metrics missing:\n{stats}");
+
+    let log_ok = eventually(Duration::from_secs(10), || async {
+        let log = stack.envoy.access_log();
+        log.contains("decision=\"allow sub=user:42 policies=items-read\"")
+            && log.contains("decision=\"deny reason=forbidden\"")
+            && log.contains("decision=\"deny reason=invalid_token detail=malformed\"")
+    })
+    .await;
+    assert!(
+        log_ok,
+        "access log lacks decisions:\n{}",
+        stack.envoy.access_log()
+    );
+    drop(stack.upstream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_serves_the_path_cedar_judged() {
+    // Envoy's own normalisation is off here: the filter alone must make the upstream see the
+    // path it authorised.
+    let options = EnvoyOptions {
+        envoy_normalizes_paths: false,
+        ..EnvoyOptions::default()
+    };
+    let stack = stack(options).await;
+    let port = stack.envoy.port;
+    let read = token(&claims("api:items:read"));
+    for sneaky in [
+        "//admin",
+        "/api/items/../../admin",
+        "/api/items/%2e%2e/%2e%2e/admin",
+        "/public/../admin/x",
+    ] {
+        let response = get(port, sneaky, Some(&read)).await;
+        assert_eq!(response.status, 403, "{sneaky}");
+    }
+    let response = get(port, "/public/./a//b/../c?x=1", Some(&read)).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.json()["path"], "/public/a/c?x=1");
+    let encoded = get(port, "/public/..%2Fadmin", Some(&read)).await;
+    assert_eq!(encoded.status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_policy_is_enforced_without_restart() {
+    let stack = stack(EnvoyOptions::default()).await;
+    let port = stack.envoy.port;
+    let write = token(&claims("api:reports:write"));
+    assert_eq!(get(port, "/api/reports", Some(&write)).await.status, 403);
+
+    let mut next = bundle(2, &[&key()]);
+    next.policies.push_str(
+        "\n@id(\"reports-read\")\npermit (principal, action in Action::\"read\", resource)\nwhen { resource.path like \"/api/reports*\" && context.scopes.contains(\"api:reports:write\") };\n",
+    );
+    let changed_at = Instant::now();
+    stack.server.set_bundle(&next, true);
+    let enforced = eventually(Duration::from_secs(5), || {
+        let write = write.clone();
+        async move { get(port, "/api/reports", Some(&write)).await.status == 200 }
+    })
+    .await;
+    assert!(enforced, "new policy not enforced:\n{}", stack.envoy.log());
+    assert!(
+        changed_at.elapsed() < Duration::from_secs(3),
+        "propagation took {:?}",
+        changed_at.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_good_bundle_survives_garbage_and_a_dead_control_plane() {
+    let mut stack = stack(EnvoyOptions::default()).await;
+    let port = stack.envoy.port;
+    let read = token(&claims("api:items:read"));
+
+    stack.server.set_mode(Mode::Garbage);
+    let rejected = eventually(Duration::from_secs(10), || async {
+        stack
+            .envoy
+            .stat("wasmcustom.portcullis.bundle.rejected")
+            .unwrap_or(0)
+            >= 1
+    })
+    .await;
+    assert!(
+        rejected,
+        "garbage bundle never fetched:\n{}",
+        stack.envoy.log()
+    );
+    assert_eq!(get(port, "/api/items", Some(&read)).await.status, 200);
+    assert_eq!(get(port, "/api/items", Some("x.y.z")).await.status, 401);
+    assert!(stack
+        .envoy
+        .log()
+        .contains("bundle rejected, keeping the last good one"));
+
+    stack.server.set_mode(Mode::Unavailable);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    stack.server.kill();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    for _ in 0..20 {
+        assert_eq!(get(port, "/api/items", Some(&read)).await.status, 200);
+        assert_eq!(get(port, "/api/items", None).await.status, 401);
+        assert_eq!(
+            get(port, "/api/items", Some(&token(&claims("other"))))
+                .await
+                .status,
+            403
+        );
+    }
+    assert!(
+        stack
+            .envoy
+            .stat("wasmcustom.portcullis.bundle.fetch_failed")
+            .unwrap_or(0)
+            >= 1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_bundle_fails_closed_except_opted_out_routes() {
+    let upstream = EchoUpstream::start().await;
+    let server = BundleServer::start(&bundle(1, &[&key()]), 0);
+    server.set_mode(Mode::Unavailable);
+    let options = EnvoyOptions {
+        plugin_config: plugin_config(json!({"fail_open_paths": ["/public/*"]})),
+        ..EnvoyOptions::default()
+    };
+    let envoy = Envoy::start(&options, upstream.port, server.port);
+    let read = token(&claims("api:items:read"));
+    let closed = get(envoy.port, "/api/items", Some(&read)).await;
+    assert_eq!(closed.status, 503);
+    assert_eq!(closed.header("retry-after"), Some("5"));
+    assert_eq!(
+        get(envoy.port, "/public/page", None).await.status,
+        200,
+        "fail-open route"
+    );
+    assert_eq!(
+        get(envoy.port, "/healthz", None).await.status,
+        200,
+        "bypass route"
+    );
+
+    server.set_mode(Mode::Serve);
+    let port = envoy.port;
+    let recovered = eventually(Duration::from_secs(40), || {
+        let read = read.clone();
+        async move { get(port, "/api/items", Some(&read)).await.status == 200 }
+    })
+    .await;
+    assert!(
+        recovered,
+        "never recovered once the control plane came back:\n{}",
+        envoy.log()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_bundle_fails_closed() {
+    let upstream = EchoUpstream::start().await;
+    let mut server = BundleServer::start(&bundle(1, &[&key()]), 0);
+    let options = EnvoyOptions {
+        plugin_config: plugin_config(json!({"staleness_limit_seconds": 2, "long_poll_seconds": 1})),
+        ..EnvoyOptions::default()
+    };
+    let envoy = Envoy::start(&options, upstream.port, server.port);
+    let port = envoy.port;
+    let read = token(&claims("api:items:read"));
+    let up = eventually(Duration::from_secs(20), || {
+        let read = read.clone();
+        async move { get(port, "/api/items", Some(&read)).await.status == 200 }
+    })
+    .await;
+    assert!(up, "{}", envoy.log());
+    server.kill();
+    let closed = eventually(Duration::from_secs(10), || {
+        let read = read.clone();
+        async move { get(port, "/api/items", Some(&read)).await.status == 503 }
+    })
+    .await;
+    assert!(closed, "stale bundle kept being enforced:\n{}", envoy.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_kid_triggers_one_rate_limited_refresh() {
+    // Long-polls last 30 s, so only the unknown-kid refresh can bring the new key in time.
+    let options = EnvoyOptions {
+        plugin_config: plugin_config(
+            json!({"long_poll_seconds": 30, "unknown_kid_refresh_seconds": 5}),
+        ),
+        ..EnvoyOptions::default()
+    };
+    let stack = stack(options).await;
+    let port = stack.envoy.port;
+    let rotated = portcullis_authz::issue::SigningKey::ed25519("key-2", [22; 32]);
+    let new_token = rotated.sign_access_token(&claims("api:items:read"));
+    // Let the first fetch and the long-poll that follows it start before counting.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let before = stack.server.requests();
+
+    stack
+        .server
+        .set_bundle(&bundle(2, &[&key(), &rotated]), false);
+    for _ in 0..20 {
+        let status = get(port, "/api/items", Some(&new_token)).await.status;
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 401);
+    }
+    let accepted = eventually(Duration::from_secs(5), || {
+        let t = new_token.clone();
+        async move { get(port, "/api/items", Some(&t)).await.status == 200 }
+    })
+    .await;
+    assert!(accepted, "new key never fetched:\n{}", stack.envoy.log());
+    let unknown = portcullis_authz::issue::SigningKey::ed25519("key-unknown", [23; 32])
+        .sign_access_token(&claims("x"));
+    for _ in 0..30 {
+        assert_eq!(get(port, "/api/items", Some(&unknown)).await.status, 401);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let extra = stack.server.requests() - before;
+    assert_eq!(
+        extra, 1,
+        "31 unknown-kid rejections within the rate-limit window caused {extra} bundle requests"
+    );
+    assert_eq!(
+        stack.envoy.stat("wasmcustom.portcullis.bundle.kid_refresh"),
+        Some(1)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_share_one_poller() {
+    // Long-polling off: each fetch returns at once, so the request count shows how many pollers run.
+    let options = EnvoyOptions {
+        concurrency: 2,
+        plugin_config: plugin_config(json!({"long_poll_seconds": 0, "refresh_interval_ms": 200})),
+        ..EnvoyOptions::default()
+    };
+    let stack = stack(options).await;
+    let start = stack.server.requests();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let polls = stack.server.requests() - start;
+    // One poller at 200 ms does about 15 requests in 3 s; two independent ones would do about 30.
+    assert!((8..=20).contains(&polls), "{polls} bundle requests in 3 s");
+    let read = token(&claims("api:items:read"));
+    for _ in 0..10 {
+        assert_eq!(
+            get(stack.envoy.port, "/api/items", Some(&read))
+                .await
+                .status,
+            200
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_never_crash_envoy() {
+    let mut stack = stack(EnvoyOptions::default()).await;
+    let port = stack.envoy.port;
+    let big = format!("Bearer {}", "a".repeat(64 * 1024));
+    let huge = format!("Bearer {}", "a.".repeat(512 * 1024));
+    let cases: Vec<Vec<(&str, &[u8])>> = vec![
+        vec![("authorization", b"Bearer \xff\xfe\xfd")],
+        vec![("authorization", big.as_bytes())],
+        vec![("authorization", huge.as_bytes())],
+        vec![("authorization", b"Bearer eyJhbGciOiJub25lIn0.e30.")],
+        vec![("authorization", b"Bearer ")],
+        vec![("x-portcullis-sub", b"\xff")],
+    ];
+    for headers in &cases {
+        // Envoy itself may refuse oversize headers (431) or close the connection; either is fine.
+        if let Ok(response) = request(port, "GET", "/api/items", headers).await {
+            assert!(
+                matches!(response.status, 400 | 401 | 431),
+                "{}",
+                response.status
+            );
+        }
+    }
+    for garbage in 0..200u32 {
+        let t = format!("{}.{}.{}", garbage, "e30", "x".repeat(garbage as usize));
+        assert_eq!(get(port, "/api/items", Some(&t)).await.status, 401);
+    }
+    assert!(stack.envoy.is_running());
+    assert_eq!(
+        get(port, "/api/items", Some(&token(&claims("api:items:read"))))
+            .await
+            .status,
+        200
+    );
+    assert!(
+        !stack.envoy.log().contains("panic"),
+        "{}",
+        stack.envoy.log()
+    );
+}
