@@ -140,11 +140,11 @@ impl HttpContext for PortcullisFilter {
 fn deny(worker: &mut Worker, reason: &DenyReason, policies: Option<&str>) -> Action {
     worker
         .metrics
-        .count(&format!("denied.{}", reason.metric_name()));
+        .count_dynamic(format!("denied.{}", reason.metric_name()));
     if let DenyReason::Token(e) = reason {
         worker
             .metrics
-            .count(&format!("invalid_token.{}", e.reason()));
+            .count_dynamic(format!("invalid_token.{}", e.reason()));
     }
     let mut record = format!("deny reason={}", reason.metric_name());
     if let DenyReason::Token(e) = reason {

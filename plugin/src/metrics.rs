@@ -1,4 +1,7 @@
 //! Filter metrics, defined on first use. Envoy exposes them as `wasmcustom.portcullis.*`.
+//!
+//! Counters accumulate in the VM and reach Envoy on the next tick (every 100 ms): a hostcall per
+//! counter per request would cost more than the cached decision itself.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::MetricType;
@@ -8,6 +11,8 @@ use std::collections::HashMap;
 #[derive(Debug, Default)]
 pub struct Metrics {
     ids: HashMap<String, u32>,
+    pending: HashMap<&'static str, i64>,
+    pending_dynamic: HashMap<String, i64>,
 }
 
 impl Metrics {
@@ -20,10 +25,28 @@ impl Metrics {
         Some(id)
     }
 
-    /// Adds one to the counter `name`.
-    pub fn count(&mut self, name: &str) {
-        if let Some(id) = self.id(MetricType::Counter, name) {
-            let _ = hostcalls::increment_metric(id, 1);
+    /// Adds one to the counter `name` (reported on the next [`Metrics::flush`]).
+    pub fn count(&mut self, name: &'static str) {
+        *self.pending.entry(name).or_default() += 1;
+    }
+
+    /// Adds one to a counter whose name is built at run time.
+    pub fn count_dynamic(&mut self, name: String) {
+        *self.pending_dynamic.entry(name).or_default() += 1;
+    }
+
+    /// Sends the accumulated counts to Envoy.
+    pub fn flush(&mut self) {
+        let pending: Vec<(String, i64)> = self
+            .pending
+            .drain()
+            .map(|(n, v)| (n.to_owned(), v))
+            .chain(self.pending_dynamic.drain())
+            .collect();
+        for (name, value) in pending {
+            if let Some(id) = self.id(MetricType::Counter, &name) {
+                let _ = hostcalls::increment_metric(id, value);
+            }
         }
     }
 

@@ -320,6 +320,7 @@ impl RootContext for PortcullisRoot {
             let age = now.saturating_sub(worker.confirmed_ms) / 1_000;
             let age = if worker.gate.is_some() { age } else { 0 };
             worker.metrics.gauge("bundle.age_seconds", age);
+            worker.metrics.flush();
             let kid_refresh = std::mem::take(&mut worker.refresh_wanted);
             (
                 Rc::clone(&worker.config),

@@ -24,6 +24,20 @@ where
     false
 }
 
+/// Polls `GET path` with `token` until it answers `status`.
+async fn status_becomes(
+    port: u16,
+    path: &str,
+    token: &str,
+    status: u16,
+    timeout: Duration,
+) -> bool {
+    eventually(timeout, || async move {
+        get(port, path, Some(token)).await.status == status
+    })
+    .await
+}
+
 struct Stack {
     upstream: EchoUpstream,
     server: BundleServer,
@@ -229,11 +243,7 @@ async fn new_policy_is_enforced_without_restart() {
     );
     let changed_at = Instant::now();
     stack.server.set_bundle(&next, true);
-    let enforced = eventually(Duration::from_secs(5), || {
-        let write = write.clone();
-        async move { get(port, "/api/reports", Some(&write)).await.status == 200 }
-    })
-    .await;
+    let enforced = status_becomes(port, "/api/reports", &write, 200, Duration::from_secs(5)).await;
     assert!(enforced, "new policy not enforced:\n{}", stack.envoy.log());
     assert!(
         changed_at.elapsed() < Duration::from_secs(3),
@@ -319,11 +329,7 @@ async fn no_bundle_fails_closed_except_opted_out_routes() {
 
     server.set_mode(Mode::Serve);
     let port = envoy.port;
-    let recovered = eventually(Duration::from_secs(40), || {
-        let read = read.clone();
-        async move { get(port, "/api/items", Some(&read)).await.status == 200 }
-    })
-    .await;
+    let recovered = status_becomes(port, "/api/items", &read, 200, Duration::from_secs(40)).await;
     assert!(
         recovered,
         "never recovered once the control plane came back:\n{}",
@@ -342,18 +348,10 @@ async fn stale_bundle_fails_closed() {
     let envoy = Envoy::start(&options, upstream.port, server.port);
     let port = envoy.port;
     let read = token(&claims("api:items:read"));
-    let up = eventually(Duration::from_secs(20), || {
-        let read = read.clone();
-        async move { get(port, "/api/items", Some(&read)).await.status == 200 }
-    })
-    .await;
+    let up = status_becomes(port, "/api/items", &read, 200, Duration::from_secs(20)).await;
     assert!(up, "{}", envoy.log());
     server.kill();
-    let closed = eventually(Duration::from_secs(10), || {
-        let read = read.clone();
-        async move { get(port, "/api/items", Some(&read)).await.status == 503 }
-    })
-    .await;
+    let closed = status_becomes(port, "/api/items", &read, 503, Duration::from_secs(10)).await;
     assert!(closed, "stale bundle kept being enforced:\n{}", envoy.log());
 }
 
@@ -384,11 +382,8 @@ async fn unknown_kid_triggers_one_rate_limited_refresh() {
         }
         assert_eq!(status, 401);
     }
-    let accepted = eventually(Duration::from_secs(5), || {
-        let t = new_token.clone();
-        async move { get(port, "/api/items", Some(&t)).await.status == 200 }
-    })
-    .await;
+    let accepted =
+        status_becomes(port, "/api/items", &new_token, 200, Duration::from_secs(5)).await;
     assert!(accepted, "new key never fetched:\n{}", stack.envoy.log());
     let unknown = portcullis_authz::issue::SigningKey::ed25519("key-unknown", [23; 32])
         .sign_access_token(&claims("x"));

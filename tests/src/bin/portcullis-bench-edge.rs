@@ -1,0 +1,367 @@
+//! `cargo xtask bench edge [--seconds N]`: Envoy CPU per request, same Envoy, same run.
+//!
+//! One Envoy (1 worker, direct response) with four listeners: no auth; native `jwt_authn` +
+//! `rbac` requiring a scope, without and with `jwt_cache_config`; and the Portcullis filter with an
+//! equivalent Cedar policy. A keep-alive load generator drives each listener in turn while the
+//! Envoy process's CPU time (utime + stime from /proc) is sampled, so the result is CPU µs per
+//! request — independent of how fast the load generator is. Results print as a Markdown table.
+
+use portcullis_authz::issue::SigningKey;
+use portcullis_tests::bundle_server::BundleServer;
+use portcullis_tests::envoy::{plugin_config, wasm_path};
+use portcullis_tests::tokens::{bundle, claims, key, AUDIENCE, ISSUER};
+use serde_json::{json, Value};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CONNECTIONS: usize = 16;
+const DISTINCT_TOKENS: usize = 2_000;
+const SCOPE: &str = "api:items:read";
+
+#[tokio::main]
+async fn main() {
+    let seconds: u64 = std::env::args()
+        .skip_while(|a| a != "--seconds")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let es256 = SigningKey::es256("native-es256", [31; 32]).unwrap_or_else(|e| panic!("{e}"));
+    let mut edge_bundle = bundle(1, &[&key()]);
+    edge_bundle.policies = format!(
+        "@id(\"items-read\")\npermit (principal, action in Action::\"read\", resource)\nwhen {{ context.scopes.contains(\"{SCOPE}\") }};\n"
+    );
+    let server = BundleServer::start(&edge_bundle, 0);
+    let ports: Vec<u16> = (0..6).map(|_| portcullis_tests::free_port()).collect();
+    let (admin, noauth, edge) = (ports[0], ports[1], ports[4]);
+    let (native, native_cached, edge_uncached) = (ports[2], ports[3], ports[5]);
+    let config = envoy_config(
+        admin,
+        noauth,
+        [native, native_cached, edge, edge_uncached],
+        server.port,
+        &es256,
+    );
+    let dir = portcullis_tests::repo_root().join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let config_path = dir.join("envoy-bench.json");
+    std::fs::write(&config_path, config.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let mut envoy = Command::new(portcullis_tests::envoy::envoy_bin())
+        .arg("-c")
+        .arg(&config_path)
+        .args(["--concurrency", "1", "--disable-hot-restart", "-l", "error"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("envoy: {e}"));
+    let pid = envoy.id();
+
+    let edge_token = |c: &Value| key().sign_access_token(c);
+    let native_token = |c: &Value| es256.sign_access_token(c);
+    let one = claims(SCOPE);
+    let pool: Vec<Value> = (0..DISTINCT_TOKENS)
+        .map(|i| {
+            let mut c = claims(SCOPE);
+            c["jti"] = json!(format!("bench-{i}"));
+            c
+        })
+        .collect();
+    wait_for(edge, &edge_token(&one)).await;
+    wait_for(noauth, "").await;
+
+    let mut rows = Vec::new();
+    let scenarios: [(&str, bool, bool); 3] = [
+        ("(a) one repeated token, one path", false, false),
+        ("(b) one repeated token, distinct paths", false, true),
+        ("(c) 2,000 distinct tokens", true, false),
+    ];
+    for (name, distinct_tokens, distinct_paths) in scenarios {
+        let tokens = |sign: &dyn Fn(&Value) -> String| -> Vec<String> {
+            if distinct_tokens {
+                pool.iter().map(sign).collect()
+            } else {
+                vec![sign(&one)]
+            }
+        };
+        let edge_tokens = tokens(&edge_token);
+        let native_tokens = tokens(&native_token);
+        let base = measure(pid, noauth, &[String::new()], distinct_paths, seconds).await;
+        let jwt = measure(pid, native, &native_tokens, distinct_paths, seconds).await;
+        let jwt_cached = measure(pid, native_cached, &native_tokens, distinct_paths, seconds).await;
+        let ours = measure(pid, edge, &edge_tokens, distinct_paths, seconds).await;
+        let ours_uncached =
+            measure(pid, edge_uncached, &edge_tokens, distinct_paths, seconds).await;
+        rows.push((name, base, jwt, jwt_cached, ours, ours_uncached));
+    }
+    let _ = envoy.kill();
+    let _ = envoy.wait();
+
+    println!("\nEnvoy 1.40, 1 worker, direct response; CPU µs per request ({} s per cell, {CONNECTIONS} keep-alive connections)\n", seconds);
+    println!("| scenario | no auth | jwt_authn+rbac ES256 (added) | + jwt_cache_config (added) | Portcullis EdDSA + Cedar, caches on (added) | Portcullis, caches off (added) | caches on / native uncached | caches off / native uncached |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, base, jwt, cached, ours, ours_uncached) in rows {
+        let added = |m: &Measured| (m.cpu_us - base.cpu_us).max(0.0);
+        let (a_jwt, a_cached, a_ours, a_uncached) = (
+            added(&jwt),
+            added(&cached),
+            added(&ours),
+            added(&ours_uncached),
+        );
+        println!(
+            "| {name} | {:.1} µs ({:.0} rps) | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}× | {:.2}× |",
+            base.cpu_us,
+            base.rps,
+            a_jwt,
+            a_cached,
+            a_ours,
+            a_uncached,
+            a_ours / a_jwt.max(0.01),
+            a_uncached / a_jwt.max(0.01)
+        );
+        let errors = jwt.errors + cached.errors + ours.errors + ours_uncached.errors;
+        if errors > 0 {
+            println!("|  ↳ non-200 answers: {errors} | | | | | | | |");
+        }
+    }
+    drop(server);
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    cpu_us: f64,
+    rps: f64,
+    errors: u64,
+}
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+async fn measure(
+    pid: u32,
+    port: u16,
+    tokens: &[String],
+    distinct_paths: bool,
+    seconds: u64,
+) -> Measured {
+    // Warm up caches and connections so every cell measures the steady state.
+    let _ = drive(port, tokens, distinct_paths, Duration::from_secs(1)).await;
+    let before = cpu_ticks(pid);
+    let (ok, errors, elapsed) =
+        drive(port, tokens, distinct_paths, Duration::from_secs(seconds)).await;
+    let ticks = cpu_ticks(pid).saturating_sub(before) as f64;
+    let total = (ok + errors).max(1) as f64;
+    Measured {
+        cpu_us: ticks / clock_ticks_per_second() * 1e6 / total,
+        rps: total / elapsed,
+        errors,
+    }
+}
+
+async fn drive(
+    port: u16,
+    tokens: &[String],
+    distinct_paths: bool,
+    duration: Duration,
+) -> (u64, u64, f64) {
+    let ok = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let counter = Arc::new(AtomicU64::new(0));
+    let tokens = Arc::new(tokens.to_vec());
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let (ok, errors, counter, tokens) =
+            (ok.clone(), errors.clone(), counter.clone(), tokens.clone());
+        tasks.push(tokio::spawn(async move {
+            let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            let mut buffer = vec![0u8; 64 * 1024];
+            while Instant::now() < deadline {
+                let n = counter.fetch_add(1, Ordering::Relaxed) as usize;
+                let token = &tokens[n % tokens.len()];
+                let path = if distinct_paths {
+                    format!("/api/items/{}", n % 10_000)
+                } else {
+                    "/api/items".to_owned()
+                };
+                let auth = if token.is_empty() {
+                    String::new()
+                } else {
+                    format!("authorization: Bearer {token}\r\n")
+                };
+                let request = format!("GET {path} HTTP/1.1\r\nhost: bench\r\n{auth}\r\n");
+                if stream.write_all(request.as_bytes()).await.is_err() {
+                    return;
+                }
+                let mut read = 0;
+                loop {
+                    match stream.read(&mut buffer[read..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => read += n,
+                    }
+                    if let Some(status) = complete_status(&buffer[..read]) {
+                        if status == 200 {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        } else {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                        break;
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+    (
+        ok.load(Ordering::Relaxed),
+        errors.load(Ordering::Relaxed),
+        start.elapsed().as_secs_f64(),
+    )
+}
+
+fn complete_status(raw: &[u8]) -> Option<u16> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..split])
+        .ok()?
+        .to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    (raw.len() >= split + 4 + length)
+        .then(|| head.get(9..12).and_then(|s| s.parse().ok()))
+        .flatten()
+}
+
+async fn wait_for(port: u16, token: &str) {
+    for _ in 0..400 {
+        let (ok, _, _) = drive(port, &[token.to_owned()], false, Duration::from_millis(50)).await;
+        if ok > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("listener {port} never answered 200");
+}
+
+fn listener(name: &str, port: u16, mut filters: Vec<Value>) -> Value {
+    filters.push(json!({"name": "envoy.filters.http.router", "typed_config": {"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}));
+    json!({
+        "name": name,
+        "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": name,
+                "route_config": {"virtual_hosts": [{"name": "all", "domains": ["*"], "routes": [{
+                    "match": {"prefix": "/"}, "direct_response": {"status": 200, "body": {"inline_string": "ok"}}
+                }]}]},
+                "http_filters": filters
+            }
+        }]}]
+    })
+}
+
+fn native_filters(es256: &SigningKey, cached: bool) -> Vec<Value> {
+    let jwks = json!({"keys": [es256.public_jwk()]}).to_string();
+    let mut provider = json!({
+        "issuer": ISSUER, "audiences": [AUDIENCE],
+        "local_jwks": {"inline_string": jwks}, "payload_in_metadata": "jwt_payload", "forward": true
+    });
+    if cached {
+        provider["jwt_cache_config"] = json!({"jwt_cache_size": 4096});
+    }
+    vec![
+        json!({"name": "envoy.filters.http.jwt_authn", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
+            "providers": {"p": provider},
+            "rules": [{"match": {"prefix": "/"}, "requires": {"provider_name": "p"}}]
+        }}),
+        json!({"name": "envoy.filters.http.rbac", "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+            "rules": {"action": "ALLOW", "policies": {"scope": {
+                "permissions": [{"any": true}],
+                "principals": [{"metadata": {
+                    "filter": "envoy.filters.http.jwt_authn",
+                    "path": [{"key": "jwt_payload"}, {"key": "scope"}],
+                    "value": {"string_match": {"exact": SCOPE}}
+                }}]
+            }}}
+        }}),
+    ]
+}
+
+fn envoy_config(
+    admin: u16,
+    noauth: u16,
+    listeners: [u16; 4],
+    cp: u16,
+    es256: &SigningKey,
+) -> Value {
+    let [native, native_cached, edge, edge_uncached] = listeners;
+    let cached = json!({"token_cache_size": 4096, "decision_cache_size": 16384});
+    let uncached = json!({"token_cache_size": 0, "decision_cache_size": 0});
+    json!({
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+        "static_resources": {
+            "listeners": [
+                listener("noauth", noauth, vec![]),
+                listener("native", native, native_filters(es256, false)),
+                listener("native_cached", native_cached, native_filters(es256, true)),
+                listener("portcullis", edge, vec![wasm_filter(cached)]),
+                listener("portcullis_uncached", edge_uncached, vec![wasm_filter(uncached)]),
+            ],
+            "clusters": [{
+                "name": "portcullis_control_plane", "type": "STATIC", "connect_timeout": "1s",
+                "load_assignment": {"cluster_name": "portcullis_control_plane", "endpoints": [{"lb_endpoints": [{
+                    "endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": cp}}}
+                }]}]}
+            }]
+        }
+    })
+}
+
+fn wasm_filter(cache_settings: Value) -> Value {
+    json!({"name": "envoy.filters.http.wasm", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        "config": {
+            "name": "portcullis", "root_id": "portcullis",
+            "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
+                "value": plugin_config(cache_settings).to_string()},
+            "vm_config": {"vm_id": "portcullis", "runtime": "envoy.wasm.runtime.v8",
+                "code": {"local": {"filename": wasm_path().display().to_string()}}}
+        }
+    }})
+}
