@@ -68,10 +68,9 @@ pub struct Decision {
     pub errors: Vec<String>,
 }
 
-/// A validated policy set with its schema and base entities.
+/// A policy set validated against its schema, with the base entities and the schema's actions.
 #[derive(Debug, Clone)]
 pub struct PolicyEngine {
-    schema: Schema,
     policies: PolicySet,
     entities: Entities,
     actions: HashSet<EntityUid>,
@@ -126,7 +125,6 @@ impl PolicyEngine {
             policy_count: named.policies().count(),
             reads_now: mentions(policies, "now"),
             reads_source_ip: mentions(policies, "source_ip"),
-            schema,
             policies: named,
             entities,
         })
@@ -222,7 +220,7 @@ impl PolicyEngine {
                     Entity::new_no_attrs(principal.clone(), roles),
                     resource_entity,
                 ],
-                Some(&self.schema),
+                None,
             )
             .map_err(|e| e.to_string())?;
         let context =

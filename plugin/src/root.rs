@@ -93,15 +93,16 @@ pub struct PortcullisRoot {
 }
 
 impl PortcullisRoot {
-    fn sync_from_shared(&self, worker: &mut Worker, keys: &SharedKeys) {
+    /// Loads a newer published bundle if there is one; returns the published state it read.
+    fn sync_from_shared(&self, worker: &mut Worker, keys: &SharedKeys) -> shared::Published {
         let published = shared::published(keys);
         worker.confirmed_ms = worker.confirmed_ms.max(published.confirmed_ms);
         let behind = worker.version().is_none_or(|v| v < published.version);
         if published.version == 0 || !behind || worker.failed_version == Some(published.version) {
-            return;
+            return published;
         }
         let Some(bytes) = shared::bundle_bytes(keys) else {
-            return;
+            return published;
         };
         match Snapshot::from_json(&bytes) {
             Ok(snapshot) if worker.version().is_none_or(|v| v < snapshot.version) => {
@@ -116,6 +117,7 @@ impl PortcullisRoot {
                 );
             }
         }
+        published
     }
 
     fn dispatch(
@@ -316,17 +318,13 @@ impl RootContext for PortcullisRoot {
         let now = host::now_ms();
         let (config, etag, kid_refresh) = {
             let mut worker = worker_rc.borrow_mut();
-            self.sync_from_shared(&mut worker, &keys);
+            let published = self.sync_from_shared(&mut worker, &keys);
             let age = now.saturating_sub(worker.confirmed_ms) / 1_000;
             let age = if worker.gate.is_some() { age } else { 0 };
             worker.metrics.gauge("bundle.age_seconds", age);
             worker.metrics.flush();
             let kid_refresh = std::mem::take(&mut worker.refresh_wanted);
-            (
-                Rc::clone(&worker.config),
-                shared::published(&keys).etag,
-                kid_refresh,
-            )
+            (Rc::clone(&worker.config), published.etag, kid_refresh)
         };
         let polling = self.in_flight.values().any(|f| f.kind == FetchKind::Poll);
         if !polling {
