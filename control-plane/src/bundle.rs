@@ -1,0 +1,143 @@
+//! The bundle every edge filter follows: assembled from the database, published in memory as
+//! ready-to-serve bytes, and advanced whenever the bundle version in the database moves (a
+//! change here, or on another replica sharing the database).
+
+use crate::config::Config;
+use portcullis_authz::bundle::{Bundle, Snapshot};
+use portcullis_authz::jwk::KeySet;
+use portcullis_authz::revocation::{RevocationEntry, Revocations};
+use sqlx::{Any, AnyPool, Row as _, Transaction};
+use std::sync::Arc;
+
+/// Moves the bundle version forward inside `tx`; returns the new version.
+pub async fn bump(tx: &mut Transaction<'static, Any>) -> Result<i64, sqlx::Error> {
+    sqlx::query("UPDATE bundle_state SET version = version + 1 WHERE id = 1 RETURNING version")
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)
+}
+
+/// The bundle version in the database.
+pub async fn current_version(pool: &AnyPool) -> Result<i64, sqlx::Error> {
+    sqlx::query("SELECT version FROM bundle_state WHERE id = 1")
+        .fetch_one(pool)
+        .await?
+        .try_get(0)
+}
+
+/// Revocation entries still covering unexpired tokens.
+pub async fn live_revocations(
+    pool: &AnyPool,
+    now: i64,
+) -> Result<Vec<RevocationEntry>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT jti, sid, sub, sub_before, exp FROM revocations WHERE exp > $1 ORDER BY created_at, id",
+    )
+    .bind(now)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(RevocationEntry {
+                jti: row.try_get(0)?,
+                sid: row.try_get(1)?,
+                sub: row.try_get(2)?,
+                before: row.try_get(3)?,
+                exp: row.try_get(4)?,
+            })
+        })
+        .collect()
+}
+
+/// One published state: what verification on this node uses, and the bundle bytes the edge
+/// fetches (absent while no policy set has been loaded).
+#[derive(Debug)]
+pub struct Published {
+    /// Bundle version.
+    pub version: i64,
+    /// Keys that verify our tokens (next, active, retiring).
+    pub keys: KeySet,
+    /// Revocations in force.
+    pub revocations: Revocations,
+    /// Serialized bundle and its snapshot, when policies exist.
+    pub served: Option<Served>,
+    /// The key that signs new tokens.
+    pub signer: Option<portcullis_authz::issue::SigningKey>,
+}
+
+/// A bundle ready to serve.
+#[derive(Debug)]
+pub struct Served {
+    /// The JSON document.
+    pub body: Arc<[u8]>,
+    /// Its entity tag.
+    pub etag: String,
+    /// The validated snapshot (what `/v1/authorize` decides with).
+    pub snapshot: Arc<Snapshot>,
+}
+
+/// Why the bundle could not be assembled.
+#[derive(Debug, thiserror::Error)]
+pub enum AssembleError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// Keys could not be read.
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    /// The assembled bundle does not validate (should never happen: parts are validated on
+    /// the way in).
+    #[error("assembled bundle is invalid: {0}")]
+    Invalid(String),
+}
+
+/// Reads everything and builds the published state at the current version.
+pub async fn assemble(
+    pool: &AnyPool,
+    config: &Config,
+    master: &crate::secrets::MasterKey,
+) -> Result<Published, AssembleError> {
+    let version = current_version(pool).await?;
+    let signer = match crate::keys::active(pool, master).await {
+        Ok(key) => Some(key),
+        Err(crate::keys::KeyError::NoActiveKey) => None,
+        Err(e) => return Err(e.into()),
+    };
+    let jwks = crate::keys::jwks(pool).await?;
+    let revoked = live_revocations(pool, crate::now()).await?;
+    let policies = crate::policies::active(pool).await?;
+    let (keys, _) = KeySet::from_jwks(&jwks);
+    let revocations =
+        Revocations::from_entries(&revoked).map_err(|e| AssembleError::Invalid(e.to_string()))?;
+    let served = match policies {
+        None => None,
+        Some((_, set)) => {
+            let bundle = Bundle {
+                version: u64::try_from(version).unwrap_or(0),
+                issuer: config.issuer.clone(),
+                audiences: config.audiences.clone(),
+                jwks,
+                policies: set.policies,
+                schema: set.schema,
+                entities: set.entities,
+                revoked,
+            };
+            let snapshot = Snapshot::from_bundle(&bundle)
+                .map_err(|e| AssembleError::Invalid(e.to_string()))?;
+            let body =
+                serde_json::to_vec(&bundle).map_err(|e| AssembleError::Invalid(e.to_string()))?;
+            Some(Served {
+                body: body.into(),
+                etag: format!("\"v{version}\""),
+                snapshot: Arc::new(snapshot),
+            })
+        }
+    };
+    Ok(Published {
+        version,
+        keys,
+        revocations,
+        served,
+        signer,
+    })
+}

@@ -1,0 +1,377 @@
+//! The `portcullis` command line. Every command reads the same environment as `serve`
+//! (`DATABASE_URL`, `PORTCULLIS_MASTER_KEY`, …); commands that create something print one JSON
+//! object on stdout.
+
+use crate::audit::{self, Event, Origin};
+use crate::config::Config;
+use crate::policies::PolicySet;
+use crate::users::NewUser;
+use serde_json::{json, Value};
+use std::io::Read as _;
+use std::path::PathBuf;
+
+/// Usage text.
+pub const USAGE: &str = "\
+usage: portcullis <command>
+
+  serve                                   run the control plane (PORTCULLIS_LISTEN, DATABASE_URL, …)
+  migrate                                 apply database migrations
+  bootstrap --username U --password-stdin create the first administrator (only on an empty store)
+  user create --username U --password-stdin [--roles r1,r2] [--scopes \"a b\"] [--tenant T] [--email E]
+  user disable --id ID                    disable a user and end all sessions
+  client create --name N [--scopes \"a b\"] [--grants client_credentials,password,refresh_token]
+  client rotate --id ID                   new secret; the old one works for the overlap window
+  keys rotate                             the pre-published next key starts signing
+  policy validate --dir DIR               validate a policy folder (no database needed)
+  policy load --dir DIR                   validate, store and activate a policy folder
+  audit verify                            check the audit hash chain
+
+environment: PORTCULLIS_LISTEN (127.0.0.1:8080), DATABASE_URL (sqlite://portcullis.db?mode=rwc),
+  REDIS_URL, PORTCULLIS_ISSUER (http://<listen>), PORTCULLIS_AUDIENCES (portcullis-edge),
+  PORTCULLIS_MASTER_KEY (required with Postgres), PORTCULLIS_BUNDLE_CREDENTIAL,
+  PORTCULLIS_POLICY_DIR, PORTCULLIS_ACCESS_TTL, PORTCULLIS_CLIENT_ACCESS_TTL,
+  PORTCULLIS_REFRESH_TTL, PORTCULLIS_REFRESH_GRACE";
+
+/// Why a command failed; printed as one line, exit status 1 (2 for usage).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad arguments.
+    #[error("{0}\n\n{USAGE}")]
+    Usage(String),
+    /// Invalid configuration.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The command failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+fn failed(e: impl std::fmt::Display) -> CliError {
+    CliError::Failed(e.to_string())
+}
+
+/// `--name value` options after the command words.
+struct Options {
+    pairs: Vec<(String, Option<String>)>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, CliError> {
+        let mut pairs = Vec::new();
+        let mut iter = args.iter().peekable();
+        while let Some(arg) = iter.next() {
+            let Some(name) = arg.strip_prefix("--") else {
+                return Err(CliError::Usage(format!("unexpected argument `{arg}`")));
+            };
+            let value = match iter.peek() {
+                Some(next) if !next.starts_with("--") => iter.next().cloned(),
+                _ => None,
+            };
+            pairs.push((name.to_owned(), value));
+        }
+        Ok(Options { pairs })
+    }
+
+    fn value(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    fn flag(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(n, _)| n == name)
+    }
+
+    fn required(&self, name: &str) -> Result<&str, CliError> {
+        self.value(name)
+            .ok_or_else(|| CliError::Usage(format!("--{name} is required")))
+    }
+
+    fn check_known(&self, known: &[&str]) -> Result<(), CliError> {
+        match self
+            .pairs
+            .iter()
+            .find(|(n, _)| !known.contains(&n.as_str()))
+        {
+            Some((name, _)) => Err(CliError::Usage(format!("unknown option --{name}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+fn list(text: Option<&str>) -> Vec<String> {
+    text.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn password_from_stdin(options: &Options) -> Result<String, CliError> {
+    if !options.flag("password-stdin") {
+        return Err(CliError::Usage(
+            "--password-stdin is required (passwords never go on the command line)".into(),
+        ));
+    }
+    let mut text = String::new();
+    std::io::stdin().read_to_string(&mut text).map_err(failed)?;
+    let password = text.strip_suffix('\n').unwrap_or(&text);
+    let password = password.strip_suffix('\r').unwrap_or(password).to_owned();
+    crate::passwords::check_policy(&password).map_err(failed)?;
+    Ok(password)
+}
+
+fn print(value: &Value) {
+    println!("{value}");
+}
+
+/// Runs the command in `args` (without the program name).
+pub async fn run(args: &[String]) -> Result<(), CliError> {
+    let words: Vec<&str> = args
+        .iter()
+        .take_while(|a| !a.starts_with("--"))
+        .map(String::as_str)
+        .collect();
+    let options = Options::parse(&args[words.len()..])?;
+    if options.flag("help") || words.is_empty() || words == ["help"] {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    if words == ["policy", "validate"] {
+        options.check_known(&["dir"])?;
+        let set = PolicySet::from_dir(&PathBuf::from(options.required("dir")?)).map_err(failed)?;
+        let engine = set.validate().map_err(failed)?;
+        print(&json!({"valid": true, "policies": engine.policy_count()}));
+        return Ok(());
+    }
+    let config = Config::from_env()?;
+    if words == ["serve"] {
+        options.check_known(&[])?;
+        return crate::server::serve(config).await.map_err(failed);
+    }
+    let (db, master) = crate::server::open(&config).await.map_err(failed)?;
+    let pool = &db.pool;
+    let origin = Origin {
+        client_ip: "local".into(),
+        request_id: crate::secrets::random_id().unwrap_or_default(),
+    };
+    match words.as_slice() {
+        ["migrate"] => {
+            options.check_known(&[])?;
+            print(&json!({"migrated": true}));
+        }
+        ["bootstrap"] => {
+            options.check_known(&["username", "password-stdin"])?;
+            if crate::users::any_exist(pool).await.map_err(failed)? {
+                return Err(failed(
+                    "bootstrap runs only on an empty store; use the admin API",
+                ));
+            }
+            let username = options.required("username")?.to_owned();
+            let password = password_from_stdin(&options)?;
+            let hasher = crate::passwords::Hasher::new(1).map_err(failed)?;
+            let hash = hasher.hash(&password).await.map_err(failed)?;
+            let mut tx = pool.begin().await.map_err(failed)?;
+            let user = crate::users::create(
+                &mut tx,
+                &NewUser {
+                    username,
+                    password_hash: hash,
+                    roles: vec!["admin".into()],
+                    scopes: "admin:full".into(),
+                    ..NewUser::default()
+                },
+            )
+            .await
+            .map_err(failed)?;
+            let (client, secret) = crate::clients::create(
+                &mut tx,
+                &master,
+                "portcullis-admin",
+                "admin:full admin:users admin:clients admin:keys admin:audit admin:policies",
+                &["password".into(), "refresh_token".into()],
+            )
+            .await
+            .map_err(failed)?;
+            let target = format!("user:{}", user.user_id);
+            audit::append(&mut tx, &origin, &cli_event("admin.bootstrapped", &target))
+                .await
+                .map_err(failed)?;
+            tx.commit().await.map_err(failed)?;
+            print(
+                &json!({"user_id": user.user_id, "client_id": client.client_id, "client_secret": secret}),
+            );
+        }
+        ["user", "create"] => {
+            options.check_known(&[
+                "username",
+                "password-stdin",
+                "roles",
+                "scopes",
+                "tenant",
+                "email",
+            ])?;
+            let username = options.required("username")?.to_owned();
+            crate::users::check_username(&username).map_err(failed)?;
+            let password = password_from_stdin(&options)?;
+            let hasher = crate::passwords::Hasher::new(1).map_err(failed)?;
+            let hash = hasher.hash(&password).await.map_err(failed)?;
+            let mut tx = pool.begin().await.map_err(failed)?;
+            let user = crate::users::create(
+                &mut tx,
+                &NewUser {
+                    username,
+                    password_hash: hash,
+                    email: options.value("email").map(str::to_owned),
+                    roles: list(options.value("roles")),
+                    scopes: options.value("scopes").unwrap_or("").to_owned(),
+                    tenant: options.value("tenant").map(str::to_owned),
+                },
+            )
+            .await
+            .map_err(failed)?;
+            let target = format!("user:{}", user.user_id);
+            audit::append(&mut tx, &origin, &cli_event("user.created", &target))
+                .await
+                .map_err(failed)?;
+            tx.commit().await.map_err(failed)?;
+            print(&json!({"user_id": user.user_id}));
+        }
+        ["user", "disable"] => {
+            options.check_known(&["id"])?;
+            let id = options.required("id")?;
+            let longest = config.lifetimes.longest_access();
+            let mut tx = pool.begin().await.map_err(failed)?;
+            crate::users::set_disabled(&mut tx, id, true)
+                .await
+                .map_err(failed)?;
+            let live: Vec<String> = sqlx::query_scalar(
+                "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(failed)?;
+            for sid in &live {
+                crate::sessions::revoke(&mut tx, sid)
+                    .await
+                    .map_err(failed)?;
+                crate::sessions::revocations::session(&mut tx, sid, longest)
+                    .await
+                    .map_err(failed)?;
+            }
+            let target = format!("user:{id}");
+            crate::sessions::revocations::subject(&mut tx, &target, longest)
+                .await
+                .map_err(failed)?;
+            crate::bundle::bump(&mut tx).await.map_err(failed)?;
+            audit::append(&mut tx, &origin, &cli_event("user.disabled", &target))
+                .await
+                .map_err(failed)?;
+            tx.commit().await.map_err(failed)?;
+            print(&json!({"user_id": id, "disabled": true, "sessions_ended": live.len()}));
+        }
+        ["client", "create"] => {
+            options.check_known(&["name", "scopes", "grants"])?;
+            let grants = match options.value("grants") {
+                Some(text) => list(Some(text)),
+                None => vec!["client_credentials".into()],
+            };
+            let mut tx = pool.begin().await.map_err(failed)?;
+            let (client, secret) = crate::clients::create(
+                &mut tx,
+                &master,
+                options.required("name")?,
+                options.value("scopes").unwrap_or(""),
+                &grants,
+            )
+            .await
+            .map_err(failed)?;
+            let target = format!("client:{}", client.client_id);
+            audit::append(&mut tx, &origin, &cli_event("client.created", &target))
+                .await
+                .map_err(failed)?;
+            tx.commit().await.map_err(failed)?;
+            print(&json!({"client_id": client.client_id, "client_secret": secret}));
+        }
+        ["client", "rotate"] => {
+            options.check_known(&["id"])?;
+            let id = options.required("id")?;
+            let overlap = config.lifetimes.secret_overlap;
+            let mut tx = pool.begin().await.map_err(failed)?;
+            let secret = crate::clients::rotate_secret(&mut tx, &master, id, overlap)
+                .await
+                .map_err(failed)?;
+            let target = format!("client:{id}");
+            audit::append(
+                &mut tx,
+                &origin,
+                &cli_event("client.secret_rotated", &target),
+            )
+            .await
+            .map_err(failed)?;
+            tx.commit().await.map_err(failed)?;
+            print(&json!({"client_id": id, "client_secret": secret}));
+        }
+        ["keys", "rotate"] => {
+            options.check_known(&[])?;
+            let mut tx = pool.begin().await.map_err(failed)?;
+            let kid = crate::keys::rotate(&mut tx, &master, config.lifetimes.longest_access())
+                .await
+                .map_err(failed)?;
+            crate::keys::retire_expired(&mut tx).await.map_err(failed)?;
+            crate::bundle::bump(&mut tx).await.map_err(failed)?;
+            audit::append(
+                &mut tx,
+                &origin,
+                &cli_event("key.rotated", &format!("key:{kid}")),
+            )
+            .await
+            .map_err(failed)?;
+            tx.commit().await.map_err(failed)?;
+            print(&json!({"active_kid": kid}));
+        }
+        ["policy", "load"] => {
+            options.check_known(&["dir"])?;
+            let set =
+                PolicySet::from_dir(&PathBuf::from(options.required("dir")?)).map_err(failed)?;
+            let mut tx = pool.begin().await.map_err(failed)?;
+            let version = crate::policies::store_and_activate(&mut tx, &set, "cli")
+                .await
+                .map_err(failed)?;
+            audit::append(
+                &mut tx,
+                &origin,
+                &cli_event("policy.published", &format!("policy:{version}")),
+            )
+            .await
+            .map_err(failed)?;
+            tx.commit().await.map_err(failed)?;
+            print(&json!({"version": version}));
+        }
+        ["audit", "verify"] => {
+            options.check_known(&[])?;
+            let rows = audit::verify(pool).await.map_err(failed)?;
+            print(&json!({"verified": rows}));
+        }
+        _ => {
+            return Err(CliError::Usage(format!(
+                "unknown command `{}`",
+                words.join(" ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn cli_event<'a>(action: &'a str, target: &'a str) -> Event<'a> {
+    Event {
+        actor: "cli",
+        action,
+        target,
+        outcome: "success",
+        detail: json!({}),
+    }
+}

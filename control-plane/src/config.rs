@@ -1,0 +1,227 @@
+//! Service configuration from the environment. Every invalid value is refused at start with a
+//! message naming the variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Why the configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A variable holds a value that cannot be used.
+    #[error("{name}: {problem}")]
+    Invalid {
+        /// The environment variable.
+        name: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+fn invalid(name: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        name,
+        problem: problem.into(),
+    }
+}
+
+/// Token lifetimes and rotation windows, in seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Access tokens issued to users.
+    pub access: i64,
+    /// Access tokens from `client_credentials`.
+    pub client_access: i64,
+    /// Absolute lifetime of a refresh-token family (session).
+    pub refresh: i64,
+    /// How long a just-rotated refresh token may be replayed without revoking its family.
+    pub refresh_grace: i64,
+    /// How long a rotated client secret keeps working.
+    pub secret_overlap: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            access: 15 * 60,
+            client_access: 60 * 60,
+            refresh: 30 * 24 * 60 * 60,
+            refresh_grace: 10,
+            secret_overlap: 24 * 60 * 60,
+        }
+    }
+}
+
+impl Lifetimes {
+    /// The longest an access token can live: keys and revocations are kept this long.
+    pub fn longest_access(&self) -> i64 {
+        self.access.max(self.client_access)
+    }
+}
+
+/// Everything the service needs to run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listen address (`PORTCULLIS_LISTEN`).
+    pub listen: SocketAddr,
+    /// Database URL (`DATABASE_URL`), SQLite file by default.
+    pub database_url: String,
+    /// Public issuer URL (`PORTCULLIS_ISSUER`).
+    pub issuer: String,
+    /// Audiences put into access tokens and the bundle (`PORTCULLIS_AUDIENCES`, space separated).
+    pub audiences: Vec<String>,
+    /// Credential the edge filters present to fetch the bundle (`PORTCULLIS_BUNDLE_CREDENTIAL`).
+    pub bundle_credential: Option<String>,
+    /// Folder the first policy version is loaded from (`PORTCULLIS_POLICY_DIR`).
+    pub policy_dir: Option<PathBuf>,
+    /// Master key source (`PORTCULLIS_MASTER_KEY`, base64 of 32 bytes).
+    pub master_key: Option<String>,
+    /// Token lifetimes.
+    pub lifetimes: Lifetimes,
+}
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default database: a SQLite file in the working directory.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://portcullis.db?mode=rwc";
+/// Default audience.
+pub const DEFAULT_AUDIENCE: &str = "portcullis-edge";
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads the configuration through `lookup` (tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let listen_text = lookup("PORTCULLIS_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            invalid(
+                "PORTCULLIS_LISTEN",
+                format!("`{listen_text}` is not an address like 127.0.0.1:8080"),
+            )
+        })?;
+        let database_url =
+            lookup("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(invalid(
+                "DATABASE_URL",
+                "must start with sqlite: or postgres://",
+            ));
+        }
+        let issuer = lookup("PORTCULLIS_ISSUER").unwrap_or_else(|| format!("http://{listen}"));
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://"))
+            || issuer.ends_with('/')
+            || issuer.contains(['?', '#'])
+        {
+            return Err(invalid(
+                "PORTCULLIS_ISSUER",
+                "must be an http(s) URL without query, fragment or trailing slash",
+            ));
+        }
+        let audiences: Vec<String> = lookup("PORTCULLIS_AUDIENCES")
+            .unwrap_or_else(|| DEFAULT_AUDIENCE.into())
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        if audiences.is_empty() {
+            return Err(invalid(
+                "PORTCULLIS_AUDIENCES",
+                "needs at least one audience",
+            ));
+        }
+        let bundle_credential = lookup("PORTCULLIS_BUNDLE_CREDENTIAL");
+        if bundle_credential.as_ref().is_some_and(|c| c.len() < 16) {
+            return Err(invalid(
+                "PORTCULLIS_BUNDLE_CREDENTIAL",
+                "must be at least 16 characters",
+            ));
+        }
+        let master_key = lookup("PORTCULLIS_MASTER_KEY");
+        if master_key.is_none() && !database_url.starts_with("sqlite:") {
+            return Err(invalid(
+                "PORTCULLIS_MASTER_KEY",
+                "is required with a shared database (base64 of 32 random bytes)",
+            ));
+        }
+        let mut lifetimes = Lifetimes::default();
+        let seconds = |name: &'static str, default: i64, max: i64| -> Result<i64, ConfigError> {
+            match lookup(name) {
+                None => Ok(default),
+                Some(text) => match text.parse::<i64>() {
+                    Ok(n) if (1..=max).contains(&n) => Ok(n),
+                    _ => Err(invalid(name, format!("must be whole seconds in 1..={max}"))),
+                },
+            }
+        };
+        lifetimes.access = seconds("PORTCULLIS_ACCESS_TTL", lifetimes.access, 86_400)?;
+        lifetimes.client_access = seconds(
+            "PORTCULLIS_CLIENT_ACCESS_TTL",
+            lifetimes.client_access,
+            86_400,
+        )?;
+        lifetimes.refresh = seconds("PORTCULLIS_REFRESH_TTL", lifetimes.refresh, 400 * 86_400)?;
+        lifetimes.refresh_grace =
+            seconds("PORTCULLIS_REFRESH_GRACE", lifetimes.refresh_grace, 120)?;
+        Ok(Config {
+            listen,
+            database_url,
+            issuer,
+            audiences,
+            bundle_credential,
+            policy_dir: lookup("PORTCULLIS_POLICY_DIR").map(PathBuf::from),
+            master_key,
+            lifetimes,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let config = config(&[]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.issuer, "http://127.0.0.1:8080");
+        assert!(config.database_url.starts_with("sqlite:"));
+        assert_eq!(config.audiences, vec!["portcullis-edge".to_string()]);
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        for (pairs, name) in [
+            (vec![("PORTCULLIS_LISTEN", "nowhere")], "PORTCULLIS_LISTEN"),
+            (vec![("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
+            (
+                vec![("PORTCULLIS_ISSUER", "http://x/")],
+                "PORTCULLIS_ISSUER",
+            ),
+            (
+                vec![("PORTCULLIS_ACCESS_TTL", "-5")],
+                "PORTCULLIS_ACCESS_TTL",
+            ),
+            (
+                vec![("DATABASE_URL", "postgres://localhost/x")],
+                "PORTCULLIS_MASTER_KEY",
+            ),
+            (
+                vec![("PORTCULLIS_BUNDLE_CREDENTIAL", "short")],
+                "PORTCULLIS_BUNDLE_CREDENTIAL",
+            ),
+        ] {
+            let error = config(&pairs).unwrap_err().to_string();
+            assert!(error.starts_with(name), "{error}");
+        }
+    }
+}

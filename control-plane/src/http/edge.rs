@@ -1,0 +1,93 @@
+//! `GET /plugin/v1/bundle`: what every edge filter follows. Authenticated with the bundle
+//! credential; `ETag`/`If-None-Match` → 304; `?wait=<seconds>` holds the request until the
+//! version moves (long-poll), so a change reaches every Envoy in about a second.
+
+use super::error::{ApiError, OAuthCode};
+use super::request::bearer;
+use crate::secrets::constant_time_eq;
+use crate::state::AppState;
+use axum::extract::{Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::time::Duration;
+
+/// Longest long-poll, seconds.
+pub const MAX_WAIT_SECONDS: u64 = 60;
+
+/// Query parameters.
+#[derive(Debug, Deserialize)]
+pub struct BundleQuery {
+    wait: Option<String>,
+}
+
+/// `GET /plugin/v1/bundle`.
+pub async fn bundle(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<BundleQuery>,
+) -> Result<Response, ApiError> {
+    let Some(expected) = &state.config().bundle_credential else {
+        return Err(ApiError::Unavailable(
+            "PORTCULLIS_BUNDLE_CREDENTIAL is not set".into(),
+        ));
+    };
+    if !bearer(&headers).is_some_and(|presented| constant_time_eq(presented, expected)) {
+        return Err(ApiError::oauth(
+            OAuthCode::InvalidToken,
+            "a valid bundle credential is required",
+        ));
+    }
+    let wait = match query.wait.as_deref() {
+        None => 0,
+        Some(text) => text
+            .parse::<u64>()
+            .map_err(|_| ApiError::BadRequest("wait must be whole seconds".into()))?
+            .min(MAX_WAIT_SECONDS),
+    };
+    let if_none_match = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    let mut updates = state.subscribe();
+    loop {
+        let published = updates.borrow_and_update().clone();
+        let current = published.served.as_ref().map(|s| s.etag.clone());
+        match (&published.served, &if_none_match) {
+            (Some(served), Some(tag)) if *tag != served.etag => return Ok(full(served)),
+            (Some(served), None) => return Ok(full(served)),
+            _ => {}
+        }
+        let changed = tokio::time::timeout_at(deadline, updates.changed()).await;
+        if !matches!(changed, Ok(Ok(()))) {
+            return Ok(match current {
+                Some(tag) => not_modified(&tag),
+                None => ApiError::Unavailable("no policy set has been loaded yet".into())
+                    .into_response(),
+            });
+        }
+    }
+}
+
+fn full(served: &crate::bundle::Served) -> Response {
+    let mut response = (StatusCode::OK, served.body.to_vec()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(tag) = HeaderValue::from_str(&served.etag) {
+        headers.insert(header::ETAG, tag);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn not_modified(tag: &str) -> Response {
+    let mut response = StatusCode::NOT_MODIFIED.into_response();
+    if let Ok(tag) = HeaderValue::from_str(tag) {
+        response.headers_mut().insert(header::ETAG, tag);
+    }
+    response
+}

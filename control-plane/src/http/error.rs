@@ -1,0 +1,299 @@
+//! The one place errors become HTTP responses: RFC 6749 §5.2 JSON for OAuth endpoints, RFC 6750
+//! challenges for bearer-protected ones, and a small JSON problem body elsewhere. Internal
+//! details go to the log, never to the client.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+/// RFC 6749 §5.2 / RFC 7009 / RFC 6750 error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthCode {
+    /// Malformed request.
+    InvalidRequest,
+    /// Client authentication failed.
+    InvalidClient,
+    /// Bad credentials, refresh token or grant.
+    InvalidGrant,
+    /// The client may not use this grant.
+    UnauthorizedClient,
+    /// Unknown grant type.
+    UnsupportedGrantType,
+    /// Requested scope not allowed.
+    InvalidScope,
+    /// Bearer token missing or invalid (RFC 6750).
+    InvalidToken,
+    /// Bearer token lacks the scope (RFC 6750).
+    InsufficientScope,
+    /// Throttled or overloaded.
+    TemporarilyUnavailable,
+}
+
+impl OAuthCode {
+    fn as_str(self) -> &'static str {
+        match self {
+            OAuthCode::InvalidRequest => "invalid_request",
+            OAuthCode::InvalidClient => "invalid_client",
+            OAuthCode::InvalidGrant => "invalid_grant",
+            OAuthCode::UnauthorizedClient => "unauthorized_client",
+            OAuthCode::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthCode::InvalidScope => "invalid_scope",
+            OAuthCode::InvalidToken => "invalid_token",
+            OAuthCode::InsufficientScope => "insufficient_scope",
+            OAuthCode::TemporarilyUnavailable => "temporarily_unavailable",
+        }
+    }
+}
+
+/// Every way a request can fail.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// An OAuth error with a human-readable description (never secrets).
+    #[error("{code:?}: {description}")]
+    OAuth {
+        /// The code.
+        code: OAuthCode,
+        /// Why.
+        description: String,
+        /// Client authentication was attempted with HTTP Basic (401 needs a Basic challenge).
+        basic: bool,
+        /// Seconds to wait, for throttled requests.
+        retry_after: Option<i64>,
+    },
+    /// Bad input outside OAuth endpoints.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// Not found.
+    #[error("not found")]
+    NotFound,
+    /// Conflicts with existing state.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The store is unreachable or overloaded.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or unexpected failure; logged, reported generically.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// An OAuth error.
+    pub fn oauth(code: OAuthCode, description: impl Into<String>) -> Self {
+        ApiError::OAuth {
+            code,
+            description: description.into(),
+            basic: false,
+            retry_after: None,
+        }
+    }
+
+    /// `invalid_client`, with a Basic challenge when the client used Basic.
+    pub fn invalid_client(basic: bool) -> Self {
+        ApiError::OAuth {
+            code: OAuthCode::InvalidClient,
+            description: "client authentication failed".into(),
+            basic,
+            retry_after: None,
+        }
+    }
+
+    /// Throttled.
+    pub fn throttled(retry_after: i64) -> Self {
+        ApiError::OAuth {
+            code: OAuthCode::TemporarilyUnavailable,
+            description: "too many failed attempts; try again later".into(),
+            basic: false,
+            retry_after: Some(retry_after.max(1)),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match &error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                ApiError::Unavailable("database unavailable".into())
+            }
+            _ => ApiError::Internal(format!("database: {error}")),
+        }
+    }
+}
+
+fn oauth_status(code: OAuthCode) -> StatusCode {
+    match code {
+        OAuthCode::InvalidClient | OAuthCode::InvalidToken => StatusCode::UNAUTHORIZED,
+        OAuthCode::InsufficientScope => StatusCode::FORBIDDEN,
+        OAuthCode::TemporarilyUnavailable => StatusCode::TOO_MANY_REQUESTS,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
+fn problem(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = match &self {
+            ApiError::OAuth {
+                code,
+                description,
+                basic,
+                retry_after,
+            } => {
+                let mut response = problem(oauth_status(*code), code.as_str(), description);
+                let headers = response.headers_mut();
+                let challenge = match code {
+                    OAuthCode::InvalidClient if *basic => {
+                        Some("Basic realm=\"portcullis\"".to_owned())
+                    }
+                    OAuthCode::InvalidToken | OAuthCode::InsufficientScope => Some(format!(
+                        "Bearer realm=\"portcullis\", error=\"{}\"",
+                        code.as_str()
+                    )),
+                    _ => None,
+                };
+                if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+                if let Some(seconds) = retry_after {
+                    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+                        headers.insert(header::RETRY_AFTER, value);
+                    }
+                }
+                response
+            }
+            ApiError::BadRequest(message) => {
+                problem(StatusCode::BAD_REQUEST, "invalid_request", message)
+            }
+            ApiError::NotFound => problem(StatusCode::NOT_FOUND, "not_found", "no such resource"),
+            ApiError::Conflict(message) => problem(StatusCode::CONFLICT, "conflict", message),
+            ApiError::Unavailable(message) => {
+                tracing::warn!(%message, "request failed: unavailable");
+                problem(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "the service is temporarily unavailable",
+                )
+            }
+            ApiError::Internal(message) => {
+                tracing::error!(%message, "request failed");
+                problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "internal error",
+                )
+            }
+        };
+        // RFC 6749 §5.1/5.2: token responses must not be cached.
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+macro_rules! from_store_error {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for ApiError {
+            fn from(error: $ty) -> Self {
+                error.into_api()
+            }
+        }
+    )*};
+}
+
+/// Conversion of store errors; kept here so every mapping is in this file.
+trait IntoApi {
+    fn into_api(self) -> ApiError;
+}
+
+impl IntoApi for crate::users::UserError {
+    fn into_api(self) -> ApiError {
+        use crate::users::UserError;
+        match self {
+            UserError::Db(e) => e.into(),
+            UserError::Invalid(m) => ApiError::BadRequest(m),
+            UserError::Taken => ApiError::Conflict("username is taken".into()),
+            UserError::NotFound => ApiError::NotFound,
+        }
+    }
+}
+
+impl IntoApi for crate::clients::ClientError {
+    fn into_api(self) -> ApiError {
+        use crate::clients::ClientError;
+        match self {
+            ClientError::Db(e) => e.into(),
+            ClientError::Secret(e) => ApiError::Internal(e.to_string()),
+            ClientError::NotFound => ApiError::NotFound,
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl IntoApi for crate::sessions::SessionError {
+    fn into_api(self) -> ApiError {
+        match self {
+            crate::sessions::SessionError::Db(e) => e.into(),
+            crate::sessions::SessionError::Secret(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl IntoApi for crate::keys::KeyError {
+    fn into_api(self) -> ApiError {
+        match self {
+            crate::keys::KeyError::Db(e) => e.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoApi for crate::policies::PolicyStoreError {
+    fn into_api(self) -> ApiError {
+        use crate::policies::PolicyStoreError;
+        match self {
+            PolicyStoreError::Db(e) => e.into(),
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl IntoApi for crate::bundle::AssembleError {
+    fn into_api(self) -> ApiError {
+        match self {
+            crate::bundle::AssembleError::Db(e) => e.into(),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoApi for crate::secrets::SecretError {
+    fn into_api(self) -> ApiError {
+        ApiError::Internal(self.to_string())
+    }
+}
+
+impl IntoApi for crate::passwords::HashError {
+    fn into_api(self) -> ApiError {
+        ApiError::Unavailable(self.to_string())
+    }
+}
+
+from_store_error!(
+    crate::users::UserError,
+    crate::clients::ClientError,
+    crate::sessions::SessionError,
+    crate::keys::KeyError,
+    crate::policies::PolicyStoreError,
+    crate::bundle::AssembleError,
+    crate::secrets::SecretError,
+    crate::passwords::HashError
+);

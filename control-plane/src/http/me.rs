@@ -1,0 +1,263 @@
+//! `/v1/me/…`: a signed-in user's own sessions, password and second factor. Changing the
+//! password or the second factor needs the current password again.
+
+use super::error::{ApiError, OAuthCode};
+use super::json::JsonBody;
+use super::oauth::caller;
+use crate::audit::{self, Event, Origin};
+use crate::sessions::{self, revocations};
+use crate::state::AppState;
+use crate::users;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use portcullis_authz::claims::Subject;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The calling user's id and the session of their token.
+fn me(state: &AppState, headers: &HeaderMap) -> Result<(String, Option<String>), ApiError> {
+    let claims = caller(state, headers)?;
+    match claims.sub {
+        Subject::User(id) => Ok((id, claims.sid)),
+        Subject::Client(_) => Err(ApiError::oauth(
+            OAuthCode::InsufficientScope,
+            "only users have a /v1/me",
+        )),
+    }
+}
+
+/// Re-authentication: the current password must match.
+async fn reauthenticate(
+    state: &AppState,
+    user_id: &str,
+    password: &str,
+) -> Result<users::Credentials, ApiError> {
+    let user = users::get(&state.db().pool, user_id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let record = users::credentials(&state.db().pool, &user.username)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let verified = state
+        .hasher()
+        .verify(Some(&record.password_hash), password)
+        .await?;
+    if !verified.matches {
+        return Err(ApiError::oauth(
+            OAuthCode::InvalidGrant,
+            "current password is wrong",
+        ));
+    }
+    Ok(record)
+}
+
+async fn record(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    origin: &Origin,
+    user_id: &str,
+    action: &str,
+    detail: Value,
+) -> Result<(), ApiError> {
+    let subject = format!("user:{user_id}");
+    audit::append(
+        tx,
+        origin,
+        &Event {
+            actor: &subject,
+            action,
+            target: &subject,
+            outcome: "success",
+            detail,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// `GET /v1/me/sessions`.
+pub async fn list_sessions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let (user_id, current) = me(&state, &headers)?;
+    let found = sessions::live(&state.db().pool, Some(&user_id)).await?;
+    Ok(Json(json!({"sessions": found, "current": current})))
+}
+
+/// `DELETE /v1/me/sessions/{id}`.
+pub async fn revoke_session(
+    State(state): State<AppState>,
+    origin: Origin,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let (user_id, _) = me(&state, &headers)?;
+    let owned = sessions::live(&state.db().pool, Some(&user_id))
+        .await?
+        .iter()
+        .any(|s| s.session_id == id);
+    if !owned {
+        return Err(ApiError::NotFound);
+    }
+    let mut tx = state.db().pool.begin().await?;
+    sessions::revoke(&mut tx, &id).await?;
+    revocations::session(&mut tx, &id, state.config().lifetimes.longest_access()).await?;
+    crate::bundle::bump(&mut tx).await?;
+    record(
+        &mut tx,
+        &origin,
+        &user_id,
+        "session.revoked",
+        json!({"sid": id}),
+    )
+    .await?;
+    tx.commit().await?;
+    state.republish().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A password change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+    #[serde(default)]
+    end_other_sessions: bool,
+}
+
+/// `POST /v1/me/password`.
+pub async fn change_password(
+    State(state): State<AppState>,
+    origin: Origin,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<PasswordChange>,
+) -> Result<Json<Value>, ApiError> {
+    let (user_id, current) = me(&state, &headers)?;
+    reauthenticate(&state, &user_id, &body.current_password).await?;
+    crate::passwords::check_policy(&body.new_password)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let hash = state.hasher().hash(&body.new_password).await?;
+    let longest = state.config().lifetimes.longest_access();
+    let others: Vec<String> = if body.end_other_sessions {
+        sessions::live(&state.db().pool, Some(&user_id))
+            .await?
+            .into_iter()
+            .map(|s| s.session_id)
+            .filter(|sid| Some(sid) != current.as_ref())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut tx = state.db().pool.begin().await?;
+    users::set_password_hash(&mut tx, &user_id, &hash).await?;
+    let mut ended = 0;
+    if body.end_other_sessions {
+        for sid in &others {
+            sessions::revoke(&mut tx, sid).await?;
+            revocations::session(&mut tx, sid, longest).await?;
+        }
+        ended = others.len();
+        crate::bundle::bump(&mut tx).await?;
+    }
+    record(
+        &mut tx,
+        &origin,
+        &user_id,
+        "password.changed",
+        json!({"sessions_ended": ended}),
+    )
+    .await?;
+    tx.commit().await?;
+    state.republish().await?;
+    Ok(Json(json!({"sessions_ended": ended})))
+}
+
+/// Re-authentication for TOTP changes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reauth {
+    current_password: String,
+}
+
+/// `POST /v1/me/totp`: starts enrolment; the secret becomes active once a code confirms it.
+pub async fn enroll_totp(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<Reauth>,
+) -> Result<Json<Value>, ApiError> {
+    let (user_id, _) = me(&state, &headers)?;
+    let record = reauthenticate(&state, &user_id, &body.current_password).await?;
+    if record.totp_secret.is_some() {
+        return Err(ApiError::Conflict(
+            "a second factor is already enrolled".into(),
+        ));
+    }
+    let secret = crate::secrets::random_bytes::<20>()?;
+    let sealed = state.master().seal(&format!("totp:{user_id}"), &secret)?;
+    sqlx::query("UPDATE users SET totp_pending = $1 WHERE id = $2")
+        .bind(&sealed)
+        .bind(&user_id)
+        .execute(&state.db().pool)
+        .await?;
+    Ok(Json(json!({
+        "secret": crate::totp::base32(&secret),
+        "otpauth_uri": crate::totp::uri(&secret, "Portcullis", &record.user.username),
+    })))
+}
+
+/// A code confirming enrolment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Confirm {
+    code: String,
+}
+
+/// `POST /v1/me/totp/confirm`.
+pub async fn confirm_totp(
+    State(state): State<AppState>,
+    origin: Origin,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<Confirm>,
+) -> Result<Json<Value>, ApiError> {
+    let (user_id, _) = me(&state, &headers)?;
+    let pending: Option<String> =
+        sqlx::query_scalar("SELECT totp_pending FROM users WHERE id = $1")
+            .bind(&user_id)
+            .fetch_optional(&state.db().pool)
+            .await?
+            .flatten();
+    let pending = pending.ok_or_else(|| ApiError::BadRequest("no enrolment in progress".into()))?;
+    let secret = state.master().open(&format!("totp:{user_id}"), &pending)?;
+    let step = crate::totp::verify(&secret, &body.code, crate::now(), None)
+        .ok_or_else(|| ApiError::BadRequest("the code does not match".into()))?;
+    let mut tx = state.db().pool.begin().await?;
+    sqlx::query("UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $1 WHERE id = $2")
+        .bind(step)
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await?;
+    record(&mut tx, &origin, &user_id, "mfa.enrolled", json!({})).await?;
+    tx.commit().await?;
+    Ok(Json(json!({"totp_enabled": true})))
+}
+
+/// `DELETE /v1/me/totp` (body: current password).
+pub async fn remove_totp(
+    State(state): State<AppState>,
+    origin: Origin,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<Reauth>,
+) -> Result<Json<Value>, ApiError> {
+    let (user_id, _) = me(&state, &headers)?;
+    reauthenticate(&state, &user_id, &body.current_password).await?;
+    let mut tx = state.db().pool.begin().await?;
+    sqlx::query("UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE id = $1")
+        .bind(&user_id)
+        .execute(&mut *tx)
+        .await?;
+    record(&mut tx, &origin, &user_id, "mfa.removed", json!({})).await?;
+    tx.commit().await?;
+    Ok(Json(json!({"totp_enabled": false})))
+}

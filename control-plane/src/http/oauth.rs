@@ -1,0 +1,598 @@
+//! OAuth 2.0 endpoints: metadata (RFC 8414), JWKS (RFC 7517), token (RFC 6749), revocation
+//! (RFC 7009), introspection (RFC 7662) and userinfo.
+
+use super::error::{ApiError, OAuthCode};
+use super::request::{authenticate_client, bearer, OAuthForm};
+use crate::audit::{self, Event, Origin};
+use crate::clients::Client;
+use crate::sessions::{self, revocations, Refresh};
+use crate::state::AppState;
+use crate::tokens::{self, Grant};
+use crate::users;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use portcullis_authz::claims::{AccessClaims, Subject};
+use serde_json::{json, Value};
+use std::time::Instant;
+
+/// `GET /.well-known/oauth-authorization-server`.
+pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
+    let issuer = &state.config().issuer;
+    Json(json!({
+        "issuer": issuer,
+        "token_endpoint": format!("{issuer}/oauth2/token"),
+        "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
+        "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
+        "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
+        "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
+        "grant_types_supported": crate::clients::GRANT_TYPES,
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
+        "service_documentation": format!("{issuer}/openapi.json"),
+    }))
+}
+
+/// `GET /.well-known/jwks.json`: the published keys, public parts only.
+pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let jwks = crate::keys::jwks(&state.db().pool).await?;
+    let mut response = Json(jwks).into_response();
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    Ok(response)
+}
+
+fn no_store(body: Value) -> Response {
+    let mut response = Json(body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn requested_scopes(form: &OAuthForm) -> Result<Option<Vec<String>>, ApiError> {
+    form.get("scope")
+        .map(crate::scopes::parse)
+        .transpose()
+        .map_err(|e| ApiError::oauth(OAuthCode::InvalidScope, e.to_string()))
+}
+
+fn narrowed(requested: Option<Vec<String>>, allowed: &[String]) -> Result<Vec<String>, ApiError> {
+    let granted = crate::scopes::narrow(requested.as_deref(), allowed);
+    if requested.is_some_and(|r| !r.is_empty()) && granted.is_empty() {
+        return Err(ApiError::oauth(
+            OAuthCode::InvalidScope,
+            "none of the requested scopes may be granted",
+        ));
+    }
+    Ok(granted)
+}
+
+fn signer(state: &AppState) -> Result<portcullis_authz::issue::SigningKey, ApiError> {
+    state
+        .published()
+        .signer
+        .clone()
+        .ok_or_else(|| ApiError::Unavailable("no active signing key".into()))
+}
+
+/// `POST /oauth2/token`.
+pub async fn token(
+    State(state): State<AppState>,
+    origin: Origin,
+    form: OAuthForm,
+) -> Result<Response, ApiError> {
+    let started = Instant::now();
+    let grant = form.require("grant_type")?.to_owned();
+    let client = authenticate_client(&state, &form).await?;
+    if !crate::clients::GRANT_TYPES.contains(&grant.as_str()) {
+        return Err(ApiError::oauth(
+            OAuthCode::UnsupportedGrantType,
+            "grant_type must be client_credentials, password or refresh_token",
+        ));
+    }
+    if !client.grant_types.contains(&grant) {
+        return Err(ApiError::oauth(
+            OAuthCode::UnauthorizedClient,
+            format!("this client may not use the {grant} grant"),
+        ));
+    }
+    let response = match grant.as_str() {
+        "client_credentials" => client_credentials(&state, &origin, &form, &client).await?,
+        "password" => password(&state, &origin, &form, &client).await?,
+        _ => refresh(&state, &origin, &form, &client).await?,
+    };
+    state.metrics().token_issued(&grant, started.elapsed());
+    Ok(no_store(response))
+}
+
+async fn client_credentials(
+    state: &AppState,
+    origin: &Origin,
+    form: &OAuthForm,
+    client: &Client,
+) -> Result<Value, ApiError> {
+    let scopes = narrowed(requested_scopes(form)?, &client.scopes)?;
+    let ttl = state.config().lifetimes.client_access;
+    let subject = format!("client:{}", client.client_id);
+    let issued = tokens::issue(
+        &signer(state)?,
+        state.config(),
+        &Grant {
+            sub: subject.clone(),
+            client_id: &client.client_id,
+            scopes: &scopes,
+            roles: &[],
+            tenant: None,
+            amr: &[],
+            sid: None,
+            ttl,
+        },
+    )?;
+    audit::append_alone(
+        &state.db().pool,
+        origin,
+        &Event {
+            actor: &subject,
+            action: "token.issued",
+            target: &subject,
+            outcome: "success",
+            detail: json!({"grant": "client_credentials", "jti": issued.jti, "scope": crate::scopes::join(&scopes)}),
+        },
+    )
+    .await?;
+    Ok(json!({
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "scope": crate::scopes::join(&scopes),
+    }))
+}
+
+const BAD_LOGIN: &str = "invalid username or password";
+
+async fn password(
+    state: &AppState,
+    origin: &Origin,
+    form: &OAuthForm,
+    client: &Client,
+) -> Result<Value, ApiError> {
+    let username = form.require("username")?;
+    let password = form.require("password")?;
+    let now = crate::now();
+    if let Err(retry_after) = state.throttle().check(username, &origin.client_ip, now) {
+        state.metrics().throttled();
+        return Err(ApiError::throttled(retry_after));
+    }
+    let record = if username.len() <= 256 {
+        users::credentials(&state.db().pool, username).await?
+    } else {
+        None
+    };
+    let verified = state
+        .hasher()
+        .verify(record.as_ref().map(|r| r.password_hash.as_str()), password)
+        .await?;
+    let record = match record {
+        Some(record) if verified.matches && !record.user.disabled => record,
+        other => {
+            state.throttle().failed(username, &origin.client_ip, now);
+            state.metrics().login_failed();
+            let target = other
+                .map(|r| format!("user:{}", r.user.user_id))
+                .unwrap_or_else(|| "unknown".into());
+            audit::append_alone(
+                &state.db().pool,
+                origin,
+                &Event {
+                    actor: "anonymous",
+                    action: "login.failed",
+                    target: &target,
+                    outcome: "failure",
+                    detail: json!({"client_id": client.client_id}),
+                },
+            )
+            .await?;
+            return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
+        }
+    };
+    let user = &record.user;
+    let subject = format!("user:{}", user.user_id);
+    let mut amr = vec!["pwd".to_owned()];
+    let mut totp_step = None;
+    if let Some(sealed) = &record.totp_secret {
+        let Some(otp) = form.get("otp") else {
+            return Err(ApiError::oauth(
+                OAuthCode::InvalidGrant,
+                "a one-time code (`otp`) is required for this account",
+            ));
+        };
+        let secret = state
+            .master()
+            .open(&format!("totp:{}", user.user_id), sealed)?;
+        match crate::totp::verify(&secret, otp, now, record.totp_last_step) {
+            Some(step) => totp_step = Some(step),
+            None => {
+                state.throttle().failed(username, &origin.client_ip, now);
+                state.metrics().login_failed();
+                audit::append_alone(
+                    &state.db().pool,
+                    origin,
+                    &Event {
+                        actor: &subject,
+                        action: "mfa.failed",
+                        target: &subject,
+                        outcome: "failure",
+                        detail: json!({"client_id": client.client_id}),
+                    },
+                )
+                .await?;
+                return Err(ApiError::oauth(
+                    OAuthCode::InvalidGrant,
+                    "invalid one-time code",
+                ));
+            }
+        }
+        amr.push("otp".to_owned());
+    }
+    state.throttle().succeeded(username, &origin.client_ip);
+    let allowed: Vec<String> = user
+        .scopes
+        .iter()
+        .filter(|s| client.scopes.contains(s))
+        .cloned()
+        .collect();
+    let scopes = narrowed(requested_scopes(form)?, &allowed)?;
+    let scope_text = crate::scopes::join(&scopes);
+    let lifetimes = &state.config().lifetimes;
+    let mut tx = state.db().pool.begin().await?;
+    if let Some(step) = totp_step {
+        // Single use: only a later step than the last accepted one may pass, even under races.
+        let claimed = sqlx::query(
+            "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+        )
+        .bind(step)
+        .bind(&user.user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if claimed == 0 {
+            return Err(ApiError::oauth(
+                OAuthCode::InvalidGrant,
+                "invalid one-time code",
+            ));
+        }
+    }
+    if let Some(rehash) = &verified.rehash {
+        users::set_password_hash(&mut tx, &user.user_id, rehash).await?;
+    }
+    let (session, refresh_token) = sessions::open(
+        &mut tx,
+        state.master(),
+        &user.user_id,
+        &client.client_id,
+        &scope_text,
+        &amr.join(" "),
+        lifetimes.refresh,
+    )
+    .await?;
+    let issued = tokens::issue(
+        &signer(state)?,
+        state.config(),
+        &Grant {
+            sub: subject.clone(),
+            client_id: &client.client_id,
+            scopes: &scopes,
+            roles: &user.roles,
+            tenant: user.tenant.as_deref(),
+            amr: &amr,
+            sid: Some(&session.session_id),
+            ttl: lifetimes.access,
+        },
+    )?;
+    audit::append(
+        &mut tx,
+        origin,
+        &Event {
+            actor: &subject,
+            action: "login.succeeded",
+            target: &subject,
+            outcome: "success",
+            detail: json!({"client_id": client.client_id, "sid": session.session_id, "amr": amr, "jti": issued.jti}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let mut body = json!({
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_in": lifetimes.access,
+        "scope": scope_text,
+    });
+    if client.grant_types.iter().any(|g| g == "refresh_token") {
+        body["refresh_token"] = json!(refresh_token);
+    }
+    Ok(body)
+}
+
+async fn refresh(
+    state: &AppState,
+    origin: &Origin,
+    form: &OAuthForm,
+    client: &Client,
+) -> Result<Value, ApiError> {
+    let presented = form.require("refresh_token")?;
+    let requested = requested_scopes(form)?;
+    let lifetimes = &state.config().lifetimes;
+    let mut tx = state.db().pool.begin().await?;
+    let outcome = sessions::rotate(
+        &mut tx,
+        state.master(),
+        presented,
+        &client.client_id,
+        lifetimes.refresh_grace,
+    )
+    .await?;
+    let invalid = || ApiError::oauth(OAuthCode::InvalidGrant, "refresh token is invalid");
+    let (session, next) = match outcome {
+        Refresh::Rotated(session, next) => (session, next),
+        Refresh::Invalid | Refresh::WrongClient => return Err(invalid()),
+        Refresh::ReplayWithinGrace => {
+            let actor = format!("client:{}", client.client_id);
+            audit::append(
+                &mut tx,
+                origin,
+                &Event {
+                    actor: &actor,
+                    action: "token.refresh_replayed",
+                    target: &actor,
+                    outcome: "failure",
+                    detail: json!({"within_grace_seconds": lifetimes.refresh_grace}),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            return Err(invalid());
+        }
+        Refresh::ReuseDetected(session) => {
+            revocations::session(&mut tx, &session.session_id, lifetimes.longest_access()).await?;
+            crate::bundle::bump(&mut tx).await?;
+            let subject = format!("user:{}", session.user_id);
+            audit::append(
+                &mut tx,
+                origin,
+                &Event {
+                    actor: &format!("client:{}", client.client_id),
+                    action: "token.reuse_detected",
+                    target: &subject,
+                    outcome: "failure",
+                    detail: json!({"sid": session.session_id, "family_revoked": true}),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            state.metrics().refresh_reuse();
+            state.republish().await?;
+            return Err(invalid());
+        }
+    };
+    let user = users::get(&mut *tx, &session.user_id).await?;
+    let Some(user) = user.filter(|u| !u.disabled) else {
+        return Err(invalid());
+    };
+    let session_scopes: Vec<String> = crate::scopes::parse(&session.scope).unwrap_or_default();
+    let scopes = narrowed(requested, &session_scopes)?;
+    let amr: Vec<String> = session.amr.split(' ').map(str::to_owned).collect();
+    let subject = format!("user:{}", user.user_id);
+    let issued = tokens::issue(
+        &signer(state)?,
+        state.config(),
+        &Grant {
+            sub: subject.clone(),
+            client_id: &client.client_id,
+            scopes: &scopes,
+            roles: &user.roles,
+            tenant: user.tenant.as_deref(),
+            amr: &amr,
+            sid: Some(&session.session_id),
+            ttl: lifetimes.access,
+        },
+    )?;
+    audit::append(
+        &mut tx,
+        origin,
+        &Event {
+            actor: &subject,
+            action: "token.refreshed",
+            target: &subject,
+            outcome: "success",
+            detail: json!({"client_id": client.client_id, "sid": session.session_id, "jti": issued.jti}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(json!({
+        "access_token": issued.token,
+        "token_type": "Bearer",
+        "expires_in": lifetimes.access,
+        "scope": crate::scopes::join(&scopes),
+        "refresh_token": next,
+    }))
+}
+
+/// `POST /oauth2/revoke` (RFC 7009): always 200 once the client is authenticated, whether or
+/// not the token was known, so it cannot be used to probe tokens.
+pub async fn revoke(
+    State(state): State<AppState>,
+    origin: Origin,
+    form: OAuthForm,
+) -> Result<StatusCode, ApiError> {
+    let client = authenticate_client(&state, &form).await?;
+    let token = form.require("token")?;
+    let actor = format!("client:{}", client.client_id);
+    let longest = state.config().lifetimes.longest_access();
+    if let Some(session) =
+        sessions::by_refresh_token(&state.db().pool, state.master(), token).await?
+    {
+        if session.client_id == client.client_id {
+            let mut tx = state.db().pool.begin().await?;
+            if sessions::revoke(&mut tx, &session.session_id).await? {
+                revocations::session(&mut tx, &session.session_id, longest).await?;
+                crate::bundle::bump(&mut tx).await?;
+                audit::append(
+                    &mut tx,
+                    &origin,
+                    &Event {
+                        actor: &actor,
+                        action: "token.revoked",
+                        target: &format!("user:{}", session.user_id),
+                        outcome: "success",
+                        detail: json!({"token_type": "refresh_token", "sid": session.session_id}),
+                    },
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            state.republish().await?;
+        }
+        return Ok(StatusCode::OK);
+    }
+    let published = state.published();
+    if let Ok(claims) = tokens::verify(&published, state.config(), token) {
+        if claims.client_id == client.client_id {
+            let mut tx = state.db().pool.begin().await?;
+            revocations::token(&mut tx, &claims.jti, claims.exp).await?;
+            crate::bundle::bump(&mut tx).await?;
+            audit::append(
+                &mut tx,
+                &origin,
+                &Event {
+                    actor: &actor,
+                    action: "token.revoked",
+                    target: &claims.sub.to_string(),
+                    outcome: "success",
+                    detail: json!({"token_type": "access_token", "jti": claims.jti}),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            state.republish().await?;
+        }
+    }
+    Ok(StatusCode::OK)
+}
+
+async fn user_fields(state: &AppState, claims: &AccessClaims) -> Result<Value, ApiError> {
+    let Subject::User(id) = &claims.sub else {
+        return Ok(json!({}));
+    };
+    let Some(user) = users::get(&state.db().pool, id).await? else {
+        return Ok(json!({}));
+    };
+    Ok(json!({
+        "username": user.username,
+        "email": user.email,
+        "roles": user.roles,
+        "tenant": user.tenant,
+    }))
+}
+
+/// `POST /oauth2/introspect` (RFC 7662): inactive tokens get exactly `{"active": false}`.
+pub async fn introspect(
+    State(state): State<AppState>,
+    form: OAuthForm,
+) -> Result<Response, ApiError> {
+    authenticate_client(&state, &form).await?;
+    let token = form.require("token")?;
+    let inactive = || no_store(json!({"active": false}));
+    if let Some(session) =
+        sessions::by_refresh_token(&state.db().pool, state.master(), token).await?
+    {
+        let user = users::get(&state.db().pool, &session.user_id).await?;
+        let Some(user) = user.filter(|u| !u.disabled) else {
+            return Ok(inactive());
+        };
+        return Ok(no_store(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "client_id": session.client_id,
+            "sub": format!("user:{}", user.user_id),
+            "username": user.username,
+            "email": user.email,
+            "roles": user.roles,
+            "tenant": user.tenant,
+            "scope": session.scope,
+            "exp": session.expires_at,
+            "iat": session.created_at,
+        })));
+    }
+    let published = state.published();
+    let Ok(claims) = tokens::verify(&published, state.config(), token) else {
+        return Ok(inactive());
+    };
+    let mut body = json!({
+        "active": true,
+        "token_type": "Bearer",
+        "iss": claims.iss,
+        "sub": claims.sub.to_string(),
+        "aud": claims.aud,
+        "client_id": claims.client_id,
+        "scope": claims.scopes.join(" "),
+        "exp": claims.exp,
+        "iat": claims.iat,
+        "nbf": claims.nbf,
+        "jti": claims.jti,
+        "roles": claims.roles,
+        "amr": claims.amr,
+    });
+    if let Some(tenant) = &claims.tenant {
+        body["tenant"] = json!(tenant);
+    }
+    if let Some(sid) = &claims.sid {
+        body["sid"] = json!(sid);
+    }
+    if let (Some(target), Value::Object(extra)) =
+        (body.as_object_mut(), user_fields(&state, &claims).await?)
+    {
+        for (name, value) in extra {
+            target.insert(name, value);
+        }
+    }
+    Ok(no_store(body))
+}
+
+/// Verifies the request's bearer token (RFC 6750).
+pub fn caller(state: &AppState, headers: &HeaderMap) -> Result<AccessClaims, ApiError> {
+    let token = bearer(headers)
+        .ok_or_else(|| ApiError::oauth(OAuthCode::InvalidToken, "a bearer token is required"))?;
+    tokens::verify(&state.published(), state.config(), token)
+        .map_err(|_| ApiError::oauth(OAuthCode::InvalidToken, "the access token is not valid"))
+}
+
+/// `GET /oauth2/userinfo`.
+pub async fn userinfo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let claims = caller(&state, &headers)?;
+    let mut body = json!({"sub": claims.sub.to_string()});
+    if let (Some(target), Value::Object(extra)) =
+        (body.as_object_mut(), user_fields(&state, &claims).await?)
+    {
+        for (name, value) in extra {
+            let name = if name == "username" {
+                "preferred_username".to_owned()
+            } else {
+                name
+            };
+            target.insert(name, value);
+        }
+    }
+    Ok(Json(body))
+}

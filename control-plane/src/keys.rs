@@ -1,0 +1,198 @@
+//! Signing keys: generated here, sealed at rest under the master key, pre-published as `next`
+//! before they sign, and kept as `retiring` until every token they signed has expired.
+//!
+//! States: `next` (published, not signing) → `active` (signing) → `retiring` (published until
+//! `retire_after`) → `retired` (gone from the JWKS).
+
+use crate::secrets::{random_bytes, random_id, MasterKey, SecretError};
+use portcullis_authz::issue::SigningKey;
+use portcullis_authz::jwk::{Jwk, Jwks};
+use serde::Serialize;
+use sqlx::{Any, AnyPool, Row as _, Transaction};
+
+/// Why a key operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// Randomness or sealing failed.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// A stored key does not decode.
+    #[error("stored key {0} is corrupt")]
+    Corrupt(String),
+    /// There is no active key.
+    #[error("no active signing key")]
+    NoActiveKey,
+}
+
+/// A key as listed by the admin API (public parts only).
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    /// Key id.
+    pub kid: String,
+    /// Algorithm.
+    pub alg: String,
+    /// `next`, `active`, `retiring` or `retired`.
+    pub state: String,
+    /// Created, epoch seconds.
+    pub created_at: i64,
+    /// Became the signing key, epoch seconds.
+    pub activated_at: Option<i64>,
+    /// Leaves the JWKS after, epoch seconds.
+    pub retire_after: Option<i64>,
+}
+
+async fn insert_new(
+    tx: &mut Transaction<'static, Any>,
+    master: &MasterKey,
+    state: &str,
+    now: i64,
+) -> Result<String, KeyError> {
+    let kid = format!("k-{}", &random_id()?[..16]);
+    let seed = random_bytes::<32>()?;
+    let key = SigningKey::ed25519(&kid, seed);
+    let jwk =
+        serde_json::to_string(&key.public_jwk()).map_err(|_| KeyError::Corrupt(kid.clone()))?;
+    let sealed = master.seal(&kid, &seed)?;
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, sealed_private, public_jwk, state, created_at, activated_at, retire_after) \
+         VALUES ($1, 'EdDSA', $2, $3, $4, $5, $6, NULL)",
+    )
+    .bind(&kid)
+    .bind(&sealed)
+    .bind(&jwk)
+    .bind(state)
+    .bind(now)
+    .bind(if state == "active" { Some(now) } else { None })
+    .execute(&mut **tx)
+    .await?;
+    Ok(kid)
+}
+
+async fn count_in_state(
+    tx: &mut Transaction<'static, Any>,
+    state: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query("SELECT COUNT(*) FROM signing_keys WHERE state = $1")
+        .bind(state)
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get(0)
+}
+
+/// Makes sure an active and a next key exist; returns whether anything was created.
+pub async fn ensure(
+    tx: &mut Transaction<'static, Any>,
+    master: &MasterKey,
+) -> Result<bool, KeyError> {
+    let now = crate::now();
+    let mut created = false;
+    if count_in_state(tx, "active").await? == 0 {
+        insert_new(tx, master, "active", now).await?;
+        created = true;
+    }
+    if count_in_state(tx, "next").await? == 0 {
+        insert_new(tx, master, "next", now).await?;
+        created = true;
+    }
+    Ok(created)
+}
+
+/// Rotates: the pre-published `next` key starts signing, the active one retires after
+/// `longest_access` seconds (when its last token has expired), and a new `next` is published.
+/// Returns the new active kid.
+pub async fn rotate(
+    tx: &mut Transaction<'static, Any>,
+    master: &MasterKey,
+    longest_access: i64,
+) -> Result<String, KeyError> {
+    let now = crate::now();
+    ensure(tx, master).await?;
+    sqlx::query(
+        "UPDATE signing_keys SET state = 'retiring', retire_after = $1 WHERE state = 'active'",
+    )
+    .bind(now + longest_access)
+    .execute(&mut **tx)
+    .await?;
+    let next: String = sqlx::query(
+        "SELECT kid FROM signing_keys WHERE state = 'next' ORDER BY created_at LIMIT 1",
+    )
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)?;
+    sqlx::query("UPDATE signing_keys SET state = 'active', activated_at = $1 WHERE kid = $2")
+        .bind(now)
+        .bind(&next)
+        .execute(&mut **tx)
+        .await?;
+    insert_new(tx, master, "next", now).await?;
+    Ok(next)
+}
+
+/// Moves retiring keys whose tokens have all expired to `retired`; returns how many.
+pub async fn retire_expired(tx: &mut Transaction<'static, Any>) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE signing_keys SET state = 'retired' WHERE state = 'retiring' AND retire_after <= $1",
+    )
+    .bind(crate::now())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// The active signing key, unsealed.
+pub async fn active(pool: &AnyPool, master: &MasterKey) -> Result<SigningKey, KeyError> {
+    let row = sqlx::query(
+        "SELECT kid, sealed_private FROM signing_keys WHERE state = 'active' ORDER BY activated_at DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(KeyError::NoActiveKey)?;
+    let kid: String = row.try_get(0)?;
+    let sealed: String = row.try_get(1)?;
+    let seed: [u8; 32] = master
+        .open(&kid, &sealed)?
+        .try_into()
+        .map_err(|_| KeyError::Corrupt(kid.clone()))?;
+    Ok(SigningKey::ed25519(&kid, seed))
+}
+
+/// The published keys (next, active, retiring): public parts only.
+pub async fn jwks(pool: &AnyPool) -> Result<Jwks, KeyError> {
+    let rows = sqlx::query(
+        "SELECT kid, public_jwk FROM signing_keys WHERE state IN ('next', 'active', 'retiring') ORDER BY created_at, kid",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut keys = Vec::with_capacity(rows.len());
+    for row in rows {
+        let kid: String = row.try_get(0)?;
+        let text: String = row.try_get(1)?;
+        let jwk: Jwk = serde_json::from_str(&text).map_err(|_| KeyError::Corrupt(kid))?;
+        keys.push(jwk);
+    }
+    Ok(Jwks { keys })
+}
+
+/// Every key with its state, newest first.
+pub async fn list(pool: &AnyPool) -> Result<Vec<KeyInfo>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT kid, alg, state, created_at, activated_at, retire_after FROM signing_keys ORDER BY created_at DESC, kid",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(KeyInfo {
+                kid: row.try_get(0)?,
+                alg: row.try_get(1)?,
+                state: row.try_get(2)?,
+                created_at: row.try_get(3)?,
+                activated_at: row.try_get(4)?,
+                retire_after: row.try_get(5)?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,173 @@
+//! Opening the store (connect, migrate, master key, signing keys, first policy set) and
+//! running the HTTP service until a shutdown signal.
+
+use crate::config::Config;
+use crate::db::{self, Backend, Db};
+use crate::policies::{PolicySet, PolicyStoreError};
+use crate::secrets::{MasterKey, SecretError};
+use crate::state::AppState;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database is unreachable or a migration failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The master key is unusable.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// Keys could not be prepared.
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    /// The initial policy set is invalid.
+    #[error("policies: {0}")]
+    Policies(#[from] PolicyStoreError),
+    /// The bundle could not be assembled.
+    #[error(transparent)]
+    Bundle(#[from] crate::bundle::AssembleError),
+    /// The listener could not be bound.
+    #[error("listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+}
+
+/// The master key: `PORTCULLIS_MASTER_KEY`, or for the single-node SQLite default a key file
+/// (`portcullis.key`, mode 0600) next to the database.
+pub fn master_key(config: &Config, backend: Backend) -> Result<MasterKey, SecretError> {
+    match (&config.master_key, backend) {
+        (Some(text), _) => MasterKey::from_base64(text),
+        (None, _) => {
+            let path = sqlite_dir(&config.database_url).join("portcullis.key");
+            MasterKey::from_file_or_create(&path)
+        }
+    }
+}
+
+fn sqlite_dir(url: &str) -> std::path::PathBuf {
+    let path = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:")
+        .split('?')
+        .next()
+        .unwrap_or("");
+    Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| std::path::PathBuf::from("."))
+}
+
+/// Connects, migrates, prepares keys and loads the first policy set if none exists.
+pub async fn open(config: &Config) -> Result<(Db, MasterKey), StartError> {
+    let db = db::connect(&config.database_url).await?;
+    db::migrate(&db).await?;
+    let master = master_key(config, db.backend)?;
+    let mut tx = db.pool.begin().await?;
+    if crate::keys::ensure(&mut tx, &master).await? {
+        crate::bundle::bump(&mut tx).await?;
+    }
+    tx.commit().await?;
+    if crate::policies::active(&db.pool).await?.is_none() {
+        if let Some(dir) = initial_policy_dir(config) {
+            let set = PolicySet::from_dir(&dir)?;
+            let mut tx = db.pool.begin().await?;
+            let version = crate::policies::store_and_activate(&mut tx, &set, "bootstrap").await?;
+            crate::audit::append(
+                &mut tx,
+                &crate::audit::Origin::default(),
+                &crate::audit::Event {
+                    actor: "system",
+                    action: "policy.published",
+                    target: &format!("policy:{version}"),
+                    outcome: "success",
+                    detail: serde_json::json!({"source": dir.display().to_string()}),
+                },
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::info!(dir = %dir.display(), version, "loaded the first policy set");
+        }
+    }
+    Ok((db, master))
+}
+
+fn initial_policy_dir(config: &Config) -> Option<std::path::PathBuf> {
+    config.policy_dir.clone().or_else(|| {
+        let local = std::path::PathBuf::from("policies");
+        local.join("schema.cedarschema").exists().then_some(local)
+    })
+}
+
+/// Serves until SIGINT/SIGTERM.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    let (db, master) = open(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| StartError::Bind(config.listen, e))?;
+    let state = AppState::new(db, config.clone(), master).await?;
+    let follower = state.spawn_follower(Duration::from_millis(500));
+    let maintenance = spawn_maintenance(state.clone());
+    tracing::info!(listen = %config.listen, issuer = %config.issuer, "portcullis control plane serving");
+    let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    follower.abort();
+    maintenance.abort();
+    result.map_err(|e| StartError::Bind(config.listen, e))
+}
+
+/// Hourly: drop expired revocations, retire keys whose tokens have expired.
+fn spawn_maintenance(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            ticker.tick().await;
+            let pool = &state.db().pool;
+            if let Err(error) = crate::sessions::revocations::prune(pool).await {
+                tracing::warn!(%error, "pruning revocations failed");
+            }
+            let retired = async {
+                let mut tx = pool.begin().await?;
+                let retired = crate::keys::retire_expired(&mut tx).await?;
+                if retired > 0 {
+                    crate::bundle::bump(&mut tx).await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(retired)
+            };
+            match retired.await {
+                Ok(0) => {}
+                Ok(_) => {
+                    let _ = state.republish().await;
+                }
+                Err(error) => tracing::warn!(%error, "retiring keys failed"),
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,284 @@
+//! Sessions (refresh-token families) and revocations. A refresh token is opaque (256 bits),
+//! stored as a keyed hash, used once: rotation marks it used in the same statement that checks
+//! it, so of two concurrent refreshes exactly one wins.
+
+use crate::secrets::{random_id, random_secret, HashPurpose, MasterKey, SecretError};
+use serde::Serialize;
+use sqlx::{Any, AnyPool, Row as _, Transaction};
+
+/// A session as listed to its user or an administrator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Session {
+    /// Session id (`sid` in access tokens).
+    pub session_id: String,
+    /// The user.
+    pub user_id: String,
+    /// The client it was opened through.
+    pub client_id: String,
+    /// Granted scopes.
+    pub scope: String,
+    /// Authentication methods (space separated).
+    pub amr: String,
+    /// Opened, epoch seconds.
+    pub created_at: i64,
+    /// Absolute expiry, epoch seconds.
+    pub expires_at: i64,
+}
+
+/// Why a session operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// Randomness failed.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+}
+
+/// Opens a session and returns it with its first refresh token.
+pub async fn open(
+    tx: &mut Transaction<'static, Any>,
+    master: &MasterKey,
+    user_id: &str,
+    client_id: &str,
+    scope: &str,
+    amr: &str,
+    lifetime: i64,
+) -> Result<(Session, String), SessionError> {
+    let now = crate::now();
+    let session = Session {
+        session_id: random_id()?,
+        user_id: user_id.to_owned(),
+        client_id: client_id.to_owned(),
+        scope: scope.to_owned(),
+        amr: amr.to_owned(),
+        created_at: now,
+        expires_at: now + lifetime,
+    };
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, client_id, scope, amr, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+    )
+    .bind(&session.session_id)
+    .bind(user_id)
+    .bind(client_id)
+    .bind(scope)
+    .bind(amr)
+    .bind(now)
+    .bind(session.expires_at)
+    .execute(&mut **tx)
+    .await?;
+    let refresh = new_refresh_token(tx, master, &session.session_id).await?;
+    Ok((session, refresh))
+}
+
+async fn new_refresh_token(
+    tx: &mut Transaction<'static, Any>,
+    master: &MasterKey,
+    session_id: &str,
+) -> Result<String, SessionError> {
+    let token = random_secret("pcr_")?;
+    sqlx::query("INSERT INTO refresh_tokens (token_hash, session_id, created_at, used_at) VALUES ($1, $2, $3, NULL)")
+        .bind(master.keyed_hash(HashPurpose::RefreshToken, &token))
+        .bind(session_id)
+        .bind(crate::now())
+        .execute(&mut **tx)
+        .await?;
+    Ok(token)
+}
+
+/// What presenting a refresh token led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refresh {
+    /// Rotated: the session and the new refresh token.
+    Rotated(Session, String),
+    /// Unknown token, or its session is revoked or expired.
+    Invalid,
+    /// Issued to another client.
+    WrongClient,
+    /// Already used, within the grace window: refused, family kept.
+    ReplayWithinGrace,
+    /// Already used, after the grace window: the whole family is now revoked.
+    ReuseDetected(Session),
+}
+
+fn session_from_row(row: &sqlx::any::AnyRow) -> Result<Session, sqlx::Error> {
+    Ok(Session {
+        session_id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        client_id: row.try_get("client_id")?,
+        scope: row.try_get("scope")?,
+        amr: row.try_get("amr")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+/// Rotates `token` for `client_id`. Reuse after `grace` seconds revokes the family (the caller
+/// adds the `sid` revocation for access tokens in the same transaction).
+pub async fn rotate(
+    tx: &mut Transaction<'static, Any>,
+    master: &MasterKey,
+    token: &str,
+    client_id: &str,
+    grace: i64,
+) -> Result<Refresh, SessionError> {
+    let now = crate::now();
+    let hash = master.keyed_hash(HashPurpose::RefreshToken, token);
+    let row = sqlx::query(
+        "SELECT s.id, s.user_id, s.client_id, s.scope, s.amr, s.created_at, s.expires_at, s.revoked_at, r.used_at \
+         FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
+    )
+    .bind(&hash)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Refresh::Invalid);
+    };
+    let session = session_from_row(&row)?;
+    let revoked_at: Option<i64> = row.try_get("revoked_at")?;
+    if session.client_id != client_id {
+        return Ok(Refresh::WrongClient);
+    }
+    if revoked_at.is_some() || session.expires_at <= now {
+        return Ok(Refresh::Invalid);
+    }
+    let claimed = sqlx::query(
+        "UPDATE refresh_tokens SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+    )
+    .bind(now)
+    .bind(&hash)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if claimed == 1 {
+        let next = new_refresh_token(tx, master, &session.session_id).await?;
+        return Ok(Refresh::Rotated(session, next));
+    }
+    let used_at: Option<i64> =
+        sqlx::query("SELECT used_at FROM refresh_tokens WHERE token_hash = $1")
+            .bind(&hash)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+    if used_at.is_some_and(|t| now - t <= grace) {
+        return Ok(Refresh::ReplayWithinGrace);
+    }
+    revoke(tx, &session.session_id).await?;
+    Ok(Refresh::ReuseDetected(session))
+}
+
+/// Marks a session revoked; returns whether it was live.
+pub async fn revoke(
+    tx: &mut Transaction<'static, Any>,
+    session_id: &str,
+) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(crate::now())
+            .bind(session_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected()
+            == 1,
+    )
+}
+
+/// The session a refresh token belongs to, if the token is live.
+pub async fn by_refresh_token(
+    pool: &AnyPool,
+    master: &MasterKey,
+    token: &str,
+) -> Result<Option<Session>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT s.id, s.user_id, s.client_id, s.scope, s.amr, s.created_at, s.expires_at FROM refresh_tokens r \
+         JOIN sessions s ON s.id = r.session_id \
+         WHERE r.token_hash = $1 AND r.used_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > $2",
+    )
+    .bind(master.keyed_hash(HashPurpose::RefreshToken, token))
+    .bind(crate::now())
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(session_from_row).transpose()
+}
+
+/// Live sessions of a user, or of everyone when `user_id` is `None`.
+pub async fn live(pool: &AnyPool, user_id: Option<&str>) -> Result<Vec<Session>, sqlx::Error> {
+    sqlx::query(
+        "SELECT id, user_id, client_id, scope, amr, created_at, expires_at FROM sessions \
+         WHERE ($1 = '' OR user_id = $1) AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at, id LIMIT 1000",
+    )
+    .bind(user_id.unwrap_or(""))
+    .bind(crate::now())
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(session_from_row)
+    .collect()
+}
+
+/// Revocation entries written alongside changes; the bundle carries them until `exp`.
+pub mod revocations {
+    use sqlx::{Any, Transaction};
+
+    async fn insert(
+        tx: &mut Transaction<'static, Any>,
+        jti: Option<&str>,
+        sid: Option<&str>,
+        sub: Option<(&str, i64)>,
+        exp: i64,
+    ) -> Result<(), sqlx::Error> {
+        let id = crate::secrets::random_id().map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO revocations (id, jti, sid, sub, sub_before, exp, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(id)
+        .bind(jti.map(str::to_owned))
+        .bind(sid.map(str::to_owned))
+        .bind(sub.map(|(s, _)| s.to_owned()))
+        .bind(sub.map(|(_, before)| before))
+        .bind(exp)
+        .bind(crate::now())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes one access token until it expires.
+    pub async fn token(
+        tx: &mut Transaction<'static, Any>,
+        jti: &str,
+        exp: i64,
+    ) -> Result<(), sqlx::Error> {
+        insert(tx, Some(jti), None, None, exp).await
+    }
+
+    /// Revokes every access token of a session, for as long as one can live.
+    pub async fn session(
+        tx: &mut Transaction<'static, Any>,
+        sid: &str,
+        longest_access: i64,
+    ) -> Result<(), sqlx::Error> {
+        insert(tx, None, Some(sid), None, crate::now() + longest_access).await
+    }
+
+    /// Revokes every access token of `sub` issued before now.
+    pub async fn subject(
+        tx: &mut Transaction<'static, Any>,
+        sub: &str,
+        longest_access: i64,
+    ) -> Result<(), sqlx::Error> {
+        let now = crate::now();
+        // `iat` has second resolution: tokens issued in this very second are covered too.
+        insert(tx, None, None, Some((sub, now + 1)), now + longest_access).await
+    }
+
+    /// Deletes entries whose tokens have all expired; returns how many.
+    pub async fn prune(pool: &sqlx::AnyPool) -> Result<u64, sqlx::Error> {
+        Ok(sqlx::query("DELETE FROM revocations WHERE exp <= $1")
+            .bind(crate::now())
+            .execute(pool)
+            .await?
+            .rows_affected())
+    }
+}

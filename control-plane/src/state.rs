@@ -1,0 +1,124 @@
+//! Shared service state: the database, configuration, master key, password hasher, metrics,
+//! login throttle and the published bundle.
+
+use crate::bundle::{assemble, AssembleError, Published};
+use crate::config::Config;
+use crate::db::Db;
+use crate::metrics::Metrics;
+use crate::passwords::Hasher;
+use crate::secrets::MasterKey;
+use crate::throttle::Throttle;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Mutex};
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Db,
+    config: Config,
+    master: MasterKey,
+    hasher: Hasher,
+    metrics: Metrics,
+    throttle: Throttle,
+    published: watch::Sender<Arc<Published>>,
+    republish_lock: Mutex<()>,
+}
+
+impl AppState {
+    /// Builds the state and publishes the current bundle.
+    pub async fn new(db: Db, config: Config, master: MasterKey) -> Result<Self, AssembleError> {
+        let published = assemble(&db.pool, &config, &master).await?;
+        let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let hasher = Hasher::new(concurrency).map_err(|e| AssembleError::Invalid(e.to_string()))?;
+        let (sender, _) = watch::channel(Arc::new(published));
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                db,
+                config,
+                master,
+                hasher,
+                metrics: Metrics::default(),
+                throttle: Throttle::default(),
+                published: sender,
+                republish_lock: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The master key.
+    pub fn master(&self) -> &MasterKey {
+        &self.inner.master
+    }
+
+    /// The password hasher.
+    pub fn hasher(&self) -> &Hasher {
+        &self.inner.hasher
+    }
+
+    /// Service metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Login throttle.
+    pub fn throttle(&self) -> &Throttle {
+        &self.inner.throttle
+    }
+
+    /// The bundle state in force on this node.
+    pub fn published(&self) -> Arc<Published> {
+        self.inner.published.borrow().clone()
+    }
+
+    /// A receiver that wakes when a newer bundle is published.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Published>> {
+        self.inner.published.subscribe()
+    }
+
+    /// Re-reads the bundle if its version in the database moved; called after every change
+    /// this node commits and periodically for changes made by other replicas.
+    pub async fn republish(&self) -> Result<(), AssembleError> {
+        let _guard = self.inner.republish_lock.lock().await;
+        let version = crate::bundle::current_version(&self.inner.db.pool).await?;
+        if version <= self.published().version {
+            return Ok(());
+        }
+        let published =
+            assemble(&self.inner.db.pool, &self.inner.config, &self.inner.master).await?;
+        if published.version > self.published().version {
+            self.inner.published.send_replace(Arc::new(published));
+        }
+        Ok(())
+    }
+
+    /// Follows changes made by other replicas until the process ends.
+    pub fn spawn_follower(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let state = self.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if let Err(error) = state.republish().await {
+                    tracing::warn!(%error, "bundle refresh failed; keeping the last one");
+                }
+            }
+        })
+    }
+}

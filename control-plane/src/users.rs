@@ -1,0 +1,365 @@
+//! People: argon2id password hashes, roles, scopes, tenant, optional TOTP, disable and erase.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Any, AnyPool, Row as _, Transaction};
+
+/// A user as the API shows it (never the password hash or TOTP secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    /// User id (`sub` is `user:<id>`).
+    pub user_id: String,
+    /// Login name.
+    pub username: String,
+    /// E-mail, if known.
+    pub email: Option<String>,
+    /// Roles (Cedar `Role` parents).
+    pub roles: Vec<String>,
+    /// Scopes the user may be granted.
+    pub scopes: Vec<String>,
+    /// Tenant.
+    pub tenant: Option<String>,
+    /// Whether a second factor is enrolled.
+    pub totp_enabled: bool,
+    /// Whether the account is disabled.
+    pub disabled: bool,
+    /// Created, epoch seconds.
+    pub created_at: i64,
+    /// Last change, epoch seconds.
+    pub updated_at: i64,
+}
+
+/// What the login path needs besides the public record.
+#[derive(Debug, Clone)]
+pub struct Credentials {
+    /// The user.
+    pub user: User,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Sealed TOTP secret.
+    pub totp_secret: Option<String>,
+    /// Last accepted TOTP step.
+    pub totp_last_step: Option<i64>,
+}
+
+/// Fields an administrator may change.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    /// New roles.
+    pub roles: Option<Vec<String>>,
+    /// New scopes (space separated).
+    pub scopes: Option<String>,
+    /// New tenant (empty string clears it).
+    pub tenant: Option<String>,
+    /// New e-mail.
+    pub email: Option<String>,
+}
+
+/// Why a user operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// A field is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// The username is taken.
+    #[error("username is taken")]
+    Taken,
+    /// No such user.
+    #[error("user not found")]
+    NotFound,
+}
+
+fn split(text: &str) -> Vec<String> {
+    text.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+const COLUMNS: &str =
+    "id, username, email, roles, scopes, tenant, totp_secret, disabled, created_at, updated_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
+    let roles: String = row.try_get("roles")?;
+    let scopes: String = row.try_get("scopes")?;
+    let totp: Option<String> = row.try_get("totp_secret")?;
+    let disabled: i64 = row.try_get("disabled")?;
+    Ok(User {
+        user_id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        email: row.try_get("email")?,
+        roles: split(&roles),
+        scopes: split(&scopes),
+        tenant: row.try_get("tenant")?,
+        totp_enabled: totp.is_some(),
+        disabled: disabled != 0,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+/// Checks a username: 1–64 characters of letters, digits and `._-@`.
+pub fn check_username(username: &str) -> Result<(), UserError> {
+    let ok = !username.is_empty()
+        && username.chars().count() <= 64
+        && username
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(UserError::Invalid(
+            "username must be 1 to 64 letters, digits or . _ - @".into(),
+        ))
+    }
+}
+
+fn check_roles(roles: &[String]) -> Result<String, UserError> {
+    for role in roles {
+        let ok = !role.is_empty()
+            && role.len() <= 64
+            && role
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ':'));
+        if !ok {
+            return Err(UserError::Invalid(format!(
+                "role `{}` must be 1 to 64 ASCII letters, digits or . _ - :",
+                role.chars().take(64).collect::<String>()
+            )));
+        }
+    }
+    Ok(roles.join(" "))
+}
+
+fn check_tenant(tenant: Option<&str>) -> Result<Option<String>, UserError> {
+    match tenant {
+        None | Some("") => Ok(None),
+        Some(t)
+            if t.len() <= 64
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) =>
+        {
+            Ok(Some(t.to_owned()))
+        }
+        Some(_) => Err(UserError::Invalid(
+            "tenant must be 1 to 64 ASCII letters, digits or . _ -".into(),
+        )),
+    }
+}
+
+/// A new user.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    /// Login name.
+    pub username: String,
+    /// argon2id hash of the password (hash before calling).
+    pub password_hash: String,
+    /// E-mail.
+    pub email: Option<String>,
+    /// Roles.
+    pub roles: Vec<String>,
+    /// Scopes (space separated).
+    pub scopes: String,
+    /// Tenant.
+    pub tenant: Option<String>,
+}
+
+/// Creates a user.
+pub async fn create(tx: &mut Transaction<'static, Any>, new: &NewUser) -> Result<User, UserError> {
+    check_username(&new.username)?;
+    let roles = check_roles(&new.roles)?;
+    let scopes =
+        crate::scopes::parse(&new.scopes).map_err(|e| UserError::Invalid(e.to_string()))?;
+    let tenant = check_tenant(new.tenant.as_deref())?;
+    let taken = sqlx::query("SELECT id FROM users WHERE username = $1")
+        .bind(&new.username)
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some();
+    if taken {
+        return Err(UserError::Taken);
+    }
+    let id = crate::secrets::random_id().map_err(|e| UserError::Invalid(e.to_string()))?;
+    let now = crate::now();
+    sqlx::query(
+        "INSERT INTO users (id, username, email, password_hash, roles, scopes, tenant, totp_secret, totp_pending, totp_last_step, disabled, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, NULL, 0, $8, $8)",
+    )
+    .bind(&id)
+    .bind(&new.username)
+    .bind(new.email.clone())
+    .bind(&new.password_hash)
+    .bind(&roles)
+    .bind(crate::scopes::join(&scopes))
+    .bind(tenant.clone())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(User {
+        user_id: id,
+        username: new.username.clone(),
+        email: new.email.clone(),
+        roles: new.roles.clone(),
+        scopes,
+        tenant,
+        totp_enabled: false,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// One user by id, through the pool or inside a transaction.
+pub async fn get<'e, E>(executor: E, id: &str) -> Result<Option<User>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    sqlx::query(&format!("SELECT {COLUMNS} FROM users WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(executor)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+/// The login record for `username`.
+pub async fn credentials(
+    pool: &AnyPool,
+    username: &str,
+) -> Result<Option<Credentials>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS}, password_hash, totp_last_step FROM users WHERE username = $1"
+    ))
+    .bind(username)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    Ok(Some(Credentials {
+        user: from_row(&row)?,
+        password_hash: row.try_get("password_hash")?,
+        totp_secret: row.try_get("totp_secret")?,
+        totp_last_step: row.try_get("totp_last_step")?,
+    }))
+}
+
+/// Users in id order after `after`, optionally only usernames starting with `prefix`.
+pub async fn list(
+    pool: &AnyPool,
+    prefix: &str,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<User>, sqlx::Error> {
+    let pattern = format!(
+        "{}%",
+        prefix
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM users WHERE username LIKE $1 ESCAPE '\\' AND id > $2 ORDER BY id LIMIT $3"
+    ))
+    .bind(pattern)
+    .bind(after)
+    .bind(limit.clamp(1, 1000))
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Applies `patch`.
+pub async fn update(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    patch: &UserPatch,
+) -> Result<(), UserError> {
+    let roles = patch.roles.as_deref().map(check_roles).transpose()?;
+    let scopes = patch
+        .scopes
+        .as_deref()
+        .map(crate::scopes::parse)
+        .transpose()
+        .map_err(|e| UserError::Invalid(e.to_string()))?
+        .map(|s| crate::scopes::join(&s));
+    let tenant_given = patch.tenant.is_some();
+    let tenant = check_tenant(patch.tenant.as_deref())?;
+    let changed = sqlx::query(
+        "UPDATE users SET roles = COALESCE($1, roles), scopes = COALESCE($2, scopes), \
+         tenant = CASE WHEN $3 = 1 THEN $4 ELSE tenant END, email = COALESCE($5, email), updated_at = $6 WHERE id = $7",
+    )
+    .bind(roles)
+    .bind(scopes)
+    .bind(i64::from(tenant_given))
+    .bind(tenant)
+    .bind(patch.email.clone())
+    .bind(crate::now())
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if changed == 0 {
+        return Err(UserError::NotFound);
+    }
+    Ok(())
+}
+
+/// Sets the disabled flag.
+pub async fn set_disabled(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    disabled: bool,
+) -> Result<(), UserError> {
+    let changed = sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
+        .bind(i64::from(disabled))
+        .bind(crate::now())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        return Err(UserError::NotFound);
+    }
+    Ok(())
+}
+
+/// Replaces the password hash.
+pub async fn set_password_hash(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+        .bind(hash)
+        .bind(crate::now())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Erases the user's row (name, e-mail, hashes); audit rows keep only the random id.
+pub async fn delete(tx: &mut Transaction<'static, Any>, id: &str) -> Result<(), UserError> {
+    let changed = sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    if changed == 0 {
+        return Err(UserError::NotFound);
+    }
+    Ok(())
+}
+
+/// Whether any user exists (bootstrap runs only on an empty store).
+pub async fn any_exist(pool: &AnyPool) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query("SELECT id FROM users LIMIT 1")
+        .fetch_optional(pool)
+        .await?
+        .is_some())
+}

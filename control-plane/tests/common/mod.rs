@@ -1,0 +1,397 @@
+//! Test harness: a fresh database per test (a SQLite file, or a new PostgreSQL database that is
+//! dropped afterwards), the real `app(state)` driven through `tower::ServiceExt::oneshot`.
+
+#![allow(dead_code)]
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{header, Method, Request, StatusCode};
+use axum::Router;
+use base64::Engine as _;
+use http_body_util::BodyExt as _;
+use portcullis_control_plane::config::Config;
+use portcullis_control_plane::state::AppState;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use tower::ServiceExt as _;
+
+/// The PostgreSQL server the tests create databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("PORTCULLIS_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+fn random_name() -> String {
+    let mut bytes = [0u8; 8];
+    getrandom_fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn getrandom_fill(bytes: &mut [u8]) {
+    getrandom::getrandom(bytes).unwrap();
+}
+
+/// A database that exists for one test.
+#[derive(Debug)]
+pub struct TestDb {
+    /// `DATABASE_URL` for it.
+    pub url: String,
+    postgres_name: Option<String>,
+    dir: PathBuf,
+}
+
+impl TestDb {
+    /// A SQLite file in a fresh directory.
+    pub fn sqlite() -> Self {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cp-{}", random_name()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDb {
+            url: format!("sqlite://{}/portcullis.db?mode=rwc", dir.display()),
+            postgres_name: None,
+            dir,
+        }
+    }
+
+    /// A new PostgreSQL database.
+    pub async fn postgres() -> Self {
+        use sqlx::Connection as _;
+        let admin = postgres_admin_url();
+        let name = format!("pc_test_{}", random_name());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for these tests: {e}"));
+        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap();
+        let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cp-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        TestDb {
+            url: format!("{base}/{name}"),
+            postgres_name: Some(name),
+            dir,
+        }
+    }
+
+    /// A directory for this test's files.
+    pub fn dir(&self) -> &PathBuf {
+        &self.dir
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some(name) = self.postgres_name.take() {
+            let admin = postgres_admin_url();
+            // A separate thread and runtime: Drop may run inside the test's runtime.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async move {
+                    use sqlx::Connection as _;
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                        let _ = sqlx::Executor::execute(
+                            &mut conn,
+                            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                        )
+                        .await;
+                    }
+                });
+            })
+            .join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The repository's `policies/`.
+pub fn policy_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../policies")
+}
+
+/// Test credential for the bundle endpoint.
+pub const BUNDLE_CREDENTIAL: &str = "test-bundle-credential-0123456789";
+/// Test issuer.
+pub const ISSUER: &str = "https://id.portcullis.test";
+
+/// A configuration for `db` with test settings overridden by `extra`.
+pub fn config(db: &TestDb, extra: &[(&str, &str)]) -> Config {
+    let mut map: HashMap<String, String> = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("PORTCULLIS_ISSUER", ISSUER),
+        ("PORTCULLIS_BUNDLE_CREDENTIAL", BUNDLE_CREDENTIAL),
+        (
+            "PORTCULLIS_MASTER_KEY",
+            "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=",
+        ),
+        ("PORTCULLIS_POLICY_DIR", policy_dir().to_str().unwrap()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in extra {
+        map.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Config::from_lookup(|name| map.get(name).cloned()).unwrap()
+}
+
+/// The service over one test database.
+#[derive(Debug, Clone)]
+pub struct TestApp {
+    /// Shared state (for direct store access).
+    pub state: AppState,
+    router: Router,
+}
+
+/// A response, read fully.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status.
+    pub status: StatusCode,
+    /// Headers.
+    pub headers: axum::http::HeaderMap,
+    /// Body text.
+    pub text: String,
+}
+
+impl Reply {
+    /// The body as JSON (`Null` if it is not JSON).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+}
+
+/// A request under construction.
+pub struct Call {
+    builder: axum::http::request::Builder,
+    body: Body,
+    ip: SocketAddr,
+}
+
+impl Call {
+    /// A request.
+    pub fn new(method: Method, path: &str) -> Self {
+        Call {
+            builder: Request::builder().method(method).uri(path),
+            body: Body::empty(),
+            ip: "10.0.0.1:40000".parse().unwrap(),
+        }
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
+    /// Bearer token.
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
+    }
+
+    /// HTTP Basic client authentication.
+    pub fn basic(self, id: &str, secret: &str) -> Self {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"));
+        self.header("authorization", &format!("Basic {encoded}"))
+    }
+
+    /// A form body.
+    pub fn form(mut self, params: &[(&str, &str)]) -> Self {
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        self.builder = self
+            .builder
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        self.body = Body::from(body);
+        self
+    }
+
+    /// A JSON body.
+    pub fn json(mut self, value: &Value) -> Self {
+        self.builder = self
+            .builder
+            .header(header::CONTENT_TYPE, "application/json");
+        self.body = Body::from(value.to_string());
+        self
+    }
+
+    /// A raw body.
+    pub fn raw(mut self, content_type: &str, body: impl Into<Body>) -> Self {
+        self.builder = self.builder.header(header::CONTENT_TYPE, content_type);
+        self.body = body.into();
+        self
+    }
+
+    /// The client address the server sees.
+    pub fn client_ip(mut self, ip: &str) -> Self {
+        self.ip = format!("{ip}:40000").parse().unwrap();
+        self
+    }
+}
+
+impl TestApp {
+    /// Opens the store for `config` the way `portcullis serve` does.
+    pub async fn start(config: Config) -> Self {
+        let (db, master) = portcullis_control_plane::server::open(&config)
+            .await
+            .unwrap();
+        let state = AppState::new(db, config, master).await.unwrap();
+        let router = portcullis_control_plane::app(state.clone());
+        TestApp { state, router }
+    }
+
+    /// Sends `call`.
+    pub async fn send(&self, call: Call) -> Reply {
+        let mut request = call.builder.body(call.body).unwrap();
+        request.extensions_mut().insert(ConnectInfo(call.ip));
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            headers,
+            text: String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+
+    /// GET.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Call::new(Method::GET, path)).await
+    }
+
+    /// Creates a client directly in the store; returns (id, secret).
+    pub async fn client(&self, name: &str, scopes: &str, grants: &[&str]) -> (String, String) {
+        let mut tx = self.state.db().pool.begin().await.unwrap();
+        let grants: Vec<String> = grants.iter().map(|g| (*g).to_owned()).collect();
+        let (client, secret) = portcullis_control_plane::clients::create(
+            &mut tx,
+            self.state.master(),
+            name,
+            scopes,
+            &grants,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        (client.client_id, secret)
+    }
+
+    /// Creates a user directly in the store; returns the id.
+    pub async fn user(
+        &self,
+        username: &str,
+        password: &str,
+        roles: &[&str],
+        scopes: &str,
+    ) -> String {
+        let hash = self.state.hasher().hash(password).await.unwrap();
+        let mut tx = self.state.db().pool.begin().await.unwrap();
+        let user = portcullis_control_plane::users::create(
+            &mut tx,
+            &portcullis_control_plane::users::NewUser {
+                username: username.into(),
+                password_hash: hash,
+                email: Some(format!("{username}@example.test")),
+                roles: roles.iter().map(|r| (*r).to_owned()).collect(),
+                scopes: scopes.into(),
+                tenant: Some("acme".into()),
+            },
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        user.user_id
+    }
+
+    /// A client_credentials token.
+    pub async fn cc_token(&self, id: &str, secret: &str, scope: Option<&str>) -> Reply {
+        let mut params = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = scope {
+            params.push(("scope", scope));
+        }
+        self.send(
+            Call::new(Method::POST, "/oauth2/token")
+                .basic(id, secret)
+                .form(&params),
+        )
+        .await
+    }
+
+    /// A password-grant login.
+    pub async fn login(
+        &self,
+        client: (&str, &str),
+        username: &str,
+        password: &str,
+        extra: &[(&str, &str)],
+    ) -> Reply {
+        let mut params = vec![
+            ("grant_type", "password"),
+            ("username", username),
+            ("password", password),
+        ];
+        params.extend_from_slice(extra);
+        self.send(
+            Call::new(Method::POST, "/oauth2/token")
+                .basic(client.0, client.1)
+                .form(&params),
+        )
+        .await
+    }
+
+    /// An admin token: a client with `admin:full`.
+    pub async fn admin_token(&self) -> String {
+        let (id, secret) = self
+            .client("admin-tool", "admin:full", &["client_credentials"])
+            .await;
+        self.cc_token(&id, &secret, None).await.json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Introspects `token` as `client`.
+    pub async fn introspect(&self, client: (&str, &str), token: &str) -> Value {
+        self.send(
+            Call::new(Method::POST, "/oauth2/introspect")
+                .basic(client.0, client.1)
+                .form(&[("token", token)]),
+        )
+        .await
+        .json()
+    }
+}
+
+/// Runs a test body on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = $crate::common::TestDb::sqlite();
+                super::$body(&db).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let db = $crate::common::TestDb::postgres().await;
+                super::$body(&db).await;
+            }
+        }
+    };
+}
