@@ -175,6 +175,7 @@ impl Reply {
 
 /// A request under construction.
 pub struct Call {
+    path: String,
     builder: axum::http::request::Builder,
     body: Body,
     ip: SocketAddr,
@@ -184,10 +185,18 @@ impl Call {
     /// A request.
     pub fn new(method: Method, path: &str) -> Self {
         Call {
+            path: path.to_owned(),
             builder: Request::builder().method(method).uri(path),
             body: Body::empty(),
             ip: "10.0.0.1:40000".parse().unwrap(),
         }
+    }
+
+    /// Appends a query string.
+    pub fn uri_query(mut self, query: &str) -> Self {
+        let uri = format!("{}?{query}", self.path);
+        self.builder = self.builder.uri(uri);
+        self
     }
 
     /// Adds a header.

@@ -1,0 +1,482 @@
+//! Admin API, self-service and the audit chain over SQLite and PostgreSQL.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{config, Call, TestApp, TestDb};
+use serde_json::json;
+
+async fn admin_scopes(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    assert_eq!(
+        app.get("/admin/v1/users").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let (id, secret) = app
+        .client("reader", "admin:audit", &["client_credentials"])
+        .await;
+    let audit_only = app.cc_token(&id, &secret, None).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let denied = app
+        .send(Call::new(Method::GET, "/admin/v1/users").bearer(&audit_only))
+        .await;
+    assert_eq!(denied.status, StatusCode::FORBIDDEN);
+    assert!(denied
+        .header("www-authenticate")
+        .unwrap()
+        .contains("insufficient_scope"));
+    let allowed = app
+        .send(Call::new(Method::GET, "/admin/v1/audit").bearer(&audit_only))
+        .await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    // A forged token (right shape, unknown key) is refused.
+    let forged = portcullis_authz::issue::SigningKey::ed25519("k-forged", [9; 32]).sign_access_token(&json!({
+        "iss": common::ISSUER, "sub": "client:x", "aud": ["portcullis-edge"], "exp": portcullis_control_plane::now() + 60,
+        "iat": portcullis_control_plane::now(), "jti": "j", "client_id": "x", "scope": "admin:full"
+    }));
+    let reply = app
+        .send(Call::new(Method::GET, "/admin/v1/users").bearer(&forged))
+        .await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+}
+both_backends!(admin_api_needs_admin_scopes, admin_scopes);
+
+async fn user_lifecycle(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let admin = app.admin_token().await;
+    let call = |method: Method, path: &str| Call::new(method, path).bearer(&admin);
+    // Weak and common passwords are refused.
+    let weak = app
+        .send(
+            call(Method::POST, "/admin/v1/users")
+                .json(&json!({"username": "frank", "password": "password1"})),
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    assert_eq!(weak.json()["error"], "invalid_request");
+    let created = app
+        .send(call(Method::POST, "/admin/v1/users").json(&json!({
+            "username": "frank", "password": "correct horse battery", "email": "frank@example.test",
+            "roles": ["viewer"], "scopes": "a b", "tenant": "acme"
+        })))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    assert!(!created.text.contains("argon2"));
+    let user_id = created.json()["user_id"].as_str().unwrap().to_owned();
+    let dup = app
+        .send(
+            call(Method::POST, "/admin/v1/users")
+                .json(&json!({"username": "frank", "password": "correct horse battery"})),
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT);
+    // Malformed JSON and unknown fields: clear 400s.
+    let bad = app
+        .send(call(Method::POST, "/admin/v1/users").raw("application/json", "{not json"))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let unknown = app
+        .send(
+            call(Method::PATCH, &format!("/admin/v1/users/{user_id}"))
+                .json(&json!({"is_admin": true})),
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
+    // Update roles/scopes/tenant.
+    let updated = app
+        .send(
+            call(Method::PATCH, &format!("/admin/v1/users/{user_id}"))
+                .json(&json!({"roles": ["developer"], "tenant": "globex"})),
+        )
+        .await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
+    assert_eq!(updated.json()["roles"], json!(["developer"]));
+    assert_eq!(updated.json()["tenant"], "globex");
+    // Paging and filter.
+    app.user("frida", "correct horse battery", &[], "").await;
+    app.user("zed", "correct horse battery", &[], "").await;
+    let page = app
+        .send(call(Method::GET, "/admin/v1/users?prefix=fr&limit=1"))
+        .await
+        .json();
+    assert_eq!(page["users"].as_array().unwrap().len(), 1);
+    let after = page["next_after"].as_str().unwrap();
+    let page2 = app
+        .send(call(
+            Method::GET,
+            &format!("/admin/v1/users?prefix=fr&limit=10&after={after}"),
+        ))
+        .await
+        .json();
+    assert_eq!(page2["users"].as_array().unwrap().len(), 1);
+    // A session, then disable: the session dies and its tokens are revoked.
+    let (web_id, web_secret) = app
+        .client("web", "a b", &["password", "refresh_token"])
+        .await;
+    let login = app
+        .login(
+            (&web_id, &web_secret),
+            "frank",
+            "correct horse battery",
+            &[],
+        )
+        .await
+        .json();
+    let access = login["access_token"].as_str().unwrap().to_owned();
+    let sessions = app
+        .send(call(
+            Method::GET,
+            &format!("/admin/v1/sessions?user_id={user_id}"),
+        ))
+        .await
+        .json();
+    assert_eq!(sessions["sessions"].as_array().unwrap().len(), 1);
+    let disabled = app
+        .send(call(
+            Method::POST,
+            &format!("/admin/v1/users/{user_id}/disable"),
+        ))
+        .await;
+    assert_eq!(disabled.json()["sessions_ended"], 1);
+    assert_eq!(
+        app.introspect((&web_id, &web_secret), &access).await,
+        json!({"active": false})
+    );
+    let refresh = app
+        .send(
+            Call::new(Method::POST, "/oauth2/token")
+                .basic(&web_id, &web_secret)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", login["refresh_token"].as_str().unwrap()),
+                ]),
+        )
+        .await;
+    assert_eq!(refresh.json()["error"], "invalid_grant");
+    let relogin = app
+        .login(
+            (&web_id, &web_secret),
+            "frank",
+            "correct horse battery",
+            &[],
+        )
+        .await;
+    assert_eq!(relogin.json()["error"], "invalid_grant");
+    // Export, then delete: personal data gone, audit keeps the pseudonymous id.
+    let export = app
+        .send(call(
+            Method::GET,
+            &format!("/admin/v1/users/{user_id}/export"),
+        ))
+        .await
+        .json();
+    assert_eq!(export["user"]["username"], "frank");
+    assert!(export["audit"].as_array().unwrap().len() >= 2);
+    let deleted = app
+        .send(call(Method::DELETE, &format!("/admin/v1/users/{user_id}")))
+        .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.send(call(Method::GET, &format!("/admin/v1/users/{user_id}")))
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+    let audit = app
+        .send(call(Method::GET, "/admin/v1/audit?format=ndjson"))
+        .await;
+    assert_eq!(
+        audit.header("content-type").as_deref(),
+        Some("application/x-ndjson")
+    );
+    assert!(audit.text.contains(&format!("user:{user_id}")));
+    assert!(audit.text.contains("user.deleted"));
+    assert!(
+        !audit.text.contains("frank"),
+        "audit must not keep the deleted user's name"
+    );
+    assert!(!audit.text.contains("correct horse"));
+    let filtered = app
+        .send(call(Method::GET, "/admin/v1/audit?action=user.disabled"))
+        .await
+        .json();
+    let events = filtered["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["target"], format!("user:{user_id}"));
+}
+both_backends!(user_lifecycle_from_create_to_erase, user_lifecycle);
+
+async fn client_lifecycle(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let admin = app.admin_token().await;
+    let call = |method: Method, path: &str| Call::new(method, path).bearer(&admin);
+    let created = app
+        .send(
+            call(Method::POST, "/admin/v1/clients")
+                .json(&json!({"name": "billing", "scopes": "a b"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let body = created.json();
+    let (id, secret) = (
+        body["client_id"].as_str().unwrap().to_owned(),
+        body["client_secret"].as_str().unwrap().to_owned(),
+    );
+    // ≥ 128 bits of secret.
+    assert!(secret.len() >= 4 + 43);
+    assert_eq!(
+        app.cc_token(&id, &secret, None).await.status,
+        StatusCode::OK
+    );
+    // Listing never shows secrets.
+    let listed = app.send(call(Method::GET, "/admin/v1/clients")).await;
+    assert!(!listed.text.contains(&secret));
+    // Rotation: both secrets work during the overlap.
+    let rotated = app
+        .send(call(
+            Method::POST,
+            &format!("/admin/v1/clients/{id}/rotate-secret"),
+        ))
+        .await
+        .json();
+    let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.cc_token(&id, &new_secret, None).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.cc_token(&id, &secret, None).await.status,
+        StatusCode::OK
+    );
+    // Narrow the scopes.
+    let updated = app
+        .send(call(Method::PATCH, &format!("/admin/v1/clients/{id}")).json(&json!({"scopes": "a"})))
+        .await;
+    assert_eq!(updated.status, StatusCode::OK);
+    assert_eq!(
+        app.cc_token(&id, &new_secret, None).await.json()["scope"],
+        "a"
+    );
+    // Statistics.
+    let stats = app
+        .send(call(Method::GET, &format!("/admin/v1/clients/{id}")))
+        .await
+        .json();
+    assert_eq!(stats["stats"]["tokens_issued"], 4);
+    // Disable: no more tokens, and its outstanding tokens are revoked.
+    let token = app.cc_token(&id, &new_secret, None).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.send(
+        call(Method::PATCH, &format!("/admin/v1/clients/{id}")).json(&json!({"disabled": true})),
+    )
+    .await;
+    assert_eq!(
+        app.cc_token(&id, &new_secret, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let (rs, rs_secret) = app.client("rs", "", &["client_credentials"]).await;
+    assert_eq!(
+        app.introspect((&rs, &rs_secret), &token).await,
+        json!({"active": false})
+    );
+}
+both_backends!(client_lifecycle_with_rotation_and_disable, client_lifecycle);
+
+async fn totp_flow(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let (id, secret) = app.client("web", "a", &["password", "refresh_token"]).await;
+    app.user("gina", "correct horse battery", &[], "a").await;
+    let login = app
+        .login((&id, &secret), "gina", "correct horse battery", &[])
+        .await
+        .json();
+    let access = login["access_token"].as_str().unwrap().to_owned();
+    // Enrolment needs the current password.
+    let wrong = app
+        .send(
+            Call::new(Method::POST, "/v1/me/totp")
+                .bearer(&access)
+                .json(&json!({"current_password": "nope nope nope"})),
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    let enrol = app
+        .send(
+            Call::new(Method::POST, "/v1/me/totp")
+                .bearer(&access)
+                .json(&json!({"current_password": "correct horse battery"})),
+        )
+        .await
+        .json();
+    let base32 = enrol["secret"].as_str().unwrap();
+    assert!(enrol["otpauth_uri"]
+        .as_str()
+        .unwrap()
+        .starts_with("otpauth://totp/"));
+    let key = decode_base32(base32);
+    let now = portcullis_control_plane::now();
+    let step = now / 30;
+    let confirm = app
+        .send(
+            Call::new(Method::POST, "/v1/me/totp/confirm")
+                .bearer(&access)
+                .json(&json!({"code": portcullis_control_plane::totp::code(&key, step - 1)})),
+        )
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.text);
+    // Now a password alone is not enough.
+    let no_otp = app
+        .login((&id, &secret), "gina", "correct horse battery", &[])
+        .await;
+    assert_eq!(no_otp.json()["error"], "invalid_grant");
+    let code = portcullis_control_plane::totp::code(&key, step);
+    let with_otp = app
+        .login(
+            (&id, &secret),
+            "gina",
+            "correct horse battery",
+            &[("otp", &code)],
+        )
+        .await;
+    assert_eq!(with_otp.status, StatusCode::OK, "{}", with_otp.text);
+    let claims = with_otp.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .map(|p| {
+            use base64::Engine as _;
+            serde_json::from_slice::<serde_json::Value>(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(p)
+                    .unwrap(),
+            )
+            .unwrap()
+        })
+        .unwrap();
+    assert_eq!(claims["amr"], json!(["pwd", "otp"]));
+    // The same code again: refused (single use).
+    let replay = app
+        .login(
+            (&id, &secret),
+            "gina",
+            "correct horse battery",
+            &[("otp", &code)],
+        )
+        .await;
+    assert_eq!(replay.json()["error"], "invalid_grant");
+    // Own sessions, and ending one.
+    let sessions = app
+        .send(Call::new(Method::GET, "/v1/me/sessions").bearer(&access))
+        .await
+        .json();
+    assert_eq!(sessions["sessions"].as_array().unwrap().len(), 2);
+    // Password change ends the other sessions.
+    let new_access = with_otp.json()["access_token"].as_str().unwrap().to_owned();
+    let changed = app
+        .send(Call::new(Method::POST, "/v1/me/password").bearer(&new_access).json(&json!({
+            "current_password": "correct horse battery", "new_password": "battery staple horse", "end_other_sessions": true
+        })))
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
+    assert_eq!(changed.json()["sessions_ended"], 1);
+    assert_eq!(
+        app.introspect((&id, &secret), &access).await,
+        json!({"active": false})
+    );
+    assert_eq!(
+        app.introspect((&id, &secret), &new_access).await["active"],
+        true
+    );
+}
+both_backends!(totp_enrolment_login_and_self_service, totp_flow);
+
+fn decode_base32(text: &str) -> Vec<u8> {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for c in text.bytes() {
+        let value = alphabet.iter().position(|a| *a == c).unwrap() as u32;
+        buffer = (buffer << 5) | value;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+async fn audit_chain(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let (id, secret) = app.client("svc", "a", &["client_credentials"]).await;
+    for _ in 0..5 {
+        app.cc_token(&id, &secret, None).await;
+    }
+    let pool = &app.state.db().pool;
+    let verified = portcullis_control_plane::audit::verify(pool).await.unwrap();
+    assert!(verified >= 6, "{verified}");
+    // Tampering with one row is detected.
+    sqlx::query("UPDATE audit_log SET outcome = 'failure' WHERE seq = 3")
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        portcullis_control_plane::audit::verify(pool).await,
+        Err(portcullis_control_plane::audit::ChainError::Broken(3))
+    );
+    sqlx::query("UPDATE audit_log SET outcome = 'success' WHERE seq = 3")
+        .execute(pool)
+        .await
+        .unwrap();
+    assert!(portcullis_control_plane::audit::verify(pool).await.is_ok());
+    // Deleting the newest row is detected through the head.
+    sqlx::query("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)")
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        portcullis_control_plane::audit::verify(pool).await,
+        Err(portcullis_control_plane::audit::ChainError::Head)
+    );
+}
+both_backends!(audit_chain_detects_tampering, audit_chain);
+
+async fn operations(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    assert_eq!(app.get("/healthz").await.status, StatusCode::OK);
+    assert_eq!(app.get("/readyz").await.status, StatusCode::OK);
+    let (id, secret) = app.client("svc", "a", &["client_credentials"]).await;
+    app.cc_token(&id, &secret, None).await;
+    let metrics = app.get("/metrics").await.text;
+    assert!(
+        metrics.contains("portcullis_tokens_issued_total{grant=\"client_credentials\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("portcullis_token_request_seconds_bucket"));
+    // Every documented route exists (no 404/405 from the router).
+    let doc = app.get("/openapi.json").await.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for operation in portcullis_control_plane::http::openapi::OPERATIONS {
+        let path = operation
+            .path
+            .replace("{id}", "x")
+            .replace("{version}", "1");
+        let method = Method::from_bytes(operation.method.to_uppercase().as_bytes()).unwrap();
+        let reply = app.send(Call::new(method, &path)).await;
+        assert!(
+            reply.status != StatusCode::NOT_FOUND && reply.status != StatusCode::METHOD_NOT_ALLOWED
+                || reply.json()["error"] == "not_found",
+            "{} {} → {}",
+            operation.method,
+            operation.path,
+            reply.status
+        );
+        assert!(doc["paths"][operation.path][operation.method].is_object());
+    }
+}
+both_backends!(health_metrics_and_openapi, operations);

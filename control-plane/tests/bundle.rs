@@ -1,0 +1,227 @@
+//! The edge bundle, key rotation and replicas sharing one database.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{config, Call, TestApp, TestDb, BUNDLE_CREDENTIAL};
+use portcullis_authz::bundle::Snapshot;
+use std::time::{Duration, Instant};
+
+fn bundle_call() -> Call {
+    Call::new(Method::GET, "/plugin/v1/bundle").bearer(BUNDLE_CREDENTIAL)
+}
+
+async fn bundle_contract(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    assert_eq!(
+        app.get("/plugin/v1/bundle").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let wrong = app
+        .send(Call::new(Method::GET, "/plugin/v1/bundle").bearer("not-the-credential"))
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    let reply = app.send(bundle_call()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let etag = reply.header("etag").unwrap();
+    // The edge's own validation accepts it.
+    let snapshot = Snapshot::from_json(reply.text.as_bytes()).unwrap();
+    assert_eq!(snapshot.issuer, common::ISSUER);
+    assert_eq!(snapshot.keys.len(), 2);
+    assert!(snapshot.engine.policy_count() > 0);
+    // Conditional request.
+    let same = app.send(bundle_call().header("if-none-match", &etag)).await;
+    assert_eq!(same.status, StatusCode::NOT_MODIFIED);
+    // Long-poll: held until a change, then answered with the new version.
+    let waiter = {
+        let app = app.clone();
+        let etag = etag.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let reply = app
+                .send(
+                    bundle_call()
+                        .uri_query("wait=10")
+                        .header("if-none-match", &etag),
+                )
+                .await;
+            (reply, started.elapsed())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (id, secret) = app.client("svc", "a", &["client_credentials"]).await;
+    let token = app.cc_token(&id, &secret, None).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.send(
+        Call::new(Method::POST, "/oauth2/revoke")
+            .basic(&id, &secret)
+            .form(&[("token", &token)]),
+    )
+    .await;
+    let (reply, waited) = waiter.await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_ne!(reply.header("etag").unwrap(), etag);
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    assert!(waited >= Duration::from_millis(250), "{waited:?}");
+    // A long-poll with nothing new times out with 304.
+    let etag = reply.header("etag").unwrap();
+    let started = Instant::now();
+    let idle = app
+        .send(
+            bundle_call()
+                .uri_query("wait=1")
+                .header("if-none-match", &etag),
+        )
+        .await;
+    assert_eq!(idle.status, StatusCode::NOT_MODIFIED);
+    assert!(started.elapsed() >= Duration::from_millis(900));
+    let bad = app.send(bundle_call().uri_query("wait=soon")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+both_backends!(bundle_etag_and_long_poll, bundle_contract);
+
+async fn key_rotation(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let admin = app.admin_token().await;
+    let keys = app
+        .send(Call::new(Method::GET, "/admin/v1/keys").bearer(&admin))
+        .await
+        .json();
+    let next = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["state"] == "next")
+        .unwrap()["kid"]
+        .clone();
+    let (id, secret) = app.client("svc", "a", &["client_credentials"]).await;
+    let old_token = app.cc_token(&id, &secret, None).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rotated = app
+        .send(Call::new(Method::POST, "/admin/v1/keys/rotate").bearer(&admin))
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    // The pre-published key signs now.
+    assert_eq!(rotated.json()["active_kid"], next);
+    let new_token = app.cc_token(&id, &secret, None).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let header = |t: &str| -> serde_json::Value {
+        use base64::Engine as _;
+        serde_json::from_slice(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(t.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    assert_eq!(header(&new_token)["kid"], next);
+    // The old key stays published (retiring) so its tokens keep working; a new next appears.
+    let jwks = app.get("/.well-known/jwks.json").await.json();
+    let kids: Vec<_> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].clone())
+        .collect();
+    assert_eq!(kids.len(), 3);
+    assert!(kids.contains(&header(&old_token)["kid"]));
+    let (rs, rs_secret) = app.client("rs", "", &["client_credentials"]).await;
+    assert_eq!(
+        app.introspect((&rs, &rs_secret), &old_token).await["active"],
+        true
+    );
+    assert_eq!(
+        app.introspect((&rs, &rs_secret), &new_token).await["active"],
+        true
+    );
+    // Keys are sealed at rest: the stored private part is not the raw seed and opens only with
+    // the master key.
+    let sealed: Vec<String> = sqlx::query_scalar("SELECT sealed_private FROM signing_keys")
+        .fetch_all(&app.state.db().pool)
+        .await
+        .unwrap();
+    assert!(sealed.iter().all(|s| s.len() > 60));
+    let bundle = app.send(bundle_call()).await.text;
+    assert!(!bundle.contains("\"d\""));
+}
+both_backends!(key_rotation_prepublishes_and_keeps_old_keys, key_rotation);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_share_postgres() {
+    let db = TestDb::postgres().await;
+    let a = TestApp::start(config(&db, &[])).await;
+    let b = TestApp::start(config(&db, &[])).await;
+    let follower = b.state.spawn_follower(Duration::from_millis(100));
+    let (id, secret) = a.client("svc", "a", &["client_credentials"]).await;
+    // A token from replica A is valid on replica B…
+    let token = a.cc_token(&id, &secret, None).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(b.introspect((&id, &secret), &token).await["active"], true);
+    // …and revoking it on A is seen by B and in B's bundle within the follow interval.
+    a.send(
+        Call::new(Method::POST, "/oauth2/revoke")
+            .basic(&id, &secret)
+            .form(&[("token", &token)]),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if b.introspect((&id, &secret), &token).await == serde_json::json!({"active": false}) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replica B never saw the revocation"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let from_a = a.send(bundle_call()).await;
+    let from_b = b.send(bundle_call()).await;
+    assert_eq!(from_a.header("etag"), from_b.header("etag"));
+    follower.abort();
+}
+
+#[tokio::test]
+async fn restart_keeps_keys_revocations_and_audit() {
+    let db = TestDb::sqlite();
+    let (id, secret, token, kid_before) = {
+        let app = TestApp::start(config(&db, &[])).await;
+        let (id, secret) = app.client("svc", "a", &["client_credentials"]).await;
+        let token = app.cc_token(&id, &secret, None).await.json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.send(
+            Call::new(Method::POST, "/oauth2/revoke")
+                .basic(&id, &secret)
+                .form(&[("token", &token)]),
+        )
+        .await;
+        let kid = app.get("/.well-known/jwks.json").await.json()["keys"].clone();
+        app.state.db().pool.close().await;
+        (id, secret, token, kid)
+    };
+    let app = TestApp::start(config(&db, &[])).await;
+    assert_eq!(
+        app.get("/.well-known/jwks.json").await.json()["keys"],
+        kid_before
+    );
+    assert_eq!(
+        app.introspect((&id, &secret), &token).await,
+        serde_json::json!({"active": false})
+    );
+    assert!(
+        portcullis_control_plane::audit::verify(&app.state.db().pool)
+            .await
+            .unwrap()
+            >= 3
+    );
+}
