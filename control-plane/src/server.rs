@@ -102,20 +102,46 @@ fn initial_policy_dir(config: &Config) -> Option<std::path::PathBuf> {
 
 /// Serves until SIGINT/SIGTERM.
 pub async fn serve(config: Config) -> Result<(), StartError> {
-    let (db, master) = open(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| StartError::Bind(config.listen, e))?;
+    serve_on(listener, config, shutdown_signal()).await
+}
+
+/// Serves on `listener` until `shutdown` completes (tests and embedders pick the signal).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let (db, master) = open(&config).await?;
     let state = AppState::new(db, config.clone(), master).await?;
     let follower = state.spawn_follower(Duration::from_millis(500));
     let maintenance = spawn_maintenance(state.clone());
     tracing::info!(listen = %config.listen, issuer = %config.issuer, "portcullis control plane serving");
-    let app = crate::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // Long-polls would hold a graceful shutdown for up to a minute: in-flight requests get a
+    // few seconds, then the server stops (edges simply poll again).
+    let (fired, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        let _ = fired.send(());
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let grace = async move {
+        if stopped.await.is_ok() {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let result = tokio::select! {
+        result = server => result,
+        () = grace => Ok(()),
+    };
     follower.abort();
     maintenance.abort();
+    state.db().pool.close().await;
     result.map_err(|e| StartError::Bind(config.listen, e))
 }
 

@@ -43,6 +43,17 @@ pub async fn request(
     target: &str,
     headers: &[(&str, &[u8])],
 ) -> std::io::Result<Response> {
+    request_with_body(port, method, target, headers, &[]).await
+}
+
+/// Like [`request`] with a body (sent with its `content-length`).
+pub async fn request_with_body(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> std::io::Result<Response> {
     let mut raw = format!("{method} {target} HTTP/1.1\r\nhost: api.test\r\nconnection: close\r\n")
         .into_bytes();
     for (name, value) in headers {
@@ -51,7 +62,11 @@ pub async fn request(
         raw.extend_from_slice(value);
         raw.extend_from_slice(b"\r\n");
     }
+    if !body.is_empty() {
+        raw.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
     raw.extend_from_slice(b"\r\n");
+    raw.extend_from_slice(body);
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
     stream.write_all(&raw).await?;
     // Read only until the response is complete: Envoy keeps the socket open for its delayed

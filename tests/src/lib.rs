@@ -3,6 +3,7 @@
 //! received, and a raw HTTP/1.1 client that sends requests exactly as written.
 
 pub mod bundle_server;
+pub mod control_plane;
 pub mod echo;
 pub mod envoy;
 pub mod http;

@@ -1,0 +1,233 @@
+//! The `portcullis` binary's contract: what scripts and operators rely on.
+
+mod common;
+
+use serde_json::Value;
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn portcullis(db: &common::TestDb, args: &[&str], stdin: Option<&str>) -> (i32, Value, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .current_dir(db.dir())
+        .env_clear()
+        .env("DATABASE_URL", &db.url)
+        .env("PORTCULLIS_POLICY_DIR", common::policy_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let json = serde_json::from_str(stdout.trim()).unwrap_or(Value::Null);
+    (
+        output.status.code().unwrap_or(-1),
+        json,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn create_commands_print_one_json_object() {
+    let db = common::TestDb::sqlite();
+    // An unknown command is a usage error (exit 2).
+    let (code, _, err) = portcullis(&db, &["client", "make", "--name", "svc"], None);
+    assert_eq!(code, 2, "{err}");
+    let (code, client, err) = portcullis(
+        &db,
+        &["client", "create", "--name", "svc", "--scopes", "a b"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(client["client_id"].is_string());
+    assert!(client["client_secret"]
+        .as_str()
+        .unwrap()
+        .starts_with("pcs_"));
+    let (code, user, err) = portcullis(
+        &db,
+        &[
+            "user",
+            "create",
+            "--username",
+            "ann",
+            "--password-stdin",
+            "--roles",
+            "viewer,ops",
+            "--scopes",
+            "a b",
+        ],
+        Some("correct horse battery\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(user["user_id"].is_string());
+    assert!(
+        !err.contains("correct horse"),
+        "password leaked to logs: {err}"
+    );
+    // Weak passwords are refused.
+    let (code, _, err) = portcullis(
+        &db,
+        &["user", "create", "--username", "bo", "--password-stdin"],
+        Some("password1\n"),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("too common"), "{err}");
+    // Bootstrap only on an empty store.
+    let (code, _, err) = portcullis(
+        &db,
+        &["bootstrap", "--username", "root", "--password-stdin"],
+        Some("correct horse battery\n"),
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("empty store"), "{err}");
+    let (code, verified, err) = portcullis(&db, &["audit", "verify"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(verified["verified"].as_i64().unwrap() >= 3);
+    let (code, rotated, _) = portcullis(&db, &["keys", "rotate"], None);
+    assert_eq!(code, 0);
+    assert!(rotated["active_kid"].as_str().unwrap().starts_with("k-"));
+}
+
+#[test]
+fn bootstrap_creates_the_first_admin_once() {
+    let db = common::TestDb::sqlite();
+    let (code, admin, err) = portcullis(
+        &db,
+        &["bootstrap", "--username", "root", "--password-stdin"],
+        Some("correct horse battery"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(admin["user_id"].is_string() && admin["client_secret"].is_string());
+    let (code, _, _) = portcullis(
+        &db,
+        &["bootstrap", "--username", "root2", "--password-stdin"],
+        Some("correct horse battery"),
+    );
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn invalid_configuration_names_the_variable() {
+    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["migrate"])
+        .env("PORTCULLIS_LISTEN", "not-an-address")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("PORTCULLIS_LISTEN"));
+}
+
+#[test]
+fn policy_validate_shows_cedar_diagnostics() {
+    let db = common::TestDb::sqlite();
+    let (code, ok, err) = portcullis(
+        &db,
+        &[
+            "policy",
+            "validate",
+            "--dir",
+            common::policy_dir().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(ok["valid"], true);
+    let broken = db.dir().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::copy(
+        common::policy_dir().join("schema.cedarschema"),
+        broken.join("schema.cedarschema"),
+    )
+    .unwrap();
+    std::fs::write(
+        broken.join("bad.cedar"),
+        "permit (principal, action, resource) when { context.nope == 1 };",
+    )
+    .unwrap();
+    let (code, _, err) = portcullis(
+        &db,
+        &["policy", "validate", "--dir", broken.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("nope"), "{err}");
+}
+
+#[test]
+fn serve_listens_where_told_and_stops_on_sigterm() {
+    let db = common::TestDb::sqlite();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("serve")
+        .current_dir(db.dir())
+        .env("DATABASE_URL", &db.url)
+        .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PORTCULLIS_POLICY_DIR", common::policy_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metadata = loop {
+        if let Some(body) = http_get(port, "/.well-known/oauth-authorization-server") {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "serve did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let metadata: Value = serde_json::from_str(&metadata).unwrap();
+    // The default issuer is the listen address.
+    assert_eq!(metadata["issuer"], format!("http://127.0.0.1:{port}"));
+    // The master key file was created private.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(db.dir().join("portcullis.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "key file readable by others: {mode:o}");
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "serve ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::Read as _;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
+}

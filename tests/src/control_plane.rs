@@ -1,0 +1,311 @@
+//! The real control plane (the `portcullis-control-plane` library's `serve_on`, the same code
+//! `portcullis serve` runs) on a free port in its own runtime, and a small client for it.
+
+use crate::http::{request_with_body, Response};
+use base64::Engine as _;
+use portcullis_control_plane::config::Config;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Credential the edge presents for the bundle.
+pub const BUNDLE_CREDENTIAL: &str = "e2e-bundle-credential-0123456789abcdef";
+/// Master key for test stores (base64 of 32 bytes).
+pub const MASTER_KEY: &str = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+
+/// A running control plane; stopped on drop.
+#[derive(Debug)]
+pub struct ControlPlane {
+    /// Listen port.
+    pub port: u16,
+    /// The database it uses.
+    pub database_url: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A SQLite database in a fresh directory under `target/e2e`.
+pub fn sqlite_url(name: &str) -> String {
+    let dir = crate::repo_root().join(format!("target/e2e/cp-{name}-{}", crate::free_port()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    format!("sqlite://{}/portcullis.db?mode=rwc", dir.display())
+}
+
+/// The configuration a test control plane runs with.
+pub fn config(port: u16, database_url: &str, extra: &[(&str, &str)]) -> Config {
+    let policies = crate::repo_root().join("policies");
+    let mut map: HashMap<String, String> = HashMap::new();
+    for (k, v) in [
+        ("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}")),
+        ("DATABASE_URL", database_url.to_owned()),
+        ("PORTCULLIS_BUNDLE_CREDENTIAL", BUNDLE_CREDENTIAL.to_owned()),
+        ("PORTCULLIS_MASTER_KEY", MASTER_KEY.to_owned()),
+        ("PORTCULLIS_POLICY_DIR", policies.display().to_string()),
+        ("PORTCULLIS_ISSUER", format!("http://127.0.0.1:{port}")),
+    ] {
+        map.insert(k.to_owned(), v);
+    }
+    for (k, v) in extra {
+        map.insert((*k).to_owned(), (*v).to_owned());
+    }
+    Config::from_lookup(|name| map.get(name).cloned())
+        .unwrap_or_else(|e| panic!("control plane config: {e}"))
+}
+
+impl ControlPlane {
+    /// Starts on a free port over `database_url`.
+    pub fn start(database_url: &str) -> Self {
+        Self::start_with(crate::free_port(), database_url, &[])
+    }
+
+    /// Starts on `port` with extra configuration, and waits until it is ready.
+    pub fn start_with(port: u16, database_url: &str, extra: &[(&str, &str)]) -> Self {
+        let config = config(port, database_url, extra);
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("runtime: {e}"));
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(config.listen)
+                    .await
+                    .unwrap_or_else(|e| panic!("bind {}: {e}", config.listen));
+                let stop = async move {
+                    let _ = stop.await;
+                };
+                if let Err(error) =
+                    portcullis_control_plane::server::serve_on(listener, config, stop).await
+                {
+                    eprintln!("control plane stopped: {error}");
+                }
+            });
+        });
+        let plane = ControlPlane {
+            port,
+            database_url: database_url.to_owned(),
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return plane;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("control plane on {port} did not come up");
+    }
+
+    /// Stops the server (connections close; the store stays).
+    pub fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// The issuer URL.
+    pub fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Sends a request; `body` is form or JSON text as `content_type` says.
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        content_type: Option<&str>,
+        body: &str,
+    ) -> Response {
+        let mut headers: Vec<(&str, &[u8])> = Vec::new();
+        if let Some(auth) = authorization {
+            headers.push(("authorization", auth.as_bytes()));
+        }
+        if let Some(ct) = content_type {
+            headers.push(("content-type", ct.as_bytes()));
+        }
+        request_with_body(self.port, method, path, &headers, body.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// `POST /oauth2/token` with Basic client authentication.
+    pub async fn token(&self, client: &(String, String), params: &[(&str, &str)]) -> Response {
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.0, client.1))
+        );
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
+        self.call(
+            "POST",
+            "/oauth2/token",
+            Some(&basic),
+            Some("application/x-www-form-urlencoded"),
+            &body,
+        )
+        .await
+    }
+
+    /// A client_credentials access token.
+    pub async fn client_token(&self, client: &(String, String), scope: Option<&str>) -> String {
+        let mut params = vec![("grant_type", "client_credentials")];
+        if let Some(scope) = scope {
+            params.push(("scope", scope));
+        }
+        let reply = self.token(client, &params).await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// `POST /oauth2/revoke`.
+    pub async fn revoke(&self, client: &(String, String), token: &str) -> Response {
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.0, client.1))
+        );
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", token)
+            .finish();
+        self.call(
+            "POST",
+            "/oauth2/revoke",
+            Some(&basic),
+            Some("application/x-www-form-urlencoded"),
+            &body,
+        )
+        .await
+    }
+
+    /// An admin API call with a bearer token and a JSON body.
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+    ) -> Response {
+        let auth = format!("Bearer {token}");
+        let text = body.map(Value::to_string).unwrap_or_default();
+        let content_type = body.map(|_| "application/json");
+        self.call(method, path, Some(&auth), content_type, &text)
+            .await
+    }
+
+    /// Creates a client directly in the store (as `portcullis client create` does).
+    pub async fn create_client(
+        &self,
+        name: &str,
+        scopes: &str,
+        grants: &[&str],
+    ) -> (String, String) {
+        let db = portcullis_control_plane::db::connect(&self.database_url)
+            .await
+            .unwrap_or_else(|e| panic!("db: {e}"));
+        let master = portcullis_control_plane::secrets::MasterKey::from_base64(MASTER_KEY)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let grants: Vec<String> = grants.iter().map(|g| (*g).to_owned()).collect();
+        let mut tx = db.pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
+        let (client, secret) =
+            portcullis_control_plane::clients::create(&mut tx, &master, name, scopes, &grants)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+        db.pool.close().await;
+        (client.client_id, secret)
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Where the test control plane keeps its SQLite files.
+pub fn e2e_dir() -> PathBuf {
+    crate::repo_root().join("target/e2e")
+}
+
+/// A fresh PostgreSQL database (dropped by [`PostgresDb`]'s `Drop`).
+#[derive(Debug)]
+pub struct PostgresDb {
+    /// Its URL.
+    pub url: String,
+    name: String,
+}
+
+/// The PostgreSQL server tests create databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("PORTCULLIS_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+impl PostgresDb {
+    /// Creates a database.
+    pub async fn create() -> Self {
+        use sqlx::Connection as _;
+        let admin = postgres_admin_url();
+        let name = format!("pc_e2e_{}", crate::free_port());
+        let mut conn = sqlx::PgConnection::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required: {e}"));
+        let _ = sqlx::Executor::execute(
+            &mut conn,
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+        )
+        .await;
+        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
+            .await
+            .unwrap_or_else(|e| panic!("create database: {e}"));
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_owned())
+            .unwrap_or_default();
+        PostgresDb {
+            url: format!("{base}/{name}"),
+            name,
+        }
+    }
+}
+
+impl Drop for PostgresDb {
+    fn drop(&mut self) {
+        let (admin, name) = (postgres_admin_url(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                use sqlx::Connection as _;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
+                    let _ = sqlx::Executor::execute(
+                        &mut conn,
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
+                    )
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}

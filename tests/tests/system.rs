@@ -1,0 +1,331 @@
+//! The whole system: the real control plane issuing tokens and serving the bundle, a real Envoy
+//! running the release filter that follows it, and an upstream that echoes what it received.
+
+use portcullis_tests::control_plane::{sqlite_url, ControlPlane, PostgresDb, BUNDLE_CREDENTIAL};
+use portcullis_tests::echo::EchoUpstream;
+use portcullis_tests::envoy::{plugin_config, Envoy, EnvoyOptions};
+use portcullis_tests::http::{get, request};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// How long a change may take to reach the edge in these tests (goal: about a second).
+const PROPAGATION: Duration = Duration::from_secs(5);
+
+struct System {
+    upstream: EchoUpstream,
+    plane: ControlPlane,
+    envoy: Envoy,
+}
+
+async fn status_within(
+    port: u16,
+    path: &str,
+    token: &str,
+    status: u16,
+    timeout: Duration,
+) -> Option<Duration> {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if get(port, path, Some(token)).await.status == status {
+            return Some(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+async fn system(database_url: &str) -> System {
+    let upstream = EchoUpstream::start().await;
+    let plane = ControlPlane::start(database_url);
+    let options = EnvoyOptions {
+        plugin_config: plugin_config(json!({
+            "credential": BUNDLE_CREDENTIAL,
+            "refresh_interval_ms": 200,
+            "long_poll_seconds": 5,
+        })),
+        ..EnvoyOptions::default()
+    };
+    let envoy = Envoy::start(&options, upstream.port, plane.port);
+    let port = envoy.port;
+    let started = Instant::now();
+    while get(port, "/api/items", None).await.status != 401 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the filter never loaded the control plane's bundle:\n{}",
+            envoy.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    System {
+        upstream,
+        plane,
+        envoy,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_token_is_enforced_and_revocation_reaches_envoy() {
+    let s = system(&sqlite_url("service")).await;
+    let client = s
+        .plane
+        .create_client("inventory", "api:items:read", &["client_credentials"])
+        .await;
+    let token = s.plane.client_token(&client, None).await;
+    let port = s.envoy.port;
+    // Allowed by its scope, with trusted identity upstream.
+    let allowed = get(port, "/api/items/7", Some(&token)).await;
+    assert_eq!(allowed.status, 200, "{}", s.envoy.log());
+    let echoed = allowed.json();
+    assert_eq!(
+        echoed["headers"]["x-portcullis-sub"],
+        format!("client:{}", client.0)
+    );
+    assert_eq!(
+        echoed["headers"]["x-portcullis-client-id"],
+        client.0.as_str()
+    );
+    assert_eq!(echoed["headers"]["x-portcullis-scopes"], "api:items:read");
+    // Outside its scopes: 403.
+    let auth = format!("Bearer {token}");
+    let write = request(
+        port,
+        "POST",
+        "/api/items",
+        &[("authorization", auth.as_bytes())],
+    )
+    .await
+    .unwrap();
+    assert_eq!(write.status, 403);
+    // Revoked at the control plane → rejected at Envoy within the bound.
+    assert_eq!(s.plane.revoke(&client, &token).await.status, 200);
+    let took = status_within(port, "/api/items/7", &token, 401, PROPAGATION).await;
+    assert!(took.is_some(), "revocation never reached Envoy");
+    eprintln!("revocation reached Envoy in {:?}", took.unwrap_or_default());
+    // A fresh token still works.
+    let fresh = s.plane.client_token(&client, None).await;
+    assert_eq!(get(port, "/api/items/7", Some(&fresh)).await.status, 200);
+    drop(s.upstream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_push_is_enforced_without_restart_and_bad_pushes_change_nothing() {
+    let s = system(&sqlite_url("policy")).await;
+    let port = s.envoy.port;
+    let admin_client = s
+        .plane
+        .create_client("policy-admin", "admin:policies", &["client_credentials"])
+        .await;
+    let admin = s.plane.client_token(&admin_client, None).await;
+    let reports = s
+        .plane
+        .create_client("reports", "api:reports:read", &["client_credentials"])
+        .await;
+    let token = s.plane.client_token(&reports, None).await;
+    assert_eq!(get(port, "/api/reports/q3", Some(&token)).await.status, 403);
+
+    let current = s
+        .plane
+        .admin("GET", "/admin/v1/policies", &admin, None)
+        .await
+        .json();
+    let mut policies = current["policies"].as_str().unwrap_or_default().to_owned();
+    policies.push_str(
+        "\n// Reports are readable with the reports scope.\n@id(\"reports-read\")\npermit (principal, action in Action::\"read\", resource)\nwhen { resource.path like \"/api/reports*\" && context.scopes.contains(\"api:reports:read\") };\n",
+    );
+    let push =
+        json!({"schema": current["schema"], "policies": policies, "entities": current["entities"]});
+    let reply = s
+        .plane
+        .admin("PUT", "/admin/v1/policies", &admin, Some(&push))
+        .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    let took = status_within(port, "/api/reports/q3", &token, 200, PROPAGATION).await;
+    assert!(took.is_some(), "pushed policy never enforced");
+    eprintln!(
+        "policy push enforced at Envoy in {:?}",
+        took.unwrap_or_default()
+    );
+
+    // A push that does not validate is refused with Cedar's diagnostics; enforcement is unchanged.
+    let bad = json!({"schema": current["schema"], "policies": "permit (principal, action, resource) when { context.nope };", "entities": current["entities"]});
+    let reply = s
+        .plane
+        .admin("PUT", "/admin/v1/policies", &admin, Some(&bad))
+        .await;
+    assert_eq!(reply.status, 400);
+    assert!(String::from_utf8_lossy(&reply.body).contains("nope"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(get(port, "/api/reports/q3", Some(&token)).await.status, 200);
+    // Roll back to the first version: the permit disappears again.
+    let reply = s
+        .plane
+        .admin(
+            "POST",
+            "/admin/v1/policies/versions/1/activate",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200);
+    assert!(
+        status_within(port, "/api/reports/q3", &token, 403, PROPAGATION)
+            .await
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_login_then_disable_on_postgres() {
+    let db = PostgresDb::create().await;
+    let s = system(&db.url).await;
+    let port = s.envoy.port;
+    let admin_client = s
+        .plane
+        .create_client("user-admin", "admin:users", &["client_credentials"])
+        .await;
+    let admin = s.plane.client_token(&admin_client, None).await;
+    let created = s
+        .plane
+        .admin(
+            "POST",
+            "/admin/v1/users",
+            &admin,
+            Some(&json!({"username": "ivy", "password": "correct horse battery", "roles": ["sre"], "scopes": "api:items:read", "tenant": "acme"})),
+        )
+        .await;
+    assert_eq!(
+        created.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&created.body)
+    );
+    let user_id = created.json()["user_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let web = s
+        .plane
+        .create_client("web", "api:items:read", &["password", "refresh_token"])
+        .await;
+    let login = s
+        .plane
+        .token(
+            &web,
+            &[
+                ("grant_type", "password"),
+                ("username", "ivy"),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!(login.status, 200);
+    let access = login.json()["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let allowed = get(port, "/api/items", Some(&access)).await;
+    assert_eq!(allowed.status, 200);
+    assert_eq!(
+        allowed.json()["headers"]["x-portcullis-sub"],
+        format!("user:{user_id}")
+    );
+    assert_eq!(allowed.json()["headers"]["x-portcullis-tenant"], "acme");
+    // The ops area is open to the sre role through the role hierarchy in entities.json.
+    assert_eq!(get(port, "/ops/dashboard", Some(&access)).await.status, 200);
+    // Disabled → its unexpired token is rejected at Envoy within the bound.
+    let disabled = s
+        .plane
+        .admin(
+            "POST",
+            &format!("/admin/v1/users/{user_id}/disable"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(disabled.status, 200);
+    assert!(status_within(port, "/api/items", &access, 401, PROPAGATION)
+        .await
+        .is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_keeps_enforcing_while_the_control_plane_is_down_and_catches_up() {
+    let url = sqlite_url("outage");
+    let mut s = system(&url).await;
+    let port = s.envoy.port;
+    let client = s
+        .plane
+        .create_client("svc", "api:items:read", &["client_credentials"])
+        .await;
+    let token = s.plane.client_token(&client, None).await;
+    let second = s.plane.client_token(&client, None).await;
+    let plane_port = s.plane.port;
+    s.plane.stop();
+    // Down: valid tokens still pass, bad ones are still refused, for several refresh periods.
+    for _ in 0..10 {
+        assert_eq!(get(port, "/api/items", Some(&token)).await.status, 200);
+        assert_eq!(
+            get(port, "/api/items", Some("not-a-token")).await.status,
+            401
+        );
+        assert_eq!(get(port, "/api/items", None).await.status, 401);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Back on the same port and store: a revocation made now reaches the edge.
+    let plane = ControlPlane::start_with(plane_port, &url, &[]);
+    assert_eq!(plane.revoke(&client, &second).await.status, 200);
+    assert!(
+        status_within(port, "/api/items", &second, 401, Duration::from_secs(40))
+            .await
+            .is_some(),
+        "edge never caught up after the restart:\n{}",
+        s.envoy.log()
+    );
+    assert_eq!(get(port, "/api/items", Some(&token)).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_under_traffic_fails_no_request() {
+    let s = system(&sqlite_url("rotation")).await;
+    let port = s.envoy.port;
+    let client = s
+        .plane
+        .create_client("svc", "api:items:read", &["client_credentials"])
+        .await;
+    let keys_admin = s
+        .plane
+        .create_client("keys-admin", "admin:keys", &["client_credentials"])
+        .await;
+    let admin = s.plane.client_token(&keys_admin, None).await;
+    let mut served = 0;
+    let mut failures = Vec::new();
+    for round in 0..3 {
+        if round > 0 {
+            let reply = s
+                .plane
+                .admin("POST", "/admin/v1/keys/rotate", &admin, None)
+                .await;
+            assert_eq!(reply.status, 200);
+        }
+        // Tokens signed right after the rotation: the new key was pre-published, so the edge
+        // already trusts it.
+        for _ in 0..10 {
+            let token = s.plane.client_token(&client, None).await;
+            let status = get(port, "/api/items", Some(&token)).await.status;
+            served += 1;
+            if status != 200 {
+                failures.push((round, status));
+            }
+        }
+    }
+    assert_eq!(served, 30);
+    assert!(
+        failures.is_empty(),
+        "requests failed during rotation: {failures:?}"
+    );
+}
