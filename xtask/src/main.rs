@@ -2,8 +2,8 @@
 //!
 //! - `cargo xtask test`: installs what the tests need (wasm target, Envoy), builds the release
 //!   filter, checks formatting and lints, and runs every test.
-//! - `cargo xtask up`: builds the filter and starts Envoy with it in front of a demo upstream,
-//!   fed by a demo bundle source, until Ctrl-C.
+//! - `cargo xtask up`: builds the filter and the control plane, then runs the whole system (control
+//!   plane on SQLite, Envoy with the filter, a demo upstream) until Ctrl-C.
 //! - `cargo xtask bench edge`: the edge benchmark (see BENCHMARKS.md).
 
 use std::path::{Path, PathBuf};
@@ -139,6 +139,7 @@ fn test(extra: &[&str]) -> Result<(), String> {
 
 fn up() -> Result<(), String> {
     let (envoy, wasm) = setup()?;
+    run(Command::new("cargo").args(["build", "-p", "portcullis-control-plane"]))?;
     run(Command::new("cargo")
         .args([
             "run",
@@ -149,7 +150,8 @@ fn up() -> Result<(), String> {
             "portcullis-demo",
         ])
         .env("ENVOY_BIN", &envoy)
-        .env("PORTCULLIS_WASM", &wasm))
+        .env("PORTCULLIS_WASM", &wasm)
+        .env("PORTCULLIS_BIN", root().join("target/debug/portcullis")))
 }
 
 fn bench_edge(extra: &[&str]) -> Result<(), String> {
