@@ -65,6 +65,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Database URL (`DATABASE_URL`), SQLite file by default.
     pub database_url: String,
+    /// Redis URL (`REDIS_URL`), optional.
+    pub redis_url: Option<String>,
     /// Public issuer URL (`PORTCULLIS_ISSUER`).
     pub issuer: String,
     /// Audiences put into access tokens and the bundle (`PORTCULLIS_AUDIENCES`, space separated).
@@ -78,6 +80,23 @@ pub struct Config {
     /// Token lifetimes.
     pub lifetimes: Lifetimes,
 }
+
+/// Every environment variable the service reads.
+pub const VARIABLES: &[&str] = &[
+    "PORTCULLIS_LISTEN",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "PORTCULLIS_ISSUER",
+    "PORTCULLIS_AUDIENCES",
+    "PORTCULLIS_BUNDLE_CREDENTIAL",
+    "PORTCULLIS_MASTER_KEY",
+    "PORTCULLIS_POLICY_DIR",
+    "PORTCULLIS_ACCESS_TTL",
+    "PORTCULLIS_CLIENT_ACCESS_TTL",
+    "PORTCULLIS_REFRESH_TTL",
+    "PORTCULLIS_REFRESH_GRACE",
+    "PORTCULLIS_LOG",
+];
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -108,6 +127,13 @@ impl Config {
                 "DATABASE_URL",
                 "must start with sqlite: or postgres://",
             ));
+        }
+        let redis_url = lookup("REDIS_URL");
+        if redis_url
+            .as_ref()
+            .is_some_and(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
+        {
+            return Err(invalid("REDIS_URL", "must start with redis://"));
         }
         let issuer = lookup("PORTCULLIS_ISSUER").unwrap_or_else(|| format!("http://{listen}"));
         if !(issuer.starts_with("https://") || issuer.starts_with("http://"))
@@ -166,6 +192,7 @@ impl Config {
         Ok(Config {
             listen,
             database_url,
+            redis_url,
             issuer,
             audiences,
             bundle_credential,
@@ -199,10 +226,26 @@ mod tests {
     }
 
     #[test]
+    fn only_documented_variables_are_read() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let _ = Config::from_lookup(|name| {
+            asked.borrow_mut().push(name.to_owned());
+            None
+        });
+        for name in asked.borrow().iter() {
+            assert!(
+                VARIABLES.contains(&name.as_str()),
+                "{name} is not in VARIABLES"
+            );
+        }
+    }
+
+    #[test]
     fn invalid_values_name_their_variable() {
         for (pairs, name) in [
             (vec![("PORTCULLIS_LISTEN", "nowhere")], "PORTCULLIS_LISTEN"),
             (vec![("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
+            (vec![("REDIS_URL", "http://x")], "REDIS_URL"),
             (
                 vec![("PORTCULLIS_ISSUER", "http://x/")],
                 "PORTCULLIS_ISSUER",

@@ -118,6 +118,9 @@ pub async fn serve_on(
     let state = AppState::new(db, config.clone(), master).await?;
     let follower = state.spawn_follower(Duration::from_millis(500));
     let maintenance = spawn_maintenance(state.clone());
+    let relay = config.redis_url.clone().map(|url| {
+        crate::events::spawn_relay(state.db().pool.clone(), url, Duration::from_millis(200))
+    });
     tracing::info!(listen = %config.listen, issuer = %config.issuer, "portcullis control plane serving");
     let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     // Long-polls would hold a graceful shutdown for up to a minute: in-flight requests get a
@@ -141,6 +144,9 @@ pub async fn serve_on(
     };
     follower.abort();
     maintenance.abort();
+    if let Some(relay) = relay {
+        relay.abort();
+    }
     state.db().pool.close().await;
     result.map_err(|e| StartError::Bind(config.listen, e))
 }

@@ -77,6 +77,26 @@ pub struct Envoy {
     child: Child,
 }
 
+/// Fills every `${NAME}` of `envoy/envoy.template.yaml` from `values`; panics if one is left.
+pub fn render_template(values: &[(&str, String)]) -> String {
+    let mut text = std::fs::read_to_string(crate::repo_root().join("envoy/envoy.template.yaml"))
+        .unwrap_or_else(|e| panic!("envoy/envoy.template.yaml: {e}"));
+    for (name, value) in values {
+        text = text.replace(&format!("${{{name}}}"), value);
+    }
+    let unfilled: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#') && l.contains("${"))
+        .collect();
+    assert!(unfilled.is_empty(), "unfilled placeholders: {unfilled:?}");
+    text
+}
+
+/// The plugin configuration as the template embeds it (a YAML single-quoted string).
+pub fn quoted_plugin_config(config: &Value) -> String {
+    config.to_string().replace('\'', "''")
+}
+
 /// The Envoy configuration for the tests and the README's local run.
 pub fn render_config(
     options: &EnvoyOptions,
@@ -86,24 +106,28 @@ pub fn render_config(
     control_plane_port: u16,
     access_log: &str,
 ) -> String {
-    let template = std::fs::read_to_string(crate::repo_root().join("envoy/envoy.template.yaml"))
-        .unwrap_or_else(|e| panic!("envoy/envoy.template.yaml: {e}"));
     let normalize = if options.envoy_normalizes_paths {
         "true"
     } else {
         "false"
     };
-    // The filter configuration is embedded as a YAML single-quoted string.
-    let plugin_config = options.plugin_config.to_string().replace('\'', "''");
-    template
-        .replace("${LISTEN_PORT}", &port.to_string())
-        .replace("${ADMIN_PORT}", &admin_port.to_string())
-        .replace("${UPSTREAM_PORT}", &upstream_port.to_string())
-        .replace("${CONTROL_PLANE_PORT}", &control_plane_port.to_string())
-        .replace("${NORMALIZE_PATHS}", normalize)
-        .replace("${ACCESS_LOG}", access_log)
-        .replace("${WASM_PATH}", &wasm_path().display().to_string())
-        .replace("${PLUGIN_CONFIG}", &plugin_config)
+    render_template(&[
+        ("BIND_ADDRESS", "127.0.0.1".into()),
+        ("CLUSTER_TYPE", "STATIC".into()),
+        ("UPSTREAM_HOST", "127.0.0.1".into()),
+        ("CONTROL_PLANE_HOST", "127.0.0.1".into()),
+        ("LISTEN_PORT", port.to_string()),
+        ("ADMIN_PORT", admin_port.to_string()),
+        ("UPSTREAM_PORT", upstream_port.to_string()),
+        ("CONTROL_PLANE_PORT", control_plane_port.to_string()),
+        ("NORMALIZE_PATHS", normalize.into()),
+        ("ACCESS_LOG", access_log.into()),
+        ("WASM_PATH", wasm_path().display().to_string()),
+        (
+            "PLUGIN_CONFIG",
+            quoted_plugin_config(&options.plugin_config),
+        ),
+    ])
 }
 
 impl Envoy {

@@ -5,6 +5,7 @@
 //! - `cargo xtask up`: builds the filter and the control plane, then runs the whole system (control
 //!   plane on SQLite, Envoy with the filter, a demo upstream) until Ctrl-C.
 //! - `cargo xtask bench edge`: the edge benchmark (see BENCHMARKS.md).
+//! - `cargo xtask bench control-plane`: token endpoint throughput (see BENCHMARKS.md).
 
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
@@ -19,9 +20,10 @@ fn main() {
         ["test", rest @ ..] => test(rest),
         ["up"] => up(),
         ["bench", "edge", rest @ ..] => bench_edge(rest),
+        ["bench", "control-plane", rest @ ..] => bench_control_plane(rest),
         ["setup"] => setup().map(|_| ()),
         _ => {
-            eprintln!("usage: cargo xtask <test [nextest args]|up|bench edge [--seconds N]|setup>");
+            eprintln!("usage: cargo xtask <test [nextest args]|up|bench edge [--seconds N]|bench control-plane [--seconds N] [--sqlite]|setup>");
             exit(2);
         }
     };
@@ -170,4 +172,20 @@ fn bench_edge(extra: &[&str]) -> Result<(), String> {
         .args(extra)
         .env("ENVOY_BIN", &envoy)
         .env("PORTCULLIS_WASM", &wasm))
+}
+
+fn bench_control_plane(extra: &[&str]) -> Result<(), String> {
+    run(Command::new("cargo")
+        .args([
+            "run",
+            "--profile",
+            "bench-native",
+            "--quiet",
+            "-p",
+            "portcullis-tests",
+            "--bin",
+            "portcullis-bench-cp",
+            "--",
+        ])
+        .args(extra))
 }

@@ -1,0 +1,311 @@
+//! `cargo xtask bench control-plane [--seconds N] [--sqlite]`: token endpoint throughput.
+//!
+//! Starts the control plane (PostgreSQL by default, audit on — every token is an audit row) and
+//! drives it over keep-alive HTTP/1.1 from this process:
+//! 1. `client_credentials` tokens/s and latency percentiles at saturation;
+//! 2. the raw argon2id rate of this machine through the service's own hasher (the physical
+//!    limit of the password grant);
+//! 3. password logins/s under a login flood, and `/healthz` latency measured during that flood
+//!    (the event loop must not stall while argon2 runs).
+//!
+//! Prints a Markdown table for BENCHMARKS.md.
+
+use base64::Engine as _;
+use portcullis_tests::control_plane::{sqlite_url, ControlPlane, PostgresDb};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A keep-alive HTTP/1.1 connection sending one fixed request over and over.
+struct Connection {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Connection {
+    async fn open(port: u16) -> Self {
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"));
+        let _ = stream.set_nodelay(true);
+        Connection {
+            stream,
+            buffer: Vec::with_capacity(8192),
+        }
+    }
+
+    /// Sends `raw` and returns the status code.
+    async fn send(&mut self, raw: &[u8]) -> u16 {
+        if self.stream.write_all(raw).await.is_err() {
+            return 0;
+        }
+        self.buffer.clear();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let Ok(n) = self.stream.read(&mut chunk).await else {
+                return 0;
+            };
+            if n == 0 {
+                return 0;
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+            if let Some(status) = complete(&self.buffer) {
+                return status;
+            }
+        }
+    }
+}
+
+fn complete(raw: &[u8]) -> Option<u16> {
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    if raw.len() - split - 4 < length {
+        return None;
+    }
+    head.get(9..12).and_then(|s| s.parse().ok())
+}
+
+fn post_form(path: &str, basic: &str, body: &str) -> Vec<u8> {
+    format!(
+        "POST {path} HTTP/1.1\r\nhost: bench\r\nauthorization: Basic {basic}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+struct Run {
+    ok: u64,
+    failed: u64,
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Run {
+    fn rate(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let index = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[index]
+    }
+}
+
+/// `connections` keep-alive connections sending `raw` for `seconds`.
+async fn drive(port: u16, raw: Arc<Vec<u8>>, connections: usize, seconds: u64) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let raw = Arc::clone(&raw);
+        tasks.push(tokio::spawn(async move {
+            let mut connection = Connection::open(port).await;
+            let (mut ok, mut failed, mut latencies) = (0u64, 0u64, Vec::new());
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                let status = connection.send(&raw).await;
+                latencies.push(sent.elapsed());
+                if status == 200 {
+                    ok += 1;
+                } else {
+                    failed += 1;
+                    if status == 0 {
+                        connection = Connection::open(port).await;
+                    }
+                }
+            }
+            (ok, failed, latencies)
+        }));
+    }
+    let mut run = Run {
+        ok: 0,
+        failed: 0,
+        latencies: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    for task in tasks {
+        if let Ok((ok, failed, latencies)) = task.await {
+            run.ok += ok;
+            run.failed += failed;
+            run.latencies.extend(latencies);
+        }
+    }
+    run.elapsed = started.elapsed();
+    run.latencies.sort();
+    run
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let seconds: u64 = args
+        .iter()
+        .skip_while(|a| *a != "--seconds")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let sqlite = args.iter().any(|a| a == "--sqlite");
+    let postgres = if sqlite {
+        None
+    } else {
+        Some(PostgresDb::create().await)
+    };
+    let url = match &postgres {
+        Some(db) => db.url.clone(),
+        None => sqlite_url("bench"),
+    };
+    let plane = ControlPlane::start_with(
+        portcullis_tests::free_port(),
+        &url,
+        &[("PORTCULLIS_LOG", "warn")],
+    );
+    let port = plane.port;
+    let service = plane
+        .create_client("bench-service", "api:items:read", &["client_credentials"])
+        .await;
+    let web = plane
+        .create_client("bench-web", "api:items:read", &["password"])
+        .await;
+    let admin = plane
+        .create_client("bench-admin", "admin:users", &["client_credentials"])
+        .await;
+    let admin_token = plane.client_token(&admin, None).await;
+    for i in 0..64 {
+        let reply = plane
+            .admin(
+                "POST",
+                "/admin/v1/users",
+                &admin_token,
+                Some(&serde_json::json!({"username": format!("user{i}"), "password": "correct horse battery", "scopes": "api:items:read"})),
+            )
+            .await;
+        assert_eq!(reply.status, 201);
+    }
+    let basic = |c: &(String, String)| {
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.0, c.1))
+    };
+
+    // 1. client_credentials at saturation.
+    let raw = Arc::new(post_form(
+        "/oauth2/token",
+        &basic(&service),
+        "grant_type=client_credentials",
+    ));
+    drive(port, Arc::clone(&raw), 16, 1).await;
+    let cc = drive(port, raw, 32, seconds).await;
+
+    // 2. The raw argon2id rate through the service's hasher, all cores.
+    let hasher = portcullis_control_plane::passwords::Hasher::new(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let hasher = hasher.clone();
+        workers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let _ = hasher.verify(None, "correct horse battery").await;
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut hashes = 0;
+    for worker in workers {
+        hashes += worker.await.unwrap_or(0);
+    }
+    let argon2_rate = hashes as f64 / started.elapsed().as_secs_f64();
+
+    // 3. A login flood, with /healthz sampled during it.
+    let login_bodies: Vec<Arc<Vec<u8>>> = (0..16)
+        .map(|i| {
+            Arc::new(post_form(
+                "/oauth2/token",
+                &basic(&web),
+                &format!("grant_type=password&username=user{i}&password=correct+horse+battery"),
+            ))
+        })
+        .collect();
+    let health = tokio::spawn(async move {
+        let mut connection = Connection::open(port).await;
+        let raw = b"GET /healthz HTTP/1.1\r\nhost: bench\r\n\r\n".to_vec();
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let mut latencies = Vec::new();
+        while Instant::now() < deadline {
+            let sent = Instant::now();
+            connection.send(&raw).await;
+            latencies.push(sent.elapsed());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        latencies
+    });
+    let mut floods = Vec::new();
+    for body in login_bodies {
+        floods.push(tokio::spawn(drive(port, body, 1, seconds)));
+    }
+    let mut logins = Run {
+        ok: 0,
+        failed: 0,
+        latencies: Vec::new(),
+        elapsed: Duration::from_secs(seconds),
+    };
+    for flood in floods {
+        if let Ok(run) = flood.await {
+            logins.ok += run.ok;
+            logins.failed += run.failed;
+            logins.latencies.extend(run.latencies);
+        }
+    }
+    logins.latencies.sort();
+    let mut health = Run {
+        ok: 0,
+        failed: 0,
+        latencies: health.await.unwrap_or_default(),
+        elapsed: Duration::ZERO,
+    };
+    health.latencies.sort();
+
+    let backend = if sqlite { "SQLite" } else { "PostgreSQL" };
+    println!("\n| measurement ({backend}, audit on, {seconds} s each) | result |");
+    println!("|---|---|");
+    println!(
+        "| client_credentials tokens/s (32 connections) | {:.0} ({} failed), p50 {}, p99 {} |",
+        cc.rate(),
+        cc.failed,
+        ms(cc.percentile(0.5)),
+        ms(cc.percentile(0.99))
+    );
+    println!("| raw argon2id verifications/s (m=19456, t=2, p=1, all cores) | {argon2_rate:.1} |");
+    println!(
+        "| password logins/s (16 connections) | {:.1} = {:.0}% of the argon2id bound ({} failed), p99 {} |",
+        logins.rate(),
+        100.0 * logins.rate() / argon2_rate,
+        logins.failed,
+        ms(logins.percentile(0.99))
+    );
+    println!(
+        "| /healthz during the login flood | p50 {}, p99 {}, max {} ({} samples) |",
+        ms(health.percentile(0.5)),
+        ms(health.percentile(0.99)),
+        ms(health.percentile(1.0)),
+        health.latencies.len()
+    );
+    drop(plane);
+    drop(postgres);
+}

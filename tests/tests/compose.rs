@@ -1,0 +1,177 @@
+//! docker-compose.yml cannot run here (no Docker engine), so this checks it against the
+//! repository: the Envoy config it mounts is the template rendered for compose and passes
+//! `envoy --mode validate`, every mounted file exists, every variable it sets is one the control
+//! plane reads, and the ports and credentials on both sides agree.
+
+use portcullis_authz::config::PluginConfig;
+use portcullis_tests::envoy::{envoy_bin, quoted_plugin_config, render_template, wasm_path};
+use portcullis_tests::repo_root;
+use serde_json::json;
+use std::process::Command;
+
+const CREDENTIAL: &str = "compose-demo-bundle-credential-change-me";
+
+fn compose_values(wasm: &str) -> Vec<(&'static str, String)> {
+    let plugin = json!({
+        "cluster": "portcullis_control_plane",
+        "authority": "control-plane",
+        "credential": CREDENTIAL,
+        "bypass_paths": ["/healthz"],
+    });
+    vec![
+        ("BIND_ADDRESS", "0.0.0.0".into()),
+        ("CLUSTER_TYPE", "STRICT_DNS".into()),
+        ("UPSTREAM_HOST", "upstream".into()),
+        ("CONTROL_PLANE_HOST", "control-plane".into()),
+        ("LISTEN_PORT", "10000".into()),
+        ("ADMIN_PORT", "9901".into()),
+        ("UPSTREAM_PORT", "8081".into()),
+        ("CONTROL_PLANE_PORT", "8080".into()),
+        ("NORMALIZE_PATHS", "true".into()),
+        ("ACCESS_LOG", "/dev/stdout".into()),
+        ("WASM_PATH", wasm.into()),
+        ("PLUGIN_CONFIG", quoted_plugin_config(&plugin)),
+    ]
+}
+
+fn compose() -> String {
+    std::fs::read_to_string(repo_root().join("docker-compose.yml")).unwrap()
+}
+
+/// `KEY: value` lines of one service's `environment:` block.
+fn environment(service: &str) -> Vec<(String, String)> {
+    let text = compose();
+    let mut lines = text
+        .lines()
+        .skip_while(|l| l.trim_end() != format!("  {service}:"));
+    lines.next();
+    let block: Vec<&str> = lines
+        .take_while(|l| l.starts_with("    ") || l.is_empty())
+        .collect();
+    block
+        .iter()
+        .skip_while(|l| l.trim() != "environment:")
+        .skip(1)
+        .take_while(|l| l.starts_with("      "))
+        .filter_map(|l| l.trim().split_once(": "))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[test]
+fn envoy_compose_config_is_the_rendered_template() {
+    let rendered = render_template(&compose_values("/etc/envoy/portcullis.wasm"));
+    let committed =
+        std::fs::read_to_string(repo_root().join("envoy/envoy-compose.yaml")).unwrap_or_default();
+    if committed != rendered {
+        std::fs::write(
+            repo_root().join("target/envoy-compose.expected.yaml"),
+            &rendered,
+        )
+        .unwrap();
+        panic!("envoy/envoy-compose.yaml is stale: the expected rendering is in target/envoy-compose.expected.yaml");
+    }
+}
+
+#[test]
+fn envoy_accepts_the_compose_config() {
+    let dir = repo_root().join("target/e2e/compose");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("envoy.yaml");
+    std::fs::write(
+        &path,
+        render_template(&compose_values(&wasm_path().display().to_string())),
+    )
+    .unwrap();
+    let output = Command::new(envoy_bin())
+        .args(["--mode", "validate", "-c"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "envoy rejects the compose config:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn compose_matches_the_repository() {
+    let text = compose();
+    // Mounted and built files exist (the filter is a build output of the test command).
+    for line in text.lines() {
+        let line = line.trim().trim_start_matches("- ");
+        if let Some(path) = line.strip_prefix("./").and_then(|l| l.split(':').next()) {
+            assert!(
+                repo_root().join(path).exists(),
+                "{path} is mounted but missing"
+            );
+        }
+        if let Some(file) = line.strip_prefix("dockerfile: ") {
+            assert!(repo_root().join(file).exists(), "{file} is missing");
+        }
+    }
+    // The control plane only gets variables it reads.
+    let env = environment("control-plane");
+    assert!(env.len() >= 6, "{env:?}");
+    for (name, _) in &env {
+        assert!(
+            portcullis_control_plane::config::VARIABLES.contains(&name.as_str()),
+            "{name} is set in compose but never read"
+        );
+    }
+    let value = |name: &str| {
+        env.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    // Its configuration is valid (master key stands in for the required variable).
+    let listen = value("PORTCULLIS_LISTEN");
+    let config = portcullis_control_plane::config::Config::from_lookup(|name| match name {
+        "PORTCULLIS_MASTER_KEY" => Some("AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=".into()),
+        other => env.iter().find(|(k, _)| k == other).map(|(_, v)| v.clone()),
+    })
+    .unwrap();
+    assert!(config.database_url.contains("@postgres:5432/"));
+    assert_eq!(listen, "0.0.0.0:8080");
+    // Envoy's filter presents the credential the control plane expects, on the port it serves.
+    assert_eq!(value("PORTCULLIS_BUNDLE_CREDENTIAL"), CREDENTIAL);
+    let envoy = std::fs::read_to_string(repo_root().join("envoy/envoy-compose.yaml")).unwrap();
+    let plugin_json = envoy
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("value: '")
+                .and_then(|v| v.strip_suffix('\''))
+        })
+        .unwrap()
+        .replace("''", "'");
+    let plugin: PluginConfig = serde_json::from_str(&plugin_json).unwrap();
+    assert_eq!(plugin.credential, CREDENTIAL);
+    assert!(envoy.contains("address: control-plane, port_value: 8080"));
+    assert!(text.contains("\"8080:8080\""));
+    // The upstream listens where Envoy sends traffic.
+    assert_eq!(
+        environment("upstream"),
+        vec![("HTTP_PORT".to_owned(), "8081".to_owned())]
+    );
+    assert!(envoy.contains("address: upstream, port_value: 8081"));
+    assert!(text.contains(
+        "./target/wasm32-wasip1/release/portcullis_plugin.wasm:/etc/envoy/portcullis.wasm"
+    ));
+    // Every service has a health check or is depended on only as started.
+    for service in ["postgres", "redis", "control-plane", "envoy"] {
+        let block: String = text
+            .lines()
+            .skip_while(|l| l.trim_end() != format!("  {service}:"))
+            .skip(1)
+            .take_while(|l| l.starts_with("    ") || l.is_empty())
+            .collect();
+        assert!(
+            block.contains("healthcheck:"),
+            "{service} has no health check"
+        );
+    }
+}
