@@ -37,6 +37,7 @@ impl AppState {
         let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
         let hasher = Hasher::new(concurrency).map_err(|e| AssembleError::Invalid(e.to_string()))?;
         let (sender, _) = watch::channel(Arc::new(published));
+        let throttle = Throttle::new(config.redis_url.clone());
         Ok(AppState {
             inner: Arc::new(Inner {
                 db,
@@ -44,7 +45,7 @@ impl AppState {
                 master,
                 hasher,
                 metrics: Metrics::default(),
-                throttle: Throttle::default(),
+                throttle,
                 published: sender,
                 republish_lock: Mutex::new(()),
             }),

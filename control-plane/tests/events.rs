@@ -1,5 +1,6 @@
-//! Security events reach a real Redis stream from the audit log, survive a Redis outage, and are
-//! never duplicated by two relays.
+//! Redis in production: security events reach a real Redis stream from the audit log, survive a
+//! Redis outage and are never duplicated by two relays; login throttling is shared by replicas
+//! and falls back to local counters when Redis is gone.
 
 mod common;
 
@@ -183,3 +184,47 @@ async fn two_relays_never_duplicate_an_event() {
     ids.dedup();
     assert_eq!(ids.len(), 6);
 }
+
+async fn shared_throttle(db: &TestDb) {
+    let redis = RedisServer::start_on(free_port());
+    let url = redis.url();
+    let a = TestApp::start(config(db, &[("REDIS_URL", &url)])).await;
+    let b = TestApp::start(config(db, &[("REDIS_URL", &url)])).await;
+    let (id, secret) = a.client("web", "a", &["password"]).await;
+    a.user("kim", "correct horse battery", &[], "a").await;
+    let attempt = |app: &TestApp, password: &'static str| {
+        let (app, id, secret) = (app.clone(), id.clone(), secret.clone());
+        async move {
+            app.send(
+                common::Call::new(axum::http::Method::POST, "/oauth2/token")
+                    .basic(&id, &secret)
+                    .client_ip("10.7.7.7")
+                    .form(&[
+                        ("grant_type", "password"),
+                        ("username", "kim"),
+                        ("password", password),
+                    ]),
+            )
+            .await
+            .status
+        }
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            attempt(&a, "guess guess").await,
+            axum::http::StatusCode::BAD_REQUEST
+        );
+    }
+    // Replica B, sharing Redis, throttles the same (account, address) pair.
+    assert_eq!(
+        attempt(&b, "correct horse battery").await,
+        axum::http::StatusCode::TOO_MANY_REQUESTS
+    );
+    // Redis goes away: A still throttles from its own counters (fallback, not fail-open).
+    drop(redis);
+    assert_eq!(
+        attempt(&a, "correct horse battery").await,
+        axum::http::StatusCode::TOO_MANY_REQUESTS
+    );
+}
+both_backends!(login_throttle_is_shared_through_redis, shared_throttle);

@@ -166,7 +166,11 @@ async fn password(
     let username = form.require("username")?;
     let password = form.require("password")?;
     let now = crate::now();
-    if let Err(retry_after) = state.throttle().check(username, &origin.client_ip, now) {
+    if let Err(retry_after) = state
+        .throttle()
+        .check(username, &origin.client_ip, now)
+        .await
+    {
         state.metrics().throttled();
         return Err(ApiError::throttled(retry_after));
     }
@@ -182,7 +186,10 @@ async fn password(
     let record = match record {
         Some(record) if verified.matches && !record.user.disabled => record,
         other => {
-            state.throttle().failed(username, &origin.client_ip, now);
+            state
+                .throttle()
+                .failed(username, &origin.client_ip, now)
+                .await;
             state.metrics().login_failed();
             let target = other
                 .map(|r| format!("user:{}", r.user.user_id))
@@ -219,7 +226,10 @@ async fn password(
         match crate::totp::verify(&secret, otp, now, record.totp_last_step) {
             Some(step) => totp_step = Some(step),
             None => {
-                state.throttle().failed(username, &origin.client_ip, now);
+                state
+                    .throttle()
+                    .failed(username, &origin.client_ip, now)
+                    .await;
                 state.metrics().login_failed();
                 audit::append_alone(
                     &state.db().pool,
@@ -241,7 +251,10 @@ async fn password(
         }
         amr.push("otp".to_owned());
     }
-    state.throttle().succeeded(username, &origin.client_ip);
+    state
+        .throttle()
+        .succeeded(username, &origin.client_ip)
+        .await;
     let allowed: Vec<String> = user
         .scopes
         .iter()
