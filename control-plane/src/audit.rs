@@ -84,47 +84,77 @@ pub async fn append(
     origin: &Origin,
     event: &Event<'_>,
 ) -> Result<i64, sqlx::Error> {
-    let head = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+    let seqs = append_many(tx, &[(origin, event)]).await?;
+    seqs.first().copied().ok_or(sqlx::Error::RowNotFound)
+}
+
+/// Appends several events inside `tx` with one turn on the chain head: the head reserves the
+/// sequence numbers, the hashes are chained here, and the rows go in one `INSERT`.
+pub async fn append_many(
+    tx: &mut Transaction<'static, Any>,
+    events: &[(&Origin, &Event<'_>)],
+) -> Result<Vec<i64>, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let count = events.len() as i64;
+    let head = sqlx::query("UPDATE audit_head SET seq = seq + $1 WHERE id = 1 RETURNING seq, hash")
+        .bind(count)
         .fetch_one(&mut **tx)
         .await?;
-    let seq: i64 = head.try_get(0)?;
-    let prev: String = head.try_get(1)?;
-    let mut record = Record {
-        seq,
-        at: crate::now(),
-        actor: event.actor.to_owned(),
-        action: event.action.to_owned(),
-        target: event.target.to_owned(),
-        outcome: event.outcome.to_owned(),
-        client_ip: origin.client_ip.clone(),
-        request_id: origin.request_id.clone(),
-        detail: event.detail.to_string(),
-        prev_hash: prev.clone(),
-        hash: String::new(),
-    };
-    record.hash = chain_hash(&prev, &record);
-    sqlx::query(
-        "INSERT INTO audit_log (seq, at, actor, action, target, outcome, client_ip, request_id, detail, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(record.seq)
-    .bind(record.at)
-    .bind(&record.actor)
-    .bind(&record.action)
-    .bind(&record.target)
-    .bind(&record.outcome)
-    .bind(&record.client_ip)
-    .bind(&record.request_id)
-    .bind(&record.detail)
-    .bind(&record.prev_hash)
-    .bind(&record.hash)
-    .execute(&mut **tx)
-    .await?;
+    let last: i64 = head.try_get(0)?;
+    let mut prev: String = head.try_get(1)?;
+    let at = crate::now();
+    let mut records = Vec::with_capacity(events.len());
+    for (offset, (origin, event)) in events.iter().enumerate() {
+        let mut record = Record {
+            seq: last - count + 1 + offset as i64,
+            at,
+            actor: event.actor.to_owned(),
+            action: event.action.to_owned(),
+            target: event.target.to_owned(),
+            outcome: event.outcome.to_owned(),
+            client_ip: origin.client_ip.clone(),
+            request_id: origin.request_id.clone(),
+            detail: event.detail.to_string(),
+            prev_hash: prev.clone(),
+            hash: String::new(),
+        };
+        record.hash = chain_hash(&prev, &record);
+        prev = record.hash.clone();
+        records.push(record);
+    }
+    let placeholders: Vec<String> = (0..records.len())
+        .map(|row| {
+            let cells: Vec<String> = (1..=11).map(|col| format!("${}", row * 11 + col)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO audit_log (seq, at, actor, action, target, outcome, client_ip, request_id, detail, prev_hash, hash) VALUES {}",
+        placeholders.join(", ")
+    );
+    let mut insert = sqlx::query(&sql);
+    for record in &records {
+        insert = insert
+            .bind(record.seq)
+            .bind(record.at)
+            .bind(record.actor.clone())
+            .bind(record.action.clone())
+            .bind(record.target.clone())
+            .bind(record.outcome.clone())
+            .bind(record.client_ip.clone())
+            .bind(record.request_id.clone())
+            .bind(record.detail.clone())
+            .bind(record.prev_hash.clone())
+            .bind(record.hash.clone());
+    }
+    insert.execute(&mut **tx).await?;
     sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1")
-        .bind(&record.hash)
+        .bind(&prev)
         .execute(&mut **tx)
         .await?;
-    Ok(seq)
+    Ok(records.iter().map(|r| r.seq).collect())
 }
 
 /// Appends one event in its own transaction (for events that record no other change, such as a

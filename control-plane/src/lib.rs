@@ -2,6 +2,7 @@
 //! store, the bundle every edge filter follows, and the audit log.
 
 pub mod audit;
+pub mod audit_batch;
 pub mod bundle;
 pub mod cli;
 pub mod clients;

@@ -1,6 +1,7 @@
 //! Shared service state: the database, configuration, master key, password hasher, metrics,
 //! login throttle and the published bundle.
 
+use crate::audit_batch::AuditBatcher;
 use crate::bundle::{assemble, AssembleError, Published};
 use crate::config::Config;
 use crate::db::Db;
@@ -26,6 +27,7 @@ struct Inner {
     hasher: Hasher,
     metrics: Metrics,
     throttle: Throttle,
+    audit: AuditBatcher,
     published: watch::Sender<Arc<Published>>,
     republish_lock: Mutex<()>,
 }
@@ -38,6 +40,7 @@ impl AppState {
         let hasher = Hasher::new(concurrency).map_err(|e| AssembleError::Invalid(e.to_string()))?;
         let (sender, _) = watch::channel(Arc::new(published));
         let throttle = Throttle::new(config.redis_url.clone());
+        let audit = AuditBatcher::spawn(db.pool.clone());
         Ok(AppState {
             inner: Arc::new(Inner {
                 db,
@@ -46,6 +49,7 @@ impl AppState {
                 hasher,
                 metrics: Metrics::default(),
                 throttle,
+                audit,
                 published: sender,
                 republish_lock: Mutex::new(()),
             }),
@@ -75,6 +79,11 @@ impl AppState {
     /// Service metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    /// Group-committed audit writes for events that record no other change.
+    pub fn audit(&self) -> &AuditBatcher {
+        &self.inner.audit
     }
 
     /// Login throttle.

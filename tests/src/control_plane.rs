@@ -90,14 +90,14 @@ impl ControlPlane {
             shutdown: Some(shutdown),
             thread: Some(thread),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if ready(port) {
                 return plane;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("control plane on {port} did not come up");
+        panic!("control plane on {port} did not become ready");
     }
 
     /// Stops the server (connections close; the store stays).
@@ -230,6 +230,23 @@ impl ControlPlane {
         db.pool.close().await;
         (client.client_id, secret)
     }
+}
+
+/// Whether `/readyz` answers 200 (the store is open and migrated once the server answers).
+fn ready(port: u16) -> bool {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream
+        .write_all(b"GET /readyz HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
 }
 
 impl Drop for ControlPlane {

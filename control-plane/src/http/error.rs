@@ -281,6 +281,12 @@ impl IntoApi for crate::secrets::SecretError {
     }
 }
 
+impl IntoApi for crate::audit_batch::BatchError {
+    fn into_api(self) -> ApiError {
+        ApiError::Unavailable(self.to_string())
+    }
+}
+
 impl IntoApi for crate::passwords::HashError {
     fn into_api(self) -> ApiError {
         ApiError::Unavailable(self.to_string())
@@ -295,5 +301,6 @@ from_store_error!(
     crate::policies::PolicyStoreError,
     crate::bundle::AssembleError,
     crate::secrets::SecretError,
-    crate::passwords::HashError
+    crate::passwords::HashError,
+    crate::audit_batch::BatchError
 );

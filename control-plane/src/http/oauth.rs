@@ -135,8 +135,7 @@ async fn client_credentials(
             ttl,
         },
     )?;
-    audit::append_alone(
-        &state.db().pool,
+    state.audit().record(
         origin,
         &Event {
             actor: &subject,
@@ -194,18 +193,19 @@ async fn password(
             let target = other
                 .map(|r| format!("user:{}", r.user.user_id))
                 .unwrap_or_else(|| "unknown".into());
-            audit::append_alone(
-                &state.db().pool,
-                origin,
-                &Event {
-                    actor: "anonymous",
-                    action: "login.failed",
-                    target: &target,
-                    outcome: "failure",
-                    detail: json!({"client_id": client.client_id}),
-                },
-            )
-            .await?;
+            state
+                .audit()
+                .record(
+                    origin,
+                    &Event {
+                        actor: "anonymous",
+                        action: "login.failed",
+                        target: &target,
+                        outcome: "failure",
+                        detail: json!({"client_id": client.client_id}),
+                    },
+                )
+                .await?;
             return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
         }
     };
@@ -231,18 +231,19 @@ async fn password(
                     .failed(username, &origin.client_ip, now)
                     .await;
                 state.metrics().login_failed();
-                audit::append_alone(
-                    &state.db().pool,
-                    origin,
-                    &Event {
-                        actor: &subject,
-                        action: "mfa.failed",
-                        target: &subject,
-                        outcome: "failure",
-                        detail: json!({"client_id": client.client_id}),
-                    },
-                )
-                .await?;
+                state
+                    .audit()
+                    .record(
+                        origin,
+                        &Event {
+                            actor: &subject,
+                            action: "mfa.failed",
+                            target: &subject,
+                            outcome: "failure",
+                            detail: json!({"client_id": client.client_id}),
+                        },
+                    )
+                    .await?;
                 return Err(ApiError::oauth(
                     OAuthCode::InvalidGrant,
                     "invalid one-time code",

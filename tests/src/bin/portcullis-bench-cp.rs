@@ -2,11 +2,11 @@
 //!
 //! Starts the control plane (PostgreSQL by default, audit on — every token is an audit row) and
 //! drives it over keep-alive HTTP/1.1 from this process:
-//! 1. `client_credentials` tokens/s and latency percentiles at saturation;
-//! 2. the raw argon2id rate of this machine through the service's own hasher (the physical
+//! 1. the raw argon2id rate of this machine through the service's own hasher (the physical
 //!    limit of the password grant);
-//! 3. password logins/s under a login flood, and `/healthz` latency measured during that flood
-//!    (the event loop must not stall while argon2 runs).
+//! 2. password logins/s under a login flood, and `/healthz` latency measured during that flood
+//!    (the event loop must not stall while argon2 runs);
+//! 3. `client_credentials` tokens/s and latency percentiles at saturation.
 //!
 //! Prints a Markdown table for BENCHMARKS.md.
 
@@ -144,6 +144,33 @@ async fn drive(port: u16, raw: Arc<Vec<u8>>, connections: usize, seconds: u64) -
     run
 }
 
+/// argon2id verifications per second with every core busy, through the service's hasher.
+async fn argon2_rate(seconds: u64) -> f64 {
+    let hasher = portcullis_control_plane::passwords::Hasher::new(
+        std::thread::available_parallelism().map_or(2, |n| n.get()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let hasher = hasher.clone();
+        workers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let _ = hasher.verify(None, "correct horse battery").await;
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut hashes = 0;
+    for worker in workers {
+        hashes += worker.await.unwrap_or(0);
+    }
+    hashes as f64 / started.elapsed().as_secs_f64()
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }
@@ -198,41 +225,10 @@ async fn main() {
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", c.0, c.1))
     };
 
-    // 1. client_credentials at saturation.
-    let raw = Arc::new(post_form(
-        "/oauth2/token",
-        &basic(&service),
-        "grant_type=client_credentials",
-    ));
-    drive(port, Arc::clone(&raw), 16, 1).await;
-    let cc = drive(port, raw, 32, seconds).await;
-
-    // 2. The raw argon2id rate through the service's hasher, all cores.
-    let hasher = portcullis_control_plane::passwords::Hasher::new(
-        std::thread::available_parallelism().map_or(2, |n| n.get()),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
-    let mut workers = Vec::new();
-    for _ in 0..4 {
-        let hasher = hasher.clone();
-        workers.push(tokio::spawn(async move {
-            let mut n = 0u64;
-            while Instant::now() < deadline {
-                let _ = hasher.verify(None, "correct horse battery").await;
-                n += 1;
-            }
-            n
-        }));
-    }
-    let mut hashes = 0;
-    for worker in workers {
-        hashes += worker.await.unwrap_or(0);
-    }
-    let argon2_rate = hashes as f64 / started.elapsed().as_secs_f64();
-
-    // 3. A login flood, with /healthz sampled during it.
+    // 1. The raw argon2id rate through the service's hasher, all cores (measured again after
+    // the flood; the higher of the two is the bound, so noise cannot flatter the ratio).
+    let first_bound = argon2_rate(seconds).await;
+    // 2. A login flood, with /healthz sampled during it.
     let login_bodies: Vec<Arc<Vec<u8>>> = (0..16)
         .map(|i| {
             Arc::new(post_form(
@@ -280,6 +276,17 @@ async fn main() {
         elapsed: Duration::ZERO,
     };
     health.latencies.sort();
+    let argon2_rate = first_bound.max(argon2_rate(seconds).await);
+
+    // 3. client_credentials at saturation (last: its tens of thousands of audit rows would leave
+    // the database busy with background work during the login phases).
+    let raw = Arc::new(post_form(
+        "/oauth2/token",
+        &basic(&service),
+        "grant_type=client_credentials",
+    ));
+    drive(port, Arc::clone(&raw), 16, 1).await;
+    let cc = drive(port, raw, 32, seconds).await;
 
     let backend = if sqlite { "SQLite" } else { "PostgreSQL" };
     println!("\n| measurement ({backend}, audit on, {seconds} s each) | result |");
