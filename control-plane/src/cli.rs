@@ -21,7 +21,8 @@ usage: portcullis <command>
   user disable --id ID                    disable a user and end all sessions
   client create --name N [--scopes \"a b\"] [--grants client_credentials,password,refresh_token]
   client rotate --id ID                   new secret; the old one works for the overlap window
-  keys rotate                             the pre-published next key starts signing
+  keys rotate [--force]                   the pre-published next key starts signing (--force: now,
+                                          even if edges may not have fetched it yet)
   policy validate --dir DIR               validate a policy folder (no database needed)
   policy load --dir DIR                   validate, store and activate a policy folder
   audit verify                            check the audit hash chain
@@ -30,7 +31,7 @@ environment: PORTCULLIS_LISTEN (127.0.0.1:8080), DATABASE_URL (sqlite://portcull
   REDIS_URL, PORTCULLIS_ISSUER (http://<listen>), PORTCULLIS_AUDIENCES (portcullis-edge),
   PORTCULLIS_MASTER_KEY (required with Postgres), PORTCULLIS_BUNDLE_CREDENTIAL,
   PORTCULLIS_POLICY_DIR, PORTCULLIS_ACCESS_TTL, PORTCULLIS_CLIENT_ACCESS_TTL,
-  PORTCULLIS_REFRESH_TTL, PORTCULLIS_REFRESH_GRACE";
+  PORTCULLIS_REFRESH_TTL, PORTCULLIS_REFRESH_GRACE, PORTCULLIS_KEY_PREPUBLISH (300)";
 
 /// Why a command failed; printed as one line, exit status 1 (2 for usage).
 #[derive(Debug, thiserror::Error)]
@@ -316,11 +317,21 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             print(&json!({"client_id": id, "client_secret": secret}));
         }
         ["keys", "rotate"] => {
-            options.check_known(&[])?;
+            options.check_known(&["force"])?;
+            let prepublish = if options.flag("force") {
+                0
+            } else {
+                config.lifetimes.key_prepublish
+            };
             let mut tx = pool.begin().await.map_err(failed)?;
-            let kid = crate::keys::rotate(&mut tx, &master, config.lifetimes.longest_access())
-                .await
-                .map_err(failed)?;
+            let kid = crate::keys::rotate(
+                &mut tx,
+                &master,
+                config.lifetimes.longest_access(),
+                prepublish,
+            )
+            .await
+            .map_err(failed)?;
             crate::keys::retire_expired(&mut tx).await.map_err(failed)?;
             crate::bundle::bump(&mut tx).await.map_err(failed)?;
             audit::append(

@@ -37,6 +37,8 @@ pub struct Lifetimes {
     pub refresh_grace: i64,
     /// How long a rotated client secret keeps working.
     pub secret_overlap: i64,
+    /// How long the next signing key is published before a rotation may make it sign.
+    pub key_prepublish: i64,
 }
 
 impl Default for Lifetimes {
@@ -47,6 +49,7 @@ impl Default for Lifetimes {
             refresh: 30 * 24 * 60 * 60,
             refresh_grace: 10,
             secret_overlap: 24 * 60 * 60,
+            key_prepublish: 5 * 60,
         }
     }
 }
@@ -95,6 +98,7 @@ pub const VARIABLES: &[&str] = &[
     "PORTCULLIS_CLIENT_ACCESS_TTL",
     "PORTCULLIS_REFRESH_TTL",
     "PORTCULLIS_REFRESH_GRACE",
+    "PORTCULLIS_KEY_PREPUBLISH",
     "PORTCULLIS_LOG",
 ];
 
@@ -189,6 +193,11 @@ impl Config {
         lifetimes.refresh = seconds("PORTCULLIS_REFRESH_TTL", lifetimes.refresh, 400 * 86_400)?;
         lifetimes.refresh_grace =
             seconds("PORTCULLIS_REFRESH_GRACE", lifetimes.refresh_grace, 120)?;
+        lifetimes.key_prepublish = seconds(
+            "PORTCULLIS_KEY_PREPUBLISH",
+            lifetimes.key_prepublish,
+            7 * 86_400,
+        )?;
         Ok(Config {
             listen,
             database_url,

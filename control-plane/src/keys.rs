@@ -25,6 +25,12 @@ pub enum KeyError {
     /// There is no active key.
     #[error("no active signing key")]
     NoActiveKey,
+    /// The next key has not been published long enough for every edge to have it.
+    #[error("the next key was published too recently; it may start signing at {ready_at} (epoch seconds)")]
+    NotYetPublished {
+        /// When rotation becomes possible.
+        ready_at: i64,
+    },
 }
 
 /// A key as listed by the admin API (public parts only).
@@ -102,14 +108,27 @@ pub async fn ensure(
 
 /// Rotates: the pre-published `next` key starts signing, the active one retires after
 /// `longest_access` seconds (when its last token has expired), and a new `next` is published.
-/// Returns the new active kid.
+/// The next key must have been published for `prepublish` seconds, so every edge already trusts
+/// it when it starts signing (an emergency rotation passes 0). Returns the new active kid.
 pub async fn rotate(
     tx: &mut Transaction<'static, Any>,
     master: &MasterKey,
     longest_access: i64,
+    prepublish: i64,
 ) -> Result<String, KeyError> {
     let now = crate::now();
     ensure(tx, master).await?;
+    let published: i64 =
+        sqlx::query("SELECT MIN(created_at) FROM signing_keys WHERE state = 'next'")
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get::<Option<i64>, _>(0)?
+            .unwrap_or(now);
+    if published + prepublish > now {
+        return Err(KeyError::NotYetPublished {
+            ready_at: published + prepublish,
+        });
+    }
     sqlx::query(
         "UPDATE signing_keys SET state = 'retiring', retire_after = $1 WHERE state = 'active'",
     )

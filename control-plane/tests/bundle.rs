@@ -101,8 +101,14 @@ async fn key_rotation(db: &TestDb) {
         .as_str()
         .unwrap()
         .to_owned();
-    let rotated = app
+    // The next key was published moments ago: edges may not have it yet, so rotation waits.
+    let early = app
         .send(Call::new(Method::POST, "/admin/v1/keys/rotate").bearer(&admin))
+        .await;
+    assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text);
+    assert!(early.text.contains("published too recently"));
+    let rotated = app
+        .send(Call::new(Method::POST, "/admin/v1/keys/rotate?force=true").bearer(&admin))
         .await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
     // The pre-published key signs now.

@@ -95,8 +95,12 @@ fn create_commands_print_one_json_object() {
     let (code, verified, err) = portcullis(&db, &["audit", "verify"], None);
     assert_eq!(code, 0, "{err}");
     assert!(verified["verified"].as_i64().unwrap() >= 3);
-    let (code, rotated, _) = portcullis(&db, &["keys", "rotate"], None);
-    assert_eq!(code, 0);
+    // The next key was published a moment ago: a normal rotation waits, an emergency one does not.
+    let (code, _, err) = portcullis(&db, &["keys", "rotate"], None);
+    assert_eq!(code, 1);
+    assert!(err.contains("published too recently"), "{err}");
+    let (code, rotated, err) = portcullis(&db, &["keys", "rotate", "--force"], None);
+    assert_eq!(code, 0, "{err}");
     assert!(rotated["active_kid"].as_str().unwrap().starts_with("k-"));
 }
 

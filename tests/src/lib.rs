@@ -7,6 +7,8 @@ pub mod control_plane;
 pub mod echo;
 pub mod envoy;
 pub mod http;
+pub mod proxy;
+pub mod stack;
 pub mod tokens;
 
 use std::path::PathBuf;

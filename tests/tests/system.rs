@@ -1,66 +1,14 @@
 //! The whole system: the real control plane issuing tokens and serving the bundle, a real Envoy
 //! running the release filter that follows it, and an upstream that echoes what it received.
 
-use portcullis_tests::control_plane::{sqlite_url, ControlPlane, PostgresDb, BUNDLE_CREDENTIAL};
-use portcullis_tests::echo::EchoUpstream;
-use portcullis_tests::envoy::{plugin_config, Envoy, EnvoyOptions};
+use portcullis_tests::control_plane::{sqlite_url, ControlPlane, PostgresDb};
 use portcullis_tests::http::{get, request};
+use portcullis_tests::stack::{status_within, Stack, PROPAGATION};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// How long a change may take to reach the edge in these tests (goal: about a second).
-const PROPAGATION: Duration = Duration::from_secs(5);
-
-struct System {
-    upstream: EchoUpstream,
-    plane: ControlPlane,
-    envoy: Envoy,
-}
-
-async fn status_within(
-    port: u16,
-    path: &str,
-    token: &str,
-    status: u16,
-    timeout: Duration,
-) -> Option<Duration> {
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        if get(port, path, Some(token)).await.status == status {
-            return Some(started.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
-}
-
-async fn system(database_url: &str) -> System {
-    let upstream = EchoUpstream::start().await;
-    let plane = ControlPlane::start(database_url);
-    let options = EnvoyOptions {
-        plugin_config: plugin_config(json!({
-            "credential": BUNDLE_CREDENTIAL,
-            "refresh_interval_ms": 200,
-            "long_poll_seconds": 5,
-        })),
-        ..EnvoyOptions::default()
-    };
-    let envoy = Envoy::start(&options, upstream.port, plane.port);
-    let port = envoy.port;
-    let started = Instant::now();
-    while get(port, "/api/items", None).await.status != 401 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the filter never loaded the control plane's bundle:\n{}",
-            envoy.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    System {
-        upstream,
-        plane,
-        envoy,
-    }
+async fn system(database_url: &str) -> Stack {
+    Stack::start(database_url).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,7 +239,13 @@ async fn edge_keeps_enforcing_while_the_control_plane_is_down_and_catches_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_rotation_under_traffic_fails_no_request() {
-    let s = system(&sqlite_url("rotation")).await;
+    // Keys must be published for 1 s before they sign (300 s by default).
+    let plane = ControlPlane::start_with(
+        portcullis_tests::free_port(),
+        &sqlite_url("rotation"),
+        &[("PORTCULLIS_KEY_PREPUBLISH", "1")],
+    );
+    let s = Stack::around(plane).await;
     let port = s.envoy.port;
     let client = s
         .plane
@@ -302,30 +256,34 @@ async fn key_rotation_under_traffic_fails_no_request() {
         .create_client("keys-admin", "admin:keys", &["client_credentials"])
         .await;
     let admin = s.plane.client_token(&keys_admin, None).await;
-    let mut served = 0;
+    let (mut served, mut rotations, mut refused) = (0, 0, 0);
     let mut failures = Vec::new();
-    for round in 0..3 {
-        if round > 0 {
-            let reply = s
-                .plane
-                .admin("POST", "/admin/v1/keys/rotate", &admin, None)
-                .await;
-            assert_eq!(reply.status, 200);
+    let started = std::time::Instant::now();
+    // Continuous traffic with fresh tokens while rotating as often as pre-publication allows.
+    while rotations < 3 && started.elapsed() < Duration::from_secs(30) {
+        let reply = s
+            .plane
+            .admin("POST", "/admin/v1/keys/rotate", &admin, None)
+            .await;
+        match reply.status {
+            200 => rotations += 1,
+            409 => refused += 1,
+            other => panic!("rotation answered {other}"),
         }
-        // Tokens signed right after the rotation: the new key was pre-published, so the edge
-        // already trusts it.
-        for _ in 0..10 {
+        for _ in 0..5 {
             let token = s.plane.client_token(&client, None).await;
             let status = get(port, "/api/items", Some(&token)).await.status;
             served += 1;
             if status != 200 {
-                failures.push((round, status));
+                failures.push((rotations, status));
             }
         }
     }
-    assert_eq!(served, 30);
+    assert_eq!(rotations, 3, "rotations refused {refused} times");
+    assert!(refused > 0, "pre-publication was never enforced");
     assert!(
         failures.is_empty(),
         "requests failed during rotation: {failures:?}"
     );
+    eprintln!("{served} requests, {rotations} rotations, {refused} early rotations refused");
 }

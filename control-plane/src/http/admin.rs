@@ -471,18 +471,35 @@ pub async fn list_keys(
     Ok(Json(json!({"keys": keys::list(&state.db().pool).await?})))
 }
 
-/// `POST /admin/v1/keys/rotate`.
+/// Rotation options.
+#[derive(Debug, Default, Deserialize)]
+pub struct RotateQuery {
+    /// Emergency rotation (a compromised key): skip the pre-publication wait; edges that have
+    /// not fetched the next key yet reject new tokens until they do.
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /admin/v1/keys/rotate[?force=true]`: 409 while the next key is too recently published.
 pub async fn rotate_keys(
     State(state): State<AppState>,
     origin: Origin,
     headers: HeaderMap,
+    Query(query): Query<RotateQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let actor = require(&state, &headers, "admin:keys")?;
+    let lifetimes = &state.config().lifetimes;
+    let prepublish = if query.force {
+        0
+    } else {
+        lifetimes.key_prepublish
+    };
     let mut tx = state.db().pool.begin().await?;
     let kid = keys::rotate(
         &mut tx,
         state.master(),
-        state.config().lifetimes.longest_access(),
+        lifetimes.longest_access(),
+        prepublish,
     )
     .await?;
     keys::retire_expired(&mut tx).await?;
@@ -493,7 +510,7 @@ pub async fn rotate_keys(
         &actor,
         "key.rotated",
         &format!("key:{kid}"),
-        json!({}),
+        json!({"forced": query.force}),
     )
     .await?;
     state.republish().await?;

@@ -251,6 +251,9 @@ impl IntoApi for crate::keys::KeyError {
     fn into_api(self) -> ApiError {
         match self {
             crate::keys::KeyError::Db(e) => e.into(),
+            error @ crate::keys::KeyError::NotYetPublished { .. } => {
+                ApiError::Conflict(error.to_string())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -1,0 +1,382 @@
+//! Issue 5's end-to-end scenarios that the other suites do not already cover: MFA at the edge,
+//! refresh-token reuse reaching Envoy, a database outage, and two control-plane replicas.
+
+use portcullis_tests::control_plane::{ControlPlane, PostgresDb};
+use portcullis_tests::http::{get, request};
+use portcullis_tests::proxy::CuttableProxy;
+use portcullis_tests::stack::{status_within, Stack, PROPAGATION};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn body(reply: &portcullis_tests::http::Response) -> Value {
+    reply.json()
+}
+
+fn decode_base32(text: &str) -> Vec<u8> {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0);
+    for c in text.bytes() {
+        let value = alphabet.iter().position(|a| *a == c).unwrap_or(0) as u32;
+        buffer = (buffer << 5) | value;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+async fn post(port: u16, path: &str, token: &str) -> u16 {
+    let auth = format!("Bearer {token}");
+    request(port, "POST", path, &[("authorization", auth.as_bytes())])
+        .await
+        .map(|r| r.status)
+        .unwrap_or(0)
+}
+
+/// Scenario 1: a user logs in with password, then with TOTP; only the second token may pay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_with_totp_is_identified_upstream_and_audited() {
+    let db = PostgresDb::create().await;
+    let s = Stack::start(&db.url).await;
+    let port = s.envoy.port;
+    let admin_client = s
+        .plane
+        .create_client("ops", "admin:users admin:audit", &["client_credentials"])
+        .await;
+    let admin = s.plane.client_token(&admin_client, None).await;
+    let created = s
+        .plane
+        .admin(
+            "POST",
+            "/admin/v1/users",
+            &admin,
+            Some(&json!({"username": "lena", "password": "correct horse battery", "scopes": "api:items:read api:payments:write"})),
+        )
+        .await;
+    let user_id = body(&created)["user_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let web = s
+        .plane
+        .create_client(
+            "web",
+            "api:items:read api:payments:write",
+            &["password", "refresh_token"],
+        )
+        .await;
+    let login = |otp: Option<String>| {
+        let (plane, web) = (&s.plane, web.clone());
+        async move {
+            let mut params = vec![
+                ("grant_type", "password"),
+                ("username", "lena"),
+                ("password", "correct horse battery"),
+            ];
+            let otp = otp.unwrap_or_default();
+            if !otp.is_empty() {
+                params.push(("otp", otp.as_str()));
+            }
+            plane.token(&web, &params).await
+        }
+    };
+    let first = body(&login(None).await)["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // Password only: reads pass, paying is forbidden by the MFA policy.
+    let read = get(port, "/api/items", Some(&first)).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(
+        read.json()["headers"]["x-portcullis-sub"],
+        format!("user:{user_id}")
+    );
+    assert_eq!(post(port, "/api/payments", &first).await, 403);
+    // Enrol TOTP through self-service and log in with a code.
+    let enrol = s
+        .plane
+        .admin(
+            "POST",
+            "/v1/me/totp",
+            &first,
+            Some(&json!({"current_password": "correct horse battery"})),
+        )
+        .await;
+    let secret = decode_base32(body(&enrol)["secret"].as_str().unwrap_or_default());
+    let step = portcullis_control_plane::now() / 30;
+    let confirm = s
+        .plane
+        .admin(
+            "POST",
+            "/v1/me/totp/confirm",
+            &first,
+            Some(&json!({"code": portcullis_control_plane::totp::code(&secret, step - 1)})),
+        )
+        .await;
+    assert_eq!(
+        confirm.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&confirm.body)
+    );
+    let second = login(Some(portcullis_control_plane::totp::code(&secret, step))).await;
+    assert_eq!(
+        second.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&second.body)
+    );
+    let strong = body(&second)["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(post(port, "/api/payments", &strong).await, 200);
+    // The audit log names the user.
+    let audit = s
+        .plane
+        .admin(
+            "GET",
+            &format!("/admin/v1/audit?target=user:{user_id}&action=login.succeeded"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(body(&audit)["events"].as_array().map(Vec::len), Some(2));
+}
+
+/// Scenario 3: reusing a rotated refresh token revokes the family, and Envoy rejects the
+/// family's access tokens within the propagation bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_reuse_revokes_the_family_at_envoy() {
+    let url = portcullis_tests::control_plane::sqlite_url("reuse");
+    let plane = ControlPlane::start_with(
+        portcullis_tests::free_port(),
+        &url,
+        &[("PORTCULLIS_REFRESH_GRACE", "1")],
+    );
+    let s = Stack::around(plane).await;
+    let port = s.envoy.port;
+    let web = s
+        .plane
+        .create_client("web", "api:items:read", &["password", "refresh_token"])
+        .await;
+    let admin_client = s
+        .plane
+        .create_client("ops", "admin:users", &["client_credentials"])
+        .await;
+    let admin = s.plane.client_token(&admin_client, None).await;
+    s.plane
+        .admin("POST", "/admin/v1/users", &admin, Some(&json!({"username": "max", "password": "correct horse battery", "scopes": "api:items:read"})))
+        .await;
+    let login = body(
+        &s.plane
+            .token(
+                &web,
+                &[
+                    ("grant_type", "password"),
+                    ("username", "max"),
+                    ("password", "correct horse battery"),
+                ],
+            )
+            .await,
+    );
+    let old_refresh = login["refresh_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let rotated = body(
+        &s.plane
+            .token(
+                &web,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &old_refresh),
+                ],
+            )
+            .await,
+    );
+    let access = rotated["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(get(port, "/api/items", Some(&access)).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let reuse = s
+        .plane
+        .token(
+            &web,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &old_refresh),
+            ],
+        )
+        .await;
+    assert_eq!(body(&reuse)["error"], "invalid_grant");
+    let took = status_within(port, "/api/items", &access, 401, PROPAGATION).await;
+    assert!(
+        took.is_some(),
+        "the family's access token still passes Envoy"
+    );
+    let first_access = login["access_token"].as_str().unwrap_or_default();
+    assert_eq!(
+        get(port, "/api/items", Some(first_access)).await.status,
+        401
+    );
+}
+
+/// Scenario 8: the database goes away. The token endpoint answers 503 quickly, readiness fails,
+/// the edge keeps deciding; after recovery nothing is half-written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_outage_degrades_cleanly() {
+    let db = PostgresDb::create().await;
+    let proxy = CuttableProxy::start(5432).await;
+    let proxied = db.url.replace(":5432/", &format!(":{}/", proxy.port));
+    let s = Stack::around(ControlPlane::start(&proxied)).await;
+    let port = s.envoy.port;
+    let service = s
+        .plane
+        .create_client("svc", "api:items:read", &["client_credentials"])
+        .await;
+    let web = s
+        .plane
+        .create_client("web", "api:items:read", &["password"])
+        .await;
+    let admin_client = s
+        .plane
+        .create_client("ops", "admin:users", &["client_credentials"])
+        .await;
+    let admin = s.plane.client_token(&admin_client, None).await;
+    s.plane
+        .admin("POST", "/admin/v1/users", &admin, Some(&json!({"username": "nia", "password": "correct horse battery", "scopes": "api:items:read"})))
+        .await;
+    let token = s.plane.client_token(&service, None).await;
+
+    proxy.cut();
+    let started = Instant::now();
+    let reply = s
+        .plane
+        .token(&service, &[("grant_type", "client_credentials")])
+        .await;
+    assert_eq!(
+        reply.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "503 took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(body(&reply)["error"], "temporarily_unavailable");
+    let login = s
+        .plane
+        .token(
+            &web,
+            &[
+                ("grant_type", "password"),
+                ("username", "nia"),
+                ("password", "correct horse battery"),
+            ],
+        )
+        .await;
+    assert_eq!(login.status, 503);
+    assert_eq!(
+        s.plane.call("GET", "/readyz", None, None, "").await.status,
+        503
+    );
+    assert_eq!(
+        s.plane.call("GET", "/healthz", None, None, "").await.status,
+        200
+    );
+    // The edge is unaffected.
+    for _ in 0..5 {
+        assert_eq!(get(port, "/api/items", Some(&token)).await.status, 200);
+        assert_eq!(get(port, "/api/items", Some("garbage")).await.status, 401);
+    }
+
+    proxy.restore();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if s.plane
+            .token(
+                &web,
+                &[
+                    ("grant_type", "password"),
+                    ("username", "nia"),
+                    ("password", "correct horse battery"),
+                ],
+            )
+            .await
+            .status
+            == 200
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the control plane never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        s.plane.call("GET", "/readyz", None, None, "").await.status,
+        200
+    );
+    // Nothing half-written: every session has its login audit row, and the chain verifies.
+    let pool = portcullis_control_plane::db::connect(&db.url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
+        .fetch_one(&pool.pool)
+        .await
+        .unwrap_or(-1);
+    let logins: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'login.succeeded'")
+            .fetch_one(&pool.pool)
+            .await
+            .unwrap_or(-2);
+    assert_eq!(sessions, logins);
+    assert_eq!(sessions, 1);
+    assert!(portcullis_control_plane::audit::verify(&pool.pool)
+        .await
+        .is_ok());
+    pool.pool.close().await;
+}
+
+/// Scenario 10: two replicas share Postgres; Envoy follows one, tokens come from and are
+/// revoked on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_replica_is_enforced_through_the_other() {
+    let db = PostgresDb::create().await;
+    // Replicas share one public issuer (in production: the load balancer's URL).
+    let shared = [("PORTCULLIS_ISSUER", "https://id.portcullis.test")];
+    let issuing = ControlPlane::start_with(portcullis_tests::free_port(), &db.url, &shared);
+    let s = Stack::around(ControlPlane::start_with(
+        portcullis_tests::free_port(),
+        &db.url,
+        &shared,
+    ))
+    .await;
+    let port = s.envoy.port;
+    let service = issuing
+        .create_client("svc", "api:items:read", &["client_credentials"])
+        .await;
+    let token = issuing.client_token(&service, None).await;
+    assert_eq!(get(port, "/api/items", Some(&token)).await.status, 200);
+    assert_eq!(issuing.revoke(&service, &token).await.status, 200);
+    let took = status_within(port, "/api/items", &token, 401, PROPAGATION).await;
+    assert!(
+        took.is_some(),
+        "revocation on replica A never reached Envoy through replica B"
+    );
+    eprintln!(
+        "cross-replica revocation reached Envoy in {:?}",
+        took.unwrap_or_default()
+    );
+    // Tokens from either replica work.
+    let from_b = s.plane.client_token(&service, None).await;
+    assert_eq!(get(port, "/api/items", Some(&from_b)).await.status, 200);
+}
