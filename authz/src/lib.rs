@@ -27,6 +27,7 @@ pub mod bundle;
 pub mod cache;
 pub mod claims;
 pub mod config;
+pub mod corpus;
 pub mod gate;
 pub mod issue;
 pub mod json;

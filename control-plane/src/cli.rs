@@ -24,6 +24,8 @@ usage: portcullis <command>
   keys rotate [--force]                   the pre-published next key starts signing (--force: now,
                                           even if edges may not have fetched it yet)
   policy validate --dir DIR               validate a policy folder (no database needed)
+  policy test --dir DIR                   run DIR/tests/ALLOW/*.json and DIR/tests/DENY/*.json
+  policy diff --dir DIR --against OTHER   corpus decisions that differ between OTHER and DIR
   policy load --dir DIR                   validate, store and activate a policy folder
   audit verify                            check the audit hash chain
 
@@ -138,6 +140,51 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
     let options = Options::parse(&args[words.len()..])?;
     if options.flag("help") || words.is_empty() || words == ["help"] {
         println!("{USAGE}");
+        return Ok(());
+    }
+    if words == ["policy", "test"] {
+        options.check_known(&["dir"])?;
+        let dir = PathBuf::from(options.required("dir")?);
+        let engine = PolicySet::from_dir(&dir)
+            .map_err(failed)?
+            .validate()
+            .map_err(failed)?;
+        let cases = crate::policies::load_corpus(&dir).map_err(failed)?;
+        let results = crate::policies::run_corpus(&engine, &cases);
+        let failures: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
+        print(&json!({"passed": results.len() - failures.len(), "failed": failures}));
+        return if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failed(format!(
+                "{} of {} cases failed",
+                failures.len(),
+                results.len()
+            )))
+        };
+    }
+    if words == ["policy", "diff"] {
+        options.check_known(&["dir", "against"])?;
+        let dir = PathBuf::from(options.required("dir")?);
+        let other = PathBuf::from(options.required("against")?);
+        let ours = PolicySet::from_dir(&dir)
+            .map_err(failed)?
+            .validate()
+            .map_err(failed)?;
+        let theirs = PolicySet::from_dir(&other)
+            .map_err(failed)?
+            .validate()
+            .map_err(failed)?;
+        let cases = crate::policies::load_corpus(&dir).map_err(failed)?;
+        let before = crate::policies::run_corpus(&theirs, &cases);
+        let after = crate::policies::run_corpus(&ours, &cases);
+        let changed: Vec<Value> = before
+            .iter()
+            .zip(&after)
+            .filter(|(b, a)| b.got != a.got)
+            .map(|(b, a)| json!({"file": a.file, "before": b.got, "after": a.got, "deciding": a.policy_ids}))
+            .collect();
+        print(&json!({"cases": cases.len(), "changed": changed}));
         return Ok(());
     }
     if words == ["policy", "validate"] {

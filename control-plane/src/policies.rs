@@ -190,3 +190,100 @@ pub async fn versions(pool: &AnyPool) -> Result<Vec<VersionInfo>, sqlx::Error> {
         })
         .collect()
 }
+
+/// A corpus case with where it came from and what it expects.
+#[derive(Debug, Clone)]
+pub struct CorpusCase {
+    /// `ALLOW/<name>.json` or `DENY/<name>.json`.
+    pub file: String,
+    /// Whether the case expects an allow.
+    pub expect_allow: bool,
+    /// The case.
+    pub case: portcullis_authz::corpus::Case,
+}
+
+/// The result of one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    /// The case file.
+    pub file: String,
+    /// Expected decision.
+    pub expected: &'static str,
+    /// Actual decision.
+    pub got: &'static str,
+    /// Deciding policies.
+    pub policy_ids: Vec<String>,
+    /// Evaluation errors.
+    pub errors: Vec<String>,
+}
+
+impl CaseResult {
+    /// Whether the case passed.
+    pub fn passed(&self) -> bool {
+        self.expected == self.got
+    }
+}
+
+/// Reads `dir/tests/ALLOW/*.json` and `dir/tests/DENY/*.json`, sorted by file name.
+pub fn load_corpus(dir: &Path) -> Result<Vec<CorpusCase>, PolicyStoreError> {
+    let mut cases = Vec::new();
+    for (folder, expect_allow) in [("ALLOW", true), ("DENY", false)] {
+        let folder_path = dir.join("tests").join(folder);
+        let Ok(entries) = std::fs::read_dir(&folder_path) else {
+            continue;
+        };
+        let mut files: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        for path in files {
+            let file_error = |message: String| PolicyStoreError::File {
+                path: path.display().to_string(),
+                message,
+            };
+            let text = std::fs::read_to_string(&path).map_err(|e| file_error(e.to_string()))?;
+            let case = serde_json::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            cases.push(CorpusCase {
+                file: format!("{folder}/{name}"),
+                expect_allow,
+                case,
+            });
+        }
+    }
+    Ok(cases)
+}
+
+fn label(allowed: bool) -> &'static str {
+    if allowed {
+        "allow"
+    } else {
+        "deny"
+    }
+}
+
+/// Evaluates every case with `engine`.
+pub fn run_corpus(engine: &PolicyEngine, cases: &[CorpusCase]) -> Vec<CaseResult> {
+    let now = crate::now();
+    cases
+        .iter()
+        .map(|c| {
+            let (allowed, policy_ids, errors) = match c.case.evaluate(engine, now) {
+                Ok(d) => (d.allowed, d.policy_ids, d.errors),
+                Err(e) => (false, Vec::new(), vec![e]),
+            };
+            CaseResult {
+                file: c.file.clone(),
+                expected: label(c.expect_allow),
+                got: label(allowed),
+                policy_ids,
+                errors,
+            }
+        })
+        .collect()
+}

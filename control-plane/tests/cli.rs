@@ -235,3 +235,61 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     let (head, body) = response.split_once("\r\n\r\n")?;
     head.starts_with("HTTP/1.1 200").then(|| body.to_owned())
 }
+
+#[test]
+fn policy_test_runs_the_corpus_and_diff_shows_what_changes() {
+    let db = common::TestDb::sqlite();
+    let policies = common::policy_dir();
+    let (code, report, err) = portcullis(
+        &db,
+        &["policy", "test", "--dir", policies.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(report["passed"].as_u64().unwrap() >= 10);
+    // A copy without the MFA rule: its DENY case fails, and diff names it.
+    let copy = db.dir().join("weaker");
+    std::fs::create_dir_all(copy.join("tests")).unwrap();
+    for name in ["schema.cedarschema", "entities.json"] {
+        std::fs::copy(policies.join(name), copy.join(name)).unwrap();
+    }
+    let text = std::fs::read_to_string(policies.join("policies.cedar")).unwrap();
+    let start = text.find("// Payments need a second factor.").unwrap();
+    let end = text[start..].find("};").unwrap() + start + 2;
+    std::fs::write(
+        copy.join("policies.cedar"),
+        format!("{}{}", &text[..start], &text[end..]),
+    )
+    .unwrap();
+    for folder in ["ALLOW", "DENY"] {
+        let target = copy.join("tests").join(folder);
+        std::fs::create_dir_all(&target).unwrap();
+        for entry in std::fs::read_dir(policies.join("tests").join(folder)).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, target.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let (code, report, _) = portcullis(
+        &db,
+        &["policy", "test", "--dir", copy.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert_eq!(report["failed"][0]["file"], "DENY/payment-without-mfa.json");
+    let (code, diff, err) = portcullis(
+        &db,
+        &[
+            "policy",
+            "diff",
+            "--dir",
+            copy.to_str().unwrap(),
+            "--against",
+            policies.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(diff["changed"].as_array().unwrap().len(), 1, "{diff}");
+    assert_eq!(diff["changed"][0]["file"], "DENY/payment-without-mfa.json");
+    assert_eq!(diff["changed"][0]["after"], "allow");
+}

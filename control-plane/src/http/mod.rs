@@ -1,6 +1,7 @@
 //! The HTTP surface: `app(state)` builds the whole router.
 
 pub mod admin;
+pub mod authorize;
 pub mod edge;
 pub mod error;
 pub mod json;
@@ -34,6 +35,7 @@ pub fn app(state: AppState) -> Router {
         .route("/.well-known/jwks.json", get(oauth::jwks))
         .route("/oauth2/userinfo", get(oauth::userinfo))
         .route("/plugin/v1/bundle", get(edge::bundle))
+        .route("/v1/authorize", post(authorize::authorize))
         .route("/v1/me/sessions", get(me::list_sessions))
         .route("/v1/me/sessions/{id}", delete(me::revoke_session))
         .route("/v1/me/password", post(me::change_password))

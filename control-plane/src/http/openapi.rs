@@ -74,6 +74,12 @@ pub const OPERATIONS: &[Operation] = &[
         "Edge bundle: keys, policies, schema, entities, revocations; ETag and ?wait= long-poll",
         "bundle",
     ),
+    op(
+        "post",
+        "/v1/authorize",
+        "The edge's decision for a token + method + path (same code as the filter)",
+        "client",
+    ),
     op("get", "/v1/me/sessions", "Own sessions", "bearer"),
     op(
         "delete",
