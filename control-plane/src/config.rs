@@ -100,7 +100,38 @@ pub const VARIABLES: &[&str] = &[
     "PORTCULLIS_REFRESH_GRACE",
     "PORTCULLIS_KEY_PREPUBLISH",
     "PORTCULLIS_LOG",
+    "PORTCULLIS_CONFIG",
 ];
+
+/// The variable each key of a TOML configuration file stands for.
+fn file_values(text: &str) -> Result<std::collections::HashMap<String, String>, ConfigError> {
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| invalid("PORTCULLIS_CONFIG", e.message().to_owned()))?;
+    let mut values = std::collections::HashMap::new();
+    for (key, value) in table {
+        let upper = key.to_ascii_uppercase();
+        let name = VARIABLES
+            .iter()
+            .find(|v| **v == upper || **v == format!("PORTCULLIS_{upper}"))
+            .ok_or_else(|| invalid("PORTCULLIS_CONFIG", format!("unknown key `{key}`")))?;
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(n) => n.to_string(),
+            other => {
+                return Err(invalid(
+                    "PORTCULLIS_CONFIG",
+                    format!(
+                        "`{key}` must be a string or an integer, not {}",
+                        other.type_str()
+                    ),
+                ))
+            }
+        };
+        values.insert((*name).to_owned(), text);
+    }
+    Ok(values)
+}
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -110,9 +141,21 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://portcullis.db?mode=rwc";
 pub const DEFAULT_AUDIENCE: &str = "portcullis-edge";
 
 impl Config {
-    /// Reads the configuration from the process environment.
+    /// Reads the configuration from the process environment and, when `PORTCULLIS_CONFIG` names
+    /// one, a TOML file whose keys are the variable names in lower case without the
+    /// `PORTCULLIS_` prefix (`listen = "0.0.0.0:8080"`, `database_url = "postgres://…"`).
+    /// The environment wins over the file.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let file = match env("PORTCULLIS_CONFIG") {
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| invalid("PORTCULLIS_CONFIG", format!("{path}: {e}")))?;
+                file_values(&text)?
+            }
+            None => std::collections::HashMap::new(),
+        };
+        Self::from_lookup(|name| env(name).or_else(|| file.get(name).cloned()))
     }
 
     /// Reads the configuration through `lookup` (tests pass a map).
@@ -232,6 +275,24 @@ mod tests {
         assert_eq!(config.issuer, "http://127.0.0.1:8080");
         assert!(config.database_url.starts_with("sqlite:"));
         assert_eq!(config.audiences, vec!["portcullis-edge".to_string()]);
+    }
+
+    #[test]
+    fn a_toml_file_names_variables_without_their_prefix() {
+        let values = file_values(
+            "listen = \"0.0.0.0:9000\"\ndatabase_url = \"sqlite://x.db\"\naccess_ttl = 600\n",
+        )
+        .unwrap();
+        assert_eq!(values["PORTCULLIS_LISTEN"], "0.0.0.0:9000");
+        assert_eq!(values["DATABASE_URL"], "sqlite://x.db");
+        assert_eq!(values["PORTCULLIS_ACCESS_TTL"], "600");
+        let unknown = file_values("lisen = \"x\"").unwrap_err().to_string();
+        assert!(
+            unknown.starts_with("PORTCULLIS_CONFIG") && unknown.contains("lisen"),
+            "{unknown}"
+        );
+        assert!(file_values("listen = [1]").is_err());
+        assert!(file_values("not toml ===").is_err());
     }
 
     #[test]

@@ -293,3 +293,35 @@ fn policy_test_runs_the_corpus_and_diff_shows_what_changes() {
     assert_eq!(diff["changed"][0]["file"], "DENY/payment-without-mfa.json");
     assert_eq!(diff["changed"][0]["after"], "allow");
 }
+
+#[test]
+fn a_toml_file_configures_and_bad_values_name_their_key() {
+    let db = common::TestDb::sqlite();
+    let file = db.dir().join("portcullis.toml");
+    std::fs::write(&file, "listen = \"nowhere\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["migrate"])
+        .env_clear()
+        .env("PORTCULLIS_CONFIG", &file)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("PORTCULLIS_LISTEN"));
+    std::fs::write(&file, format!("database_url = \"{}\"\n", db.url)).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["audit", "verify"])
+        .current_dir(db.dir())
+        .env_clear()
+        .env("PORTCULLIS_CONFIG", &file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        db.dir().join("portcullis.db").exists(),
+        "the file's database_url was not used"
+    );
+}

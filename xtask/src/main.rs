@@ -6,6 +6,7 @@
 //!   plane on SQLite, Envoy with the filter, a demo upstream) until Ctrl-C.
 //! - `cargo xtask bench edge`: the edge benchmark (see BENCHMARKS.md).
 //! - `cargo xtask bench control-plane`: token endpoint throughput (see BENCHMARKS.md).
+//! - `cargo xtask bench propagation`: change at the control plane → decided at Envoy.
 
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
@@ -21,9 +22,10 @@ fn main() {
         ["up"] => up(),
         ["bench", "edge", rest @ ..] => bench_edge(rest),
         ["bench", "control-plane", rest @ ..] => bench_control_plane(rest),
+        ["bench", "propagation", rest @ ..] => bench_propagation(rest),
         ["setup"] => setup().map(|_| ()),
         _ => {
-            eprintln!("usage: cargo xtask <test [nextest args]|up|bench edge [--seconds N]|bench control-plane [--seconds N] [--sqlite]|setup>");
+            eprintln!("usage: cargo xtask <test [nextest args]|up|bench edge [--seconds N]|bench control-plane [--seconds N] [--sqlite]|bench propagation [--trials N]|setup>");
             exit(2);
         }
     };
@@ -188,4 +190,23 @@ fn bench_control_plane(extra: &[&str]) -> Result<(), String> {
             "--",
         ])
         .args(extra))
+}
+
+fn bench_propagation(extra: &[&str]) -> Result<(), String> {
+    let (envoy, wasm) = setup()?;
+    run(Command::new("cargo")
+        .args([
+            "run",
+            "--profile",
+            "bench-native",
+            "--quiet",
+            "-p",
+            "portcullis-tests",
+            "--bin",
+            "portcullis-bench-propagation",
+            "--",
+        ])
+        .args(extra)
+        .env("ENVOY_BIN", &envoy)
+        .env("PORTCULLIS_WASM", &wasm))
 }
