@@ -7,6 +7,7 @@
 //! - `cargo xtask bench edge`: the edge benchmark (see BENCHMARKS.md).
 //! - `cargo xtask bench control-plane`: token endpoint throughput (see BENCHMARKS.md).
 //! - `cargo xtask bench propagation`: change at the control plane → decided at Envoy.
+//! - `cargo xtask bench soak`: mixed load through Envoy while policies and keys change.
 
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
@@ -23,9 +24,10 @@ fn main() {
         ["bench", "edge", rest @ ..] => bench_edge(rest),
         ["bench", "control-plane", rest @ ..] => bench_control_plane(rest),
         ["bench", "propagation", rest @ ..] => bench_propagation(rest),
+        ["bench", "soak", rest @ ..] => bench_with_envoy("portcullis-bench-soak", rest),
         ["setup"] => setup().map(|_| ()),
         _ => {
-            eprintln!("usage: cargo xtask <test [nextest args]|up|bench edge [--seconds N]|bench control-plane [--seconds N] [--sqlite]|bench propagation [--trials N]|setup>");
+            eprintln!("usage: cargo xtask <test [nextest args]|up|bench edge [--seconds N]|bench control-plane [--seconds N] [--sqlite]|bench propagation [--trials N]|bench soak [--seconds N]|setup>");
             exit(2);
         }
     };
@@ -193,6 +195,10 @@ fn bench_control_plane(extra: &[&str]) -> Result<(), String> {
 }
 
 fn bench_propagation(extra: &[&str]) -> Result<(), String> {
+    bench_with_envoy("portcullis-bench-propagation", extra)
+}
+
+fn bench_with_envoy(bin: &str, extra: &[&str]) -> Result<(), String> {
     let (envoy, wasm) = setup()?;
     run(Command::new("cargo")
         .args([
@@ -203,7 +209,7 @@ fn bench_propagation(extra: &[&str]) -> Result<(), String> {
             "-p",
             "portcullis-tests",
             "--bin",
-            "portcullis-bench-propagation",
+            bin,
             "--",
         ])
         .args(extra)
