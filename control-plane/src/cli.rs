@@ -21,8 +21,8 @@ usage: portcullis <command>
   user disable --id ID                    disable a user and end all sessions
   client create --name N [--scopes \"a b\"] [--grants client_credentials,password,refresh_token]
   client rotate --id ID                   new secret; the old one works for the overlap window
-  keys rotate [--force]                   the pre-published next key starts signing (--force: now,
-                                          even if edges may not have fetched it yet)
+  keys rotate [--force]                   the pre-published next key starts signing (--force: a
+                                          compromised key — rotate now and retire the old key)
   policy validate --dir DIR               validate a policy folder (no database needed)
   policy test --dir DIR                   run DIR/tests/ALLOW/*.json and DIR/tests/DENY/*.json
   policy diff --dir DIR --against OTHER   corpus decisions that differ between OTHER and DIR
@@ -376,6 +376,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
                 &master,
                 config.lifetimes.longest_access(),
                 prepublish,
+                options.flag("force"),
             )
             .await
             .map_err(failed)?;

@@ -109,13 +109,19 @@ pub async fn ensure(
 /// Rotates: the pre-published `next` key starts signing, the active one retires after
 /// `longest_access` seconds (when its last token has expired), and a new `next` is published.
 /// The next key must have been published for `prepublish` seconds, so every edge already trusts
-/// it when it starts signing (an emergency rotation passes 0). Returns the new active kid.
+/// it when it starts signing. An emergency rotation (a compromised key) passes `emergency`: no
+/// wait, and the old key is retired at once — its tokens stop working everywhere. Returns the new
+/// active kid.
 pub async fn rotate(
     tx: &mut Transaction<'static, Any>,
     master: &MasterKey,
     longest_access: i64,
     prepublish: i64,
+    emergency: bool,
 ) -> Result<String, KeyError> {
+    // Serialise rotations (a row lock on Postgres, the single writer on SQLite).
+    crate::bundle::bump(tx).await?;
+    let prepublish = if emergency { 0 } else { prepublish };
     let now = crate::now();
     ensure(tx, master).await?;
     let published: i64 =
@@ -129,12 +135,16 @@ pub async fn rotate(
             ready_at: published + prepublish,
         });
     }
-    sqlx::query(
-        "UPDATE signing_keys SET state = 'retiring', retire_after = $1 WHERE state = 'active'",
-    )
-    .bind(now + longest_access)
-    .execute(&mut **tx)
-    .await?;
+    let (old_state, retire_after) = if emergency {
+        ("retired", now)
+    } else {
+        ("retiring", now + longest_access)
+    };
+    sqlx::query("UPDATE signing_keys SET state = $1, retire_after = $2 WHERE state = 'active'")
+        .bind(old_state)
+        .bind(retire_after)
+        .execute(&mut **tx)
+        .await?;
     let next: String = sqlx::query(
         "SELECT kid FROM signing_keys WHERE state = 'next' ORDER BY created_at LIMIT 1",
     )

@@ -88,6 +88,25 @@ struct Local {
 pub struct Throttle {
     local: Mutex<Local>,
     redis: Option<Shared>,
+    in_flight: Mutex<std::collections::HashSet<String>>,
+}
+
+/// Entries kept in memory before stale ones are pruned.
+const PRUNE_ABOVE: usize = 100_000;
+
+/// One login attempt in progress for an account; dropping it ends the attempt.
+#[derive(Debug)]
+pub struct Attempt<'a> {
+    throttle: &'a Throttle,
+    account: String,
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut in_flight) = self.throttle.in_flight.lock() {
+            in_flight.remove(&self.account);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -205,11 +224,26 @@ impl Throttle {
     pub fn new(redis_url: Option<String>) -> Self {
         Throttle {
             local: Mutex::default(),
+            in_flight: Mutex::default(),
             redis: redis_url.map(|url| Shared {
                 url,
                 connection: tokio::sync::Mutex::new(None),
             }),
         }
+    }
+
+    /// Starts an attempt for `account`, or `None` while another is in progress: the check and
+    /// the recording of a failure are separated by the password hash, and parallel guesses
+    /// would otherwise all pass the check before any failure is counted.
+    pub fn begin(&self, account: &str) -> Option<Attempt<'_>> {
+        let mut in_flight = self.in_flight.lock().ok()?;
+        if !in_flight.insert(account.to_owned()) {
+            return None;
+        }
+        Some(Attempt {
+            throttle: self,
+            account: account.to_owned(),
+        })
     }
 
     fn local_counts(&self, account: &str, ip: &str, now: i64) -> Counts {
@@ -266,6 +300,11 @@ impl Throttle {
                 .or_default()
                 .current(now)
                 .failures += 1;
+            if local.pairs.len() + local.ips.len() + local.accounts.len() > PRUNE_ABOVE {
+                local.pairs.retain(|_, (_, last)| now - *last < HOUR);
+                local.ips.retain(|_, w| now - w.started < HOUR);
+                local.accounts.retain(|_, w| now - w.started < HOUR);
+            }
         }
         if let Some(shared) = &self.redis {
             if let Err(error) = shared.failed(account, ip, now).await {
@@ -298,6 +337,17 @@ mod tests {
         }
         assert_eq!(throttle.check("alice", "10.0.0.1", 1000).await, Err(1));
         assert!(throttle.check("alice", "10.0.0.1", 1001).await.is_ok());
+    }
+
+    #[test]
+    fn one_attempt_per_account_at_a_time() {
+        let throttle = Throttle::default();
+        let first = throttle.begin("alice");
+        assert!(first.is_some());
+        assert!(throttle.begin("alice").is_none());
+        assert!(throttle.begin("bob").is_some());
+        drop(first);
+        assert!(throttle.begin("alice").is_some());
     }
 
     #[tokio::test]

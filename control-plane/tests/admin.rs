@@ -43,6 +43,53 @@ async fn admin_scopes(db: &TestDb) {
 }
 both_backends!(admin_api_needs_admin_scopes, admin_scopes);
 
+async fn no_escalation(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let (id, secret) = app
+        .client(
+            "client-admin",
+            "admin:clients admin:users",
+            &["client_credentials"],
+        )
+        .await;
+    let partial = app.cc_token(&id, &secret, None).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A partial administrator cannot mint a more powerful client or user…
+    let client = app
+        .send(
+            Call::new(Method::POST, "/admin/v1/clients")
+                .bearer(&partial)
+                .json(&json!({"name": "x", "scopes": "admin:full"})),
+        )
+        .await;
+    assert_eq!(client.status, StatusCode::FORBIDDEN, "{}", client.text);
+    let user = app
+        .send(Call::new(Method::POST, "/admin/v1/users").bearer(&partial).json(&json!({"username": "evil", "password": "correct horse battery", "scopes": "admin:keys"})))
+        .await;
+    assert_eq!(user.status, StatusCode::FORBIDDEN);
+    // …but may manage ordinary scopes, and admin:full may grant admin scopes.
+    let ordinary = app
+        .send(
+            Call::new(Method::POST, "/admin/v1/clients")
+                .bearer(&partial)
+                .json(&json!({"name": "y", "scopes": "api:items:read"})),
+        )
+        .await;
+    assert_eq!(ordinary.status, StatusCode::CREATED);
+    let full = app.admin_token().await;
+    let granted = app
+        .send(
+            Call::new(Method::POST, "/admin/v1/clients")
+                .bearer(&full)
+                .json(&json!({"name": "z", "scopes": "admin:audit"})),
+        )
+        .await;
+    assert_eq!(granted.status, StatusCode::CREATED);
+}
+both_backends!(partial_admins_cannot_grant_admin_scopes, no_escalation);
+
 async fn user_lifecycle(db: &TestDb) {
     let app = TestApp::start(config(db, &[])).await;
     let admin = app.admin_token().await;
@@ -278,7 +325,9 @@ async fn client_lifecycle(db: &TestDb) {
         app.cc_token(&id, &new_secret, None).await.status,
         StatusCode::UNAUTHORIZED
     );
-    let (rs, rs_secret) = app.client("rs", "", &["client_credentials"]).await;
+    let (rs, rs_secret) = app
+        .client("rs", "introspect", &["client_credentials"])
+        .await;
     assert_eq!(
         app.introspect((&rs, &rs_secret), &token).await,
         json!({"active": false})

@@ -83,7 +83,7 @@ async fn bundle_contract(db: &TestDb) {
 both_backends!(bundle_etag_and_long_poll, bundle_contract);
 
 async fn key_rotation(db: &TestDb) {
-    let app = TestApp::start(config(db, &[])).await;
+    let app = TestApp::start(config(db, &[("PORTCULLIS_KEY_PREPUBLISH", "2")])).await;
     let admin = app.admin_token().await;
     let keys = app
         .send(Call::new(Method::GET, "/admin/v1/keys").bearer(&admin))
@@ -107,8 +107,9 @@ async fn key_rotation(db: &TestDb) {
         .await;
     assert_eq!(early.status, StatusCode::CONFLICT, "{}", early.text);
     assert!(early.text.contains("published too recently"));
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let rotated = app
-        .send(Call::new(Method::POST, "/admin/v1/keys/rotate?force=true").bearer(&admin))
+        .send(Call::new(Method::POST, "/admin/v1/keys/rotate").bearer(&admin))
         .await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
     // The pre-published key signs now.
@@ -137,13 +138,29 @@ async fn key_rotation(db: &TestDb) {
         .collect();
     assert_eq!(kids.len(), 3);
     assert!(kids.contains(&header(&old_token)["kid"]));
-    let (rs, rs_secret) = app.client("rs", "", &["client_credentials"]).await;
+    let (rs, rs_secret) = app
+        .client("rs", "introspect", &["client_credentials"])
+        .await;
     assert_eq!(
         app.introspect((&rs, &rs_secret), &old_token).await["active"],
         true
     );
     assert_eq!(
         app.introspect((&rs, &rs_secret), &new_token).await["active"],
+        true
+    );
+    // An emergency rotation (compromised key) retires the signing key at once: its tokens stop
+    // working, while keys already retiring keep theirs.
+    let forced = app
+        .send(Call::new(Method::POST, "/admin/v1/keys/rotate?force=true").bearer(&admin))
+        .await;
+    assert_eq!(forced.status, StatusCode::OK, "{}", forced.text);
+    assert_eq!(
+        app.introspect((&rs, &rs_secret), &new_token).await,
+        serde_json::json!({"active": false})
+    );
+    assert_eq!(
+        app.introspect((&rs, &rs_secret), &old_token).await["active"],
         true
     );
     // Keys are sealed at rest: the stored private part is not the raw seed and opens only with

@@ -434,7 +434,7 @@ async fn revocation_and_introspection(db: &TestDb) {
     let app = TestApp::start(config(db, &[])).await;
     let (id, secret) = app.client("svc", "a", &["client_credentials"]).await;
     let (rs_id, rs_secret) = app
-        .client("resource-server", "", &["client_credentials"])
+        .client("resource-server", "introspect", &["client_credentials"])
         .await;
     let token = app.cc_token(&id, &secret, None).await.json()["access_token"]
         .as_str()
@@ -545,4 +545,66 @@ async fn userinfo_and_introspection_of_users(db: &TestDb) {
 both_backends!(
     userinfo_and_user_introspection,
     userinfo_and_introspection_of_users
+);
+
+async fn refresh_follows_current_scopes(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let (id, secret) = app
+        .client("web", "a b", &["password", "refresh_token"])
+        .await;
+    let user_id = app.user("quinn", "correct horse battery", &[], "a b").await;
+    let login = app
+        .login((&id, &secret), "quinn", "correct horse battery", &[])
+        .await
+        .json();
+    assert_eq!(login["scope"], "a b");
+    // An administrator takes scope b away; the next refresh no longer carries it.
+    let mut tx = app.state.db().pool.begin().await.unwrap();
+    portcullis_control_plane::users::update(
+        &mut tx,
+        &user_id,
+        &serde_json::from_value(json!({"scopes": "a"})).unwrap(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let refreshed = app
+        .send(
+            Call::new(Method::POST, "/oauth2/token")
+                .basic(&id, &secret)
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", login["refresh_token"].as_str().unwrap()),
+                ]),
+        )
+        .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
+    assert_eq!(refreshed.json()["scope"], "a");
+}
+both_backends!(
+    refresh_narrows_to_current_scopes,
+    refresh_follows_current_scopes
+);
+
+async fn introspection_scope(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let (a, a_secret) = app.client("a", "x", &["client_credentials"]).await;
+    let (b, b_secret) = app.client("b", "x", &["client_credentials"]).await;
+    let token = app.cc_token(&a, &a_secret, None).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Its own client may look; another client without `introspect` sees nothing.
+    assert_eq!(
+        app.introspect((&a, &a_secret), &token).await["active"],
+        true
+    );
+    assert_eq!(
+        app.introspect((&b, &b_secret), &token).await,
+        json!({"active": false})
+    );
+}
+both_backends!(
+    introspection_is_limited_to_owners_and_resource_servers,
+    introspection_scope
 );

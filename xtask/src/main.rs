@@ -109,7 +109,43 @@ fn ensure_envoy() -> Result<PathBuf, String> {
     Ok(envoy)
 }
 
+/// Starts PostgreSQL and Redis on their standard local ports if they are not answering (the
+/// machines this project runs on have both installed; the commands are theirs).
+fn ensure_services() -> Result<(), String> {
+    let up = |port: u16| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+    let services = [
+        (
+            5432,
+            "PostgreSQL",
+            "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+        ),
+        (
+            6379,
+            "Redis",
+            "redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save '' --appendonly no",
+        ),
+    ];
+    for (port, name, start) in services {
+        if up(port) {
+            continue;
+        }
+        eprintln!("xtask: {name} is not answering on 127.0.0.1:{port}; starting it");
+        let _ = run(Command::new("sh").args(["-c", start]));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !up(port) {
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "{name} is needed on 127.0.0.1:{port} and could not be started"
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
+    Ok(())
+}
+
 fn test(extra: &[&str]) -> Result<(), String> {
+    ensure_services()?;
     let (envoy, wasm) = setup()?;
     run(Command::new("cargo").args(["fmt", "--all", "--", "--check"]))?;
     run(Command::new("cargo").args([

@@ -35,6 +35,29 @@ fn require(state: &AppState, headers: &HeaderMap, scope: &str) -> Result<String,
     }
 }
 
+/// Only `admin:full` may hand out `admin:*` scopes; otherwise a partial administrator could
+/// create a client or user with more power than they have.
+fn guard_admin_scopes(
+    state: &AppState,
+    headers: &HeaderMap,
+    scopes: Option<&str>,
+) -> Result<(), ApiError> {
+    let grants_admin =
+        scopes.is_some_and(|s| s.split_whitespace().any(|s| s.starts_with("admin:")));
+    if !grants_admin {
+        return Ok(());
+    }
+    let claims = caller(state, headers)?;
+    if claims.scopes.iter().any(|s| s == "admin:full") {
+        Ok(())
+    } else {
+        Err(ApiError::oauth(
+            OAuthCode::InsufficientScope,
+            "only admin:full may grant admin:* scopes",
+        ))
+    }
+}
+
 async fn audited(
     mut tx: Transaction<'static, Any>,
     origin: &Origin,
@@ -89,6 +112,7 @@ pub async fn create_user(
     JsonBody(body): JsonBody<CreateUser>,
 ) -> Result<Response, ApiError> {
     let actor = require(&state, &headers, "admin:users")?;
+    guard_admin_scopes(&state, &headers, Some(&body.scopes))?;
     crate::passwords::check_policy(&body.password)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     users::check_username(&body.username)?;
@@ -154,6 +178,7 @@ pub async fn update_user(
     JsonBody(patch): JsonBody<UserPatch>,
 ) -> Result<Json<users::User>, ApiError> {
     let actor = require(&state, &headers, "admin:users")?;
+    guard_admin_scopes(&state, &headers, patch.scopes.as_deref())?;
     let mut tx = state.db().pool.begin().await?;
     users::update(&mut tx, &id, &patch).await?;
     let fields: Vec<&str> = [
@@ -309,6 +334,7 @@ pub async fn create_client(
     JsonBody(body): JsonBody<CreateClient>,
 ) -> Result<Response, ApiError> {
     let actor = require(&state, &headers, "admin:clients")?;
+    guard_admin_scopes(&state, &headers, Some(&body.scopes))?;
     let mut tx = state.db().pool.begin().await?;
     let (client, secret) = clients::create(
         &mut tx,
@@ -398,6 +424,7 @@ pub async fn update_client(
     JsonBody(body): JsonBody<UpdateClient>,
 ) -> Result<Json<Value>, ApiError> {
     let actor = require(&state, &headers, "admin:clients")?;
+    guard_admin_scopes(&state, &headers, body.scopes.as_deref())?;
     let mut tx = state.db().pool.begin().await?;
     clients::update(
         &mut tx,
@@ -474,8 +501,9 @@ pub async fn list_keys(
 /// Rotation options.
 #[derive(Debug, Default, Deserialize)]
 pub struct RotateQuery {
-    /// Emergency rotation (a compromised key): skip the pre-publication wait; edges that have
-    /// not fetched the next key yet reject new tokens until they do.
+    /// Emergency rotation (a compromised key): skip the pre-publication wait and retire the old
+    /// key at once (its tokens stop working); edges that have not fetched the next key yet
+    /// reject new tokens until they do.
     #[serde(default)]
     force: bool,
 }
@@ -500,6 +528,7 @@ pub async fn rotate_keys(
         state.master(),
         lifetimes.longest_access(),
         prepublish,
+        query.force,
     )
     .await?;
     keys::retire_expired(&mut tx).await?;

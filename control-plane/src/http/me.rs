@@ -28,14 +28,25 @@ fn me(state: &AppState, headers: &HeaderMap) -> Result<(String, Option<String>),
 }
 
 /// Re-authentication: the current password must match.
+/// Re-authentication, throttled like a login (a stolen access token must not become an
+/// unlimited password oracle).
 async fn reauthenticate(
     state: &AppState,
+    origin: &Origin,
     user_id: &str,
     password: &str,
 ) -> Result<users::Credentials, ApiError> {
     let user = users::get(&state.db().pool, user_id)
         .await?
         .ok_or(ApiError::NotFound)?;
+    let throttle = state.throttle();
+    let now = crate::now();
+    let Some(_attempt) = throttle.begin(&user.username) else {
+        return Err(ApiError::throttled(1));
+    };
+    if let Err(retry_after) = throttle.check(&user.username, &origin.client_ip, now).await {
+        return Err(ApiError::throttled(retry_after));
+    }
     let record = users::credentials(&state.db().pool, &user.username)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -44,11 +55,15 @@ async fn reauthenticate(
         .verify(Some(&record.password_hash), password)
         .await?;
     if !verified.matches {
+        throttle
+            .failed(&user.username, &origin.client_ip, now)
+            .await;
         return Err(ApiError::oauth(
             OAuthCode::InvalidGrant,
             "current password is wrong",
         ));
     }
+    throttle.succeeded(&user.username, &origin.client_ip).await;
     Ok(record)
 }
 
@@ -135,7 +150,7 @@ pub async fn change_password(
     JsonBody(body): JsonBody<PasswordChange>,
 ) -> Result<Json<Value>, ApiError> {
     let (user_id, current) = me(&state, &headers)?;
-    reauthenticate(&state, &user_id, &body.current_password).await?;
+    reauthenticate(&state, &origin, &user_id, &body.current_password).await?;
     crate::passwords::check_policy(&body.new_password)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let hash = state.hasher().hash(&body.new_password).await?;
@@ -184,11 +199,12 @@ pub struct Reauth {
 /// `POST /v1/me/totp`: starts enrolment; the secret becomes active once a code confirms it.
 pub async fn enroll_totp(
     State(state): State<AppState>,
+    origin: Origin,
     headers: HeaderMap,
     JsonBody(body): JsonBody<Reauth>,
 ) -> Result<Json<Value>, ApiError> {
     let (user_id, _) = me(&state, &headers)?;
-    let record = reauthenticate(&state, &user_id, &body.current_password).await?;
+    let record = reauthenticate(&state, &origin, &user_id, &body.current_password).await?;
     if record.totp_secret.is_some() {
         return Err(ApiError::Conflict(
             "a second factor is already enrolled".into(),
@@ -251,7 +267,7 @@ pub async fn remove_totp(
     JsonBody(body): JsonBody<Reauth>,
 ) -> Result<Json<Value>, ApiError> {
     let (user_id, _) = me(&state, &headers)?;
-    reauthenticate(&state, &user_id, &body.current_password).await?;
+    reauthenticate(&state, &origin, &user_id, &body.current_password).await?;
     let mut tx = state.db().pool.begin().await?;
     sqlx::query("UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE id = $1")
         .bind(&user_id)

@@ -156,6 +156,9 @@ async fn client_credentials(
 
 const BAD_LOGIN: &str = "invalid username or password";
 
+/// The scope that lets a client (a resource server) introspect other clients' tokens.
+pub const INTROSPECT_SCOPE: &str = "introspect";
+
 async fn password(
     state: &AppState,
     origin: &Origin,
@@ -164,7 +167,14 @@ async fn password(
 ) -> Result<Value, ApiError> {
     let username = form.require("username")?;
     let password = form.require("password")?;
+    if username.len() > 256 || password.len() > 1024 {
+        return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
+    }
     let now = crate::now();
+    let Some(_attempt) = state.throttle().begin(username) else {
+        state.metrics().throttled();
+        return Err(ApiError::throttled(1));
+    };
     if let Err(retry_after) = state
         .throttle()
         .check(username, &origin.client_ip, now)
@@ -173,11 +183,7 @@ async fn password(
         state.metrics().throttled();
         return Err(ApiError::throttled(retry_after));
     }
-    let record = if username.len() <= 256 {
-        users::credentials(&state.db().pool, username).await?
-    } else {
-        None
-    };
+    let record = users::credentials(&state.db().pool, username).await?;
     let verified = state
         .hasher()
         .verify(record.as_ref().map(|r| r.password_hash.as_str()), password)
@@ -283,8 +289,22 @@ async fn password(
             ));
         }
     }
+    // The account may have been disabled while the password was being checked.
+    let disabled: Option<i64> = sqlx::query_scalar("SELECT disabled FROM users WHERE id = $1")
+        .bind(&user.user_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if disabled != Some(0) {
+        return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
+    }
     if let Some(rehash) = &verified.rehash {
-        users::set_password_hash(&mut tx, &user.user_id, rehash).await?;
+        // Only if the password was not changed meanwhile.
+        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+            .bind(rehash)
+            .bind(&user.user_id)
+            .bind(&record.password_hash)
+            .execute(&mut *tx)
+            .await?;
     }
     let (session, refresh_token) = sessions::open(
         &mut tx,
@@ -400,7 +420,12 @@ async fn refresh(
     let Some(user) = user.filter(|u| !u.disabled) else {
         return Err(invalid());
     };
-    let session_scopes: Vec<String> = crate::scopes::parse(&session.scope).unwrap_or_default();
+    // Scopes taken away from the user or the client since login are gone from refreshed tokens.
+    let session_scopes: Vec<String> = crate::scopes::parse(&session.scope)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| user.scopes.contains(s) && client.scopes.contains(s))
+        .collect();
     let scopes = narrowed(requested, &session_scopes)?;
     let amr: Vec<String> = session.amr.split(' ').map(str::to_owned).collect();
     let subject = format!("user:{}", user.user_id);
@@ -522,12 +547,19 @@ pub async fn introspect(
     State(state): State<AppState>,
     form: OAuthForm,
 ) -> Result<Response, ApiError> {
-    authenticate_client(&state, &form).await?;
+    let caller = authenticate_client(&state, &form).await?;
     let token = form.require("token")?;
     let inactive = || no_store(json!({"active": false}));
+    // RFC 7662 §4: only resource servers (scope `introspect`) may look at other clients' tokens.
+    let may_see = |client_id: &str| {
+        client_id == caller.client_id || caller.scopes.iter().any(|s| s == INTROSPECT_SCOPE)
+    };
     if let Some(session) =
         sessions::by_refresh_token(&state.db().pool, state.master(), token).await?
     {
+        if !may_see(&session.client_id) {
+            return Ok(inactive());
+        }
         let user = users::get(&state.db().pool, &session.user_id).await?;
         let Some(user) = user.filter(|u| !u.disabled) else {
             return Ok(inactive());
@@ -550,6 +582,9 @@ pub async fn introspect(
     let Ok(claims) = tokens::verify(&published, state.config(), token) else {
         return Ok(inactive());
     };
+    if !may_see(&claims.client_id) {
+        return Ok(inactive());
+    }
     let mut body = json!({
         "active": true,
         "token_type": "Bearer",
