@@ -529,3 +529,44 @@ async fn operations(db: &TestDb) {
     }
 }
 both_backends!(health_metrics_and_openapi, operations);
+
+async fn disabling_a_client_ends_its_user_sessions(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let admin = app.admin_token().await;
+    let (web, web_secret) = app.client("web", "a", &["password", "refresh_token"]).await;
+    app.user("rita", "correct horse battery", &[], "a").await;
+    let login = app
+        .login((&web, &web_secret), "rita", "correct horse battery", &[])
+        .await
+        .json();
+    let access = login["access_token"].as_str().unwrap().to_owned();
+    let (rs, rs_secret) = app
+        .client("rs", "introspect", &["client_credentials"])
+        .await;
+    assert_eq!(
+        app.introspect((&rs, &rs_secret), &access).await["active"],
+        true
+    );
+    let reply = app
+        .send(
+            Call::new(Method::PATCH, &format!("/admin/v1/clients/{web}"))
+                .bearer(&admin)
+                .json(&json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // The user's token, issued through that client, is revoked with it.
+    assert_eq!(
+        app.introspect((&rs, &rs_secret), &access).await,
+        json!({"active": false})
+    );
+    let sessions = app
+        .send(Call::new(Method::GET, "/admin/v1/sessions").bearer(&admin))
+        .await
+        .json();
+    assert_eq!(sessions["sessions"].as_array().map(Vec::len), Some(0));
+}
+both_backends!(
+    disabling_a_client_ends_user_sessions_through_it,
+    disabling_a_client_ends_its_user_sessions
+);

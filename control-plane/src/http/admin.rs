@@ -437,9 +437,20 @@ pub async fn update_client(
     let target = format!("client:{id}");
     let mut longest = 0;
     if body.disabled == Some(true) {
-        // A disabled client's outstanding tokens stop working at the edge too.
+        // A disabled client's outstanding tokens stop working at the edge too: its own
+        // (`client:<id>`) and those of every user session opened through it.
         longest = state.config().lifetimes.longest_access();
         revocations::subject(&mut tx, &target, longest).await?;
+        let sessions: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM sessions WHERE client_id = $1 AND revoked_at IS NULL",
+        )
+        .bind(&id)
+        .fetch_all(&mut *tx)
+        .await?;
+        for sid in &sessions {
+            sessions::revoke(&mut tx, sid).await?;
+            revocations::session(&mut tx, sid, longest).await?;
+        }
         crate::bundle::bump(&mut tx).await?;
     }
     audited(
