@@ -93,6 +93,7 @@ impl Case {
                 allowed: false,
                 policy_ids: Vec::new(),
                 errors: vec!["path refused by normalisation".into()],
+                shadow_allowed: None,
             });
         };
         let request = HttpRequest {

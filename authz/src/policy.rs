@@ -66,12 +66,18 @@ pub struct Decision {
     pub policy_ids: Vec<String>,
     /// Evaluation or request-building errors; any error denies.
     pub errors: Vec<String>,
+    /// When `@shadow` policies exist: whether the request would be allowed if they were
+    /// enforced. Shadow policies are evaluated and reported, never enforced.
+    pub shadow_allowed: Option<bool>,
 }
 
 /// A policy set validated against its schema, with the base entities and the schema's actions.
 #[derive(Debug, Clone)]
 pub struct PolicyEngine {
     policies: PolicySet,
+    /// Enforced and `@shadow` policies together, when any policy is a shadow.
+    with_shadow: Option<PolicySet>,
+    shadow_count: usize,
     entities: Entities,
     actions: HashSet<EntityUid>,
     policy_count: usize,
@@ -95,11 +101,15 @@ impl PolicyEngine {
             return Err(PolicyError::Templates);
         }
         let mut named = PolicySet::new();
+        let mut shadows = Vec::new();
         for policy in parsed.policies() {
             let policy: Policy = match policy.annotation("id") {
                 Some(id) => policy.new_id(PolicyId::new(id)),
                 None => policy.clone(),
             };
+            if policy.annotation("shadow").is_some() {
+                shadows.push(policy.clone());
+            }
             let id = policy.id().to_string();
             named
                 .add(policy)
@@ -120,8 +130,25 @@ impl PolicyEngine {
         };
         let entities = Entities::from_json_value(entities, Some(&schema))
             .map_err(|e| PolicyError::Entities(e.to_string()))?;
+        // Everything was validated together; now the shadows leave the enforced set.
+        let shadow_count = shadows.len();
+        let with_shadow = if shadows.is_empty() {
+            None
+        } else {
+            let mut enforced = PolicySet::new();
+            for policy in named.policies() {
+                if policy.annotation("shadow").is_none() {
+                    enforced
+                        .add(policy.clone())
+                        .map_err(|_| PolicyError::DuplicateId(policy.id().to_string()))?;
+                }
+            }
+            Some(std::mem::replace(&mut named, enforced))
+        };
         Ok(PolicyEngine {
             actions: schema.actions().cloned().collect(),
+            with_shadow,
+            shadow_count,
             policy_count: named.policies().count(),
             reads_now: mentions(policies, "now"),
             reads_source_ip: mentions(policies, "source_ip"),
@@ -130,9 +157,14 @@ impl PolicyEngine {
         })
     }
 
-    /// Number of policies.
+    /// Number of enforced policies.
     pub fn policy_count(&self) -> usize {
         self.policy_count
+    }
+
+    /// Number of `@shadow` policies (evaluated and reported, never enforced).
+    pub fn shadow_count(&self) -> usize {
+        self.shadow_count
     }
 
     /// Whether some policy may read `context.now`, which makes decisions uncacheable.
@@ -149,8 +181,13 @@ impl PolicyEngine {
     pub fn decide(&self, claims: &AccessClaims, request: &HttpRequest<'_>) -> Decision {
         match self.build(claims, request) {
             Ok((cedar_request, entities)) => {
-                let response =
-                    Authorizer::new().is_authorized(&cedar_request, &self.policies, &entities);
+                let authorizer = Authorizer::new();
+                let response = authorizer.is_authorized(&cedar_request, &self.policies, &entities);
+                let shadow_allowed = self.with_shadow.as_ref().map(|all| {
+                    let shadow = authorizer.is_authorized(&cedar_request, all, &entities);
+                    shadow.diagnostics().errors().next().is_none()
+                        && shadow.decision() == cedar_policy::Decision::Allow
+                });
                 let errors: Vec<String> = response
                     .diagnostics()
                     .errors()
@@ -165,12 +202,14 @@ impl PolicyEngine {
                         .map(|id| id.to_string())
                         .collect(),
                     errors,
+                    shadow_allowed,
                 }
             }
             Err(error) => Decision {
                 allowed: false,
                 policy_ids: Vec::new(),
                 errors: vec![error],
+                shadow_allowed: None,
             },
         }
     }

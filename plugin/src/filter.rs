@@ -4,6 +4,7 @@ use crate::host;
 use crate::root::Worker;
 use portcullis_authz::gate::{DenyReason, Gate, Outcome, RequestInput};
 use portcullis_authz::jws::TokenError;
+use portcullis_authz::policy::Decision;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, Bytes, LogLevel};
 use std::cell::RefCell;
@@ -35,7 +36,7 @@ impl PortcullisFilter {
             (pseudo(":method"), pseudo(":path"), pseudo(":authority"));
         let target = match Gate::normalize_path(&raw_path) {
             Ok(target) => target,
-            Err(reason) => return deny(&mut worker, &reason, None),
+            Err(reason) => return deny(&mut worker, &reason, None, ""),
         };
         if worker.config.is_bypass(&target.path) {
             worker.metrics.count("bypassed");
@@ -78,7 +79,7 @@ impl PortcullisFilter {
             now: i64::try_from(now_ms / 1_000).unwrap_or(i64::MAX),
         };
         let Some(gate) = worker.gate.as_mut() else {
-            return deny(&mut worker, &DenyReason::PolicyError, None);
+            return deny(&mut worker, &DenyReason::PolicyError, None, "");
         };
         match gate.decide(&input, &target) {
             Outcome::Allow(allowed) => {
@@ -94,11 +95,12 @@ impl PortcullisFilter {
                 if let Some(path) = &allowed.rewritten_path {
                     host::set_request_header(":path", Some(path));
                 }
-                let record = format!(
+                let mut record = format!(
                     "allow sub={} policies={}",
                     claims.sub,
                     allowed.decision.policy_ids.join(",")
                 );
+                record_shadow(&mut worker, &mut record, &allowed.decision);
                 host::set_property(DECISION_PROPERTY, record.as_bytes());
                 worker.metrics.count("allowed");
                 worker.metrics.count(if allowed.token_cache_hit {
@@ -119,9 +121,14 @@ impl PortcullisFilter {
                 }
                 let policies = denied
                     .decision
+                    .as_ref()
                     .map(|d| d.policy_ids.join(","))
                     .unwrap_or_default();
-                deny(&mut worker, &denied.reason, Some(&policies))
+                let mut shadow = String::new();
+                if let Some(decision) = &denied.decision {
+                    record_shadow(&mut worker, &mut shadow, decision);
+                }
+                deny(&mut worker, &denied.reason, Some(&policies), &shadow)
             }
         }
     }
@@ -135,9 +142,28 @@ impl HttpContext for PortcullisFilter {
     }
 }
 
+/// Counts what `@shadow` policies would have changed (`shadow.would_allow`,
+/// `shadow.would_deny`, `shadow.same`) and notes it in the access-log record.
+fn record_shadow(worker: &mut Worker, record: &mut String, decision: &Decision) {
+    let Some(shadow) = decision.shadow_allowed else {
+        return;
+    };
+    let metric = match (decision.allowed, shadow) {
+        (false, true) => "shadow.would_allow",
+        (true, false) => "shadow.would_deny",
+        _ => "shadow.same",
+    };
+    worker.metrics.count(metric);
+    record.push_str(if shadow {
+        " shadow=allow"
+    } else {
+        " shadow=deny"
+    });
+}
+
 /// Answers a refused request with the RFC 6750 challenge and a generic body; the precise reason
 /// goes only to metrics, the filter-state record and the debug log.
-fn deny(worker: &mut Worker, reason: &DenyReason, policies: Option<&str>) -> Action {
+fn deny(worker: &mut Worker, reason: &DenyReason, policies: Option<&str>, shadow: &str) -> Action {
     worker
         .metrics
         .count_dynamic(format!("denied.{}", reason.metric_name()));
@@ -153,6 +179,7 @@ fn deny(worker: &mut Worker, reason: &DenyReason, policies: Option<&str>) -> Act
     if let Some(policies) = policies.filter(|p| !p.is_empty()) {
         record.push_str(&format!(" policies={policies}"));
     }
+    record.push_str(shadow);
     host::set_property(DECISION_PROPERTY, record.as_bytes());
     host::log(
         LogLevel::Debug,
