@@ -26,6 +26,8 @@ usage: portcullis <command>
   policy validate --dir DIR               validate a policy folder (no database needed)
   policy test --dir DIR                   run DIR/tests/ALLOW/*.json and DIR/tests/DENY/*.json
   policy diff --dir DIR --against OTHER   corpus decisions that differ between OTHER and DIR
+  policy push --dir DIR --url URL         test locally, then publish to a running control plane
+                                          (token with admin:policies in PORTCULLIS_TOKEN)
   policy load --dir DIR                   validate, store and activate a policy folder
   audit verify                            check the audit hash chain
 
@@ -186,6 +188,43 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             .collect();
         print(&json!({"cases": cases.len(), "changed": changed}));
         return Ok(());
+    }
+    if words == ["policy", "push"] {
+        options.check_known(&["dir", "url"])?;
+        let dir = PathBuf::from(options.required("dir")?);
+        let set = PolicySet::from_dir(&dir).map_err(failed)?;
+        let engine = set.validate().map_err(failed)?;
+        let cases = crate::policies::load_corpus(&dir).map_err(failed)?;
+        let failures = crate::policies::run_corpus(&engine, &cases)
+            .into_iter()
+            .filter(|r| !r.passed())
+            .count();
+        if failures > 0 {
+            return Err(failed(format!(
+                "{failures} corpus cases fail; run `portcullis policy test --dir {}` (nothing pushed)",
+                dir.display()
+            )));
+        }
+        let token = std::env::var("PORTCULLIS_TOKEN").map_err(|_| {
+            CliError::Usage("PORTCULLIS_TOKEN must hold an access token with admin:policies".into())
+        })?;
+        let body = serde_json::to_string(&set).map_err(failed)?;
+        let (status, reply) = http_put(
+            options.required("url")?,
+            "/admin/v1/policies",
+            &token,
+            &body,
+        )
+        .await
+        .map_err(failed)?;
+        println!("{reply}");
+        return if status == 200 {
+            Ok(())
+        } else {
+            Err(failed(format!(
+                "the control plane refused the push ({status})"
+            )))
+        };
     }
     if words == ["policy", "validate"] {
         options.check_known(&["dir"])?;
@@ -423,6 +462,40 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+/// A minimal HTTP/1.1 `PUT` over plain TCP (`http://host:port` only; put TLS in front of the
+/// control plane with a proxy and push from inside).
+async fn http_put(url: &str, path: &str, token: &str, body: &str) -> Result<(u16, String), String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let authority = url
+        .strip_prefix("http://")
+        .ok_or("--url must be http://host:port")?
+        .trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| format!("{authority}: {e}"))?;
+    let request = format!(
+        "PUT {path} HTTP/1.1\r\nhost: {authority}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .await
+        .map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed response")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("malformed status line")?;
+    Ok((status, body.to_owned()))
 }
 
 fn cli_event<'a>(action: &'a str, target: &'a str) -> Event<'a> {

@@ -368,12 +368,14 @@ async fn totp_flow(db: &TestDb) {
         .starts_with("otpauth://totp/"));
     let key = decode_base32(base32);
     let now = portcullis_control_plane::now();
+    // Confirm with the current step and log in with the next: both stay inside the server's
+    // ±1 window even if a step boundary passes meanwhile, and the login step is a later one.
     let step = now / 30;
     let confirm = app
         .send(
             Call::new(Method::POST, "/v1/me/totp/confirm")
                 .bearer(&access)
-                .json(&json!({"code": portcullis_control_plane::totp::code(&key, step - 1)})),
+                .json(&json!({"code": portcullis_control_plane::totp::code(&key, step)})),
         )
         .await;
     assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.text);
@@ -382,7 +384,7 @@ async fn totp_flow(db: &TestDb) {
         .login((&id, &secret), "gina", "correct horse battery", &[])
         .await;
     assert_eq!(no_otp.json()["error"], "invalid_grant");
-    let code = portcullis_control_plane::totp::code(&key, step);
+    let code = portcullis_control_plane::totp::code(&key, step + 1);
     let with_otp = app
         .login(
             (&id, &secret),

@@ -325,3 +325,111 @@ fn a_toml_file_configures_and_bad_values_name_their_key() {
         "the file's database_url was not used"
     );
 }
+
+#[test]
+fn policy_push_publishes_to_a_running_control_plane() {
+    use std::io::{Read as _, Write as _};
+    let db = common::TestDb::sqlite();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("serve")
+        .current_dir(db.dir())
+        .env("DATABASE_URL", &db.url)
+        .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("PORTCULLIS_POLICY_DIR", common::policy_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/readyz").is_none() {
+        assert!(Instant::now() < deadline, "serve did not come up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, client, err) = portcullis(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "ci",
+            "--scopes",
+            "admin:policies",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let form = "grant_type=client_credentials";
+    let basic = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        format!(
+            "{}:{}",
+            client["client_id"].as_str().unwrap(),
+            client["client_secret"].as_str().unwrap()
+        ),
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "POST /oauth2/token HTTP/1.1\r\nhost: x\r\nauthorization: Basic {basic}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{form}",
+        form.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let token: serde_json::Value =
+        serde_json::from_str(response.split_once("\r\n\r\n").unwrap().1).unwrap();
+    let token = token["access_token"].as_str().unwrap();
+    let push = |dir: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args([
+                "policy",
+                "push",
+                "--dir",
+                dir.to_str().unwrap(),
+                "--url",
+                &format!("http://127.0.0.1:{port}"),
+            ])
+            .env_clear()
+            .env("PORTCULLIS_TOKEN", token)
+            .output()
+            .unwrap()
+    };
+    let pushed = push(&common::policy_dir());
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&pushed.stdout).unwrap();
+    assert_eq!(reply["version"], 2);
+    // A folder whose corpus fails is not pushed at all.
+    let broken = db.dir().join("broken");
+    std::fs::create_dir_all(broken.join("tests/DENY")).unwrap();
+    std::fs::copy(
+        common::policy_dir().join("schema.cedarschema"),
+        broken.join("schema.cedarschema"),
+    )
+    .unwrap();
+    std::fs::write(
+        broken.join("all.cedar"),
+        "permit (principal, action, resource);",
+    )
+    .unwrap();
+    std::fs::copy(
+        common::policy_dir().join("tests/DENY/public-write.json"),
+        broken.join("tests/DENY/public-write.json"),
+    )
+    .unwrap();
+    let refused = push(&broken);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("nothing pushed"));
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+}

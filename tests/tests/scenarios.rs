@@ -105,6 +105,8 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
         )
         .await;
     let secret = decode_base32(body(&enrol)["secret"].as_str().unwrap_or_default());
+    // Confirm with the current step and log in with the next: both stay inside the server's
+    // ±1 window even if a step boundary passes meanwhile, and the login step is a later one.
     let step = portcullis_control_plane::now() / 30;
     let confirm = s
         .plane
@@ -112,7 +114,7 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
             "POST",
             "/v1/me/totp/confirm",
             &first,
-            Some(&json!({"code": portcullis_control_plane::totp::code(&secret, step - 1)})),
+            Some(&json!({"code": portcullis_control_plane::totp::code(&secret, step)})),
         )
         .await;
     assert_eq!(
@@ -121,7 +123,11 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
         "{}",
         String::from_utf8_lossy(&confirm.body)
     );
-    let second = login(Some(portcullis_control_plane::totp::code(&secret, step))).await;
+    let second = login(Some(portcullis_control_plane::totp::code(
+        &secret,
+        step + 1,
+    )))
+    .await;
     assert_eq!(
         second.status,
         200,
