@@ -56,7 +56,9 @@ fn decide(counts: &Counts, now: i64) -> Result<(), i64> {
     let pair_failures = match counts.pair {
         Some((failures, last)) => {
             if failures >= FREE_FAILURES {
-                let backoff = (1i64 << (failures - FREE_FAILURES).min(16)).min(MAX_BACKOFF);
+                // 2 s, 4 s, 8 s, … capped. Times have second resolution, so the first step is 2 s
+                // to be sure it is at least one whole second.
+                let backoff = (2i64 << (failures - FREE_FAILURES).min(16)).min(MAX_BACKOFF);
                 if now < last + backoff {
                     return Err(last + backoff - now);
                 }
@@ -335,8 +337,12 @@ mod tests {
             assert!(throttle.check("alice", "10.0.0.1", 1000).await.is_ok());
             throttle.failed("alice", "10.0.0.1", 1000).await;
         }
-        assert_eq!(throttle.check("alice", "10.0.0.1", 1000).await, Err(1));
-        assert!(throttle.check("alice", "10.0.0.1", 1001).await.is_ok());
+        assert_eq!(throttle.check("alice", "10.0.0.1", 1000).await, Err(2));
+        assert_eq!(throttle.check("alice", "10.0.0.1", 1001).await, Err(1));
+        assert!(throttle.check("alice", "10.0.0.1", 1002).await.is_ok());
+        // Each further failure doubles the wait.
+        throttle.failed("alice", "10.0.0.1", 1002).await;
+        assert_eq!(throttle.check("alice", "10.0.0.1", 1002).await, Err(4));
     }
 
     #[test]
