@@ -147,12 +147,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
     if words == ["policy", "test"] {
         options.check_known(&["dir"])?;
         let dir = PathBuf::from(options.required("dir")?);
-        let engine = PolicySet::from_dir(&dir)
-            .map_err(failed)?
-            .validate()
-            .map_err(failed)?;
-        let cases = crate::policies::load_corpus(&dir).map_err(failed)?;
-        let results = crate::policies::run_corpus(&engine, &cases);
+        let (_, results) = crate::policies::test_dir(&dir).map_err(failed)?;
         let failures: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
         print(&json!({"passed": results.len() - failures.len(), "failed": failures}));
         return if failures.is_empty() {
@@ -192,13 +187,8 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
     if words == ["policy", "push"] {
         options.check_known(&["dir", "url"])?;
         let dir = PathBuf::from(options.required("dir")?);
-        let set = PolicySet::from_dir(&dir).map_err(failed)?;
-        let engine = set.validate().map_err(failed)?;
-        let cases = crate::policies::load_corpus(&dir).map_err(failed)?;
-        let failures = crate::policies::run_corpus(&engine, &cases)
-            .into_iter()
-            .filter(|r| !r.passed())
-            .count();
+        let (set, results) = crate::policies::test_dir(&dir).map_err(failed)?;
+        let failures = results.iter().filter(|r| !r.passed()).count();
         if failures > 0 {
             return Err(failed(format!(
                 "{failures} corpus cases fail; run `portcullis policy test --dir {}` (nothing pushed)",
@@ -334,31 +324,16 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             crate::users::set_disabled(&mut tx, id, true)
                 .await
                 .map_err(failed)?;
-            let live: Vec<String> = sqlx::query_scalar(
-                "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL",
-            )
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(failed)?;
-            for sid in &live {
-                crate::sessions::revoke(&mut tx, sid)
-                    .await
-                    .map_err(failed)?;
-                crate::sessions::revocations::session(&mut tx, sid, longest)
-                    .await
-                    .map_err(failed)?;
-            }
-            let target = format!("user:{id}");
-            crate::sessions::revocations::subject(&mut tx, &target, longest)
+            let ended = crate::sessions::end_for_user(&mut tx, id, longest)
                 .await
                 .map_err(failed)?;
             crate::bundle::bump(&mut tx).await.map_err(failed)?;
+            let target = format!("user:{id}");
             audit::append(&mut tx, &origin, &cli_event("user.disabled", &target))
                 .await
                 .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
-            print(&json!({"user_id": id, "disabled": true, "sessions_ended": live.len()}));
+            print(&json!({"user_id": id, "disabled": true, "sessions_ended": ended}));
         }
         ["client", "create"] => {
             options.check_known(&["name", "scopes", "grants"])?;
@@ -419,8 +394,6 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             )
             .await
             .map_err(failed)?;
-            crate::keys::retire_expired(&mut tx).await.map_err(failed)?;
-            crate::bundle::bump(&mut tx).await.map_err(failed)?;
             audit::append(
                 &mut tx,
                 &origin,

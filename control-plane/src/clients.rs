@@ -53,13 +53,6 @@ pub enum ClientError {
     NotFound,
 }
 
-fn split(text: &str) -> Vec<String> {
-    text.split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 fn from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
     let disabled: i64 = row.try_get("disabled")?;
     let scopes: String = row.try_get("scopes")?;
@@ -67,8 +60,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
     Ok(Client {
         client_id: row.try_get("id")?,
         name: row.try_get("name")?,
-        scopes: split(&scopes),
-        grant_types: split(&grants),
+        scopes: crate::db::words(&scopes),
+        grant_types: crate::db::words(&grants),
         disabled: disabled != 0,
         created_at: row.try_get("created_at")?,
         previous_secret_expires: row.try_get("previous_secret_expires")?,

@@ -119,6 +119,14 @@ fn statements(sql: &str) -> Vec<String> {
         .collect()
 }
 
+/// A stored list (scopes, roles, grant types are kept as space-separated text).
+pub fn words(text: &str) -> Vec<String> {
+    text.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Whether the database answers.
 pub async fn ping(db: &Db) -> bool {
     sqlx::query("SELECT 1")

@@ -111,7 +111,8 @@ pub async fn ensure(
 /// The next key must have been published for `prepublish` seconds, so every edge already trusts
 /// it when it starts signing. An emergency rotation (a compromised key) passes `emergency`: no
 /// wait, and the old key is retired at once — its tokens stop working everywhere. Returns the new
-/// active kid.
+/// active kid. Also retires keys whose tokens have all expired, and moves the bundle version
+/// (first, which serialises concurrent rotations).
 pub async fn rotate(
     tx: &mut Transaction<'static, Any>,
     master: &MasterKey,
@@ -157,6 +158,7 @@ pub async fn rotate(
         .execute(&mut **tx)
         .await?;
     insert_new(tx, master, "next", now).await?;
+    retire_expired(tx).await?;
     Ok(next)
 }
 

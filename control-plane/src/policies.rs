@@ -287,3 +287,11 @@ pub fn run_corpus(engine: &PolicyEngine, cases: &[CorpusCase]) -> Vec<CaseResult
         })
         .collect()
 }
+
+/// Reads and validates the folder `dir` and runs its corpus: the set and every case's result.
+pub fn test_dir(dir: &Path) -> Result<(PolicySet, Vec<CaseResult>), PolicyStoreError> {
+    let set = PolicySet::from_dir(dir)?;
+    let engine = set.validate()?;
+    let results = run_corpus(&engine, &load_corpus(dir)?);
+    Ok((set, results))
+}

@@ -184,6 +184,48 @@ pub async fn revoke(
     )
 }
 
+/// Ends every live session whose `column` (`user_id` or `client_id`) is `value`, and revokes
+/// their access tokens for as long as one can live; returns how many ended.
+async fn end_where(
+    tx: &mut Transaction<'static, Any>,
+    column: &'static str,
+    value: &str,
+    longest_access: i64,
+) -> Result<usize, sqlx::Error> {
+    let live: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT id FROM sessions WHERE {column} = $1 AND revoked_at IS NULL"
+    ))
+    .bind(value)
+    .fetch_all(&mut **tx)
+    .await?;
+    for sid in &live {
+        revoke(tx, sid).await?;
+        revocations::session(tx, sid, longest_access).await?;
+    }
+    Ok(live.len())
+}
+
+/// Ends every session of a user and revokes all their access tokens (sessions' and any
+/// other issued before now); the caller bumps the bundle version.
+pub async fn end_for_user(
+    tx: &mut Transaction<'static, Any>,
+    user_id: &str,
+    longest_access: i64,
+) -> Result<usize, sqlx::Error> {
+    let ended = end_where(tx, "user_id", user_id, longest_access).await?;
+    revocations::subject(tx, &format!("user:{user_id}"), longest_access).await?;
+    Ok(ended)
+}
+
+/// Ends every user session opened through a client; the caller bumps the bundle version.
+pub async fn end_for_client(
+    tx: &mut Transaction<'static, Any>,
+    client_id: &str,
+    longest_access: i64,
+) -> Result<usize, sqlx::Error> {
+    end_where(tx, "client_id", client_id, longest_access).await
+}
+
 /// The session a refresh token belongs to, if the token is live.
 pub async fn by_refresh_token(
     pool: &AnyPool,

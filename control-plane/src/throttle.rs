@@ -248,6 +248,14 @@ impl Throttle {
         })
     }
 
+    /// Starts an attempt and checks the counters: the attempt to hold until the outcome is
+    /// recorded, or `Err(retry_after_seconds)`.
+    pub async fn start(&self, account: &str, ip: &str, now: i64) -> Result<Attempt<'_>, i64> {
+        let attempt = self.begin(account).ok_or(1)?;
+        self.check(account, ip, now).await?;
+        Ok(attempt)
+    }
+
     fn local_counts(&self, account: &str, ip: &str, now: i64) -> Counts {
         let Ok(mut local) = self.local.lock() else {
             return Counts::default();

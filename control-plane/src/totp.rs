@@ -27,6 +27,23 @@ pub fn base32(bytes: &[u8]) -> String {
     out
 }
 
+/// Decodes what [`base32`] produced (upper case, no padding); `None` on any other character.
+pub fn decode_base32(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 5 / 8);
+    let mut buffer: u32 = 0;
+    let mut bits = 0;
+    for c in text.bytes() {
+        let value = BASE32.iter().position(|a| *a == c)? as u32;
+        buffer = ((buffer << 5) | value) & 0xffff;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
 /// The code for `secret` at time step `step`.
 pub fn code(secret: &[u8], step: i64) -> String {
     let Ok(mut mac) = <Hmac<Sha1> as Mac>::new_from_slice(secret) else {
@@ -96,5 +113,9 @@ mod tests {
     #[test]
     fn base32_matches_rfc4648() {
         assert_eq!(base32(b"foobar"), "MZXW6YTBOI");
+        assert_eq!(decode_base32("MZXW6YTBOI").unwrap(), b"foobar");
+        let secret: Vec<u8> = (0..20).collect();
+        assert_eq!(decode_base32(&base32(&secret)).unwrap(), secret);
+        assert!(decode_base32("mzxw").is_none());
     }
 }

@@ -72,13 +72,6 @@ pub enum UserError {
     NotFound,
 }
 
-fn split(text: &str) -> Vec<String> {
-    text.split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
 const COLUMNS: &str =
     "id, username, email, roles, scopes, tenant, totp_secret, disabled, created_at, updated_at";
 
@@ -91,8 +84,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
         user_id: row.try_get("id")?,
         username: row.try_get("username")?,
         email: row.try_get("email")?,
-        roles: split(&roles),
-        scopes: split(&scopes),
+        roles: crate::db::words(&roles),
+        scopes: crate::db::words(&scopes),
         tenant: row.try_get("tenant")?,
         totp_enabled: totp.is_some(),
         disabled: disabled != 0,

@@ -366,7 +366,7 @@ async fn totp_flow(db: &TestDb) {
         .as_str()
         .unwrap()
         .starts_with("otpauth://totp/"));
-    let key = decode_base32(base32);
+    let key = portcullis_control_plane::totp::decode_base32(base32).unwrap();
     let now = portcullis_control_plane::now();
     // Confirm with the current step and log in with the next: both stay inside the server's
     // ±1 window even if a step boundary passes meanwhile, and the login step is a later one.
@@ -445,22 +445,6 @@ async fn totp_flow(db: &TestDb) {
     );
 }
 both_backends!(totp_enrolment_login_and_self_service, totp_flow);
-
-fn decode_base32(text: &str) -> Vec<u8> {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let mut out = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0);
-    for c in text.bytes() {
-        let value = alphabet.iter().position(|a| *a == c).unwrap() as u32;
-        buffer = (buffer << 5) | value;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
 
 async fn audit_chain(db: &TestDb) {
     let app = TestApp::start(config(db, &[])).await;

@@ -54,6 +54,14 @@ pub fn config(port: u16, database_url: &str, extra: &[(&str, &str)]) -> Config {
         .unwrap_or_else(|e| panic!("control plane config: {e}"))
 }
 
+/// The `Authorization` value for HTTP Basic client authentication.
+pub fn basic(client: &(String, String)) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.0, client.1))
+    )
+}
+
 impl ControlPlane {
     /// Starts on a free port over `database_url`.
     pub fn start(database_url: &str) -> Self {
@@ -136,23 +144,29 @@ impl ControlPlane {
             .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
     }
 
-    /// `POST /oauth2/token` with Basic client authentication.
-    pub async fn token(&self, client: &(String, String), params: &[(&str, &str)]) -> Response {
-        let basic = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.0, client.1))
-        );
+    /// A form `POST` to `path` with Basic client authentication.
+    pub async fn post_form(
+        &self,
+        path: &str,
+        client: &(String, String),
+        params: &[(&str, &str)],
+    ) -> Response {
         let body: String = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(params)
             .finish();
         self.call(
             "POST",
-            "/oauth2/token",
-            Some(&basic),
+            path,
+            Some(&basic(client)),
             Some("application/x-www-form-urlencoded"),
             &body,
         )
         .await
+    }
+
+    /// `POST /oauth2/token` with Basic client authentication.
+    pub async fn token(&self, client: &(String, String), params: &[(&str, &str)]) -> Response {
+        self.post_form("/oauth2/token", client, params).await
     }
 
     /// A client_credentials access token.
@@ -176,21 +190,8 @@ impl ControlPlane {
 
     /// `POST /oauth2/revoke`.
     pub async fn revoke(&self, client: &(String, String), token: &str) -> Response {
-        let basic = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", client.0, client.1))
-        );
-        let body: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("token", token)
-            .finish();
-        self.call(
-            "POST",
-            "/oauth2/revoke",
-            Some(&basic),
-            Some("application/x-www-form-urlencoded"),
-            &body,
-        )
-        .await
+        self.post_form("/oauth2/revoke", client, &[("token", token)])
+            .await
     }
 
     /// An admin API call with a bearer token and a JSON body.

@@ -12,21 +12,6 @@ fn body(reply: &portcullis_tests::http::Response) -> Value {
     reply.json()
 }
 
-fn decode_base32(text: &str) -> Vec<u8> {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0);
-    for c in text.bytes() {
-        let value = alphabet.iter().position(|a| *a == c).unwrap_or(0) as u32;
-        buffer = (buffer << 5) | value;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
-
 async fn post(port: u16, path: &str, token: &str) -> u16 {
     let auth = format!("Bearer {token}");
     request(port, "POST", path, &[("authorization", auth.as_bytes())])
@@ -104,7 +89,10 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
             Some(&json!({"current_password": "correct horse battery"})),
         )
         .await;
-    let secret = decode_base32(body(&enrol)["secret"].as_str().unwrap_or_default());
+    let secret = portcullis_control_plane::totp::decode_base32(
+        body(&enrol)["secret"].as_str().unwrap_or_default(),
+    )
+    .unwrap_or_default();
     // Confirm with the current step and log in with the next: both stay inside the server's
     // ±1 window even if a step boundary passes meanwhile, and the login step is a later one.
     let step = portcullis_control_plane::now() / 30;
@@ -532,13 +520,7 @@ async fn a_restart_loses_nothing() {
         .call(
             "POST",
             "/v1/authorize",
-            Some(&format!(
-                "Basic {}",
-                base64::Engine::encode(
-                    &base64::engine::general_purpose::STANDARD,
-                    format!("{}:{}", service.0, service.1)
-                )
-            )),
+            Some(&portcullis_tests::control_plane::basic(&service)),
             Some("application/json"),
             &json!({"token": revoked, "method": "GET", "path": "/api/items"}).to_string(),
         )

@@ -206,25 +206,16 @@ pub async fn update_user(
         .ok_or(ApiError::NotFound)
 }
 
-/// Ends every session of a user and revokes their outstanding access tokens.
+/// Ends every session of a user, revokes their outstanding access tokens and moves the bundle.
 async fn end_all_sessions(
     tx: &mut Transaction<'static, Any>,
     state: &AppState,
     user_id: &str,
 ) -> Result<usize, ApiError> {
-    let longest = state.config().lifetimes.longest_access();
-    let live: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL")
-            .bind(user_id)
-            .fetch_all(&mut **tx)
-            .await?;
-    for sid in &live {
-        sessions::revoke(tx, sid).await?;
-        revocations::session(tx, sid, longest).await?;
-    }
-    revocations::subject(tx, &format!("user:{user_id}"), longest).await?;
+    let ended =
+        sessions::end_for_user(tx, user_id, state.config().lifetimes.longest_access()).await?;
     crate::bundle::bump(tx).await?;
-    Ok(live.len())
+    Ok(ended)
 }
 
 /// `POST /admin/v1/users/{id}/disable`: the account and every session end now.
@@ -441,16 +432,7 @@ pub async fn update_client(
         // (`client:<id>`) and those of every user session opened through it.
         longest = state.config().lifetimes.longest_access();
         revocations::subject(&mut tx, &target, longest).await?;
-        let sessions: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM sessions WHERE client_id = $1 AND revoked_at IS NULL",
-        )
-        .bind(&id)
-        .fetch_all(&mut *tx)
-        .await?;
-        for sid in &sessions {
-            sessions::revoke(&mut tx, sid).await?;
-            revocations::session(&mut tx, sid, longest).await?;
-        }
+        sessions::end_for_client(&mut tx, &id, longest).await?;
         crate::bundle::bump(&mut tx).await?;
     }
     audited(
@@ -542,8 +524,6 @@ pub async fn rotate_keys(
         query.force,
     )
     .await?;
-    keys::retire_expired(&mut tx).await?;
-    crate::bundle::bump(&mut tx).await?;
     audited(
         tx,
         &origin,

@@ -41,12 +41,10 @@ async fn reauthenticate(
         .ok_or(ApiError::NotFound)?;
     let throttle = state.throttle();
     let now = crate::now();
-    let Some(_attempt) = throttle.begin(&user.username) else {
-        return Err(ApiError::throttled(1));
-    };
-    if let Err(retry_after) = throttle.check(&user.username, &origin.client_ip, now).await {
-        return Err(ApiError::throttled(retry_after));
-    }
+    let _attempt = throttle
+        .start(&user.username, &origin.client_ip, now)
+        .await
+        .map_err(ApiError::throttled)?;
     let record = users::credentials(&state.db().pool, &user.username)
         .await?
         .ok_or(ApiError::NotFound)?;

@@ -171,18 +171,17 @@ async fn password(
         return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
     }
     let now = crate::now();
-    let Some(_attempt) = state.throttle().begin(username) else {
-        state.metrics().throttled();
-        return Err(ApiError::throttled(1));
-    };
-    if let Err(retry_after) = state
+    let _attempt = match state
         .throttle()
-        .check(username, &origin.client_ip, now)
+        .start(username, &origin.client_ip, now)
         .await
     {
-        state.metrics().throttled();
-        return Err(ApiError::throttled(retry_after));
-    }
+        Ok(attempt) => attempt,
+        Err(retry_after) => {
+            state.metrics().throttled();
+            return Err(ApiError::throttled(retry_after));
+        }
+    };
     let record = users::credentials(&state.db().pool, username).await?;
     let verified = state
         .hasher()
@@ -427,7 +426,7 @@ async fn refresh(
         .filter(|s| user.scopes.contains(s) && client.scopes.contains(s))
         .collect();
     let scopes = narrowed(requested, &session_scopes)?;
-    let amr: Vec<String> = session.amr.split(' ').map(str::to_owned).collect();
+    let amr = crate::db::words(&session.amr);
     let subject = format!("user:{}", user.user_id);
     let issued = tokens::issue(
         &signer(state)?,
