@@ -56,6 +56,11 @@ pub struct PluginConfig {
     /// An unknown `kid` triggers at most one extra bundle refresh per this many seconds.
     #[serde(default = "defaults::unknown_kid_refresh_seconds")]
     pub unknown_kid_refresh_seconds: u64,
+    /// Evaluate only the policies whose heads may match a request (see `authz::slice`). Turning
+    /// it off evaluates every policy; decisions are the same either way, so this exists for
+    /// benchmarks and as an escape hatch.
+    #[serde(default = "defaults::policy_slicing")]
+    pub policy_slicing: bool,
 }
 
 mod defaults {
@@ -97,6 +102,9 @@ mod defaults {
     }
     pub fn unknown_kid_refresh_seconds() -> u64 {
         10
+    }
+    pub fn policy_slicing() -> bool {
+        true
     }
 }
 

@@ -152,6 +152,7 @@ pub struct Gate {
     max_token_bytes: usize,
     tokens: FifoCache<Box<str>, Arc<AccessClaims>>,
     decisions: FifoCache<String, Arc<Decision>>,
+    policy_slicing: bool,
 }
 
 impl Gate {
@@ -163,6 +164,7 @@ impl Gate {
             max_token_bytes: config.max_token_bytes,
             tokens: FifoCache::new(config.token_cache_size),
             decisions: FifoCache::new(config.decision_cache_size),
+            policy_slicing: config.policy_slicing,
         }
     }
 
@@ -249,8 +251,15 @@ impl Gate {
         request: &HttpRequest<'_>,
     ) -> (Arc<Decision>, bool) {
         let engine = &self.snapshot.engine;
+        let decide = |claims, request| {
+            if self.policy_slicing {
+                engine.decide(claims, request)
+            } else {
+                engine.decide_unsliced(claims, request)
+            }
+        };
         if engine.reads_now() {
-            return (Arc::new(engine.decide(claims, request)), false);
+            return (Arc::new(decide(claims, request)), false);
         }
         let source = if engine.reads_source_ip() {
             request.source_ip.unwrap_or("-")
@@ -264,7 +273,7 @@ impl Gate {
         if let Some(decision) = self.decisions.get(&key) {
             return (Arc::clone(decision), true);
         }
-        let decision = Arc::new(engine.decide(claims, request));
+        let decision = Arc::new(decide(claims, request));
         self.decisions.insert(key, Arc::clone(&decision));
         (decision, false)
     }

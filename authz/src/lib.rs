@@ -10,7 +10,8 @@
 //! 3. [`claims`] reads the RFC 9068 claims with typed `NumericDate`s and checks them.
 //! 4. [`revocation`] rejects revoked tokens, sessions and subjects.
 //! 5. [`path`] normalises the request path the way the upstream will see it.
-//! 6. [`policy`] builds the Cedar request from the verified identity and evaluates it.
+//! 6. [`policy`] builds the Cedar request from the verified identity and evaluates it against
+//!    the [`slice`] of policies whose heads may match.
 //!
 //! [`bundle`] turns the control plane's bundle into a validated [`bundle::Snapshot`], and
 //! [`gate`] runs the whole pipeline with its caches. [`config`] is the filter's configuration
@@ -28,6 +29,7 @@ pub mod cache;
 pub mod claims;
 pub mod config;
 pub mod corpus;
+pub mod endpoint;
 pub mod gate;
 pub mod issue;
 pub mod json;
@@ -36,3 +38,4 @@ pub mod jws;
 pub mod path;
 pub mod policy;
 pub mod revocation;
+pub mod slice;

@@ -4,18 +4,22 @@
 //! - principal `User::"<id>"` or `Client::"<id>"`, a member of `Role::"<r>"` for each token role
 //!   (roles may themselves sit in a role hierarchy shipped in the bundle's entities);
 //! - action `Action::"<HTTP METHOD>"`, grouped by the schema into `Action::"read"`/`"write"`;
-//! - resource `Endpoint::"<normalised path>"` with `path` and `host` attributes;
-//! - context `scopes`, `roles`, `amr` (sets), `client_id`, optional `tenant` and `source_ip`, and
-//!   `now` (seconds since the epoch).
+//! - resource `Endpoint::"<normalised path>"` with `path`, `host`, `service` and optional
+//!   `tenant` attributes (see [`crate::endpoint`]);
+//! - context `scopes`, `api_scopes` (`{service, permission}` records), `roles`, `amr` (sets),
+//!   `client_id`, optional `tenant` and `source_ip`, and `now` (seconds since the epoch).
 //!
 //! Any evaluation error denies: Cedar skips policies that error, so an erroring `forbid` must
 //! never be allowed to open access.
 
 use crate::claims::{AccessClaims, Subject};
+use crate::endpoint;
+use crate::slice::SlicedPolicies;
 use cedar_policy::{
     Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId,
     PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
 };
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr as _;
 
@@ -77,6 +81,8 @@ pub struct PolicyEngine {
     policies: PolicySet,
     /// Enforced and `@shadow` policies together, when any policy is a shadow.
     with_shadow: Option<PolicySet>,
+    sliced: SlicedPolicies,
+    sliced_with_shadow: Option<SlicedPolicies>,
     shadow_count: usize,
     entities: Entities,
     actions: HashSet<EntityUid>,
@@ -145,8 +151,15 @@ impl PolicyEngine {
             }
             Some(std::mem::replace(&mut named, enforced))
         };
+        let principal_types = [type_name("User")?, type_name("Client")?];
+        let sliced = SlicedPolicies::new(&named, &schema, &principal_types);
+        let sliced_with_shadow = with_shadow
+            .as_ref()
+            .map(|all| SlicedPolicies::new(all, &schema, &principal_types));
         Ok(PolicyEngine {
             actions: schema.actions().cloned().collect(),
+            sliced,
+            sliced_with_shadow,
             with_shadow,
             shadow_count,
             policy_count: named.policies().count(),
@@ -177,40 +190,60 @@ impl PolicyEngine {
         self.reads_source_ip
     }
 
-    /// Evaluates the request for the verified `claims`.
+    /// Evaluates the request for the verified `claims`, considering only the policies whose heads
+    /// may match it (see [`crate::slice`]).
     pub fn decide(&self, claims: &AccessClaims, request: &HttpRequest<'_>) -> Decision {
-        match self.build(claims, request) {
-            Ok((cedar_request, entities)) => {
-                let authorizer = Authorizer::new();
-                let response = authorizer.is_authorized(&cedar_request, &self.policies, &entities);
-                let shadow_allowed = self.with_shadow.as_ref().map(|all| {
-                    let shadow = authorizer.is_authorized(&cedar_request, all, &entities);
-                    shadow.diagnostics().errors().next().is_none()
-                        && shadow.decision() == cedar_policy::Decision::Allow
-                });
-                let errors: Vec<String> = response
-                    .diagnostics()
-                    .errors()
-                    .map(|e| e.to_string())
-                    .collect();
-                Decision {
-                    allowed: errors.is_empty()
-                        && response.decision() == cedar_policy::Decision::Allow,
-                    policy_ids: response
-                        .diagnostics()
-                        .reason()
-                        .map(|id| id.to_string())
-                        .collect(),
-                    errors,
-                    shadow_allowed,
+        self.evaluate(claims, request, true)
+    }
+
+    /// Evaluates the request against every policy, without slicing: the reference [`decide`]
+    /// must agree with (tests prove it on the corpus), and the baseline for benchmarks.
+    ///
+    /// [`decide`]: PolicyEngine::decide
+    pub fn decide_unsliced(&self, claims: &AccessClaims, request: &HttpRequest<'_>) -> Decision {
+        self.evaluate(claims, request, false)
+    }
+
+    fn evaluate(&self, claims: &AccessClaims, request: &HttpRequest<'_>, sliced: bool) -> Decision {
+        let (cedar_request, entities) = match self.build(claims, request) {
+            Ok(built) => built,
+            Err(error) => {
+                return Decision {
+                    allowed: false,
+                    policy_ids: Vec::new(),
+                    errors: vec![error],
+                    shadow_allowed: None,
                 }
             }
-            Err(error) => Decision {
-                allowed: false,
-                policy_ids: Vec::new(),
-                errors: vec![error],
-                shadow_allowed: None,
-            },
+        };
+        let authorizer = Authorizer::new();
+        let enforced = select(&cedar_request, &self.policies, Some(&self.sliced), sliced);
+        let response = authorizer.is_authorized(&cedar_request, &enforced, &entities);
+        let shadow_allowed = self.with_shadow.as_ref().map(|all| {
+            let all = select(
+                &cedar_request,
+                all,
+                self.sliced_with_shadow.as_ref(),
+                sliced,
+            );
+            let shadow = authorizer.is_authorized(&cedar_request, &all, &entities);
+            shadow.diagnostics().errors().next().is_none()
+                && shadow.decision() == cedar_policy::Decision::Allow
+        });
+        let errors: Vec<String> = response
+            .diagnostics()
+            .errors()
+            .map(|e| e.to_string())
+            .collect();
+        Decision {
+            allowed: errors.is_empty() && response.decision() == cedar_policy::Decision::Allow,
+            policy_ids: response
+                .diagnostics()
+                .reason()
+                .map(|id| id.to_string())
+                .collect(),
+            errors,
+            shadow_allowed,
         }
     }
 
@@ -236,21 +269,28 @@ impl PolicyEngine {
             return Err(format!("action `{}` is not in the schema", request.method));
         }
         let resource = uid("Endpoint", request.path)?;
-        let resource_entity = Entity::new(
-            resource.clone(),
-            HashMap::from([
-                (
-                    "path".to_owned(),
-                    RestrictedExpression::new_string(request.path.to_owned()),
-                ),
-                (
-                    "host".to_owned(),
-                    RestrictedExpression::new_string(request.host.to_owned()),
-                ),
-            ]),
-            HashSet::new(),
-        )
-        .map_err(|e| e.to_string())?;
+        let mut attributes = HashMap::from([
+            (
+                "path".to_owned(),
+                RestrictedExpression::new_string(request.path.to_owned()),
+            ),
+            (
+                "host".to_owned(),
+                RestrictedExpression::new_string(request.host.to_owned()),
+            ),
+            (
+                "service".to_owned(),
+                RestrictedExpression::new_string(endpoint::service(request.path).to_owned()),
+            ),
+        ]);
+        if let Some(tenant) = endpoint::tenant(request.path) {
+            attributes.insert(
+                "tenant".to_owned(),
+                RestrictedExpression::new_string(tenant.to_owned()),
+            );
+        }
+        let resource_entity =
+            Entity::new(resource.clone(), attributes, HashSet::new()).map_err(|e| e.to_string())?;
         let entities = self
             .entities
             .clone()
@@ -270,6 +310,26 @@ impl PolicyEngine {
     }
 }
 
+/// The slice of `all` that may match `request`, or `all` when slicing is off.
+fn select<'a>(
+    request: &Request,
+    all: &'a PolicySet,
+    slices: Option<&'a SlicedPolicies>,
+    sliced: bool,
+) -> Cow<'a, PolicySet> {
+    match (
+        slices,
+        request.principal(),
+        request.action(),
+        request.resource(),
+    ) {
+        (Some(slices), Some(principal), Some(action), Some(resource)) if sliced => {
+            slices.for_request(principal, action, resource)
+        }
+        _ => Cow::Borrowed(all),
+    }
+}
+
 fn context_pairs(
     claims: &AccessClaims,
     request: &HttpRequest<'_>,
@@ -281,8 +341,26 @@ fn context_pairs(
                 .map(|s| RestrictedExpression::new_string(s.clone())),
         )
     };
+    let api_scopes = claims.scopes.iter().filter_map(|scope| {
+        let (service, permission) = endpoint::api_scope(scope)?;
+        RestrictedExpression::new_record([
+            (
+                "service".to_owned(),
+                RestrictedExpression::new_string(service.to_owned()),
+            ),
+            (
+                "permission".to_owned(),
+                RestrictedExpression::new_string(permission.to_owned()),
+            ),
+        ])
+        .ok()
+    });
     let mut pairs = vec![
         ("scopes".to_owned(), set(&claims.scopes)),
+        (
+            "api_scopes".to_owned(),
+            RestrictedExpression::new_set(api_scopes),
+        ),
         ("roles".to_owned(), set(&claims.roles)),
         ("amr".to_owned(), set(&claims.amr)),
         (
@@ -307,6 +385,10 @@ fn context_pairs(
         ));
     }
     pairs
+}
+
+fn type_name(name: &str) -> Result<EntityTypeName, PolicyError> {
+    EntityTypeName::from_str(name).map_err(|e| PolicyError::Schema(e.to_string()))
 }
 
 fn uid(type_name: &str, id: &str) -> Result<EntityUid, String> {

@@ -55,7 +55,7 @@ fn allows_with_identity_and_deciding_policy() {
         panic!("{outcome:?}")
     };
     assert_eq!(allowed.claims.sub.to_string(), "user:42");
-    assert_eq!(allowed.decision.policy_ids, ["items-read"]);
+    assert_eq!(allowed.decision.policy_ids, ["role-viewer"]);
     assert_eq!(allowed.rewritten_path, None);
     assert!(!allowed.token_cache_hit);
 }

@@ -1,6 +1,7 @@
 //! The Portcullis control plane: identities, OAuth 2.0 token issuance, signing keys, the policy
 //! store, the bundle every edge filter follows, and the audit log.
 
+pub mod admin_policy;
 pub mod audit;
 pub mod audit_batch;
 pub mod bundle;

@@ -92,7 +92,7 @@ async fn authorize_refuses_bad_tokens_and_unauthenticated_callers() {
     assert_eq!(app.send(ask(&token)).await.status, StatusCode::UNAUTHORIZED);
     let allowed = app.send(ask(&token).basic(&id, &secret)).await.json();
     assert_eq!(allowed["decision"], "allow");
-    assert_eq!(allowed["policy_ids"], json!(["items-read"]));
+    assert_eq!(allowed["policy_ids"], json!(["role-viewer"]));
     let garbage = app.send(ask("garbage").basic(&id, &secret)).await.json();
     assert_eq!(garbage["decision"], "deny");
     assert_eq!(garbage["reason"], "invalid_token");

@@ -250,14 +250,14 @@ fn policy_test_runs_the_corpus_and_diff_shows_what_changes() {
     // A copy without the MFA rule: its DENY case fails, and diff names it.
     let copy = db.dir().join("weaker");
     std::fs::create_dir_all(copy.join("tests")).unwrap();
-    for name in ["schema.cedarschema", "entities.json"] {
+    for name in ["schema.cedarschema", "entities.json", "admin-api.cedar"] {
         std::fs::copy(policies.join(name), copy.join(name)).unwrap();
     }
-    let text = std::fs::read_to_string(policies.join("policies.cedar")).unwrap();
+    let text = std::fs::read_to_string(policies.join("api.cedar")).unwrap();
     let start = text.find("// Payments need a second factor.").unwrap();
     let end = text[start..].find("};").unwrap() + start + 2;
     std::fs::write(
-        copy.join("policies.cedar"),
+        copy.join("api.cedar"),
         format!("{}{}", &text[..start], &text[end..]),
     )
     .unwrap();

@@ -46,6 +46,22 @@ pub fn token(claims: &Value) -> String {
     key().sign_access_token(claims)
 }
 
+/// Every `*.cedar` file of `dir`, sorted by name and joined, the way the control plane loads a
+/// policy folder.
+pub fn policy_text(dir: &std::path::Path) -> String {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "cedar"))
+        .collect();
+    files.sort();
+    files
+        .iter()
+        .map(|path| std::fs::read_to_string(path).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// A bundle trusting `keys`, with the repository's schema, policies and entities.
 pub fn bundle(version: u64, keys: &[&SigningKey]) -> Bundle {
     let dir = crate::repo_root().join("policies");
@@ -59,7 +75,7 @@ pub fn bundle(version: u64, keys: &[&SigningKey]) -> Bundle {
         jwks: Jwks {
             keys: keys.iter().map(|k| k.public_jwk()).collect(),
         },
-        policies: read("policies.cedar"),
+        policies: policy_text(&dir),
         schema: read("schema.cedarschema"),
         entities: serde_json::from_str(&read("entities.json")).unwrap_or(Value::Null),
         revoked: Vec::new(),

@@ -190,7 +190,7 @@ async fn decides_and_forwards_trusted_identity() {
 
     let log_ok = eventually(Duration::from_secs(10), || async {
         let log = stack.envoy.access_log();
-        log.contains("decision=\"allow sub=user:42 policies=items-read\"")
+        log.contains("decision=\"allow sub=user:42 policies=role-viewer\"")
             && log.contains("decision=\"deny reason=forbidden\"")
             && log.contains("decision=\"deny reason=invalid_token detail=malformed\"")
     })

@@ -66,10 +66,10 @@ async fn policy_push_is_enforced_without_restart_and_bad_pushes_change_nothing()
     let admin = s.plane.client_token(&admin_client, None).await;
     let reports = s
         .plane
-        .create_client("reports", "api:reports:read", &["client_credentials"])
+        .create_client("reports", "reports:read", &["client_credentials"])
         .await;
     let token = s.plane.client_token(&reports, None).await;
-    assert_eq!(get(port, "/api/reports/q3", Some(&token)).await.status, 403);
+    assert_eq!(get(port, "/reports/q3", Some(&token)).await.status, 403);
 
     let current = s
         .plane
@@ -78,7 +78,7 @@ async fn policy_push_is_enforced_without_restart_and_bad_pushes_change_nothing()
         .json();
     let mut policies = current["policies"].as_str().unwrap_or_default().to_owned();
     policies.push_str(
-        "\n// Reports are readable with the reports scope.\n@id(\"reports-read\")\npermit (principal, action in Action::\"read\", resource)\nwhen { resource.path like \"/api/reports*\" && context.scopes.contains(\"api:reports:read\") };\n",
+        "\n// Reports are readable with the reports scope.\n@id(\"reports-read\")\npermit (principal, action in Action::\"read\", resource)\nwhen { resource.path like \"/reports/*\" && context.scopes.contains(\"reports:read\") };\n",
     );
     let push =
         json!({"schema": current["schema"], "policies": policies, "entities": current["entities"]});
@@ -92,7 +92,7 @@ async fn policy_push_is_enforced_without_restart_and_bad_pushes_change_nothing()
         "{}",
         String::from_utf8_lossy(&reply.body)
     );
-    let took = status_within(port, "/api/reports/q3", &token, 200, PROPAGATION).await;
+    let took = status_within(port, "/reports/q3", &token, 200, PROPAGATION).await;
     assert!(took.is_some(), "pushed policy never enforced");
     eprintln!(
         "policy push enforced at Envoy in {:?}",
@@ -108,7 +108,7 @@ async fn policy_push_is_enforced_without_restart_and_bad_pushes_change_nothing()
     assert_eq!(reply.status, 400);
     assert!(String::from_utf8_lossy(&reply.body).contains("nope"));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(get(port, "/api/reports/q3", Some(&token)).await.status, 200);
+    assert_eq!(get(port, "/reports/q3", Some(&token)).await.status, 200);
     // Roll back to the first version: the permit disappears again.
     let reply = s
         .plane
@@ -121,7 +121,7 @@ async fn policy_push_is_enforced_without_restart_and_bad_pushes_change_nothing()
         .await;
     assert_eq!(reply.status, 200);
     assert!(
-        status_within(port, "/api/reports/q3", &token, 403, PROPAGATION)
+        status_within(port, "/reports/q3", &token, 403, PROPAGATION)
             .await
             .is_some()
     );

@@ -1,6 +1,7 @@
-//! `/admin/v1/…`: users, clients, keys, sessions, policies and the audit log, each behind an
-//! admin scope (`admin:users`, `admin:clients`, `admin:keys`, `admin:audit`, `admin:policies`)
-//! or `admin:full`. Every change is audited in its own transaction.
+//! `/admin/v1/…`: users, clients, keys, sessions, policies and the audit log. Every request is
+//! authorized by `policies/admin-api.cedar` (each area behind its admin scope — `admin:users`,
+//! `admin:clients`, `admin:keys`, `admin:audit`, `admin:policies` — or `admin:full`). Every change
+//! is audited in its own transaction.
 
 use super::error::{ApiError, OAuthCode};
 use super::json::JsonBody;
@@ -9,30 +10,76 @@ use crate::audit::{self, Event, Origin};
 use crate::sessions::{self, revocations};
 use crate::state::AppState;
 use crate::users::{self, NewUser, UserPatch};
-use crate::{clients, keys, policies};
-use axum::extract::{Path, Query, State};
+use crate::{admin_policy, clients, keys, policies};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::{Any, Transaction};
 
-/// Checks the caller's token for `scope` (or `admin:full`); returns the actor string.
-fn require(state: &AppState, headers: &HeaderMap, scope: &str) -> Result<String, ApiError> {
-    let claims = caller(state, headers)?;
-    if claims
-        .scopes
-        .iter()
-        .any(|s| s == scope || s == "admin:full")
-    {
-        Ok(claims.sub.to_string())
-    } else {
-        Err(ApiError::oauth(
+/// Every `/admin/v1` route, behind [`admin_gate`].
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/admin/v1/users", post(create_user).get(list_users))
+        .route(
+            "/admin/v1/users/{id}",
+            get(get_user).patch(update_user).delete(delete_user),
+        )
+        .route("/admin/v1/users/{id}/disable", post(disable_user))
+        .route("/admin/v1/users/{id}/enable", post(enable_user))
+        .route("/admin/v1/users/{id}/export", get(export_user))
+        .route("/admin/v1/clients", post(create_client).get(list_clients))
+        .route(
+            "/admin/v1/clients/{id}",
+            get(get_client).patch(update_client),
+        )
+        .route(
+            "/admin/v1/clients/{id}/rotate-secret",
+            post(rotate_client_secret),
+        )
+        .route("/admin/v1/keys", get(list_keys))
+        .route("/admin/v1/keys/rotate", post(rotate_keys))
+        .route("/admin/v1/audit", get(audit_log))
+        .route("/admin/v1/sessions", get(list_sessions))
+        .route("/admin/v1/sessions/{id}", delete(revoke_session))
+        .route("/admin/v1/policies", get(get_policies).put(put_policies))
+        .route("/admin/v1/policies/versions", get(policy_versions))
+        .route(
+            "/admin/v1/policies/versions/{version}/activate",
+            post(activate_policy),
+        )
+        .route_layer(middleware::from_fn_with_state(state, admin_gate))
+}
+
+/// Authorizes every admin request with `policies/admin-api.cedar` before its handler runs.
+async fn admin_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let claims = match caller(&state, request.headers()) {
+        Ok(claims) => claims,
+        Err(error) => return error.into_response(),
+    };
+    let decision = admin_policy::decide(
+        &claims,
+        request.method().as_str(),
+        request.uri().path(),
+        crate::now(),
+    );
+    if !decision.allowed {
+        return ApiError::oauth(
             OAuthCode::InsufficientScope,
-            format!("this needs the {scope} scope"),
-        ))
+            "the admin policy does not allow this request (each area needs admin:<area> or admin:full)",
+        )
+        .into_response();
     }
+    next.run(request).await
+}
+
+/// The verified caller's subject, recorded as the actor of audited changes.
+fn actor(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
+    Ok(caller(state, headers)?.sub.to_string())
 }
 
 /// Only `admin:full` may hand out `admin:*` scopes; otherwise a partial administrator could
@@ -111,7 +158,7 @@ pub async fn create_user(
     headers: HeaderMap,
     JsonBody(body): JsonBody<CreateUser>,
 ) -> Result<Response, ApiError> {
-    let actor = require(&state, &headers, "admin:users")?;
+    let actor = actor(&state, &headers)?;
     guard_admin_scopes(&state, &headers, Some(&body.scopes))?;
     crate::passwords::check_policy(&body.password)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -141,7 +188,7 @@ pub async fn list_users(
     headers: HeaderMap,
     Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&state, &headers, "admin:users")?;
+    actor(&state, &headers)?;
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
     let found = users::list(
         &state.db().pool,
@@ -162,7 +209,7 @@ pub async fn get_user(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<users::User>, ApiError> {
-    require(&state, &headers, "admin:users")?;
+    actor(&state, &headers)?;
     users::get(&state.db().pool, &id)
         .await?
         .map(Json)
@@ -177,7 +224,7 @@ pub async fn update_user(
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<UserPatch>,
 ) -> Result<Json<users::User>, ApiError> {
-    let actor = require(&state, &headers, "admin:users")?;
+    let actor = actor(&state, &headers)?;
     guard_admin_scopes(&state, &headers, patch.scopes.as_deref())?;
     let mut tx = state.db().pool.begin().await?;
     users::update(&mut tx, &id, &patch).await?;
@@ -225,7 +272,7 @@ pub async fn disable_user(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = require(&state, &headers, "admin:users")?;
+    let actor = actor(&state, &headers)?;
     let mut tx = state.db().pool.begin().await?;
     users::set_disabled(&mut tx, &id, true).await?;
     let ended = end_all_sessions(&mut tx, &state, &id).await?;
@@ -252,7 +299,7 @@ pub async fn enable_user(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = require(&state, &headers, "admin:users")?;
+    let actor = actor(&state, &headers)?;
     let mut tx = state.db().pool.begin().await?;
     users::set_disabled(&mut tx, &id, false).await?;
     let target = format!("user:{id}");
@@ -267,7 +314,7 @@ pub async fn delete_user(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let actor = require(&state, &headers, "admin:users")?;
+    let actor = actor(&state, &headers)?;
     let mut tx = state.db().pool.begin().await?;
     end_all_sessions(&mut tx, &state, &id).await?;
     users::delete(&mut tx, &id).await?;
@@ -283,7 +330,7 @@ pub async fn export_user(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&state, &headers, "admin:users")?;
+    actor(&state, &headers)?;
     let user = users::get(&state.db().pool, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -324,7 +371,7 @@ pub async fn create_client(
     headers: HeaderMap,
     JsonBody(body): JsonBody<CreateClient>,
 ) -> Result<Response, ApiError> {
-    let actor = require(&state, &headers, "admin:clients")?;
+    let actor = actor(&state, &headers)?;
     guard_admin_scopes(&state, &headers, Some(&body.scopes))?;
     let mut tx = state.db().pool.begin().await?;
     let (client, secret) = clients::create(
@@ -358,7 +405,7 @@ pub async fn list_clients(
     headers: HeaderMap,
     Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&state, &headers, "admin:clients")?;
+    actor(&state, &headers)?;
     let found = clients::list(
         &state.db().pool,
         page.after.as_deref().unwrap_or(""),
@@ -374,7 +421,7 @@ pub async fn get_client(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&state, &headers, "admin:clients")?;
+    actor(&state, &headers)?;
     let client = clients::get(&state.db().pool, &id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -414,7 +461,7 @@ pub async fn update_client(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateClient>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = require(&state, &headers, "admin:clients")?;
+    let actor = actor(&state, &headers)?;
     guard_admin_scopes(&state, &headers, body.scopes.as_deref())?;
     let mut tx = state.db().pool.begin().await?;
     clients::update(
@@ -461,7 +508,7 @@ pub async fn rotate_client_secret(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = require(&state, &headers, "admin:clients")?;
+    let actor = actor(&state, &headers)?;
     let overlap = state.config().lifetimes.secret_overlap;
     let mut tx = state.db().pool.begin().await?;
     let secret = clients::rotate_secret(&mut tx, state.master(), &id, overlap).await?;
@@ -487,7 +534,7 @@ pub async fn list_keys(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    require(&state, &headers, "admin:keys")?;
+    actor(&state, &headers)?;
     Ok(Json(json!({"keys": keys::list(&state.db().pool).await?})))
 }
 
@@ -508,7 +555,7 @@ pub async fn rotate_keys(
     headers: HeaderMap,
     Query(query): Query<RotateQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = require(&state, &headers, "admin:keys")?;
+    let actor = actor(&state, &headers)?;
     let lifetimes = &state.config().lifetimes;
     let prepublish = if query.force {
         0
@@ -553,7 +600,7 @@ pub async fn audit_log(
     headers: HeaderMap,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    require(&state, &headers, "admin:audit")?;
+    actor(&state, &headers)?;
     let records = audit::list(&state.db().pool, &query.filter).await?;
     if query.format.as_deref() == Some("ndjson") {
         let mut body = String::new();
@@ -581,7 +628,7 @@ pub async fn list_sessions(
     headers: HeaderMap,
     Query(query): Query<SessionQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&state, &headers, "admin:users")?;
+    actor(&state, &headers)?;
     let found = sessions::live(&state.db().pool, query.user_id.as_deref()).await?;
     Ok(Json(json!({"sessions": found})))
 }
@@ -593,7 +640,7 @@ pub async fn revoke_session(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let actor = require(&state, &headers, "admin:users")?;
+    let actor = actor(&state, &headers)?;
     let mut tx = state.db().pool.begin().await?;
     if !sessions::revoke(&mut tx, &id).await? {
         return Err(ApiError::NotFound);
@@ -618,7 +665,7 @@ pub async fn get_policies(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    require(&state, &headers, "admin:policies")?;
+    actor(&state, &headers)?;
     let (version, set) = policies::active(&state.db().pool)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -635,7 +682,7 @@ pub async fn put_policies(
     headers: HeaderMap,
     JsonBody(set): JsonBody<policies::PolicySet>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = require(&state, &headers, "admin:policies")?;
+    let actor = actor(&state, &headers)?;
     let mut tx = state.db().pool.begin().await?;
     let version = policies::store_and_activate(&mut tx, &set, &actor).await?;
     audited(
@@ -658,7 +705,7 @@ pub async fn policy_versions(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    require(&state, &headers, "admin:policies")?;
+    actor(&state, &headers)?;
     Ok(Json(
         json!({"versions": policies::versions(&state.db().pool).await?}),
     ))
@@ -671,7 +718,7 @@ pub async fn activate_policy(
     headers: HeaderMap,
     Path(version): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = require(&state, &headers, "admin:policies")?;
+    let actor = actor(&state, &headers)?;
     let exists = policies::versions(&state.db().pool)
         .await?
         .iter()

@@ -41,45 +41,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/me/password", post(me::change_password))
         .route("/v1/me/totp", post(me::enroll_totp).delete(me::remove_totp))
         .route("/v1/me/totp/confirm", post(me::confirm_totp))
-        .route(
-            "/admin/v1/users",
-            post(admin::create_user).get(admin::list_users),
-        )
-        .route(
-            "/admin/v1/users/{id}",
-            get(admin::get_user)
-                .patch(admin::update_user)
-                .delete(admin::delete_user),
-        )
-        .route("/admin/v1/users/{id}/disable", post(admin::disable_user))
-        .route("/admin/v1/users/{id}/enable", post(admin::enable_user))
-        .route("/admin/v1/users/{id}/export", get(admin::export_user))
-        .route(
-            "/admin/v1/clients",
-            post(admin::create_client).get(admin::list_clients),
-        )
-        .route(
-            "/admin/v1/clients/{id}",
-            get(admin::get_client).patch(admin::update_client),
-        )
-        .route(
-            "/admin/v1/clients/{id}/rotate-secret",
-            post(admin::rotate_client_secret),
-        )
-        .route("/admin/v1/keys", get(admin::list_keys))
-        .route("/admin/v1/keys/rotate", post(admin::rotate_keys))
-        .route("/admin/v1/audit", get(admin::audit_log))
-        .route("/admin/v1/sessions", get(admin::list_sessions))
-        .route("/admin/v1/sessions/{id}", delete(admin::revoke_session))
-        .route(
-            "/admin/v1/policies",
-            get(admin::get_policies).put(admin::put_policies),
-        )
-        .route("/admin/v1/policies/versions", get(admin::policy_versions))
-        .route(
-            "/admin/v1/policies/versions/{version}/activate",
-            post(admin::activate_policy),
-        )
+        .merge(admin::routes(state.clone()))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

@@ -5,6 +5,10 @@
 //! equivalent Cedar policy. A keep-alive load generator drives each listener in turn while the
 //! Envoy process's CPU time (utime + stime from /proc) is sampled, so the result is CPU µs per
 //! request — independent of how fast the load generator is. Results print as a Markdown table.
+//!
+//! `--policies` measures Cedar inside the filter instead: for 10, 100 and 1,000 policies, one
+//! listener with policy slicing (the default) and one evaluating every policy, each with its own
+//! bundle, token cache on and decision cache off (every request is evaluated).
 
 use portcullis_authz::issue::SigningKey;
 use portcullis_tests::bundle_server::BundleServer;
@@ -28,6 +32,10 @@ async fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
+    if std::env::args().any(|a| a == "--policies") {
+        policy_scaling(seconds).await;
+        return;
+    }
     let es256 = SigningKey::es256("native-es256", [31; 32]).unwrap_or_else(|e| panic!("{e}"));
     let mut edge_bundle = bundle(1, &[&key()]);
     edge_bundle.policies = format!(
@@ -354,14 +362,124 @@ fn envoy_config(
 }
 
 fn wasm_filter(cache_settings: Value) -> Value {
+    wasm_filter_in("portcullis", cache_settings)
+}
+
+/// The filter in its own VM (`vm_id`), so listeners with different bundles do not share one.
+fn wasm_filter_in(vm_id: &str, settings: Value) -> Value {
     json!({"name": "envoy.filters.http.wasm", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
         "config": {
             "name": "portcullis", "root_id": "portcullis",
             "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
-                "value": plugin_config(cache_settings).to_string()},
-            "vm_config": {"vm_id": "portcullis", "runtime": "envoy.wasm.runtime.v8",
+                "value": plugin_config(settings).to_string()},
+            "vm_config": {"vm_id": vm_id, "runtime": "envoy.wasm.runtime.v8",
                 "code": {"local": {"filename": wasm_path().display().to_string()}}}
         }
     }})
+}
+
+/// `n` policies shaped like large real sets: one grant the benchmark traffic uses, then per-user
+/// grants, per-endpoint grants and per-client forbids, each constrained in its head.
+fn generated_policies(n: usize) -> String {
+    let mut text = format!(
+        "@id(\"items-read\")\npermit (principal, action in Action::\"read\", resource)\nwhen {{ context.scopes.contains(\"{SCOPE}\") }};\n"
+    );
+    for i in 1..n {
+        text.push_str(&match i % 3 {
+            0 => format!("@id(\"user-{i}\")\npermit (principal == User::\"user-{i}\", action in Action::\"read\", resource)\nwhen {{ resource.path like \"/docs/{i}/*\" }};\n"),
+            1 => format!("@id(\"report-{i}\")\npermit (principal, action == Action::\"GET\", resource == Endpoint::\"/reports/{i}\")\nwhen {{ context.scopes.contains(\"reports:read\") }};\n"),
+            _ => format!("@id(\"client-{i}\")\nforbid (principal == Client::\"client-{i}\", action, resource)\nwhen {{ resource.path like \"/api/*\" }};\n"),
+        });
+    }
+    text
+}
+
+async fn policy_scaling(seconds: u64) {
+    let counts = [10usize, 100, 1_000];
+    let servers: Vec<BundleServer> = counts
+        .iter()
+        .map(|&n| {
+            let mut edge_bundle = bundle(1, &[&key()]);
+            edge_bundle.policies = generated_policies(n);
+            BundleServer::start(&edge_bundle, 0)
+        })
+        .collect();
+    let admin = portcullis_tests::free_port();
+    let noauth = portcullis_tests::free_port();
+    let mut listeners = vec![listener("noauth", noauth, vec![])];
+    let mut clusters = Vec::new();
+    let mut cells = Vec::new();
+    for (&n, server) in counts.iter().zip(&servers) {
+        let cluster = format!("bundle_{n}");
+        clusters.push(json!({
+            "name": cluster, "type": "STATIC", "connect_timeout": "1s",
+            "load_assignment": {"cluster_name": cluster, "endpoints": [{"lb_endpoints": [{
+                "endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": server.port}}}
+            }]}]}
+        }));
+        for slicing in [true, false] {
+            let port = portcullis_tests::free_port();
+            let name = format!("policies_{n}_{}", if slicing { "sliced" } else { "all" });
+            let settings = json!({"cluster": cluster, "token_cache_size": 4096,
+                "decision_cache_size": 0, "policy_slicing": slicing});
+            listeners.push(listener(&name, port, vec![wasm_filter_in(&name, settings)]));
+            cells.push((n, slicing, port));
+        }
+    }
+    let config = json!({
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+        "static_resources": {"listeners": listeners, "clusters": clusters}
+    });
+    let dir = portcullis_tests::repo_root().join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let config_path = dir.join("envoy-bench-policies.json");
+    std::fs::write(&config_path, config.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let mut envoy = Command::new(portcullis_tests::envoy::envoy_bin())
+        .arg("-c")
+        .arg(&config_path)
+        .args(["--concurrency", "1", "--disable-hot-restart", "-l", "error"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("envoy: {e}"));
+    let pid = envoy.id();
+    let token = key().sign_access_token(&claims(SCOPE));
+    wait_for(noauth, "").await;
+    for &(_, _, port) in &cells {
+        wait_for(port, &token).await;
+    }
+    let tokens = [token];
+    let base = measure(pid, noauth, &[String::new()], true, seconds).await;
+    let mut results = Vec::new();
+    for &(n, slicing, port) in &cells {
+        results.push((n, slicing, measure(pid, port, &tokens, true, seconds).await));
+    }
+    let _ = envoy.kill();
+    let _ = envoy.wait();
+    println!("\nEnvoy 1.40, 1 worker, direct response; repeated token, distinct paths, decision cache off; CPU µs per request ({seconds} s per cell); no auth = {:.1} µs ({:.0} rps)\n", base.cpu_us, base.rps);
+    println!(
+        "| policies | sliced (added) | every policy (added) | sliced / every policy | non-200 |"
+    );
+    println!("|---|---|---|---|---|");
+    for &n in &counts {
+        let added = |slicing: bool| {
+            results
+                .iter()
+                .find(|(m, s, _)| *m == n && *s == slicing)
+                .map(|(_, _, measured)| *measured)
+        };
+        if let (Some(sliced), Some(all)) = (added(true), added(false)) {
+            let (a, b) = (
+                (sliced.cpu_us - base.cpu_us).max(0.0),
+                (all.cpu_us - base.cpu_us).max(0.0),
+            );
+            println!(
+                "| {n} | {a:.1} µs | {b:.1} µs | {:.2}× | {} |",
+                a / b.max(0.01),
+                sliced.errors + all.errors
+            );
+        }
+    }
+    drop(servers);
 }
