@@ -23,6 +23,7 @@ usage: portcullis <command>
   client rotate --id ID                   new secret; the old one works for the overlap window
   keys rotate [--force]                   the pre-published next key starts signing (--force: a
                                           compromised key — rotate now and retire the old key)
+  policy fmt --dir DIR [--check]          format every *.cedar file (--check: list, change nothing)
   policy validate --dir DIR               validate a policy folder (no database needed)
   policy test --dir DIR                   run DIR/tests/ALLOW/*.json and DIR/tests/DENY/*.json
   policy diff --dir DIR --against OTHER   corpus decisions that differ between OTHER and DIR
@@ -128,6 +129,36 @@ fn password_from_stdin(options: &Options) -> Result<String, CliError> {
     Ok(password)
 }
 
+/// `policy fmt`: rewrites every `*.cedar` file of `dir` formatted, or with `check` only reports
+/// the files that are not.
+fn format_dir(dir: &std::path::Path, check: bool) -> Result<(), CliError> {
+    let mut changed = Vec::new();
+    for path in crate::policies::cedar_files(dir).map_err(failed)? {
+        let text = std::fs::read_to_string(&path).map_err(failed)?;
+        let formatted = crate::policies::format_policies(&text)
+            .map_err(|e| failed(format!("{}: {e}", path.display())))?;
+        if formatted != text {
+            if !check {
+                std::fs::write(&path, &formatted).map_err(failed)?;
+            }
+            changed.push(path.display().to_string());
+        }
+    }
+    if check {
+        print(&json!({"unformatted": changed}));
+        if !changed.is_empty() {
+            return Err(failed(format!(
+                "{} files are not formatted; run `portcullis policy fmt --dir {}`",
+                changed.len(),
+                dir.display()
+            )));
+        }
+    } else {
+        print(&json!({"formatted": changed}));
+    }
+    Ok(())
+}
+
 fn print(value: &Value) {
     println!("{value}");
 }
@@ -216,9 +247,24 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             )))
         };
     }
+    if words == ["policy", "fmt"] {
+        options.check_known(&["dir", "check"])?;
+        return format_dir(
+            &PathBuf::from(options.required("dir")?),
+            options.flag("check"),
+        );
+    }
     if words == ["policy", "validate"] {
         options.check_known(&["dir"])?;
-        let set = PolicySet::from_dir(&PathBuf::from(options.required("dir")?)).map_err(failed)?;
+        let dir = PathBuf::from(options.required("dir")?);
+        let problems = crate::diagnostics::check_dir(&dir).map_err(failed)?;
+        if !problems.is_empty() {
+            for problem in &problems {
+                eprintln!("{problem}\n");
+            }
+            return Err(failed(format!("{} problems", problems.len())));
+        }
+        let set = PolicySet::from_dir(&dir).map_err(failed)?;
         let engine = set.validate().map_err(failed)?;
         print(&json!({"valid": true, "policies": engine.policy_count()}));
         return Ok(());

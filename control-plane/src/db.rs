@@ -10,6 +10,7 @@ use std::time::Duration;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_event_relay.sql")),
+    (3, include_str!("../migrations/0003_policy_tests.sql")),
 ];
 
 /// Which database is behind the pool.

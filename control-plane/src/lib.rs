@@ -9,6 +9,7 @@ pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod db;
+pub mod diagnostics;
 pub mod events;
 pub mod http;
 pub mod keys;

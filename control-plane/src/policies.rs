@@ -26,13 +26,47 @@ pub enum PolicyStoreError {
     /// Larger than the limit.
     #[error("policy set is larger than {MAX_POLICY_BYTES} bytes")]
     TooLarge,
+    /// More policies than the limit.
+    #[error("policy set has more than {MAX_POLICIES} policies")]
+    TooMany,
+    /// The formatter could not format the text (it does not parse).
+    #[error("format: {0}")]
+    Format(String),
+    /// The new policies fail test cases (their own, or the stored corpus when they bring none).
+    #[error("{}", corpus_message(*.stored, failures))]
+    CorpusFails {
+        /// Whether the failing cases are the stored corpus.
+        stored: bool,
+        /// The failing cases.
+        failures: Vec<CaseResult>,
+    },
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
 
+fn corpus_message(stored: bool, failures: &[CaseResult]) -> String {
+    let which = if stored {
+        "the stored test corpus (send `tests` to replace it)"
+    } else {
+        "its own test corpus"
+    };
+    let cases: Vec<String> = failures
+        .iter()
+        .map(|f| format!("{} (expected {}, got {})", f.file, f.expected, f.got))
+        .collect();
+    format!(
+        "the policies fail {} case(s) of {which}: {}",
+        failures.len(),
+        cases.join(", ")
+    )
+}
+
 /// Largest accepted schema + policies + entities, in bytes.
 pub const MAX_POLICY_BYTES: usize = 2 * 1024 * 1024;
+
+/// Most policies accepted in one set (the edge evaluates them in every worker).
+pub const MAX_POLICIES: usize = 10_000;
 
 /// A complete policy set as authored in `policies/`.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -44,6 +78,10 @@ pub struct PolicySet {
     /// Cedar entities JSON.
     #[serde(default)]
     pub entities: serde_json::Value,
+    /// The ALLOW/DENY corpus. A push that carries one replaces the stored corpus (and must pass
+    /// it); a push without one must pass the corpus stored with the active version.
+    #[serde(default)]
+    pub tests: Vec<CorpusCase>,
 }
 
 impl PolicySet {
@@ -57,16 +95,7 @@ impl PolicySet {
             })
         };
         let schema = read(&dir.join("schema.cedarschema"))?;
-        let mut files: Vec<_> = std::fs::read_dir(dir)
-            .map_err(|e| PolicyStoreError::File {
-                path: dir.display().to_string(),
-                message: e.to_string(),
-            })?
-            .filter_map(Result::ok)
-            .map(|entry| entry.path())
-            .filter(|path| path.extension().is_some_and(|e| e == "cedar"))
-            .collect();
-        files.sort();
+        let files = cedar_files(dir)?;
         let mut policies = String::new();
         for file in files {
             policies.push_str(&read(&file)?);
@@ -83,6 +112,7 @@ impl PolicySet {
             schema,
             policies,
             entities,
+            tests: load_corpus(dir)?,
         })
     }
 
@@ -92,12 +122,44 @@ impl PolicySet {
         if size > MAX_POLICY_BYTES {
             return Err(PolicyStoreError::TooLarge);
         }
-        Ok(PolicyEngine::new(
-            &self.schema,
-            &self.policies,
-            &self.entities,
-        )?)
+        let engine = PolicyEngine::new(&self.schema, &self.policies, &self.entities)?;
+        if engine.policy_count() + engine.shadow_count() > MAX_POLICIES {
+            return Err(PolicyStoreError::TooMany);
+        }
+        Ok(engine)
     }
+}
+
+/// Every `*.cedar` file of `dir`, sorted by name.
+pub fn cedar_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, PolicyStoreError> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| PolicyStoreError::File {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        })?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "cedar"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Formats Cedar policy text the way `portcullis policy fmt` writes it (comments kept).
+pub fn format_policies(text: &str) -> Result<String, PolicyStoreError> {
+    let config = cedar_policy_formatter::Config {
+        line_width: 100,
+        indent_width: 2,
+    };
+    cedar_policy_formatter::policies_str_to_pretty(text, &config).map_err(|report| {
+        PolicyStoreError::Format(
+            report
+                .chain()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(": "),
+        )
+    })
 }
 
 /// A stored version without its text.
@@ -119,13 +181,28 @@ pub async fn store_and_activate(
     set: &PolicySet,
     author: &str,
 ) -> Result<i64, PolicyStoreError> {
-    set.validate()?;
+    let engine = set.validate()?;
+    let stored = set.tests.is_empty();
+    let tests = if stored {
+        active_tests(tx).await?
+    } else {
+        set.tests.clone()
+    };
+    let failures: Vec<CaseResult> = run_corpus(&engine, &tests)
+        .into_iter()
+        .filter(|result| !result.passed())
+        .collect();
+    if !failures.is_empty() {
+        return Err(PolicyStoreError::CorpusFails { stored, failures });
+    }
+    let tests_json =
+        serde_json::to_string(&tests).map_err(|e| PolicyStoreError::EntitiesJson(e.to_string()))?;
     let version: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM policy_versions")
         .fetch_one(&mut **tx)
         .await?
         .try_get(0)?;
     sqlx::query(
-        "INSERT INTO policy_versions (version, schema_text, policies, entities, author, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO policy_versions (version, schema_text, policies, entities, author, created_at, tests) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(version)
     .bind(&set.schema)
@@ -133,10 +210,28 @@ pub async fn store_and_activate(
     .bind(set.entities.to_string())
     .bind(author)
     .bind(crate::now())
+    .bind(tests_json)
     .execute(&mut **tx)
     .await?;
     activate(tx, version).await?;
     Ok(version)
+}
+
+/// The corpus stored with the active version (empty when there is none).
+async fn active_tests(
+    tx: &mut Transaction<'static, Any>,
+) -> Result<Vec<CorpusCase>, PolicyStoreError> {
+    let row = sqlx::query(
+        "SELECT p.tests FROM policy_versions p \
+         JOIN bundle_state b ON b.active_policy_version = p.version WHERE b.id = 1",
+    )
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(Vec::new());
+    };
+    let text: String = row.try_get(0)?;
+    serde_json::from_str(&text).map_err(|e| PolicyStoreError::EntitiesJson(e.to_string()))
 }
 
 /// Makes `version` the one in force (also used to roll back) and bumps the bundle version.
@@ -152,19 +247,21 @@ pub async fn activate(tx: &mut Transaction<'static, Any>, version: i64) -> Resul
 /// The policy set in force, if any.
 pub async fn active(pool: &AnyPool) -> Result<Option<(i64, PolicySet)>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT p.version, p.schema_text, p.policies, p.entities FROM policy_versions p \
+        "SELECT p.version, p.schema_text, p.policies, p.entities, p.tests FROM policy_versions p \
          JOIN bundle_state b ON b.active_policy_version = p.version WHERE b.id = 1",
     )
     .fetch_optional(pool)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let entities: String = row.try_get(3)?;
+    let tests: String = row.try_get(4)?;
     Ok(Some((
         row.try_get(0)?,
         PolicySet {
             schema: row.try_get(1)?,
             policies: row.try_get(2)?,
             entities: serde_json::from_str(&entities).unwrap_or(serde_json::Value::Null),
+            tests: serde_json::from_str(&tests).unwrap_or_default(),
         },
     )))
 }
@@ -192,7 +289,7 @@ pub async fn versions(pool: &AnyPool) -> Result<Vec<VersionInfo>, sqlx::Error> {
 }
 
 /// A corpus case with where it came from and what it expects.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CorpusCase {
     /// `ALLOW/<name>.json` or `DENY/<name>.json`.
     pub file: String,
@@ -292,6 +389,6 @@ pub fn run_corpus(engine: &PolicyEngine, cases: &[CorpusCase]) -> Vec<CaseResult
 pub fn test_dir(dir: &Path) -> Result<(PolicySet, Vec<CaseResult>), PolicyStoreError> {
     let set = PolicySet::from_dir(dir)?;
     let engine = set.validate()?;
-    let results = run_corpus(&engine, &load_corpus(dir)?);
+    let results = run_corpus(&engine, &set.tests);
     Ok((set, results))
 }

@@ -433,3 +433,63 @@ fn policy_push_publishes_to_a_running_control_plane() {
         .status();
     let _ = server.wait();
 }
+
+#[test]
+fn policy_fmt_and_validate_point_at_the_file_and_line() {
+    let db = common::TestDb::sqlite();
+    let policies = common::policy_dir();
+    // The repository's own policies are formatted.
+    let (code, report, err) = portcullis(
+        &db,
+        &[
+            "policy",
+            "fmt",
+            "--dir",
+            policies.to_str().unwrap(),
+            "--check",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err} {report}");
+
+    let copy = db.dir().join("messy");
+    std::fs::create_dir_all(&copy).unwrap();
+    for name in ["schema.cedarschema", "entities.json"] {
+        std::fs::copy(policies.join(name), copy.join(name)).unwrap();
+    }
+    let messy = "// Kept.\n@id(\"x\") permit(principal,action in Action::\"read\",resource) when {context.scopes.contains(\"a\")};";
+    std::fs::write(copy.join("a.cedar"), messy).unwrap();
+    let dir = copy.to_str().unwrap();
+    let (code, report, _) = portcullis(&db, &["policy", "fmt", "--dir", dir, "--check"], None);
+    assert_eq!(code, 1);
+    assert!(report["unformatted"][0]
+        .as_str()
+        .unwrap()
+        .ends_with("a.cedar"));
+    assert_eq!(
+        std::fs::read_to_string(copy.join("a.cedar")).unwrap(),
+        messy
+    );
+    let (code, _, err) = portcullis(&db, &["policy", "fmt", "--dir", dir], None);
+    assert_eq!(code, 0, "{err}");
+    let formatted = std::fs::read_to_string(copy.join("a.cedar")).unwrap();
+    assert_ne!(formatted, messy);
+    assert!(formatted.contains("// Kept."), "{formatted}");
+    let (code, _, err) = portcullis(&db, &["policy", "fmt", "--dir", dir, "--check"], None);
+    assert_eq!(code, 0, "{err}");
+    let (code, report, err) = portcullis(&db, &["policy", "validate", "--dir", dir], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report["policies"], 1);
+
+    // A file that does not validate: the report names the file and line and points at it.
+    std::fs::write(
+        copy.join("b.cedar"),
+        "@id(\"y\")\npermit (principal, action, resource)\nwhen { context.nope };\n",
+    )
+    .unwrap();
+    let (code, _, err) = portcullis(&db, &["policy", "validate", "--dir", dir], None);
+    assert_eq!(code, 1);
+    assert!(err.contains("b.cedar:3:"), "{err}");
+    assert!(err.contains("when { context.nope };"), "{err}");
+    assert!(err.contains('^'), "{err}");
+}

@@ -120,11 +120,9 @@ async fn policy_push_is_enforced_without_restart_and_bad_pushes_change_nothing()
         )
         .await;
     assert_eq!(reply.status, 200);
-    assert!(
-        status_within(port, "/reports/q3", &token, 403, PROPAGATION)
-            .await
-            .is_some()
-    );
+    assert!(status_within(port, "/reports/q3", &token, 403, PROPAGATION)
+        .await
+        .is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -670,7 +670,7 @@ pub async fn get_policies(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(
-        json!({"version": version, "schema": set.schema, "policies": set.policies, "entities": set.entities}),
+        json!({"version": version, "schema": set.schema, "policies": set.policies, "entities": set.entities, "tests": set.tests}),
     ))
 }
 

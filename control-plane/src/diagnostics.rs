@@ -1,0 +1,130 @@
+//! Cedar's diagnostics rendered the way compilers report: `file:line:column: message`, then the
+//! source line with a caret under the span Cedar points at. `portcullis policy validate` prints
+//! these, so an author sees which file and where, not an offset into a concatenated set.
+
+use crate::policies::PolicyStoreError;
+use cedar_policy::{Policy, PolicyId, PolicySet, Schema, ValidationMode, Validator};
+use miette::Diagnostic;
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr as _;
+
+/// One rendered diagnostic.
+pub fn render(file: &str, source: &str, diagnostic: &dyn Diagnostic) -> String {
+    let mut text = String::new();
+    let spans: Vec<_> = diagnostic
+        .labels()
+        .map(|labels| labels.collect())
+        .unwrap_or_default();
+    let Some(first) = spans.first() else {
+        return format!("{file}: {diagnostic}");
+    };
+    let (line, column) = position(source, first.offset());
+    text.push_str(&format!("{file}:{line}:{column}: {diagnostic}"));
+    for span in &spans {
+        let (line, column) = position(source, span.offset());
+        let line_text = source.lines().nth(line - 1).unwrap_or_default();
+        let width = span.len().clamp(
+            1,
+            line_text.chars().count().saturating_sub(column - 1).max(1),
+        );
+        text.push_str(&format!(
+            "\n{line:>5} | {line_text}\n      | {}{} {}",
+            " ".repeat(column - 1),
+            "^".repeat(width),
+            span.label().unwrap_or_default()
+        ));
+    }
+    if let Some(help) = diagnostic.help() {
+        text.push_str(&format!("\n  help: {help}"));
+    }
+    text
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn position(source: &str, offset: usize) -> (usize, usize) {
+    let before = source.get(..offset.min(source.len())).unwrap_or(source);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+/// Parses every `*.cedar` file of `dir` on its own and validates them together against
+/// `schema.cedarschema`, returning every problem with its file, line and caret. Empty when the
+/// folder is valid.
+pub fn check_dir(dir: &Path) -> Result<Vec<String>, PolicyStoreError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|e| PolicyStoreError::File {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
+    };
+    let schema_text = read(&dir.join("schema.cedarschema"))?;
+    let schema = match Schema::from_cedarschema_str(&schema_text) {
+        Ok((schema, _)) => schema,
+        Err(error) => return Ok(vec![render("schema.cedarschema", &schema_text, &error)]),
+    };
+    let mut problems = Vec::new();
+    let mut combined = PolicySet::new();
+    let mut origin: HashMap<PolicyId, (String, String)> = HashMap::new();
+    for path in crate::policies::cedar_files(dir)? {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let text = read(&path)?;
+        match PolicySet::from_str(&text) {
+            Err(errors) => {
+                problems.extend(errors.iter().map(|e| render(&name, &text, e)));
+            }
+            Ok(parsed) => {
+                for policy in parsed.policies() {
+                    let policy: Policy = match policy.annotation("id") {
+                        Some(id) => policy.new_id(PolicyId::new(id)),
+                        None => policy.clone(),
+                    };
+                    let id = policy.id().clone();
+                    if combined.add(policy).is_err() {
+                        problems.push(format!("{name}: duplicate policy id `{id}`"));
+                        continue;
+                    }
+                    origin.insert(id, (name.clone(), text.clone()));
+                }
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Ok(problems);
+    }
+    let result = Validator::new(schema).validate(&combined, ValidationMode::Strict);
+    for error in result.validation_errors() {
+        match origin.get(error.policy_id()) {
+            Some((name, text)) => problems.push(render(name, text, error)),
+            None => problems.push(error.to_string()),
+        }
+    }
+    Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based_lines_and_character_columns() {
+        assert_eq!(position("abc", 0), (1, 1));
+        assert_eq!(position("ab\ncd", 4), (2, 2));
+        assert_eq!(position("é\nx", 3), (2, 1));
+        assert_eq!(position("abc", 99), (1, 4));
+    }
+
+    #[test]
+    fn a_parse_error_names_file_line_and_points_at_it() {
+        let source = "permit (principal, action, resource)\nwhen { context.x = 1 };\n";
+        let error = PolicySet::from_str(source).unwrap_err();
+        let rendered = render("api.cedar", source, &error);
+        assert!(rendered.starts_with("api.cedar:2:"), "{rendered}");
+        assert!(rendered.contains("when { context.x = 1 };"), "{rendered}");
+        assert!(rendered.contains('^'), "{rendered}");
+    }
+}
