@@ -11,6 +11,7 @@ pub mod config;
 pub mod db;
 pub mod diagnostics;
 pub mod events;
+pub mod fanout;
 pub mod http;
 pub mod keys;
 pub mod metrics;

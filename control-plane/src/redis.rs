@@ -1,4 +1,4 @@
-//! A minimal Redis client (RESP2 over TCP): enough for the event stream. Commands are sent as
+//! A minimal Redis client (RESP2 over TCP): enough for the event stream and the bundle fan-out. Commands are sent as
 //! arrays of bulk strings; replies are parsed fully before the next command.
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -94,6 +94,13 @@ impl Connection {
         .await
         .map_err(|_| RedisError::Io(std::io::Error::other("reply timed out")))??;
         Ok(reply)
+    }
+}
+
+impl Connection {
+    /// Waits for the next pushed reply (pub/sub messages), however long that takes.
+    pub async fn next_message(&mut self) -> Result<Reply, RedisError> {
+        read_reply(&mut self.stream).await
     }
 }
 

@@ -117,7 +117,18 @@ pub async fn serve_on(
 ) -> Result<(), StartError> {
     let (db, master) = open(&config).await?;
     let state = AppState::new(db, config.clone(), master).await?;
-    let follower = state.spawn_follower(Duration::from_millis(500));
+    // With Redis, replicas wake each other at once (fanout.rs) and the database poll is only the
+    // safety net; without it, the poll is how a change on one replica reaches the others.
+    let follow_every = if config.redis_url.is_some() {
+        Duration::from_secs(5)
+    } else {
+        Duration::from_millis(500)
+    };
+    let follower = state.spawn_follower(follow_every);
+    let fanout = config
+        .redis_url
+        .clone()
+        .map(|url| crate::fanout::spawn_listener(state.clone(), url));
     let maintenance = spawn_maintenance(state.clone());
     let relay = config.redis_url.clone().map(|url| {
         crate::events::spawn_relay(state.db().pool.clone(), url, Duration::from_millis(200))
@@ -145,8 +156,8 @@ pub async fn serve_on(
     };
     follower.abort();
     maintenance.abort();
-    if let Some(relay) = relay {
-        relay.abort();
+    for task in [relay, fanout].into_iter().flatten() {
+        task.abort();
     }
     state.db().pool.close().await;
     result.map_err(|e| StartError::Bind(config.listen, e))

@@ -101,20 +101,32 @@ impl AppState {
         self.inner.published.subscribe()
     }
 
-    /// Re-reads the bundle if its version in the database moved; called after every change
-    /// this node commits and periodically for changes made by other replicas.
+    /// Re-reads the bundle after a change this node committed and tells the other replicas
+    /// (through Redis, when configured) so their long-polls wake too.
     pub async fn republish(&self) -> Result<(), AssembleError> {
+        if self.refresh().await? {
+            if let Some(url) = &self.inner.config.redis_url {
+                crate::fanout::announce(url.clone(), self.published().version);
+            }
+        }
+        Ok(())
+    }
+
+    /// Re-reads the bundle if its version in the database moved (a change made here or by
+    /// another replica); whether a newer bundle was published.
+    pub async fn refresh(&self) -> Result<bool, AssembleError> {
         let _guard = self.inner.republish_lock.lock().await;
         let version = crate::bundle::current_version(&self.inner.db.pool).await?;
         if version <= self.published().version {
-            return Ok(());
+            return Ok(false);
         }
         let published =
             assemble(&self.inner.db.pool, &self.inner.config, &self.inner.master).await?;
         if published.version > self.published().version {
             self.inner.published.send_replace(Arc::new(published));
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Follows changes made by other replicas until the process ends.
@@ -125,7 +137,7 @@ impl AppState {
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticker.tick().await;
-                if let Err(error) = state.republish().await {
+                if let Err(error) = state.refresh().await {
                     tracing::warn!(%error, "bundle refresh failed; keeping the last one");
                 }
             }

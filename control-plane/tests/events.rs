@@ -228,3 +228,61 @@ async fn shared_throttle(db: &TestDb) {
     );
 }
 both_backends!(login_throttle_is_shared_through_redis, shared_throttle);
+
+/// Two replicas on one Postgres with no database polling at all: a change committed on A wakes
+/// B through Redis pub/sub, and B then serves A's bundle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_replica_wakes_the_other_through_redis() {
+    let db = TestDb::postgres().await;
+    let redis = RedisServer::start_on(free_port());
+    let url = redis.url();
+    let a = TestApp::start(config(&db, &[("REDIS_URL", &url)])).await;
+    let b = TestApp::start(config(&db, &[("REDIS_URL", &url)])).await;
+    let listener = portcullis_control_plane::fanout::spawn_listener(b.state.clone(), url.clone());
+    // The listener is subscribed once a publish reaches a subscriber.
+    until("the listener to subscribe", || async {
+        let mut connection = Connection::open(&url).await.unwrap();
+        connection
+            .command(&[
+                "PUBSUB",
+                "NUMSUB",
+                portcullis_control_plane::fanout::CHANNEL,
+            ])
+            .await
+            .unwrap()
+            == Reply::Array(Some(vec![
+                Reply::Bulk(Some(
+                    portcullis_control_plane::fanout::CHANNEL
+                        .as_bytes()
+                        .to_vec(),
+                )),
+                Reply::Integer(1),
+            ]))
+    })
+    .await;
+    let mut woken = b.state.subscribe();
+    let before = b.state.published().version;
+    let (id, secret) = a.client("svc", "a", &["client_credentials"]).await;
+    let token = a.cc_token(&id, &secret, None).await.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.send(
+        common::Call::new(axum::http::Method::POST, "/oauth2/revoke")
+            .basic(&id, &secret)
+            .form(&[("token", &token)]),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(2), woken.changed())
+        .await
+        .expect("replica B was not woken through Redis")
+        .unwrap();
+    eprintln!(
+        "replica B woken {:?} after the revocation",
+        started.elapsed()
+    );
+    assert!(b.state.published().version > before);
+    assert_eq!(b.state.published().version, a.state.published().version);
+    listener.abort();
+}

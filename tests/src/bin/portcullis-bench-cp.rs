@@ -6,7 +6,10 @@
 //!    limit of the password grant);
 //! 2. password logins/s under a login flood, and `/healthz` latency measured during that flood
 //!    (the event loop must not stall while argon2 runs);
-//! 3. `client_credentials` tokens/s and latency percentiles at saturation.
+//! 3. `client_credentials` tokens/s and latency percentiles at saturation;
+//! 4. the edge bundle with no revocations and with 1,000 (revoked access tokens): its size, the
+//!    latency of a full fetch and of an `If-None-Match` revalidation, and the time to parse and
+//!    validate it into a snapshot (natively; what every Envoy does once per change).
 //!
 //! Prints a Markdown table for BENCHMARKS.md.
 
@@ -288,6 +291,15 @@ async fn main() {
     drive(port, Arc::clone(&raw), 16, 1).await;
     let cc = drive(port, raw, 32, seconds).await;
 
+    // 4. The bundle, empty revocation list and then 1,000 revoked access tokens.
+    let empty = bundle_cost(port).await;
+    for _ in 0..1_000 {
+        let token = plane.client_token(&service, None).await;
+        let reply = plane.revoke(&service, &token).await;
+        assert_eq!(reply.status, 200);
+    }
+    let full = bundle_cost(port).await;
+
     let backend = if sqlite { "SQLite" } else { "PostgreSQL" };
     println!("\n| measurement ({backend}, audit on, {seconds} s each) | result |");
     println!("|---|---|");
@@ -313,6 +325,98 @@ async fn main() {
         ms(health.percentile(1.0)),
         health.latencies.len()
     );
+    for (label, cost) in [("no revocations", &empty), ("1,000 revocations", &full)] {
+        println!(
+            "| bundle, {label} ({} entries) | {:.1} KiB; full fetch p50 {}, p99 {}; 304 revalidation p50 {}; parse + validate at the edge (native) {} |",
+            cost.revoked,
+            cost.bytes as f64 / 1024.0,
+            ms(cost.fetch.percentile(0.5)),
+            ms(cost.fetch.percentile(0.99)),
+            ms(cost.revalidate.percentile(0.5)),
+            ms(cost.parse)
+        );
+    }
     drop(plane);
     drop(postgres);
+}
+
+struct BundleCost {
+    bytes: usize,
+    revoked: usize,
+    fetch: Run,
+    revalidate: Run,
+    parse: Duration,
+}
+
+/// Fetches the bundle 200 times in full and 200 times with `If-None-Match`, then parses it.
+async fn bundle_cost(port: u16) -> BundleCost {
+    let credential = portcullis_tests::control_plane::BUNDLE_CREDENTIAL;
+    let fetch_raw = format!(
+        "GET /plugin/v1/bundle HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {credential}\r\n\r\n"
+    );
+    let mut connection = Connection::open(port).await;
+    let mut fetch = Run {
+        ok: 0,
+        failed: 0,
+        latencies: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    for _ in 0..200 {
+        let sent = Instant::now();
+        let status = connection.send(fetch_raw.as_bytes()).await;
+        fetch.latencies.push(sent.elapsed());
+        if status == 200 {
+            fetch.ok += 1;
+        }
+    }
+    fetch.latencies.sort();
+    let raw = connection.buffer.clone();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no bundle response"));
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let etag = head
+        .lines()
+        .find_map(|l| l.strip_prefix("etag:"))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default();
+    let body = raw[split + 4..].to_vec();
+    let revalidate_raw = format!(
+        "GET /plugin/v1/bundle HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {credential}\r\nif-none-match: {etag}\r\n\r\n"
+    );
+    let mut revalidate = Run {
+        ok: 0,
+        failed: 0,
+        latencies: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    for _ in 0..200 {
+        let sent = Instant::now();
+        let status = connection.send(revalidate_raw.as_bytes()).await;
+        revalidate.latencies.push(sent.elapsed());
+        if status == 304 {
+            revalidate.ok += 1;
+        }
+    }
+    revalidate.latencies.sort();
+    assert_eq!(revalidate.ok, 200, "If-None-Match must answer 304");
+    let started = Instant::now();
+    let rounds = 20;
+    for _ in 0..rounds {
+        portcullis_authz::bundle::Snapshot::from_json(&body)
+            .unwrap_or_else(|e| panic!("bundle does not parse: {e}"));
+    }
+    let parse = started.elapsed() / rounds;
+    let revoked = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|b| b["revoked"].as_array().map(Vec::len))
+        .unwrap_or(0);
+    BundleCost {
+        bytes: body.len(),
+        revoked,
+        fetch,
+        revalidate,
+        parse,
+    }
 }
