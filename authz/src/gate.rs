@@ -8,7 +8,7 @@ use crate::claims::{AccessClaims, ClaimRules};
 use crate::config::PluginConfig;
 use crate::jws::{self, TokenError};
 use crate::path::{self, PathError};
-use crate::policy::{Decision, HttpRequest};
+use crate::policy::{Decision, HttpRequest, PreparedPrincipal};
 use crate::revocation::Revoked;
 use std::sync::Arc;
 
@@ -150,7 +150,7 @@ pub struct Gate {
     snapshot: Arc<Snapshot>,
     rules: ClaimRules,
     max_token_bytes: usize,
-    tokens: FifoCache<Box<str>, Arc<AccessClaims>>,
+    tokens: FifoCache<Box<str>, Arc<Verified>>,
     decisions: FifoCache<String, Arc<Decision>>,
     policy_slicing: bool,
 }
@@ -190,10 +190,11 @@ impl Gate {
             Ok(token) => token,
             Err(e) => return deny(DenyReason::Bearer(e)),
         };
-        let (claims, token_cache_hit) = match self.verify(token, input.now) {
+        let (verified, token_cache_hit) = match self.verify(token, input.now) {
             Ok(found) => found,
             Err(e) => return deny(DenyReason::Token(e)),
         };
+        let claims = Arc::clone(&verified.claims);
         if let Err(revoked) = self.snapshot.revocations.check(&claims) {
             return deny(DenyReason::Revoked(revoked));
         }
@@ -205,7 +206,7 @@ impl Gate {
             source_ip: input.source_ip,
             now: input.now,
         };
-        let (decision, decision_cache_hit) = self.evaluate(token, &claims, &request);
+        let (decision, decision_cache_hit) = self.evaluate(token, &verified, &request);
         if !decision.allowed {
             let reason = if decision.errors.is_empty() {
                 DenyReason::Forbidden
@@ -228,10 +229,10 @@ impl Gate {
         })
     }
 
-    fn verify(&mut self, token: &str, now: i64) -> Result<(Arc<AccessClaims>, bool), TokenError> {
-        if let Some(claims) = self.tokens.get(token) {
-            claims.check_times(&self.rules, now)?;
-            return Ok((Arc::clone(claims), true));
+    fn verify(&mut self, token: &str, now: i64) -> Result<(Arc<Verified>, bool), TokenError> {
+        if let Some(verified) = self.tokens.get(token) {
+            verified.claims.check_times(&self.rules, now)?;
+            return Ok((Arc::clone(verified), true));
         }
         let claims = Arc::new(jws::verify(
             token,
@@ -240,26 +241,30 @@ impl Gate {
             now,
             self.max_token_bytes,
         )?);
-        self.tokens.insert(token.into(), Arc::clone(&claims));
-        Ok((claims, false))
+        let principal = self.snapshot.engine.prepare(&claims);
+        let verified = Arc::new(Verified { claims, principal });
+        self.tokens.insert(token.into(), Arc::clone(&verified));
+        Ok((verified, false))
     }
 
     fn evaluate(
         &mut self,
         token: &str,
-        claims: &AccessClaims,
+        verified: &Verified,
         request: &HttpRequest<'_>,
     ) -> (Arc<Decision>, bool) {
         let engine = &self.snapshot.engine;
-        let decide = |claims, request| {
-            if self.policy_slicing {
-                engine.decide(claims, request)
-            } else {
-                engine.decide_unsliced(claims, request)
-            }
+        let decide = |request: &HttpRequest<'_>| match &verified.principal {
+            Ok(principal) => engine.decide_prepared(principal, request, self.policy_slicing),
+            Err(error) => Decision {
+                allowed: false,
+                policy_ids: Vec::new(),
+                errors: vec![error.clone()],
+                shadow_allowed: None,
+            },
         };
         if engine.reads_now() {
-            return (Arc::new(decide(claims, request)), false);
+            return (Arc::new(decide(request)), false);
         }
         let source = if engine.reads_source_ip() {
             request.source_ip.unwrap_or("-")
@@ -273,10 +278,18 @@ impl Gate {
         if let Some(decision) = self.decisions.get(&key) {
             return (Arc::clone(decision), true);
         }
-        let decision = Arc::new(decide(claims, request));
+        let decision = Arc::new(decide(request));
         self.decisions.insert(key, Arc::clone(&decision));
         (decision, false)
     }
+}
+
+/// A verified token as the gate caches it: the claims and the token's half of every Cedar
+/// request, both valid for the snapshot the gate was built with.
+#[derive(Debug)]
+struct Verified {
+    claims: Arc<AccessClaims>,
+    principal: Result<PreparedPrincipal, String>,
 }
 
 /// The host part of an authority, lower-cased, without port.

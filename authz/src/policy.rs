@@ -83,6 +83,7 @@ pub struct PolicyEngine {
     with_shadow: Option<PolicySet>,
     sliced: SlicedPolicies,
     sliced_with_shadow: Option<SlicedPolicies>,
+    types: Types,
     shadow_count: usize,
     entities: Entities,
     actions: HashSet<EntityUid>,
@@ -151,7 +152,8 @@ impl PolicyEngine {
             }
             Some(std::mem::replace(&mut named, enforced))
         };
-        let principal_types = [type_name("User")?, type_name("Client")?];
+        let types = Types::new()?;
+        let principal_types = [types.user.clone(), types.client.clone()];
         let sliced = SlicedPolicies::new(&named, &schema, &principal_types);
         let sliced_with_shadow = with_shadow
             .as_ref()
@@ -160,6 +162,7 @@ impl PolicyEngine {
             actions: schema.actions().cloned().collect(),
             sliced,
             sliced_with_shadow,
+            types,
             with_shadow,
             shadow_count,
             policy_count: named.policies().count(),
@@ -193,7 +196,10 @@ impl PolicyEngine {
     /// Evaluates the request for the verified `claims`, considering only the policies whose heads
     /// may match it (see [`crate::slice`]).
     pub fn decide(&self, claims: &AccessClaims, request: &HttpRequest<'_>) -> Decision {
-        self.evaluate(claims, request, true)
+        match self.prepare(claims) {
+            Ok(principal) => self.evaluate(&principal, request, true),
+            Err(error) => error_decision(error),
+        }
     }
 
     /// Evaluates the request against every policy, without slicing: the reference [`decide`]
@@ -201,20 +207,67 @@ impl PolicyEngine {
     ///
     /// [`decide`]: PolicyEngine::decide
     pub fn decide_unsliced(&self, claims: &AccessClaims, request: &HttpRequest<'_>) -> Decision {
-        self.evaluate(claims, request, false)
+        match self.prepare(claims) {
+            Ok(principal) => self.evaluate(&principal, request, false),
+            Err(error) => error_decision(error),
+        }
     }
 
-    fn evaluate(&self, claims: &AccessClaims, request: &HttpRequest<'_>, sliced: bool) -> Decision {
-        let (cedar_request, entities) = match self.build(claims, request) {
+    /// [`decide`](PolicyEngine::decide) for a token prepared with
+    /// [`prepare`](PolicyEngine::prepare); `sliced: false` evaluates every policy.
+    pub fn decide_prepared(
+        &self,
+        principal: &PreparedPrincipal,
+        request: &HttpRequest<'_>,
+        sliced: bool,
+    ) -> Decision {
+        self.evaluate(principal, request, sliced)
+    }
+
+    /// Builds the token's half of every Cedar request once: the principal in its roles added to
+    /// the bundle's entities, and the context (whole, when no policy reads `now` or
+    /// `source_ip`). Valid for this engine only.
+    pub fn prepare(&self, claims: &AccessClaims) -> Result<PreparedPrincipal, String> {
+        let uid = match &claims.sub {
+            Subject::User(id) => self.types.uid(&self.types.user, id),
+            Subject::Client(id) => self.types.uid(&self.types.client, id),
+        };
+        let roles = claims
+            .roles
+            .iter()
+            .map(|r| self.types.uid(&self.types.role, r))
+            .collect::<HashSet<_>>();
+        let entities = self
+            .entities
+            .clone()
+            .add_entities([Entity::new_no_attrs(uid.clone(), roles)], None)
+            .map_err(|e| e.to_string())?;
+        let pairs = claim_pairs(claims);
+        let context = if self.reads_now || self.reads_source_ip {
+            None
+        } else {
+            // No policy reads them, so their values cannot change a decision.
+            let mut pairs = pairs.clone();
+            pairs.push(("now".to_owned(), RestrictedExpression::new_long(0)));
+            Some(Context::from_pairs(pairs).map_err(|e| e.to_string())?)
+        };
+        Ok(PreparedPrincipal {
+            uid,
+            entities,
+            pairs,
+            context,
+        })
+    }
+
+    fn evaluate(
+        &self,
+        principal: &PreparedPrincipal,
+        request: &HttpRequest<'_>,
+        sliced: bool,
+    ) -> Decision {
+        let (cedar_request, entities) = match self.build(principal, request) {
             Ok(built) => built,
-            Err(error) => {
-                return Decision {
-                    allowed: false,
-                    policy_ids: Vec::new(),
-                    errors: vec![error],
-                    shadow_allowed: None,
-                }
-            }
+            Err(error) => return error_decision(error),
         };
         let authorizer = Authorizer::new();
         let enforced = select(&cedar_request, &self.policies, Some(&self.sliced), sliced);
@@ -247,28 +300,20 @@ impl PolicyEngine {
         }
     }
 
+    /// The request's half: action, the endpoint entity and (when needed) the context.
     fn build(
         &self,
-        claims: &AccessClaims,
+        principal: &PreparedPrincipal,
         request: &HttpRequest<'_>,
     ) -> Result<(Request, Entities), String> {
-        let principal = match &claims.sub {
-            Subject::User(id) => uid("User", id)?,
-            Subject::Client(id) => uid("Client", id)?,
-        };
-        let roles = claims
-            .roles
-            .iter()
-            .map(|r| uid("Role", r))
-            .collect::<Result<HashSet<_>, _>>()?;
-        let action = uid("Action", request.method)?;
+        let action = self.types.uid(&self.types.action, request.method);
         // The request is built by this code from verified claims, so it is checked against the
         // schema once, here, instead of by Cedar on every request (which costs more than the
         // evaluation itself): only the action comes from the client.
         if !self.actions.contains(&action) {
             return Err(format!("action `{}` is not in the schema", request.method));
         }
-        let resource = uid("Endpoint", request.path)?;
+        let resource = self.types.uid(&self.types.endpoint, request.path);
         let mut attributes = HashMap::from([
             (
                 "path".to_owned(),
@@ -291,22 +336,79 @@ impl PolicyEngine {
         }
         let resource_entity =
             Entity::new(resource.clone(), attributes, HashSet::new()).map_err(|e| e.to_string())?;
-        let entities = self
+        let entities = principal
             .entities
             .clone()
-            .add_entities(
-                [
-                    Entity::new_no_attrs(principal.clone(), roles),
-                    resource_entity,
-                ],
-                None,
-            )
+            .add_entities([resource_entity], None)
             .map_err(|e| e.to_string())?;
-        let context =
-            Context::from_pairs(context_pairs(claims, request)).map_err(|e| e.to_string())?;
-        let cedar_request =
-            Request::new(principal, action, resource, context, None).map_err(|e| e.to_string())?;
+        let context = match &principal.context {
+            Some(context) => context.clone(),
+            None => {
+                let mut pairs = principal.pairs.clone();
+                pairs.push((
+                    "now".to_owned(),
+                    RestrictedExpression::new_long(request.now),
+                ));
+                if let Some(ip) = request.source_ip {
+                    pairs.push((
+                        "source_ip".to_owned(),
+                        RestrictedExpression::new_string(ip.to_owned()),
+                    ));
+                }
+                Context::from_pairs(pairs).map_err(|e| e.to_string())?
+            }
+        };
+        let cedar_request = Request::new(principal.uid.clone(), action, resource, context, None)
+            .map_err(|e| e.to_string())?;
         Ok((cedar_request, entities))
+    }
+}
+
+/// The token's half of every Cedar request, built once per verified token by
+/// [`PolicyEngine::prepare`] (the gate keeps it next to the verified claims).
+#[derive(Debug, Clone)]
+pub struct PreparedPrincipal {
+    uid: EntityUid,
+    /// The bundle's entities plus the principal in its roles.
+    entities: Entities,
+    /// The token's context entries (everything but `now` and `source_ip`).
+    pairs: Vec<(String, RestrictedExpression)>,
+    /// The whole context, when no policy reads `now` or `source_ip`.
+    context: Option<Context>,
+}
+
+/// The entity type names of the model, parsed once.
+#[derive(Debug, Clone)]
+struct Types {
+    user: EntityTypeName,
+    client: EntityTypeName,
+    role: EntityTypeName,
+    endpoint: EntityTypeName,
+    action: EntityTypeName,
+}
+
+impl Types {
+    fn new() -> Result<Self, PolicyError> {
+        Ok(Types {
+            user: type_name("User")?,
+            client: type_name("Client")?,
+            role: type_name("Role")?,
+            endpoint: type_name("Endpoint")?,
+            action: type_name("Action")?,
+        })
+    }
+
+    fn uid(&self, type_name: &EntityTypeName, id: &str) -> EntityUid {
+        EntityUid::from_type_name_and_id(type_name.clone(), EntityId::new(id))
+    }
+}
+
+fn error_decision(error: String) -> Decision {
+    Decision {
+        allowed: false,
+        policy_ids: Vec::new(),
+        errors: vec![error],
+        shadow_allowed: None,
     }
 }
 
@@ -330,10 +432,8 @@ fn select<'a>(
     }
 }
 
-fn context_pairs(
-    claims: &AccessClaims,
-    request: &HttpRequest<'_>,
-) -> Vec<(String, RestrictedExpression)> {
+/// The context entries that come from the token.
+fn claim_pairs(claims: &AccessClaims) -> Vec<(String, RestrictedExpression)> {
     let set = |items: &[String]| {
         RestrictedExpression::new_set(
             items
@@ -367,10 +467,6 @@ fn context_pairs(
             "client_id".to_owned(),
             RestrictedExpression::new_string(claims.client_id.clone()),
         ),
-        (
-            "now".to_owned(),
-            RestrictedExpression::new_long(request.now),
-        ),
     ];
     if let Some(tenant) = &claims.tenant {
         pairs.push((
@@ -378,25 +474,11 @@ fn context_pairs(
             RestrictedExpression::new_string(tenant.clone()),
         ));
     }
-    if let Some(ip) = request.source_ip {
-        pairs.push((
-            "source_ip".to_owned(),
-            RestrictedExpression::new_string(ip.to_owned()),
-        ));
-    }
     pairs
 }
 
 fn type_name(name: &str) -> Result<EntityTypeName, PolicyError> {
     EntityTypeName::from_str(name).map_err(|e| PolicyError::Schema(e.to_string()))
-}
-
-fn uid(type_name: &str, id: &str) -> Result<EntityUid, String> {
-    let type_name = EntityTypeName::from_str(type_name).map_err(|e| e.to_string())?;
-    Ok(EntityUid::from_type_name_and_id(
-        type_name,
-        EntityId::new(id),
-    ))
 }
 
 /// Whether `word` occurs in `text` as a whole identifier.

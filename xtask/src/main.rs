@@ -201,7 +201,8 @@ fn bench_edge(extra: &[&str]) -> Result<(), String> {
     run(Command::new("cargo")
         .args([
             "run",
-            "--release",
+            "--profile",
+            "bench-native",
             "--quiet",
             "-p",
             "portcullis-tests",

@@ -84,6 +84,18 @@ async fn main() {
     let tally = Arc::new(Tally::default());
     let deadline = Instant::now() + Duration::from_secs(seconds);
 
+    // Memory every tenth of the run, so growth that levels off shows apart from a leak.
+    let envoy_pid = s.envoy.pid();
+    let sampler = tokio::spawn(async move {
+        let mut samples = Vec::new();
+        let every = Duration::from_secs(seconds.max(10) / 10);
+        while Instant::now() < deadline {
+            tokio::time::sleep(every).await;
+            samples.push((rss_kib(envoy_pid), rss_kib(std::process::id())));
+        }
+        samples
+    });
+
     let mut workers = Vec::new();
     for worker in 0..8u64 {
         let (valid, revoked, bad, tally) = (
@@ -207,6 +219,7 @@ async fn main() {
     }
     let envoy_after = rss_kib(s.envoy.pid());
     let bench_after = rss_kib(std::process::id());
+    let samples = sampler.await.unwrap_or_default();
 
     println!("\n| soak, {seconds} s, 8 connections | requests | wrong decisions |");
     println!("|---|---|---|");
@@ -230,5 +243,22 @@ async fn main() {
         envoy_after as f64 / 1024.0,
         bench_before as f64 / 1024.0,
         bench_after as f64 / 1024.0
+    );
+    let mib = |kib: u64| format!("{:.1}", kib as f64 / 1024.0);
+    println!(
+        "Envoy VmRSS every tenth of the run (MiB): {}",
+        samples
+            .iter()
+            .map(|(envoy, _)| mib(*envoy))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!(
+        "Control plane + load generator VmRSS every tenth of the run (MiB): {}",
+        samples
+            .iter()
+            .map(|(_, bench)| mib(*bench))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
 }
