@@ -59,23 +59,31 @@ pub fn check_dir(dir: &Path) -> Result<Vec<String>, PolicyStoreError> {
             message: e.to_string(),
         })
     };
-    let schema_text = read(&dir.join("schema.cedarschema"))?;
-    let schema = match Schema::from_cedarschema_str(&schema_text) {
-        Ok((schema, _)) => schema,
-        Err(error) => return Ok(vec![render("schema.cedarschema", &schema_text, &error)]),
-    };
-    let mut problems = Vec::new();
-    let mut combined = PolicySet::new();
-    let mut origin: HashMap<PolicyId, (String, String)> = HashMap::new();
+    let schema = read(&dir.join("schema.cedarschema"))?;
+    let mut files = Vec::new();
     for path in crate::policies::cedar_files(dir)? {
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let text = read(&path)?;
-        match PolicySet::from_str(&text) {
+        files.push((name, read(&path)?));
+    }
+    Ok(check(&schema, &files))
+}
+
+/// [`check_dir`] for texts in hand: `files` are `(name, policy text)` pairs.
+pub fn check(schema_text: &str, files: &[(String, String)]) -> Vec<String> {
+    let schema = match Schema::from_cedarschema_str(schema_text) {
+        Ok((schema, _)) => schema,
+        Err(error) => return vec![render("schema.cedarschema", schema_text, &error)],
+    };
+    let mut problems = Vec::new();
+    let mut combined = PolicySet::new();
+    let mut origin: HashMap<PolicyId, (&str, &str)> = HashMap::new();
+    for (name, text) in files {
+        match PolicySet::from_str(text) {
             Err(errors) => {
-                problems.extend(errors.iter().map(|e| render(&name, &text, e)));
+                problems.extend(errors.iter().map(|e| render(name, text, e)));
             }
             Ok(parsed) => {
                 for policy in parsed.policies() {
@@ -88,13 +96,13 @@ pub fn check_dir(dir: &Path) -> Result<Vec<String>, PolicyStoreError> {
                         problems.push(format!("{name}: duplicate policy id `{id}`"));
                         continue;
                     }
-                    origin.insert(id, (name.clone(), text.clone()));
+                    origin.insert(id, (name, text));
                 }
             }
         }
     }
     if !problems.is_empty() {
-        return Ok(problems);
+        return problems;
     }
     let result = Validator::new(schema).validate(&combined, ValidationMode::Strict);
     for error in result.validation_errors() {
@@ -103,7 +111,7 @@ pub fn check_dir(dir: &Path) -> Result<Vec<String>, PolicyStoreError> {
             None => problems.push(error.to_string()),
         }
     }
-    Ok(problems)
+    problems
 }
 
 #[cfg(test)]

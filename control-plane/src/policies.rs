@@ -12,6 +12,9 @@ pub enum PolicyStoreError {
     /// Schema, policies or entities do not parse or validate.
     #[error(transparent)]
     Invalid(#[from] PolicyError),
+    /// The policies do not parse or validate: Cedar's diagnostics, rendered with line and caret.
+    #[error("{0}")]
+    Diagnostics(String),
     /// The entities are not JSON.
     #[error("entities: {0}")]
     EntitiesJson(String),
@@ -122,7 +125,17 @@ impl PolicySet {
         if size > MAX_POLICY_BYTES {
             return Err(PolicyStoreError::TooLarge);
         }
-        let engine = PolicyEngine::new(&self.schema, &self.policies, &self.entities)?;
+        let engine =
+            PolicyEngine::new(&self.schema, &self.policies, &self.entities).map_err(|error| {
+                // Cedar's diagnostics with line and caret where it has them.
+                let files = [("policies".to_owned(), self.policies.clone())];
+                let problems = crate::diagnostics::check(&self.schema, &files);
+                if problems.is_empty() {
+                    PolicyStoreError::Invalid(error)
+                } else {
+                    PolicyStoreError::Diagnostics(problems.join("\n\n"))
+                }
+            })?;
         if engine.policy_count() + engine.shadow_count() > MAX_POLICIES {
             return Err(PolicyStoreError::TooMany);
         }
