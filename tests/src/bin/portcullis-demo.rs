@@ -179,8 +179,11 @@ Portcullis is up (Ctrl-C stops everything):
   curl -s -u '{svc_id}:{svc_secret}' -d "token=$TOKEN" http://{CONTROL_PLANE}/oauth2/revoke
   sleep 1; curl -i -H "Authorization: Bearer $TOKEN" http://127.0.0.1:10000/api/items     # 401
 
-Admin: user "admin" (password "demo admin password") with client {admin_id}:{admin_secret}
-  (grant_type=password) gets an admin:full token for /admin/v1/... ; OpenAPI at http://{CONTROL_PLANE}/openapi.json
+4. Administer (user "admin" logs in through the admin client; admin:full):
+  ADMIN_TOKEN=$(curl -s -u '{admin_id}:{admin_secret}' -d grant_type=password -d username=admin -d 'password=demo admin password' http://{CONTROL_PLANE}/oauth2/token | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
+  curl -s -H "Authorization: Bearer $ADMIN_TOKEN" http://{CONTROL_PLANE}/admin/v1/users          # the users
+  curl -s -H "Authorization: Bearer $ADMIN_TOKEN" http://{CONTROL_PLANE}/admin/v1/policies       # the policies in force
+OpenAPI: http://{CONTROL_PLANE}/openapi.json
 Filter metrics: curl -s http://127.0.0.1:9901/stats | grep portcullis
 "#,
         dir = dir.display(),
