@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The largest clock-skew leeway an edge may be configured with. An edge accepts a token up to
+/// its leeway past `exp`, so revocation entries must outlive their tokens by this much.
+pub const MAX_LEEWAY_SECONDS: i64 = 300;
+
 /// Filter configuration. Unknown fields are refused so a typo never silently weakens a setting.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -150,7 +154,7 @@ impl PluginConfig {
         if self.staleness_limit_seconds == 0 {
             return invalid("staleness_limit_seconds", "must be positive");
         }
-        if !(0..=300).contains(&self.leeway_seconds) {
+        if !(0..=MAX_LEEWAY_SECONDS).contains(&self.leeway_seconds) {
             return invalid("leeway_seconds", "must be between 0 and 300");
         }
         if self.max_token_lifetime_seconds <= 0 {

@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 
 /// One bundle entry. Exactly one of `jti`, `sid` or `sub` (with `before`) is set; `exp` is when
-/// the last token it covers expires, after which the control plane drops the entry.
+/// the last token it covers expires. The control plane keeps the entry for
+/// [`MAX_LEEWAY_SECONDS`](crate::config::MAX_LEEWAY_SECONDS) longer: an edge accepts a token up to
+/// its leeway past `exp`, and a revoked token must not come back to life in that window.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RevocationEntry {

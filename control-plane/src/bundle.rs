@@ -25,7 +25,8 @@ pub async fn current_version(pool: &AnyPool) -> Result<i64, sqlx::Error> {
         .try_get(0)
 }
 
-/// Revocation entries still covering unexpired tokens.
+/// Revocation entries still covering tokens an edge may accept (unexpired, or expired less than
+/// the largest edge leeway ago).
 pub async fn live_revocations(
     pool: &AnyPool,
     now: i64,
@@ -33,7 +34,9 @@ pub async fn live_revocations(
     let rows = sqlx::query(
         "SELECT jti, sid, sub, sub_before, exp FROM revocations WHERE exp > $1 ORDER BY created_at, id",
     )
-    .bind(now)
+    // Kept past `exp` by the largest leeway an edge may apply, or a revoked token would be
+    // accepted again between its expiry and the end of the edge's leeway.
+    .bind(now - portcullis_authz::config::MAX_LEEWAY_SECONDS)
     .fetch_all(pool)
     .await?;
     rows.iter()

@@ -315,10 +315,10 @@ pub mod revocations {
         insert(tx, None, None, Some((sub, now + 1)), now + longest_access).await
     }
 
-    /// Deletes entries whose tokens have all expired; returns how many.
+    /// Deletes entries whose tokens have all expired beyond any edge leeway; returns how many.
     pub async fn prune(pool: &sqlx::AnyPool) -> Result<u64, sqlx::Error> {
         Ok(sqlx::query("DELETE FROM revocations WHERE exp <= $1")
-            .bind(crate::now())
+            .bind(crate::now() - portcullis_authz::config::MAX_LEEWAY_SECONDS)
             .execute(pool)
             .await?
             .rows_affected())

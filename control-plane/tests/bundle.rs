@@ -248,3 +248,40 @@ async fn restart_keeps_keys_revocations_and_audit() {
             >= 3
     );
 }
+
+/// A revoked token stays on the list until no edge can accept it any more: past its `exp` by the
+/// largest leeway an edge may apply (the 6-minute soak found tokens accepted again in between).
+async fn revocations_outlive_the_leeway(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let now = portcullis_control_plane::now();
+    let margin = portcullis_authz::config::MAX_LEEWAY_SECONDS;
+    let pool = &app.state.db().pool;
+    for (id, exp) in [
+        ("in-leeway", now - margin + 30),
+        ("beyond-leeway", now - margin - 30),
+    ] {
+        sqlx::query(
+            "INSERT INTO revocations (id, jti, sid, sub, sub_before, exp, created_at) VALUES ($1, $2, NULL, NULL, NULL, $3, $4)",
+        )
+        .bind(id)
+        .bind(id)
+        .bind(exp)
+        .bind(now)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let listed = portcullis_control_plane::bundle::live_revocations(pool, now)
+        .await
+        .unwrap();
+    let jtis: Vec<_> = listed.iter().filter_map(|e| e.jti.as_deref()).collect();
+    assert_eq!(jtis, ["in-leeway"]);
+    let pruned = portcullis_control_plane::sessions::revocations::prune(pool)
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+}
+both_backends!(
+    revocations_outlive_the_edge_leeway,
+    revocations_outlive_the_leeway
+);

@@ -46,9 +46,15 @@ async fn stored_corpus(db: &TestDb) {
         "policies": "@id(\"x\")\npermit (principal, action, resource)\nwhen { context.nope };\n"});
     let refused = app.send(put(&broken)).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
-    let message = refused.json()["error_description"].as_str().unwrap().to_owned();
+    let message = refused.json()["error_description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert!(message.contains("policies:3:"), "{message}");
-    assert!(message.contains("when { context.nope };") && message.contains('^'), "{message}");
+    assert!(
+        message.contains("when { context.nope };") && message.contains('^'),
+        "{message}"
+    );
 
     // Dropping tenant isolation without a corpus: the stored corpus refuses it, naming the cases.
     let weaker = json!({"schema": active["schema"], "policies": without(&active, "tenant-isolation"),

@@ -16,6 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Lifetime of the soak's client tokens, in seconds.
+const TOKEN_TTL: &str = "60";
+/// Revoked tokens the generator keeps sending.
+const REVOKED_KEPT: usize = 200;
+
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -53,7 +58,13 @@ async fn main() {
     let plane = ControlPlane::start_with(
         portcullis_tests::free_port(),
         &db.url,
-        &[("PORTCULLIS_KEY_PREPUBLISH", "1")],
+        // Short-lived client tokens: revocation entries and retired keys expire during the run,
+        // so the state the system must hold stops growing and memory can be judged flat or not.
+        &[
+            ("PORTCULLIS_KEY_PREPUBLISH", "1"),
+            ("PORTCULLIS_CLIENT_ACCESS_TTL", TOKEN_TTL),
+            ("PORTCULLIS_ACCESS_TTL", TOKEN_TTL),
+        ],
     );
     let s = Stack::around(plane).await;
     let port = s.envoy.port;
@@ -65,7 +76,7 @@ async fn main() {
         .plane
         .create_client("ops", "admin:policies admin:keys", &["client_credentials"])
         .await;
-    let admin = s.plane.client_token(&ops, None).await;
+    let mut admin = s.plane.client_token(&ops, None).await;
 
     let valid: Arc<Mutex<Vec<String>>> = Arc::default();
     let revoked: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -169,6 +180,9 @@ async fn main() {
     let mut tick = 0u64;
     while Instant::now() < deadline {
         tick += 1;
+        if tick.is_multiple_of(20) {
+            admin = s.plane.client_token(&ops, None).await;
+        }
         // A new valid token, and one of the old ones revoked; it joins the revoked list only once
         // the edge refuses it, so every 401 expected below is owed.
         let fresh = s.plane.client_token(&service, None).await;
@@ -184,7 +198,17 @@ async fn main() {
             {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            revoked.lock().map(|mut r| r.push(victim)).ok();
+            revoked
+                .lock()
+                .map(|mut r| {
+                    r.push(victim);
+                    // The generator keeps the newest revoked tokens only (they stay 401 when
+                    // they expire), so its own memory does not grow with the run.
+                    if r.len() > REVOKED_KEPT {
+                        r.remove(0);
+                    }
+                })
+                .ok();
             revocations += 1;
         }
         if tick.is_multiple_of(4) {
