@@ -1,0 +1,148 @@
+//! Fixtures: keys, tokens consistent with the host clock, bundles from the repository's
+//! `policies/`, and a filter already holding a bundle.
+#![allow(dead_code, reason = "each test binary uses a different subset")]
+
+use portcullis_authz::bundle::Bundle;
+use portcullis_authz::issue::SigningKey;
+use portcullis_authz::jwk::Jwks;
+use portcullis_wasm_host::{load_filter, Host, Outcome, START_MS};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+pub const CONFIG: &str = r#"{"cluster":"cp","credential":"s"}"#;
+pub const ISSUER: &str = "https://id.portcullis.test";
+pub const AUDIENCE: &str = "portcullis-edge";
+/// The host clock at start, in seconds: tokens are issued then.
+pub const NOW: i64 = (START_MS / 1_000) as i64;
+
+pub fn key() -> SigningKey {
+    SigningKey::ed25519("ed-1", [11; 32])
+}
+
+pub fn other_key() -> SigningKey {
+    SigningKey::ed25519("ed-2", [22; 32])
+}
+
+/// A valid claim set for user 42 with the items read scope, issued at the host's start time.
+pub fn claims() -> Value {
+    json!({
+        "iss": ISSUER, "sub": "user:42", "aud": [AUDIENCE], "exp": NOW + 900, "iat": NOW,
+        "jti": "jti-1", "client_id": "web", "sid": "sess-1",
+        "scope": "api:items:read", "roles": ["viewer"], "amr": ["pwd"]
+    })
+}
+
+pub fn token(key: &SigningKey) -> String {
+    key.sign_access_token(&claims())
+}
+
+fn policies_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies")
+}
+
+/// Every `policies/*.cedar` file, sorted by name and joined, as the control plane loads them.
+fn policy_text() -> String {
+    let mut files: Vec<_> = std::fs::read_dir(policies_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "cedar"))
+        .collect();
+    files.sort();
+    let texts: Vec<String> = files
+        .iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    texts.join("\n")
+}
+
+pub fn bundle(version: u64, keys: &[&SigningKey]) -> Bundle {
+    let read = |name: &str| std::fs::read_to_string(policies_dir().join(name)).unwrap();
+    Bundle {
+        version,
+        issuer: ISSUER.into(),
+        audiences: vec![AUDIENCE.into()],
+        jwks: Jwks {
+            keys: keys.iter().map(|k| k.public_jwk()).collect(),
+        },
+        policies: policy_text(),
+        schema: read("schema.cedarschema"),
+        entities: serde_json::from_str(&read("entities.json")).unwrap(),
+        revoked: Vec::new(),
+    }
+}
+
+pub fn bundle_json(version: u64, keys: &[&SigningKey]) -> Vec<u8> {
+    serde_json::to_vec(&bundle(version, keys)).unwrap()
+}
+
+/// A started filter (not yet ticked: no bundle requested).
+pub fn started() -> Host {
+    let mut host = load_filter();
+    assert!(
+        host.start(CONFIG).unwrap(),
+        "a valid configuration was refused"
+    );
+    host
+}
+
+/// The only pending call's token, with the path it asks for.
+pub fn only_call(host: &Host) -> (u32, String) {
+    let calls = host.pending_calls();
+    assert_eq!(
+        calls.len(),
+        1,
+        "expected exactly one pending call: {calls:?}"
+    );
+    (calls[0].token, calls[0].header(":path").unwrap())
+}
+
+/// A filter holding bundle version 1 with [`key`].
+pub fn ready() -> Host {
+    let mut host = started();
+    host.tick().unwrap();
+    let (call, _) = only_call(&host);
+    let body = bundle_json(1, &[&key()]);
+    host.respond(call, 200, &[("etag", "\"v1\"")], &body)
+        .unwrap();
+    host
+}
+
+/// `GET /api/items/7` with `authorization` (if any) and extra headers.
+pub fn get(host: &mut Host, authorization: Option<&str>, extra: &[(&str, &str)]) -> Outcome {
+    request(host, "GET", "/api/items/7", authorization, extra)
+}
+
+pub fn request(
+    host: &mut Host,
+    method: &str,
+    path: &str,
+    authorization: Option<&str>,
+    extra: &[(&str, &str)],
+) -> Outcome {
+    let bearer = authorization.map(|t| format!("Bearer {t}"));
+    let mut headers = vec![
+        (":method", method),
+        (":path", path),
+        (":authority", "edge.test"),
+        (":scheme", "https"),
+    ];
+    if let Some(bearer) = &bearer {
+        headers.push(("authorization", bearer));
+    }
+    headers.extend_from_slice(extra);
+    host.request(&headers).unwrap()
+}
+
+/// The status of a local reply, or 200 for a request let through.
+pub fn status(outcome: &Outcome) -> u32 {
+    match outcome {
+        Outcome::Continue(_) => 200,
+        Outcome::Respond(response) => response.status,
+    }
+}
+
+/// Flushes the filter's counters (it reports them on ticks) and reads one.
+pub fn counter(host: &mut Host, name: &str) -> u64 {
+    host.tick().unwrap();
+    host.metric(&format!("portcullis.{name}")).unwrap_or(0)
+}

@@ -1,0 +1,111 @@
+//! Per-request decisions once a bundle is in force.
+
+mod common;
+
+use common::*;
+use portcullis_authz::issue::SigningKey;
+use portcullis_wasm_host::state::header;
+use portcullis_wasm_host::Outcome;
+
+#[test]
+fn a_valid_token_goes_upstream_with_identity_headers_and_no_spoofed_ones() {
+    let mut host = ready();
+    let outcome = get(
+        &mut host,
+        Some(&token(&key())),
+        &[
+            ("x-portcullis-roles", "admin"),
+            ("X-Portcullis-Tenant", "evil"),
+            ("x-other", "kept"),
+        ],
+    );
+    let Outcome::Continue(headers) = outcome else {
+        panic!("valid token refused: {outcome:?}");
+    };
+    let identity = |name: &str| header(&headers, &format!("x-portcullis-{name}"));
+    assert_eq!(identity("sub").as_deref(), Some("user:42"));
+    assert_eq!(identity("client-id").as_deref(), Some("web"));
+    assert_eq!(identity("scopes").as_deref(), Some("api:items:read"));
+    assert_eq!(
+        identity("roles").as_deref(),
+        Some("viewer"),
+        "client-sent roles kept"
+    );
+    assert_eq!(identity("tenant"), None, "client-sent tenant kept");
+    assert_eq!(header(&headers, "x-other").as_deref(), Some("kept"));
+    assert_eq!(header(&headers, ":path").as_deref(), Some("/api/items/7"));
+    let record = host.property("portcullis_decision").unwrap();
+    assert!(
+        record.starts_with("allow sub=user:42 policies=role-viewer"),
+        "{record}"
+    );
+    assert_eq!(counter(&mut host, "allowed"), 1);
+    assert_eq!(counter(&mut host, "token_cache.miss"), 1);
+
+    assert_eq!(status(&get(&mut host, Some(&token(&key())), &[])), 200);
+    assert_eq!(counter(&mut host, "allowed"), 2);
+    assert_eq!(counter(&mut host, "token_cache.hit"), 1);
+}
+
+#[test]
+fn missing_forged_and_garbage_tokens_get_401_with_a_challenge() {
+    let mut host = ready();
+    let forger = SigningKey::ed25519("ed-1", [99; 32]);
+    for (authorization, metric) in [
+        (None, "denied.missing_token"),
+        (
+            Some(forger.sign_access_token(&claims())),
+            "invalid_token.bad_signature",
+        ),
+        (Some("garbage".to_owned()), "invalid_token.malformed"),
+        (Some("a.b.c".to_owned()), "denied.invalid_token"),
+    ] {
+        let outcome = get(&mut host, authorization.as_deref(), &[]);
+        let Outcome::Respond(response) = outcome else {
+            panic!("{authorization:?} let through: {outcome:?}");
+        };
+        assert_eq!(response.status, 401, "{authorization:?}");
+        let challenge = response.header("www-authenticate").unwrap();
+        assert!(
+            challenge.starts_with("Bearer realm=\"portcullis\""),
+            "{challenge}"
+        );
+        assert!(counter(&mut host, metric) >= 1, "{metric} did not move");
+    }
+    assert_eq!(counter(&mut host, "denied.invalid_token"), 3);
+    assert_eq!(counter(&mut host, "allowed"), 0);
+}
+
+#[test]
+fn a_policy_deny_gets_403() {
+    let mut host = ready();
+    let outcome = request(&mut host, "POST", "/api/items", Some(&token(&key())), &[]);
+    let Outcome::Respond(response) = outcome else {
+        panic!("write with a read scope let through: {outcome:?}");
+    };
+    assert_eq!(response.status, 403);
+    assert_eq!(
+        String::from_utf8_lossy(&response.body),
+        r#"{"error":"insufficient_scope"}"#
+    );
+    assert!(host
+        .property("portcullis_decision")
+        .unwrap()
+        .starts_with("deny reason=forbidden"));
+    assert_eq!(counter(&mut host, "denied.forbidden"), 1);
+    assert_eq!(status(&get(&mut host, Some(&token(&key())), &[])), 200);
+}
+
+#[test]
+fn an_expired_token_is_refused_once_the_host_clock_passes_exp() {
+    let mut host = ready();
+    let token = token(&key());
+    assert_eq!(status(&get(&mut host, Some(&token), &[])), 200);
+    host.advance((900 + 61) * 1_000);
+    // The bundle must stay fresh across the jump: answer the poll it triggers.
+    host.tick().unwrap();
+    let (call, _) = only_call(&host);
+    host.respond(call, 304, &[], b"").unwrap();
+    assert_eq!(status(&get(&mut host, Some(&token), &[])), 401);
+    assert_eq!(counter(&mut host, "invalid_token.expired"), 1);
+}
