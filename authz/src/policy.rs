@@ -110,10 +110,7 @@ impl PolicyEngine {
         let mut named = PolicySet::new();
         let mut shadows = Vec::new();
         for policy in parsed.policies() {
-            let policy: Policy = match policy.annotation("id") {
-                Some(id) => policy.new_id(PolicyId::new(id)),
-                None => policy.clone(),
-            };
+            let policy = named_by_id(policy);
             if policy.annotation("shadow").is_some() {
                 shadows.push(policy.clone());
             }
@@ -409,6 +406,15 @@ fn error_decision(error: String) -> Decision {
         policy_ids: Vec::new(),
         errors: vec![error],
         shadow_allowed: None,
+    }
+}
+
+/// `policy` renamed after its `@id` annotation when it has one: how bundle policies are named,
+/// in decisions and in diagnostics.
+pub fn named_by_id(policy: &Policy) -> Policy {
+    match policy.annotation("id") {
+        Some(id) => policy.new_id(PolicyId::new(id)),
+        None => policy.clone(),
     }
 }
 

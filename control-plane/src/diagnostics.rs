@@ -3,7 +3,7 @@
 //! these, so an author sees which file and where, not an offset into a concatenated set.
 
 use crate::policies::PolicyStoreError;
-use cedar_policy::{Policy, PolicyId, PolicySet, Schema, ValidationMode, Validator};
+use cedar_policy::{PolicyId, PolicySet, Schema, ValidationMode, Validator};
 use miette::Diagnostic;
 use std::collections::HashMap;
 use std::path::Path;
@@ -87,10 +87,7 @@ pub fn check(schema_text: &str, files: &[(String, String)]) -> Vec<String> {
             }
             Ok(parsed) => {
                 for policy in parsed.policies() {
-                    let policy: Policy = match policy.annotation("id") {
-                        Some(id) => policy.new_id(PolicyId::new(id)),
-                        None => policy.clone(),
-                    };
+                    let policy = portcullis_authz::policy::named_by_id(policy);
                     let id = policy.id().clone();
                     if combined.add(policy).is_err() {
                         problems.push(format!("{name}: duplicate policy id `{id}`"));

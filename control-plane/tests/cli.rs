@@ -169,32 +169,36 @@ fn policy_validate_shows_cedar_diagnostics() {
     assert!(err.contains("nope"), "{err}");
 }
 
-#[test]
-fn serve_listens_where_told_and_stops_on_sigterm() {
-    let db = common::TestDb::sqlite();
+/// `portcullis serve` on a free port over `db`, once `/readyz` answers.
+fn serve(db: &common::TestDb, stderr: Stdio) -> (std::process::Child, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+    let child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .arg("serve")
         .current_dir(db.dir())
         .env("DATABASE_URL", &db.url)
         .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
         .env("PORTCULLIS_POLICY_DIR", common::policy_dir())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
-    let metadata = loop {
-        if let Some(body) = http_get(port, "/.well-known/oauth-authorization-server") {
-            break body;
-        }
+    while http_get(port, "/readyz").is_none() {
         assert!(Instant::now() < deadline, "serve did not come up");
         std::thread::sleep(Duration::from_millis(50));
-    };
+    }
+    (child, port)
+}
+
+#[test]
+fn serve_listens_where_told_and_stops_on_sigterm() {
+    let db = common::TestDb::sqlite();
+    let (mut child, port) = serve(&db, Stdio::piped());
+    let metadata = http_get(port, "/.well-known/oauth-authorization-server").unwrap();
     let metadata: Value = serde_json::from_str(&metadata).unwrap();
     // The default issuer is the listen address.
     assert_eq!(metadata["issuer"], format!("http://127.0.0.1:{port}"));
@@ -330,26 +334,7 @@ fn a_toml_file_configures_and_bad_values_name_their_key() {
 fn policy_push_publishes_to_a_running_control_plane() {
     use std::io::{Read as _, Write as _};
     let db = common::TestDb::sqlite();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .arg("serve")
-        .current_dir(db.dir())
-        .env("DATABASE_URL", &db.url)
-        .env("PORTCULLIS_LISTEN", format!("127.0.0.1:{port}"))
-        .env("PORTCULLIS_POLICY_DIR", common::policy_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while http_get(port, "/readyz").is_none() {
-        assert!(Instant::now() < deadline, "serve did not come up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut server, port) = serve(&db, Stdio::null());
     let (code, client, err) = portcullis(
         &db,
         &[

@@ -7,6 +7,7 @@ pub mod control_plane;
 pub mod echo;
 pub mod envoy;
 pub mod http;
+pub mod policy_sets;
 pub mod proxy;
 pub mod stack;
 pub mod tokens;

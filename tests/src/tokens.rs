@@ -46,28 +46,13 @@ pub fn token(claims: &Value) -> String {
     key().sign_access_token(claims)
 }
 
-/// Every `*.cedar` file of `dir`, sorted by name and joined, the way the control plane loads a
-/// policy folder.
-pub fn policy_text(dir: &std::path::Path) -> String {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "cedar"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|path| std::fs::read_to_string(path).unwrap())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// A bundle trusting `keys`, with the repository's schema, policies and entities.
 pub fn bundle(version: u64, keys: &[&SigningKey]) -> Bundle {
-    let dir = crate::repo_root().join("policies");
-    let read = |name: &str| {
-        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("policies/{name}: {e}"))
-    };
+    // The control plane's own loader, so the bundle holds exactly what `portcullis` would serve.
+    let set = portcullis_control_plane::policies::PolicySet::from_dir(
+        &crate::repo_root().join("policies"),
+    )
+    .unwrap_or_else(|e| panic!("policies/: {e}"));
     Bundle {
         version,
         issuer: ISSUER.into(),
@@ -75,9 +60,9 @@ pub fn bundle(version: u64, keys: &[&SigningKey]) -> Bundle {
         jwks: Jwks {
             keys: keys.iter().map(|k| k.public_jwk()).collect(),
         },
-        policies: policy_text(&dir),
-        schema: read("schema.cedarschema"),
-        entities: serde_json::from_str(&read("entities.json")).unwrap_or(Value::Null),
+        policies: set.policies,
+        schema: set.schema,
+        entities: set.entities,
         revoked: Vec::new(),
     }
 }

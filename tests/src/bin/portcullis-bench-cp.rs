@@ -348,6 +348,31 @@ struct BundleCost {
     parse: Duration,
 }
 
+/// Sends `raw` `times` times, one after the other on `connection`; `ok` counts answers with
+/// status `expected`.
+async fn one_by_one(connection: &mut Connection, raw: &[u8], times: usize, expected: u16) -> Run {
+    let started = Instant::now();
+    let mut run = Run {
+        ok: 0,
+        failed: 0,
+        latencies: Vec::with_capacity(times),
+        elapsed: Duration::ZERO,
+    };
+    for _ in 0..times {
+        let sent = Instant::now();
+        let status = connection.send(raw).await;
+        run.latencies.push(sent.elapsed());
+        if status == expected {
+            run.ok += 1;
+        } else {
+            run.failed += 1;
+        }
+    }
+    run.elapsed = started.elapsed();
+    run.latencies.sort();
+    run
+}
+
 /// Fetches the bundle 200 times in full and 200 times with `If-None-Match`, then parses it.
 async fn bundle_cost(port: u16) -> BundleCost {
     let credential = portcullis_tests::control_plane::BUNDLE_CREDENTIAL;
@@ -355,21 +380,7 @@ async fn bundle_cost(port: u16) -> BundleCost {
         "GET /plugin/v1/bundle HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {credential}\r\n\r\n"
     );
     let mut connection = Connection::open(port).await;
-    let mut fetch = Run {
-        ok: 0,
-        failed: 0,
-        latencies: Vec::new(),
-        elapsed: Duration::ZERO,
-    };
-    for _ in 0..200 {
-        let sent = Instant::now();
-        let status = connection.send(fetch_raw.as_bytes()).await;
-        fetch.latencies.push(sent.elapsed());
-        if status == 200 {
-            fetch.ok += 1;
-        }
-    }
-    fetch.latencies.sort();
+    let fetch = one_by_one(&mut connection, fetch_raw.as_bytes(), 200, 200).await;
     let raw = connection.buffer.clone();
     let split = raw
         .windows(4)
@@ -385,21 +396,7 @@ async fn bundle_cost(port: u16) -> BundleCost {
     let revalidate_raw = format!(
         "GET /plugin/v1/bundle HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer {credential}\r\nif-none-match: {etag}\r\n\r\n"
     );
-    let mut revalidate = Run {
-        ok: 0,
-        failed: 0,
-        latencies: Vec::new(),
-        elapsed: Duration::ZERO,
-    };
-    for _ in 0..200 {
-        let sent = Instant::now();
-        let status = connection.send(revalidate_raw.as_bytes()).await;
-        revalidate.latencies.push(sent.elapsed());
-        if status == 304 {
-            revalidate.ok += 1;
-        }
-    }
-    revalidate.latencies.sort();
+    let revalidate = one_by_one(&mut connection, revalidate_raw.as_bytes(), 200, 304).await;
     assert_eq!(revalidate.ok, 200, "If-None-Match must answer 304");
     let started = Instant::now();
     let rounds = 20;

@@ -52,18 +52,7 @@ async fn main() {
         server.port,
         &es256,
     );
-    let dir = portcullis_tests::repo_root().join("target/bench");
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let config_path = dir.join("envoy-bench.json");
-    std::fs::write(&config_path, config.to_string()).unwrap_or_else(|e| panic!("{e}"));
-    let mut envoy = Command::new(portcullis_tests::envoy::envoy_bin())
-        .arg("-c")
-        .arg(&config_path)
-        .args(["--concurrency", "1", "--disable-hot-restart", "-l", "error"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("envoy: {e}"));
+    let mut envoy = start_envoy(&config, "envoy-bench.json");
     let pid = envoy.id();
 
     let edge_token = |c: &Value| key().sign_access_token(c);
@@ -141,6 +130,22 @@ struct Measured {
     cpu_us: f64,
     rps: f64,
     errors: u64,
+}
+
+/// Envoy with one worker on `config`, written to `target/bench/<file>` for inspection.
+fn start_envoy(config: &Value, file: &str) -> std::process::Child {
+    let dir = portcullis_tests::repo_root().join("target/bench");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let config_path = dir.join(file);
+    std::fs::write(&config_path, config.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    Command::new(portcullis_tests::envoy::envoy_bin())
+        .arg("-c")
+        .arg(&config_path)
+        .args(["--concurrency", "1", "--disable-hot-restart", "-l", "error"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("envoy: {e}"))
 }
 
 fn cpu_ticks(pid: u32) -> u64 {
@@ -379,29 +384,13 @@ fn wasm_filter_in(vm_id: &str, settings: Value) -> Value {
     }})
 }
 
-/// `n` policies shaped like large real sets: one grant the benchmark traffic uses, then per-user
-/// grants, per-endpoint grants and per-client forbids, each constrained in its head.
-fn generated_policies(n: usize) -> String {
-    let mut text = format!(
-        "@id(\"items-read\")\npermit (principal, action in Action::\"read\", resource)\nwhen {{ context.scopes.contains(\"{SCOPE}\") }};\n"
-    );
-    for i in 1..n {
-        text.push_str(&match i % 3 {
-            0 => format!("@id(\"user-{i}\")\npermit (principal == User::\"user-{i}\", action in Action::\"read\", resource)\nwhen {{ resource.path like \"/docs/{i}/*\" }};\n"),
-            1 => format!("@id(\"report-{i}\")\npermit (principal, action == Action::\"GET\", resource == Endpoint::\"/reports/{i}\")\nwhen {{ context.scopes.contains(\"reports:read\") }};\n"),
-            _ => format!("@id(\"client-{i}\")\nforbid (principal == Client::\"client-{i}\", action, resource)\nwhen {{ resource.path like \"/api/*\" }};\n"),
-        });
-    }
-    text
-}
-
 async fn policy_scaling(seconds: u64) {
     let counts = [10usize, 100, 1_000];
     let servers: Vec<BundleServer> = counts
         .iter()
         .map(|&n| {
             let mut edge_bundle = bundle(1, &[&key()]);
-            edge_bundle.policies = generated_policies(n);
+            edge_bundle.policies = portcullis_tests::policy_sets::generated(n);
             BundleServer::start(&edge_bundle, 0)
         })
         .collect();
@@ -431,18 +420,7 @@ async fn policy_scaling(seconds: u64) {
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
         "static_resources": {"listeners": listeners, "clusters": clusters}
     });
-    let dir = portcullis_tests::repo_root().join("target/bench");
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let config_path = dir.join("envoy-bench-policies.json");
-    std::fs::write(&config_path, config.to_string()).unwrap_or_else(|e| panic!("{e}"));
-    let mut envoy = Command::new(portcullis_tests::envoy::envoy_bin())
-        .arg("-c")
-        .arg(&config_path)
-        .args(["--concurrency", "1", "--disable-hot-restart", "-l", "error"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("envoy: {e}"));
+    let mut envoy = start_envoy(&config, "envoy-bench-policies.json");
     let pid = envoy.id();
     let token = key().sign_access_token(&claims(SCOPE));
     wait_for(noauth, "").await;

@@ -7,7 +7,7 @@ use portcullis_authz::issue::SigningKey;
 use portcullis_authz::jwk::Jwks;
 use portcullis_wasm_host::{load_filter, Host, Outcome, START_MS};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const CONFIG: &str = r#"{"cluster":"cp","credential":"s"}"#;
 pub const ISSUER: &str = "https://id.portcullis.test";
@@ -36,27 +36,12 @@ pub fn token(key: &SigningKey) -> String {
     key.sign_access_token(&claims())
 }
 
-fn policies_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies")
-}
-
-/// Every `policies/*.cedar` file, sorted by name and joined, as the control plane loads them.
-fn policy_text() -> String {
-    let mut files: Vec<_> = std::fs::read_dir(policies_dir())
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "cedar"))
-        .collect();
-    files.sort();
-    let texts: Vec<String> = files
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect();
-    texts.join("\n")
-}
-
 pub fn bundle(version: u64, keys: &[&SigningKey]) -> Bundle {
-    let read = |name: &str| std::fs::read_to_string(policies_dir().join(name)).unwrap();
+    // The control plane's own loader, so the bundle holds exactly what `portcullis` would serve.
+    let set = portcullis_control_plane::policies::PolicySet::from_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies"),
+    )
+    .unwrap();
     Bundle {
         version,
         issuer: ISSUER.into(),
@@ -64,9 +49,9 @@ pub fn bundle(version: u64, keys: &[&SigningKey]) -> Bundle {
         jwks: Jwks {
             keys: keys.iter().map(|k| k.public_jwk()).collect(),
         },
-        policies: policy_text(),
-        schema: read("schema.cedarschema"),
-        entities: serde_json::from_str(&read("entities.json")).unwrap(),
+        policies: set.policies,
+        schema: set.schema,
+        entities: set.entities,
         revoked: Vec::new(),
     }
 }

@@ -1,27 +1,14 @@
 //! Native cost of one Cedar decision (`PolicyEngine::decide`) at 10, 100 and 1,000 policies,
-//! sliced and unsliced, and of its parts. `cargo run --profile bench-native -p portcullis-authz
-//! --example decide`. Inside Envoy (V8) the same work costs several times more; this is for
-//! finding where the time goes, BENCHMARKS.md has the Envoy numbers.
+//! sliced and unsliced, on the same generated sets as `cargo xtask bench edge --policies`.
+//! `cargo run --profile bench-native -p portcullis-tests --bin portcullis-bench-decide`. Inside
+//! Envoy (V8) the same work costs several times more; this is for finding where the time goes,
+//! BENCHMARKS.md has the Envoy numbers.
 
 use portcullis_authz::claims::{AccessClaims, Subject};
 use portcullis_authz::policy::{HttpRequest, PolicyEngine};
 use std::time::Instant;
 
-const SCHEMA: &str = include_str!("../../policies/schema.cedarschema");
-
-fn policies(n: usize) -> String {
-    let mut text = String::from(
-        "@id(\"items-read\")\npermit (principal, action in Action::\"read\", resource)\nwhen { context.scopes.contains(\"api:items:read\") };\n",
-    );
-    for i in 1..n {
-        text.push_str(&match i % 3 {
-            0 => format!("@id(\"user-{i}\")\npermit (principal == User::\"user-{i}\", action in Action::\"read\", resource)\nwhen {{ resource.path like \"/docs/{i}/*\" }};\n"),
-            1 => format!("@id(\"report-{i}\")\npermit (principal, action == Action::\"GET\", resource == Endpoint::\"/reports/{i}\")\nwhen {{ context.scopes.contains(\"reports:read\") }};\n"),
-            _ => format!("@id(\"client-{i}\")\nforbid (principal == Client::\"client-{i}\", action, resource)\nwhen {{ resource.path like \"/api/*\" }};\n"),
-        });
-    }
-    text
-}
+const SCHEMA: &str = include_str!("../../../policies/schema.cedarschema");
 
 fn main() {
     let claims = AccessClaims {
@@ -44,8 +31,12 @@ fn main() {
     let only: Option<usize> = std::env::args().nth(1).and_then(|a| a.parse().ok());
     let sizes: Vec<usize> = only.map_or_else(|| vec![10, 100, 1_000], |n| vec![n]);
     for n in sizes {
-        let engine = PolicyEngine::new(SCHEMA, &policies(n), &serde_json::Value::Null)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let engine = PolicyEngine::new(
+            SCHEMA,
+            &portcullis_tests::policy_sets::generated(n),
+            &serde_json::Value::Null,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         let principal = engine.prepare(&claims).unwrap_or_else(|e| panic!("{e}"));
         let modes: &[bool] = if only.is_some() {
             &[true]
