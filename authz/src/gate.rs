@@ -153,6 +153,8 @@ pub struct Gate {
     tokens: FifoCache<Box<str>, Arc<Verified>>,
     decisions: FifoCache<String, Arc<Decision>>,
     policy_slicing: bool,
+    /// Numbers verified tokens, so a decision is keyed by a number instead of the whole token.
+    next_serial: u64,
 }
 
 impl Gate {
@@ -165,6 +167,7 @@ impl Gate {
             tokens: FifoCache::new(config.token_cache_size),
             decisions: FifoCache::new(config.decision_cache_size),
             policy_slicing: config.policy_slicing,
+            next_serial: 0,
         }
     }
 
@@ -206,7 +209,7 @@ impl Gate {
             source_ip: input.source_ip,
             now: input.now,
         };
-        let (decision, decision_cache_hit) = self.evaluate(token, &verified, &request);
+        let (decision, decision_cache_hit) = self.evaluate(&verified, &request);
         if !decision.allowed {
             let reason = if decision.errors.is_empty() {
                 DenyReason::Forbidden
@@ -242,14 +245,18 @@ impl Gate {
             self.max_token_bytes,
         )?);
         let principal = self.snapshot.engine.prepare(&claims);
-        let verified = Arc::new(Verified { claims, principal });
+        self.next_serial += 1;
+        let verified = Arc::new(Verified {
+            claims,
+            principal,
+            serial: self.next_serial,
+        });
         self.tokens.insert(token.into(), Arc::clone(&verified));
         Ok((verified, false))
     }
 
     fn evaluate(
         &mut self,
-        token: &str,
         verified: &Verified,
         request: &HttpRequest<'_>,
     ) -> (Arc<Decision>, bool) {
@@ -273,7 +280,7 @@ impl Gate {
         };
         let key = format!(
             "{}\n{}\n{}\n{}\n{}",
-            request.method, request.host, request.path, source, token
+            request.method, request.host, request.path, source, verified.serial
         );
         if let Some(decision) = self.decisions.get(&key) {
             return (Arc::clone(decision), true);
@@ -290,6 +297,8 @@ impl Gate {
 struct Verified {
     claims: Arc<AccessClaims>,
     principal: Result<PreparedPrincipal, String>,
+    /// Unique among the tokens this gate verified (a gate lives as long as its snapshot).
+    serial: u64,
 }
 
 /// The host part of an authority, lower-cased, without port.

@@ -13,14 +13,16 @@
 //! never be allowed to open access.
 
 use crate::claims::{AccessClaims, Subject};
+use crate::context::ClaimContext;
 use crate::endpoint;
+use crate::entity_store::EntityStore;
 use crate::slice::SlicedPolicies;
 use cedar_policy::{
-    Authorizer, Context, Entities, Entity, EntityId, EntityTypeName, EntityUid, Policy, PolicyId,
-    PolicySet, Request, RestrictedExpression, Schema, ValidationMode, Validator,
+    Authorizer, Context, Entities, EntityId, EntityTypeName, EntityUid, Policy, PolicyId,
+    PolicySet, Request, Schema, ValidationMode, Validator,
 };
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::str::FromStr as _;
 
 /// Why a policy bundle part was refused. Messages carry Cedar's own diagnostics.
@@ -85,7 +87,7 @@ pub struct PolicyEngine {
     sliced_with_shadow: Option<SlicedPolicies>,
     types: Types,
     shadow_count: usize,
-    entities: Entities,
+    entities: EntityStore,
     actions: HashSet<EntityUid>,
     policy_count: usize,
     reads_now: bool,
@@ -132,8 +134,10 @@ impl PolicyEngine {
         } else {
             entities.clone()
         };
-        let entities = Entities::from_json_value(entities, Some(&schema))
-            .map_err(|e| PolicyError::Entities(e.to_string()))?;
+        let entities = EntityStore::new(
+            Entities::from_json_value(entities, Some(&schema))
+                .map_err(|e| PolicyError::Entities(e.to_string()))?,
+        );
         // Everything was validated together; now the shadows leave the enforced set.
         let shadow_count = shadows.len();
         let with_shadow = if shadows.is_empty() {
@@ -234,24 +238,15 @@ impl PolicyEngine {
             .iter()
             .map(|r| self.types.uid(&self.types.role, r))
             .collect::<HashSet<_>>();
-        let entities = self
-            .entities
-            .clone()
-            .add_entities([Entity::new_no_attrs(uid.clone(), roles)], None)
-            .map_err(|e| e.to_string())?;
-        let pairs = claim_pairs(claims);
-        let context = if self.reads_now || self.reads_source_ip {
-            None
-        } else {
-            // No policy reads them, so their values cannot change a decision.
-            let mut pairs = pairs.clone();
-            pairs.push(("now".to_owned(), RestrictedExpression::new_long(0)));
-            Some(Context::from_pairs(pairs).map_err(|e| e.to_string())?)
-        };
+        let entities = self.entities.add(&uid, roles, Vec::new())?;
+        let claim_context = ClaimContext::new(claims);
+        // No policy reads `now` or `source_ip`, so their values cannot change a decision.
+        let context =
+            (!self.reads_now && !self.reads_source_ip).then(|| claim_context.with_request(0, None));
         Ok(PreparedPrincipal {
             uid,
             entities,
-            pairs,
+            claim_context,
             context,
         })
     }
@@ -268,7 +263,7 @@ impl PolicyEngine {
         };
         let authorizer = Authorizer::new();
         let enforced = select(&cedar_request, &self.policies, Some(&self.sliced), sliced);
-        let response = authorizer.is_authorized(&cedar_request, &enforced, &entities);
+        let response = authorizer.is_authorized(&cedar_request, &enforced, entities.entities());
         let shadow_allowed = self.with_shadow.as_ref().map(|all| {
             let all = select(
                 &cedar_request,
@@ -276,7 +271,7 @@ impl PolicyEngine {
                 self.sliced_with_shadow.as_ref(),
                 sliced,
             );
-            let shadow = authorizer.is_authorized(&cedar_request, &all, &entities);
+            let shadow = authorizer.is_authorized(&cedar_request, &all, entities.entities());
             shadow.diagnostics().errors().next().is_none()
                 && shadow.decision() == cedar_policy::Decision::Allow
         });
@@ -302,7 +297,7 @@ impl PolicyEngine {
         &self,
         principal: &PreparedPrincipal,
         request: &HttpRequest<'_>,
-    ) -> Result<(Request, Entities), String> {
+    ) -> Result<(Request, EntityStore), String> {
         let action = self.types.uid(&self.types.action, request.method);
         // The request is built by this code from verified claims, so it is checked against the
         // schema once, here, instead of by Cedar on every request (which costs more than the
@@ -311,49 +306,22 @@ impl PolicyEngine {
             return Err(format!("action `{}` is not in the schema", request.method));
         }
         let resource = self.types.uid(&self.types.endpoint, request.path);
-        let mut attributes = HashMap::from([
-            (
-                "path".to_owned(),
-                RestrictedExpression::new_string(request.path.to_owned()),
-            ),
-            (
-                "host".to_owned(),
-                RestrictedExpression::new_string(request.host.to_owned()),
-            ),
-            (
-                "service".to_owned(),
-                RestrictedExpression::new_string(endpoint::service(request.path).to_owned()),
-            ),
-        ]);
+        let mut attributes = vec![
+            ("path", request.path.to_owned()),
+            ("host", request.host.to_owned()),
+            ("service", endpoint::service(request.path).to_owned()),
+        ];
         if let Some(tenant) = endpoint::tenant(request.path) {
-            attributes.insert(
-                "tenant".to_owned(),
-                RestrictedExpression::new_string(tenant.to_owned()),
-            );
+            attributes.push(("tenant", tenant.to_owned()));
         }
-        let resource_entity =
-            Entity::new(resource.clone(), attributes, HashSet::new()).map_err(|e| e.to_string())?;
         let entities = principal
             .entities
-            .clone()
-            .add_entities([resource_entity], None)
-            .map_err(|e| e.to_string())?;
+            .add(&resource, HashSet::new(), attributes)?;
         let context = match &principal.context {
             Some(context) => context.clone(),
-            None => {
-                let mut pairs = principal.pairs.clone();
-                pairs.push((
-                    "now".to_owned(),
-                    RestrictedExpression::new_long(request.now),
-                ));
-                if let Some(ip) = request.source_ip {
-                    pairs.push((
-                        "source_ip".to_owned(),
-                        RestrictedExpression::new_string(ip.to_owned()),
-                    ));
-                }
-                Context::from_pairs(pairs).map_err(|e| e.to_string())?
-            }
+            None => principal
+                .claim_context
+                .with_request(request.now, request.source_ip),
         };
         let cedar_request = Request::new(principal.uid.clone(), action, resource, context, None)
             .map_err(|e| e.to_string())?;
@@ -367,9 +335,9 @@ impl PolicyEngine {
 pub struct PreparedPrincipal {
     uid: EntityUid,
     /// The bundle's entities plus the principal in its roles.
-    entities: Entities,
+    entities: EntityStore,
     /// The token's context entries (everything but `now` and `source_ip`).
-    pairs: Vec<(String, RestrictedExpression)>,
+    claim_context: ClaimContext,
     /// The whole context, when no policy reads `now` or `source_ip`.
     context: Option<Context>,
 }
@@ -439,50 +407,6 @@ fn select<'a>(
 }
 
 /// The context entries that come from the token.
-fn claim_pairs(claims: &AccessClaims) -> Vec<(String, RestrictedExpression)> {
-    let set = |items: &[String]| {
-        RestrictedExpression::new_set(
-            items
-                .iter()
-                .map(|s| RestrictedExpression::new_string(s.clone())),
-        )
-    };
-    let api_scopes = claims.scopes.iter().filter_map(|scope| {
-        let (service, permission) = endpoint::api_scope(scope)?;
-        RestrictedExpression::new_record([
-            (
-                "service".to_owned(),
-                RestrictedExpression::new_string(service.to_owned()),
-            ),
-            (
-                "permission".to_owned(),
-                RestrictedExpression::new_string(permission.to_owned()),
-            ),
-        ])
-        .ok()
-    });
-    let mut pairs = vec![
-        ("scopes".to_owned(), set(&claims.scopes)),
-        (
-            "api_scopes".to_owned(),
-            RestrictedExpression::new_set(api_scopes),
-        ),
-        ("roles".to_owned(), set(&claims.roles)),
-        ("amr".to_owned(), set(&claims.amr)),
-        (
-            "client_id".to_owned(),
-            RestrictedExpression::new_string(claims.client_id.clone()),
-        ),
-    ];
-    if let Some(tenant) = &claims.tenant {
-        pairs.push((
-            "tenant".to_owned(),
-            RestrictedExpression::new_string(tenant.clone()),
-        ));
-    }
-    pairs
-}
-
 fn type_name(name: &str) -> Result<EntityTypeName, PolicyError> {
     EntityTypeName::from_str(name).map_err(|e| PolicyError::Schema(e.to_string()))
 }

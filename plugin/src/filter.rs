@@ -69,7 +69,12 @@ impl PortcullisFilter {
             .filter(|(name, _)| name.eq_ignore_ascii_case("authorization"))
             .map(|(_, value)| value.as_slice())
             .collect();
-        let source_ip = source_ip();
+        // `source.address` is a property lookup in Envoy: only pay for it when a policy reads it.
+        let reads_source_ip = worker
+            .gate
+            .as_ref()
+            .is_some_and(|gate| gate.snapshot().engine.reads_source_ip());
+        let source_ip = if reads_source_ip { source_ip() } else { None };
         let input = RequestInput {
             method: &method,
             path: &raw_path,
@@ -222,8 +227,9 @@ fn strip_identity_headers(headers: &[(String, Bytes)], prefix: &str) {
     }
 }
 
+/// Adds (rather than replaces: every header with the prefix was stripped) an identity header.
 fn set_identity_header(prefix: &str, name: &str, value: &str) {
-    host::set_request_header(&format!("{prefix}{name}"), Some(value));
+    host::add_request_header(&format!("{prefix}{name}"), value);
 }
 
 fn rewrite_path(received: &str, normalized: &str) {

@@ -37,6 +37,11 @@ pub fn set_request_header(name: &str, value: Option<&str>) -> bool {
     hostcalls::set_map_value(MapType::HttpRequestHeaders, name, value).is_ok()
 }
 
+/// Appends a request header value, without looking for an existing one.
+pub fn add_request_header(name: &str, value: &str) -> bool {
+    hostcalls::add_map_value(MapType::HttpRequestHeaders, name, value).is_ok()
+}
+
 /// Response headers of a dispatched call.
 pub fn call_response_headers() -> Vec<(String, Bytes)> {
     hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default()

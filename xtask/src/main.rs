@@ -198,6 +198,15 @@ fn up() -> Result<(), String> {
 
 fn bench_edge(extra: &[&str]) -> Result<(), String> {
     let (envoy, wasm) = setup()?;
+    run(Command::new("cargo").args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip1",
+        "-p",
+        "portcullis-bench-floor",
+    ]))?;
+    let floor = root().join("target/wasm32-wasip1/release/portcullis_bench_floor.wasm");
     run(Command::new("cargo")
         .args([
             "run",
@@ -212,7 +221,8 @@ fn bench_edge(extra: &[&str]) -> Result<(), String> {
         ])
         .args(extra)
         .env("ENVOY_BIN", &envoy)
-        .env("PORTCULLIS_WASM", &wasm))
+        .env("PORTCULLIS_WASM", &wasm)
+        .env("PORTCULLIS_FLOOR_WASM", &floor))
 }
 
 fn bench_control_plane(extra: &[&str]) -> Result<(), String> {

@@ -42,13 +42,14 @@ async fn main() {
         "@id(\"items-read\")\npermit (principal, action in Action::\"read\", resource)\nwhen {{ context.scopes.contains(\"{SCOPE}\") }};\n"
     );
     let server = BundleServer::start(&edge_bundle, 0);
-    let ports: Vec<u16> = (0..6).map(|_| portcullis_tests::free_port()).collect();
+    let ports: Vec<u16> = (0..7).map(|_| portcullis_tests::free_port()).collect();
+    let floor = ports[6];
     let (admin, noauth, edge) = (ports[0], ports[1], ports[4]);
     let (native, native_cached, edge_uncached) = (ports[2], ports[3], ports[5]);
     let config = envoy_config(
         admin,
         noauth,
-        [native, native_cached, edge, edge_uncached],
+        [native, native_cached, edge, edge_uncached, floor],
         server.port,
         &es256,
     );
@@ -68,6 +69,22 @@ async fn main() {
     wait_for(edge, &edge_token(&one)).await;
     wait_for(noauth, "").await;
 
+    // `--only noauth|edge|edge-uncached`: load one listener with scenario (a) for
+    // `--seconds`, e.g. under `perf record -p <pid>` to see where Envoy's time goes.
+    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    if let Some(only) = only {
+        let port = match only.as_str() {
+            "noauth" => noauth,
+            "edge-uncached" => edge_uncached,
+            _ => edge,
+        };
+        println!("envoy pid {pid}: loading {only} for {seconds} s");
+        let m = measure(pid, port, &[edge_token(&one)], false, seconds).await;
+        println!("{only}: {:.1} µs per request ({:.0} rps)", m.cpu_us, m.rps);
+        let _ = envoy.kill();
+        let _ = envoy.wait();
+        return;
+    }
     let mut rows = Vec::new();
     let scenarios: [(&str, bool, bool); 3] = [
         ("(a) one repeated token, one path", false, false),
@@ -85,20 +102,21 @@ async fn main() {
         let edge_tokens = tokens(&edge_token);
         let native_tokens = tokens(&native_token);
         let base = measure(pid, noauth, &[String::new()], distinct_paths, seconds).await;
+        let bare = measure(pid, floor, &edge_tokens, distinct_paths, seconds).await;
         let jwt = measure(pid, native, &native_tokens, distinct_paths, seconds).await;
         let jwt_cached = measure(pid, native_cached, &native_tokens, distinct_paths, seconds).await;
         let ours = measure(pid, edge, &edge_tokens, distinct_paths, seconds).await;
         let ours_uncached =
             measure(pid, edge_uncached, &edge_tokens, distinct_paths, seconds).await;
-        rows.push((name, base, jwt, jwt_cached, ours, ours_uncached));
+        rows.push((name, base, bare, jwt, jwt_cached, ours, ours_uncached));
     }
     let _ = envoy.kill();
     let _ = envoy.wait();
 
     println!("\nEnvoy 1.40, 1 worker, direct response; CPU µs per request ({} s per cell, {CONNECTIONS} keep-alive connections)\n", seconds);
-    println!("| scenario | no auth | jwt_authn+rbac ES256 (added) | + jwt_cache_config (added) | Portcullis EdDSA + Cedar, caches on (added) | Portcullis, caches off (added) | caches on / native uncached | caches off / native uncached |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for (name, base, jwt, cached, ours, ours_uncached) in rows {
+    println!("| scenario | no auth | bare wasm filter (added) | jwt_authn+rbac ES256 (added) | + jwt_cache_config (added) | Portcullis EdDSA + Cedar, caches on (added) | Portcullis, caches off (added) | caches on / bare wasm | caches on / native uncached | caches off / native uncached |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (name, base, bare, jwt, cached, ours, ours_uncached) in rows {
         let added = |m: &Measured| (m.cpu_us - base.cpu_us).max(0.0);
         let (a_jwt, a_cached, a_ours, a_uncached) = (
             added(&jwt),
@@ -106,20 +124,23 @@ async fn main() {
             added(&ours),
             added(&ours_uncached),
         );
+        let a_bare = added(&bare);
         println!(
-            "| {name} | {:.1} µs ({:.0} rps) | {:.1} | {:.1} | {:.1} | {:.1} | {:.2}× | {:.2}× |",
+            "| {name} | {:.1} µs ({:.0} rps) | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1}× | {:.2}× | {:.2}× |",
             base.cpu_us,
             base.rps,
+            a_bare,
             a_jwt,
             a_cached,
             a_ours,
             a_uncached,
+            a_ours / a_bare.max(0.01),
             a_ours / a_jwt.max(0.01),
             a_uncached / a_jwt.max(0.01)
         );
-        let errors = jwt.errors + cached.errors + ours.errors + ours_uncached.errors;
+        let errors = bare.errors + jwt.errors + cached.errors + ours.errors + ours_uncached.errors;
         if errors > 0 {
-            println!("|  ↳ non-200 answers: {errors} | | | | | | | |");
+            println!("|  ↳ non-200 answers: {errors} | | | | | | | | | |");
         }
     }
     drop(server);
@@ -339,11 +360,11 @@ fn native_filters(es256: &SigningKey, cached: bool) -> Vec<Value> {
 fn envoy_config(
     admin: u16,
     noauth: u16,
-    listeners: [u16; 4],
+    listeners: [u16; 5],
     cp: u16,
     es256: &SigningKey,
 ) -> Value {
-    let [native, native_cached, edge, edge_uncached] = listeners;
+    let [native, native_cached, edge, edge_uncached, floor] = listeners;
     let cached = json!({"token_cache_size": 4096, "decision_cache_size": 16384});
     let uncached = json!({"token_cache_size": 0, "decision_cache_size": 0});
     json!({
@@ -351,6 +372,7 @@ fn envoy_config(
         "static_resources": {
             "listeners": [
                 listener("noauth", noauth, vec![]),
+                listener("bare_wasm", floor, vec![floor_filter()]),
                 listener("native", native, native_filters(es256, false)),
                 listener("native_cached", native_cached, native_filters(es256, true)),
                 listener("portcullis", edge, vec![wasm_filter(cached)]),
@@ -368,6 +390,21 @@ fn envoy_config(
 
 fn wasm_filter(cache_settings: Value) -> Value {
     wasm_filter_in("portcullis", cache_settings)
+}
+
+/// The bare wasm floor (`bench-floor/`): reads one header, in its own VM.
+fn floor_filter() -> Value {
+    let path = std::env::var("PORTCULLIS_FLOOR_WASM").unwrap_or_else(|_| {
+        panic!("PORTCULLIS_FLOOR_WASM is not set: run `cargo xtask bench edge`")
+    });
+    json!({"name": "envoy.filters.http.wasm", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+        "config": {
+            "name": "floor",
+            "vm_config": {"vm_id": "floor", "runtime": "envoy.wasm.runtime.v8",
+                "code": {"local": {"filename": path}}}
+        }
+    }})
 }
 
 /// The filter in its own VM (`vm_id`), so listeners with different bundles do not share one.
