@@ -75,16 +75,22 @@ fn setup() -> Result<(PathBuf, PathBuf), String> {
         run(Command::new("rustup").args(["target", "add", "wasm32-wasip1"]))?;
     }
     let envoy = ensure_envoy()?;
+    let wasm = build_wasm("portcullis-plugin")?;
+    Ok((envoy, wasm))
+}
+
+/// Builds a workspace package as a release `.wasm`; returns its path.
+fn build_wasm(package: &str) -> Result<PathBuf, String> {
     run(Command::new("cargo").args([
         "build",
         "--release",
         "--target",
         "wasm32-wasip1",
         "-p",
-        "portcullis-plugin",
+        package,
     ]))?;
-    let wasm = root().join("target/wasm32-wasip1/release/portcullis_plugin.wasm");
-    Ok((envoy, wasm))
+    let file = format!("{}.wasm", package.replace('-', "_"));
+    Ok(root().join("target/wasm32-wasip1/release").join(file))
 }
 
 fn ensure_envoy() -> Result<PathBuf, String> {
@@ -198,15 +204,7 @@ fn up() -> Result<(), String> {
 
 fn bench_edge(extra: &[&str]) -> Result<(), String> {
     let (envoy, wasm) = setup()?;
-    run(Command::new("cargo").args([
-        "build",
-        "--release",
-        "--target",
-        "wasm32-wasip1",
-        "-p",
-        "portcullis-bench-floor",
-    ]))?;
-    let floor = root().join("target/wasm32-wasip1/release/portcullis_bench_floor.wasm");
+    let floor = build_wasm("portcullis-bench-floor")?;
     run(Command::new("cargo")
         .args([
             "run",
