@@ -25,9 +25,10 @@ fn main() {
         ["bench", "control-plane", rest @ ..] => bench_control_plane(rest),
         ["bench", "propagation", rest @ ..] => bench_propagation(rest),
         ["bench", "soak", rest @ ..] => bench_with_envoy("portcullis-bench-soak", rest),
+        ["bench", "gate", rest @ ..] => bench_gate(rest),
         ["setup"] => setup().map(|_| ()),
         _ => {
-            eprintln!("usage: cargo xtask <test [nextest args]|up|bench edge [--seconds N]|bench control-plane [--seconds N] [--sqlite]|bench propagation [--trials N]|bench soak [--seconds N]|setup>");
+            eprintln!("usage: cargo xtask <test [nextest args]|up|bench edge [--seconds N]|bench control-plane [--seconds N] [--sqlite]|bench propagation [--trials N]|bench soak [--seconds N]|bench gate [stage]|setup>");
             exit(2);
         }
     };
@@ -64,16 +65,7 @@ fn succeeds(command: &mut Command) -> bool {
 /// Installs the wasm target and Envoy if missing and builds the release filter; returns the
 /// Envoy binary and the filter path.
 fn setup() -> Result<(PathBuf, PathBuf), String> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !String::from_utf8_lossy(&installed.stdout)
-        .lines()
-        .any(|t| t == "wasm32-wasip1")
-    {
-        run(Command::new("rustup").args(["target", "add", "wasm32-wasip1"]))?;
-    }
+    ensure_wasm_target()?;
     let envoy = ensure_envoy()?;
     let wasm = build_wasm("portcullis-plugin")?;
     Ok((envoy, wasm))
@@ -91,6 +83,21 @@ fn build_wasm(package: &str) -> Result<PathBuf, String> {
     ]))?;
     let file = format!("{}.wasm", package.replace('-', "_"));
     Ok(root().join("target/wasm32-wasip1/release").join(file))
+}
+
+/// Installs the wasm32-wasip1 target if missing.
+fn ensure_wasm_target() -> Result<(), String> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|t| t == "wasm32-wasip1")
+    {
+        run(Command::new("rustup").args(["target", "add", "wasm32-wasip1"]))?;
+    }
+    Ok(())
 }
 
 fn ensure_envoy() -> Result<PathBuf, String> {
@@ -221,6 +228,24 @@ fn bench_edge(extra: &[&str]) -> Result<(), String> {
         .env("ENVOY_BIN", &envoy)
         .env("PORTCULLIS_WASM", &wasm)
         .env("PORTCULLIS_FLOOR_WASM", &floor))
+}
+
+/// The filter's own code in V8 without Envoy: the gate bench built for wasm32-wasip1, run by
+/// Node with Liftoff off (as Envoy's V8 runs filters).
+fn bench_gate(extra: &[&str]) -> Result<(), String> {
+    ensure_wasm_target()?;
+    build_wasm("portcullis-bench-gate")?;
+    // A binary keeps its package name; build_wasm's path is the library's.
+    let wasm = root().join("target/wasm32-wasip1/release/portcullis-bench-gate.wasm");
+    if !succeeds(Command::new("node").arg("--version")) {
+        return Err("`node` (18 or newer) is needed to run wasm in V8 outside Envoy".into());
+    }
+    run(Command::new("node")
+        .arg("--no-liftoff")
+        .arg("--no-warnings")
+        .arg(root().join("bench-gate/run.mjs"))
+        .arg(&wasm)
+        .args(extra))
 }
 
 fn bench_control_plane(extra: &[&str]) -> Result<(), String> {
