@@ -406,7 +406,6 @@ fn select<'a>(
     }
 }
 
-/// The context entries that come from the token.
 fn type_name(name: &str) -> Result<EntityTypeName, PolicyError> {
     EntityTypeName::from_str(name).map_err(|e| PolicyError::Schema(e.to_string()))
 }

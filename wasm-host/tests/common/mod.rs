@@ -2,16 +2,13 @@
 //! `policies/`, and a filter already holding a bundle.
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
-use portcullis_authz::bundle::Bundle;
 use portcullis_authz::issue::SigningKey;
-use portcullis_authz::jwk::Jwks;
 use portcullis_wasm_host::{load_filter, Host, Outcome, START_MS};
 use serde_json::{json, Value};
-use std::path::Path;
 
 pub const CONFIG: &str = r#"{"cluster":"cp","credential":"s"}"#;
-pub const ISSUER: &str = "https://id.portcullis.test";
-pub const AUDIENCE: &str = "portcullis-edge";
+// The end-to-end tests' bundle: the repository's `policies/` through the control plane's loader.
+pub use portcullis_tests::tokens::{bundle, AUDIENCE, ISSUER};
 /// The host clock at start, in seconds: tokens are issued then.
 pub const NOW: i64 = (START_MS / 1_000) as i64;
 
@@ -34,26 +31,6 @@ pub fn claims() -> Value {
 
 pub fn token(key: &SigningKey) -> String {
     key.sign_access_token(&claims())
-}
-
-pub fn bundle(version: u64, keys: &[&SigningKey]) -> Bundle {
-    // The control plane's own loader, so the bundle holds exactly what `portcullis` would serve.
-    let set = portcullis_control_plane::policies::PolicySet::from_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies"),
-    )
-    .unwrap();
-    Bundle {
-        version,
-        issuer: ISSUER.into(),
-        audiences: vec![AUDIENCE.into()],
-        jwks: Jwks {
-            keys: keys.iter().map(|k| k.public_jwk()).collect(),
-        },
-        policies: set.policies,
-        schema: set.schema,
-        entities: set.entities,
-        revoked: Vec::new(),
-    }
 }
 
 pub fn bundle_json(version: u64, keys: &[&SigningKey]) -> Vec<u8> {
