@@ -97,6 +97,11 @@ impl Host {
         Ok(host)
     }
 
+    /// Whether the module exports `name`.
+    fn exports(&mut self, name: &str) -> bool {
+        self.instance.get_func(&mut self.store, name).is_some()
+    }
+
     /// Calls an export; a trap poisons the host, since the guest's state is then undefined.
     fn call<P: WasmParams, R: WasmResults>(&mut self, name: &str, params: P) -> Result<R> {
         if let Some(trap) = &self.trapped {
@@ -222,8 +227,13 @@ impl Host {
         self.call::<(u32, u32), ()>("proxy_on_context_create", (context, ROOT_CONTEXT))?;
         let verdict =
             self.call::<(u32, u32, u32), u32>("proxy_on_request_headers", (context, count, 1))?;
-        self.call::<u32, u32>("proxy_on_done", context)?;
-        self.call::<u32, ()>("proxy_on_log", context)?;
+        // Like Envoy, skip the stream callbacks the module does not export.
+        if self.exports("proxy_on_done") {
+            self.call::<u32, u32>("proxy_on_done", context)?;
+        }
+        if self.exports("proxy_on_log") {
+            self.call::<u32, ()>("proxy_on_log", context)?;
+        }
         self.call::<u32, ()>("proxy_on_delete", context)?;
         let state = self.store.data_mut();
         match (verdict, state.local_response.take()) {

@@ -9,6 +9,8 @@
 //! - `cargo xtask bench propagation`: change at the control plane → decided at Envoy.
 //! - `cargo xtask bench soak`: mixed load through Envoy while policies and keys change.
 
+mod callbacks;
+
 use std::path::{Path, PathBuf};
 use std::process::{exit, Command};
 
@@ -71,7 +73,8 @@ fn setup() -> Result<(PathBuf, PathBuf), String> {
     Ok((envoy, wasm))
 }
 
-/// Builds a workspace package as a release `.wasm`; returns its path.
+/// Builds a workspace package as a release `.wasm` and drops the proxy-wasm callbacks it does not
+/// implement from its exports (see [`callbacks`]); returns its path.
 fn build_wasm(package: &str) -> Result<PathBuf, String> {
     run(Command::new("cargo").args([
         "build",
@@ -82,7 +85,18 @@ fn build_wasm(package: &str) -> Result<PathBuf, String> {
         package,
     ]))?;
     let file = format!("{}.wasm", package.replace('-', "_"));
-    Ok(root().join("target/wasm32-wasip1/release").join(file))
+    let path = root().join("target/wasm32-wasip1/release").join(file);
+    if path.exists() {
+        let module = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let stripped = callbacks::strip(&module, callbacks::KEPT)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        // A new file, not a write through cargo's hard link to its own copy in deps/.
+        let temporary = path.with_extension("wasm.tmp");
+        std::fs::write(&temporary, stripped)
+            .map_err(|e| format!("{}: {e}", temporary.display()))?;
+        std::fs::rename(&temporary, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(path)
 }
 
 /// Installs the wasm32-wasip1 target if missing.

@@ -69,12 +69,13 @@ async fn main() {
     wait_for(edge, &edge_token(&one)).await;
     wait_for(noauth, "").await;
 
-    // `--only noauth|edge|edge-uncached`: load one listener with scenario (a) for
+    // `--only noauth|bare|edge|edge-uncached`: load one listener with scenario (a) for
     // `--seconds`, e.g. under `perf record -p <pid>` to see where Envoy's time goes.
     let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
     if let Some(only) = only {
         let port = match only.as_str() {
             "noauth" => noauth,
+            "bare" => floor,
             "edge-uncached" => edge_uncached,
             _ => edge,
         };
