@@ -135,11 +135,17 @@ impl TrustedKey {
 
     /// Checks `signature` over `message`. Malformed signatures (wrong length, zero or
     /// out-of-range ECDSA scalars, non-canonical Ed25519 `S`) simply fail.
+    ///
+    /// Ed25519 uses RFC 8032's cofactorless check, not `verify_strict`: its extra checks reject
+    /// small-order public keys, which [`KeySet::from_jwks`] already refuses, and small-order
+    /// `R`, which nobody without the private key can get accepted for a key that is not weak.
+    /// Skipping them saves decompressing `R` (a field exponentiation), about a sixth of the
+    /// signature's cost inside V8.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         use ed25519_dalek::Verifier as _;
         match &self.verifier {
             Verifier::Ed25519(key) => ed25519_dalek::Signature::from_slice(signature)
-                .is_ok_and(|sig| key.verify_strict(message, &sig).is_ok()),
+                .is_ok_and(|sig| key.verify(message, &sig).is_ok()),
             Verifier::P256(key) => p256::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|sig| key.verify(message, &sig).is_ok()),
             Verifier::Rsa(key) => rsa::pkcs1v15::Signature::try_from(signature)
@@ -334,6 +340,61 @@ mod tests {
         let (set, rejected) = KeySet::from_jwks(&Jwks { keys: vec![a, b] });
         assert!(set.get("same").is_none());
         assert_eq!(rejected, vec![JwkError::DuplicateKid("same".into())]);
+    }
+
+    /// Ed25519 group order L, little-endian.
+    const ED25519_ORDER: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    ];
+
+    /// Adds L to the little-endian scalar `s`: the same point equation, a non-canonical encoding.
+    fn plus_order(s: &[u8]) -> Vec<u8> {
+        let mut carry = 0u16;
+        s.iter()
+            .zip(ED25519_ORDER)
+            .map(|(a, b)| {
+                let sum = u16::from(*a) + u16::from(b) + carry;
+                carry = sum >> 8;
+                (sum & 0xff) as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn ed25519_accepts_only_canonical_untampered_signatures() {
+        // Weak keys are refused at load, so verification can skip verify_strict's per-signature
+        // small-order checks; these are the rules it must still keep.
+        let signer = SigningKey::ed25519("ed", [7; 32]);
+        let (set, _) = KeySet::from_jwks(&Jwks {
+            keys: vec![signer.public_jwk()],
+        });
+        let key = set.get("ed").unwrap();
+        let message = b"header.payload";
+        let signature = signer.sign_bytes(message);
+        assert!(key.verify(message, &signature));
+        assert!(!key.verify(b"header.payloaD", &signature));
+
+        let (r, s) = signature.split_at(32);
+        assert_eq!(s[31] & 0xf0, 0, "a canonical S is below 2^253");
+        let non_canonical = [r, &plus_order(s)].concat();
+        assert!(
+            !key.verify(message, &non_canonical),
+            "S + L must be refused"
+        );
+
+        // R as the identity (a small-order point) with S = 0, the all-zero signature, and every
+        // single-bit flip.
+        let mut identity_r = vec![0u8; 64];
+        identity_r[0] = 1;
+        assert!(!key.verify(message, &identity_r));
+        assert!(!key.verify(message, &[0u8; 64]));
+        for bit in 0..512 {
+            let mut flipped = signature.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert!(!key.verify(message, &flipped), "bit {bit} flipped");
+        }
+        assert!(!key.verify(message, &signature[..63]));
     }
 
     #[test]
