@@ -32,6 +32,7 @@ pub mod context;
 pub mod corpus;
 pub mod endpoint;
 pub mod entity_store;
+pub mod evaluation;
 pub mod gate;
 pub mod issue;
 pub mod json;

@@ -16,6 +16,7 @@ use crate::claims::{AccessClaims, Subject};
 use crate::context::ClaimContext;
 use crate::endpoint;
 use crate::entity_store::EntityStore;
+use crate::evaluation::{self, Authorization};
 use crate::slice::SlicedPolicies;
 use cedar_policy::{
     Authorizer, Context, Entities, EntityId, EntityTypeName, EntityUid, Policy, PolicyId,
@@ -261,9 +262,8 @@ impl PolicyEngine {
             Ok(built) => built,
             Err(error) => return error_decision(error),
         };
-        let authorizer = Authorizer::new();
         let enforced = select(&cedar_request, &self.policies, Some(&self.sliced), sliced);
-        let response = authorizer.is_authorized(&cedar_request, &enforced, entities.entities());
+        let decision = authorize(&cedar_request, &enforced, entities.entities(), sliced);
         let shadow_allowed = self.with_shadow.as_ref().map(|all| {
             let all = select(
                 &cedar_request,
@@ -271,23 +271,13 @@ impl PolicyEngine {
                 self.sliced_with_shadow.as_ref(),
                 sliced,
             );
-            let shadow = authorizer.is_authorized(&cedar_request, &all, entities.entities());
-            shadow.diagnostics().errors().next().is_none()
-                && shadow.decision() == cedar_policy::Decision::Allow
+            let shadow = authorize(&cedar_request, &all, entities.entities(), sliced);
+            shadow.errors.is_empty() && shadow.allowed
         });
-        let errors: Vec<String> = response
-            .diagnostics()
-            .errors()
-            .map(|e| e.to_string())
-            .collect();
         Decision {
-            allowed: errors.is_empty() && response.decision() == cedar_policy::Decision::Allow,
-            policy_ids: response
-                .diagnostics()
-                .reason()
-                .map(|id| id.to_string())
-                .collect(),
-            errors,
+            allowed: decision.errors.is_empty() && decision.allowed,
+            policy_ids: decision.reasons,
+            errors: decision.errors,
             shadow_allowed,
         }
     }
@@ -387,6 +377,33 @@ pub fn named_by_id(policy: &Policy) -> Policy {
 }
 
 /// The slice of `all` that may match `request`, or `all` when slicing is off.
+/// Cedar's decision: through [`evaluation::authorize`] on a sliced set, through Cedar's own
+/// `Authorizer` when every policy is evaluated (the reference the slicing tests compare with).
+fn authorize(
+    request: &Request,
+    policies: &PolicySet,
+    entities: &Entities,
+    sliced: bool,
+) -> Authorization {
+    if sliced {
+        return evaluation::authorize(request, policies, entities);
+    }
+    let response = Authorizer::new().is_authorized(request, policies, entities);
+    Authorization {
+        allowed: response.decision() == cedar_policy::Decision::Allow,
+        reasons: response
+            .diagnostics()
+            .reason()
+            .map(|id| id.to_string())
+            .collect(),
+        errors: response
+            .diagnostics()
+            .errors()
+            .map(|e| e.to_string())
+            .collect(),
+    }
+}
+
 fn select<'a>(
     request: &Request,
     all: &'a PolicySet,
