@@ -33,6 +33,11 @@ impl<K: Hash + Eq + Clone, V> FifoCache<K, V> {
         self.map.get(key)
     }
 
+    /// Whether the cache holds anything at all (a capacity above zero).
+    pub fn enabled(&self) -> bool {
+        self.capacity > 0
+    }
+
     /// Inserts, evicting the oldest entries beyond the capacity.
     pub fn insert(&mut self, key: K, value: V) {
         if self.capacity == 0 {

@@ -10,7 +10,7 @@
 //! reasons and error messages.
 
 use cedar_policy::{Entities, PolicySet, Request};
-use cedar_policy_core::ast::Effect;
+use cedar_policy_core::ast::{Effect, PolicyID};
 use cedar_policy_core::evaluator::Evaluator;
 use cedar_policy_core::extensions::Extensions;
 
@@ -37,8 +37,8 @@ pub fn authorize(request: &Request, policies: &PolicySet, entities: &Entities) -
     let mut errors = Vec::new();
     for policy in policies.as_ref().policies() {
         match evaluator.evaluate(policy) {
-            Ok(true) if policy.effect() == Effect::Forbid => forbids.push(policy.id().to_string()),
-            Ok(true) => permits.push(policy.id().to_string()),
+            Ok(true) if policy.effect() == Effect::Forbid => forbids.push(display_id(policy.id())),
+            Ok(true) => permits.push(display_id(policy.id())),
             Ok(false) => {}
             Err(error) => errors.push(format!(
                 "error while evaluating policy `{}`: {error}",
@@ -55,5 +55,43 @@ pub fn authorize(request: &Request, policies: &PolicySet, entities: &Entities) -
         allowed,
         reasons,
         errors,
+    }
+}
+
+/// `id` as Cedar displays it (`escape_debug`), without the formatter when nothing needs escaping.
+fn display_id(id: &PolicyID) -> String {
+    let raw: &str = id.as_ref();
+    let plain = raw
+        .bytes()
+        .all(|b| (b == b' ' || b.is_ascii_graphic()) && !matches!(b, b'\\' | b'\'' | b'"'));
+    if plain {
+        raw.to_owned()
+    } else {
+        id.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_ids_read_as_cedar_displays_them() {
+        for raw in [
+            "items-read",
+            "admin:all",
+            "with space",
+            "quote\"d",
+            "it's",
+            "back\\slash",
+            "new\nline",
+            "tab\t",
+            "nul\0",
+            "é",
+            "",
+        ] {
+            let id = PolicyID::from_string(raw);
+            assert_eq!(display_id(&id), id.to_string(), "{raw:?}");
+        }
     }
 }

@@ -270,7 +270,7 @@ impl Gate {
                 shadow_allowed: None,
             },
         };
-        if engine.reads_now() {
+        if engine.reads_now() || !self.decisions.enabled() {
             return (Arc::new(decide(request)), false);
         }
         let source = if engine.reads_source_ip() {
