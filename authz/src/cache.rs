@@ -33,7 +33,7 @@ impl<K: Hash + Eq + Clone, V> FifoCache<K, V> {
         self.map.get(key)
     }
 
-    /// Whether the cache holds anything at all (a capacity above zero).
+    /// Whether caching is on (a capacity above zero), whatever the cache holds right now.
     pub fn enabled(&self) -> bool {
         self.capacity > 0
     }

@@ -376,7 +376,9 @@ mod tests {
         assert!(!key.verify(b"header.payloaD", &signature));
 
         let (r, s) = signature.split_at(32);
-        assert_eq!(s[31] & 0xf0, 0, "a canonical S is below 2^253");
+        // S < 2^252 + small, so S + L stays below 2^253: a verifier that only checked the top
+        // three bits (ed25519-dalek's `legacy_compatibility`) would accept it.
+        assert_eq!(s[31] & 0xf0, 0, "this S is below 2^252");
         let non_canonical = [r, &plus_order(s)].concat();
         assert!(
             !key.verify(message, &non_canonical),

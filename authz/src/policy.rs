@@ -376,34 +376,38 @@ pub fn named_by_id(policy: &Policy) -> Policy {
     }
 }
 
-/// The slice of `all` that may match `request`, or `all` when slicing is off.
 /// Cedar's decision: through [`evaluation::authorize`] on a sliced set, through Cedar's own
 /// `Authorizer` when every policy is evaluated (the reference the slicing tests compare with).
+/// Reasons come sorted, so the access-log record reads the same on both paths.
 fn authorize(
     request: &Request,
     policies: &PolicySet,
     entities: &Entities,
     sliced: bool,
 ) -> Authorization {
-    if sliced {
-        return evaluation::authorize(request, policies, entities);
-    }
-    let response = Authorizer::new().is_authorized(request, policies, entities);
-    Authorization {
-        allowed: response.decision() == cedar_policy::Decision::Allow,
-        reasons: response
-            .diagnostics()
-            .reason()
-            .map(|id| id.to_string())
-            .collect(),
-        errors: response
-            .diagnostics()
-            .errors()
-            .map(|e| e.to_string())
-            .collect(),
-    }
+    let mut authorization = if sliced {
+        evaluation::authorize(request, policies, entities)
+    } else {
+        let response = Authorizer::new().is_authorized(request, policies, entities);
+        Authorization {
+            allowed: response.decision() == cedar_policy::Decision::Allow,
+            reasons: response
+                .diagnostics()
+                .reason()
+                .map(|id| id.to_string())
+                .collect(),
+            errors: response
+                .diagnostics()
+                .errors()
+                .map(|e| e.to_string())
+                .collect(),
+        }
+    };
+    authorization.reasons.sort_unstable();
+    authorization
 }
 
+/// The slice of `all` that may match `request`, or `all` when slicing is off.
 fn select<'a>(
     request: &Request,
     all: &'a PolicySet,

@@ -141,6 +141,8 @@ impl PortcullisFilter {
 
 impl Context for PortcullisFilter {}
 
+// Envoy calls only the callbacks the module exports, and `cargo xtask` keeps only those listed in
+// `xtask/src/callbacks.rs`: overriding another `HttpContext` callback means adding it there.
 impl HttpContext for PortcullisFilter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         self.handle()

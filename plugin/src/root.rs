@@ -282,6 +282,7 @@ impl Context for PortcullisRoot {
     }
 }
 
+// Only the callbacks listed in `xtask/src/callbacks.rs` stay exported (see `filter.rs`).
 impl RootContext for PortcullisRoot {
     fn on_configure(&mut self, _plugin_configuration_size: usize) -> bool {
         let bytes = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
