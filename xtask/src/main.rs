@@ -69,13 +69,12 @@ fn succeeds(command: &mut Command) -> bool {
 fn setup() -> Result<(PathBuf, PathBuf), String> {
     ensure_wasm_target()?;
     let envoy = ensure_envoy()?;
-    let wasm = build_wasm("portcullis-plugin")?;
+    let wasm = build_filter("portcullis-plugin")?;
     Ok((envoy, wasm))
 }
 
-/// Builds a workspace package as a release `.wasm` and drops the proxy-wasm callbacks it does not
-/// implement from its exports (see [`callbacks`]); returns its path.
-fn build_wasm(package: &str) -> Result<PathBuf, String> {
+/// Builds a workspace package for wasm32-wasip1 in release.
+fn cargo_build_wasm(package: &str) -> Result<(), String> {
     run(Command::new("cargo").args([
         "build",
         "--release",
@@ -83,19 +82,22 @@ fn build_wasm(package: &str) -> Result<PathBuf, String> {
         "wasm32-wasip1",
         "-p",
         package,
-    ]))?;
+    ]))
+}
+
+/// Builds a proxy-wasm filter (a cdylib package) and drops the callbacks it does not implement
+/// from its exports (see [`callbacks`]); returns its path.
+fn build_filter(package: &str) -> Result<PathBuf, String> {
+    cargo_build_wasm(package)?;
     let file = format!("{}.wasm", package.replace('-', "_"));
     let path = root().join("target/wasm32-wasip1/release").join(file);
-    if path.exists() {
-        let module = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let stripped = callbacks::strip(&module, callbacks::KEPT)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        // A new file, not a write through cargo's hard link to its own copy in deps/.
-        let temporary = path.with_extension("wasm.tmp");
-        std::fs::write(&temporary, stripped)
-            .map_err(|e| format!("{}: {e}", temporary.display()))?;
-        std::fs::rename(&temporary, &path).map_err(|e| format!("{}: {e}", path.display()))?;
-    }
+    let module = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let stripped = callbacks::strip(&module, callbacks::KEPT)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    // A new file, not a write through cargo's hard link to its own copy in deps/.
+    let temporary = path.with_extension("wasm.tmp");
+    std::fs::write(&temporary, stripped).map_err(|e| format!("{}: {e}", temporary.display()))?;
+    std::fs::rename(&temporary, &path).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
 }
 
@@ -225,7 +227,7 @@ fn up() -> Result<(), String> {
 
 fn bench_edge(extra: &[&str]) -> Result<(), String> {
     let (envoy, wasm) = setup()?;
-    let floor = build_wasm("portcullis-bench-floor")?;
+    let floor = build_filter("portcullis-bench-floor")?;
     run(Command::new("cargo")
         .args([
             "run",
@@ -248,8 +250,8 @@ fn bench_edge(extra: &[&str]) -> Result<(), String> {
 /// Node with Liftoff off (as Envoy's V8 runs filters).
 fn bench_gate(extra: &[&str]) -> Result<(), String> {
     ensure_wasm_target()?;
-    build_wasm("portcullis-bench-gate")?;
-    // A binary keeps its package name; build_wasm's path is the library's.
+    cargo_build_wasm("portcullis-bench-gate")?;
+    // A binary (not a filter): its file keeps the package name, dashes and all.
     let wasm = root().join("target/wasm32-wasip1/release/portcullis-bench-gate.wasm");
     if !succeeds(Command::new("node").arg("--version")) {
         return Err("`node` (18 or newer) is needed to run wasm in V8 outside Envoy".into());
