@@ -115,7 +115,7 @@ pub enum JwkError {
 
 #[derive(Debug, Clone)]
 enum Verifier {
-    Ed25519(ed25519_dalek::VerifyingKey),
+    Ed25519(crate::ed25519::VerifyingKey),
     P256(p256::ecdsa::VerifyingKey),
     Rsa(rsa::pkcs1v15::VerifyingKey<Sha256>),
 }
@@ -136,16 +136,14 @@ impl TrustedKey {
     /// Checks `signature` over `message`. Malformed signatures (wrong length, zero or
     /// out-of-range ECDSA scalars, non-canonical Ed25519 `S`) simply fail.
     ///
-    /// Ed25519 uses RFC 8032's cofactorless check, not `verify_strict`: its extra checks reject
-    /// small-order public keys, which [`KeySet::from_jwks`] already refuses, and small-order
-    /// `R`, which nobody without the private key can get accepted for a key that is not weak.
-    /// Skipping them saves decompressing `R` (a field exponentiation), about a sixth of the
-    /// signature's cost inside V8.
+    /// Ed25519 uses RFC 8032's cofactorless check, not ed25519-dalek's `verify_strict`: its
+    /// extra checks reject small-order public keys, which [`KeySet::from_jwks`] already refuses,
+    /// and small-order `R`, which nobody without the private key can get accepted for a key that
+    /// is not weak. See [`crate::ed25519`] for how it is computed.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         use ed25519_dalek::Verifier as _;
         match &self.verifier {
-            Verifier::Ed25519(key) => ed25519_dalek::Signature::from_slice(signature)
-                .is_ok_and(|sig| key.verify(message, &sig).is_ok()),
+            Verifier::Ed25519(key) => key.verify(message, signature),
             Verifier::P256(key) => p256::ecdsa::Signature::from_slice(signature)
                 .is_ok_and(|sig| key.verify(message, &sig).is_ok()),
             Verifier::Rsa(key) => rsa::pkcs1v15::Signature::try_from(signature)
@@ -219,10 +217,7 @@ fn trusted_key(jwk: &Jwk) -> Result<(String, TrustedKey), JwkError> {
             let x: [u8; 32] = decode(jwk.x.as_deref())
                 .and_then(|b| b.try_into().ok())
                 .ok_or_else(malformed)?;
-            let key = ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|_| malformed())?;
-            if key.is_weak() {
-                return Err(malformed());
-            }
+            let key = crate::ed25519::VerifyingKey::from_bytes(x).ok_or_else(malformed)?;
             (Algorithm::EdDsa, Verifier::Ed25519(key))
         }
         ("EC", Some("P-256")) => {

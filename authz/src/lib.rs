@@ -30,6 +30,7 @@ pub mod claims;
 pub mod config;
 pub mod context;
 pub mod corpus;
+pub mod ed25519;
 pub mod endpoint;
 pub mod entity_store;
 pub mod evaluation;
