@@ -36,12 +36,12 @@ async fn main() {
         policy_scaling(seconds).await;
         return;
     }
+    if let Some(other) = std::env::args().skip_while(|a| a != "--ab").nth(1) {
+        compare_builds(&other, seconds).await;
+        return;
+    }
     let es256 = SigningKey::es256("native-es256", [31; 32]).unwrap_or_else(|e| panic!("{e}"));
-    let mut edge_bundle = bundle(1, &[&key()]);
-    edge_bundle.policies = format!(
-        "@id(\"items-read\")\npermit (principal, action in Action::\"read\", resource)\nwhen {{ context.scopes.contains(\"{SCOPE}\") }};\n"
-    );
-    let server = BundleServer::start(&edge_bundle, 0);
+    let server = BundleServer::start(&edge_bundle(), 0);
     let ports: Vec<u16> = (0..7).map(|_| portcullis_tests::free_port()).collect();
     let floor = ports[6];
     let (admin, noauth, edge) = (ports[0], ports[1], ports[4]);
@@ -379,18 +379,99 @@ fn envoy_config(
                 listener("portcullis", edge, vec![wasm_filter(cached)]),
                 listener("portcullis_uncached", edge_uncached, vec![wasm_filter(uncached)]),
             ],
-            "clusters": [{
-                "name": "portcullis_control_plane", "type": "STATIC", "connect_timeout": "1s",
-                "load_assignment": {"cluster_name": "portcullis_control_plane", "endpoints": [{"lb_endpoints": [{
-                    "endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": cp}}}
-                }]}]}
-            }]
+            "clusters": [control_plane_cluster(cp)]
         }
+    })
+}
+
+/// The bundle of scenarios (a)–(c): one policy requiring the scope the native listeners require.
+fn edge_bundle() -> portcullis_authz::bundle::Bundle {
+    let mut edge_bundle = bundle(1, &[&key()]);
+    edge_bundle.policies = format!(
+        "@id(\"items-read\")\npermit (principal, action in Action::\"read\", resource)\nwhen {{ context.scopes.contains(\"{SCOPE}\") }};\n"
+    );
+    edge_bundle
+}
+
+/// The cluster the filter fetches its bundle from (a [`BundleServer`] on `port`).
+fn control_plane_cluster(port: u16) -> Value {
+    json!({
+        "name": "portcullis_control_plane", "type": "STATIC", "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": "portcullis_control_plane", "endpoints": [{"lb_endpoints": [{
+            "endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}
+        }]}]}
     })
 }
 
 fn wasm_filter(cache_settings: Value) -> Value {
     wasm_filter_in("portcullis", cache_settings)
+}
+
+/// `--ab OTHER.wasm`: the filter (`PORTCULLIS_WASM`) and another build of it, each in its own
+/// VM and listener of one Envoy, loaded in turn with scenario (a) for `--rounds` rounds (default
+/// 5), next to no auth; both caches off with `--uncached`. Interleaving in one process keeps machine drift out of the comparison.
+async fn compare_builds(other: &str, seconds: u64) {
+    let rounds: usize = std::env::args()
+        .skip_while(|a| a != "--rounds")
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let server = BundleServer::start(&edge_bundle(), 0);
+    let [admin, noauth, a, b] = [0; 4].map(|_| portcullis_tests::free_port());
+    let cached = if std::env::args().any(|a| a == "--uncached") {
+        json!({"token_cache_size": 0, "decision_cache_size": 0})
+    } else {
+        json!({"token_cache_size": 4096, "decision_cache_size": 16384})
+    };
+    let filter_b = |settings: Value| {
+        let mut filter = wasm_filter_in("portcullis_b", settings);
+        filter["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] = json!(other);
+        filter
+    };
+    let config = json!({
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+        "static_resources": {
+            "listeners": [
+                listener("noauth", noauth, vec![]),
+                listener("portcullis", a, vec![wasm_filter(cached.clone())]),
+                listener("portcullis_b", b, vec![filter_b(cached)]),
+            ],
+            "clusters": [control_plane_cluster(server.port)]
+        }
+    });
+    let mut envoy = start_envoy(&config, "envoy-bench-ab.json");
+    let pid = envoy.id();
+    let token = key().sign_access_token(&claims(SCOPE));
+    for port in [a, b] {
+        wait_for(port, &token).await;
+    }
+    wait_for(noauth, "").await;
+    let tokens = [token];
+    let (mut sum_a, mut sum_b) = (0.0, 0.0);
+    println!("| round | no auth | A (added) | B (added) | B − A |");
+    println!("|---|---|---|---|---|");
+    for round in 1..=rounds {
+        let base = measure(pid, noauth, &[String::new()], false, seconds).await;
+        let m_a = measure(pid, a, &tokens, false, seconds).await;
+        let m_b = measure(pid, b, &tokens, false, seconds).await;
+        let (added_a, added_b) = (m_a.cpu_us - base.cpu_us, m_b.cpu_us - base.cpu_us);
+        sum_a += added_a;
+        sum_b += added_b;
+        println!(
+            "| {round} | {:.1} µs | {added_a:.1} µs | {added_b:.1} µs | {:+.1} µs |",
+            base.cpu_us,
+            added_b - added_a
+        );
+    }
+    let n = rounds as f64;
+    println!(
+        "| mean | | {:.1} µs | {:.1} µs | {:+.1} µs |",
+        sum_a / n,
+        sum_b / n,
+        (sum_b - sum_a) / n
+    );
+    let _ = envoy.kill();
+    let _ = envoy.wait();
 }
 
 /// The bare wasm floor (`bench-floor/`): reads one header, in its own VM.
