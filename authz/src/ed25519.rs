@@ -179,20 +179,76 @@ mod tests {
             .is_ok_and(|sig| key.verify(message, &sig).is_ok())
     }
 
-    #[test]
-    fn digits_recompose_the_scalar() {
-        for seed in 0u8..=255 {
-            let scalar = Scalar::from_bytes_mod_order_wide(&[seed.wrapping_mul(37); 64])
-                * Scalar::from(u64::from(seed) + 1);
-            let mut sum = Scalar::ZERO;
-            let mut weight = Scalar::ONE;
-            for digit in signed_digits(&scalar) {
-                let magnitude = Scalar::from(u64::from(digit.unsigned_abs()));
-                sum += if digit < 0 { -magnitude } else { magnitude } * weight;
-                weight *= Scalar::from(1u64 << WINDOW);
-            }
-            assert_eq!(sum, scalar, "seed {seed}");
+    /// The canonical scalar whose 6-bit windows, lowest first, are `windows`.
+    fn from_windows(windows: &[u16]) -> Scalar {
+        let mut bytes = [0u8; 33];
+        for (i, window) in windows.iter().enumerate() {
+            let (byte, shift) = (i * WINDOW / 8, i * WINDOW % 8);
+            let spread = window << shift;
+            bytes[byte] |= spread as u8;
+            bytes[byte + 1] |= (spread >> 8) as u8;
         }
+        assert_eq!(bytes[32], 0);
+        Scalar::from_canonical_bytes(bytes[..32].try_into().unwrap()).unwrap()
+    }
+
+    /// Undoes the signed recoding exactly (as integers, not modulo the group order): the
+    /// unsigned 6-bit windows the digits stand for, with no borrow left over.
+    fn unsigned_windows(digits: &[i8]) -> Vec<u16> {
+        let mut borrow = 0i16;
+        let windows = digits
+            .iter()
+            .map(|&digit| {
+                let mut value = i16::from(digit) + borrow;
+                borrow = 0;
+                if value < 0 {
+                    value += 1 << WINDOW;
+                    borrow = -1;
+                }
+                value as u16
+            })
+            .collect();
+        assert_eq!(borrow, 0, "the digits stand for a negative number");
+        windows
+    }
+
+    #[test]
+    fn digits_recompose_the_scalar_exactly() {
+        let mut scalars: Vec<Scalar> = (0u8..=255)
+            .map(|seed| {
+                Scalar::from_bytes_mod_order_wide(&[seed.wrapping_mul(37); 64])
+                    * Scalar::from(u64::from(seed) + 1)
+            })
+            .collect();
+        scalars.extend([
+            Scalar::ZERO,
+            Scalar::ONE,
+            -Scalar::ONE, // L − 1, the largest canonical scalar
+            from_windows(&[0; WINDOWS - 1].map(|_| 63)), // 2^252 − 1: a carry through every window
+            from_windows(&[32; WINDOWS - 1]),
+            every_digit_minus_32(),
+        ]);
+        let mut two_252 = [0u8; 32];
+        two_252[31] = 0x10;
+        scalars.push(Scalar::from_canonical_bytes(two_252).unwrap());
+        for scalar in scalars {
+            let digits = signed_digits(&scalar);
+            assert!(digits
+                .iter()
+                .all(|d| (-(HALF as i8)..HALF as i8).contains(d)));
+            let windows = unsigned_windows(&digits);
+            assert_eq!(from_windows(&windows), scalar);
+        }
+        let digits = signed_digits(&every_digit_minus_32());
+        assert!(digits[..WINDOWS - 1].iter().all(|&d| d == -32));
+        assert_eq!(digits[WINDOWS - 1], 1);
+    }
+
+    /// Windows 32, 31, 31, …: each digit below the top one recodes to −32 (the table's last entry).
+    fn every_digit_minus_32() -> Scalar {
+        let mut windows = [31; WINDOWS - 1];
+        windows[0] = 32;
+        from_windows(&windows)
     }
 
     #[test]
@@ -228,6 +284,41 @@ mod tests {
         let mut not_a_point = [0u8; 32];
         not_a_point[0] = 2;
         assert!(VerifyingKey::from_bytes(not_a_point).is_none());
+    }
+
+    /// A key with a small-order component (`aB + T`, `T` of order 8) is not weak, and
+    /// `[s]B − [k]A` then equals `R` only when 8 divides `k`: the verdict depends on exactly how
+    /// the challenge is hashed (from the key's encoding) and on exact scalar arithmetic. Both
+    /// verifiers must agree on every message, accepting some and refusing others.
+    #[test]
+    fn a_key_with_a_torsion_component_gets_ed25519_dalek_verdicts() {
+        let (a, r) = (Scalar::from(7_777u64), Scalar::from(1_234_567u64));
+        let key = ED25519_BASEPOINT_POINT * a + curve25519_dalek::constants::EIGHT_TORSION[1];
+        let encoded = key.compress().to_bytes();
+        let dalek = ed25519_dalek::VerifyingKey::from_bytes(&encoded).unwrap();
+        assert!(!dalek.is_weak());
+        let ours = VerifyingKey::from_bytes(encoded).unwrap();
+        let r_encoded = (ED25519_BASEPOINT_POINT * r).compress().to_bytes();
+        let mut verdicts = Vec::new();
+        for n in 0u32..64 {
+            let message = n.to_le_bytes();
+            let mut hash = Sha512::new();
+            hash.update(r_encoded);
+            hash.update(encoded);
+            hash.update(message);
+            let k = Scalar::from_bytes_mod_order_wide(&hash.finalize().into());
+            let mut signature = [0u8; 64];
+            signature[..32].copy_from_slice(&r_encoded);
+            signature[32..].copy_from_slice((r + k * a).as_bytes());
+            let verdict = ours.verify(&message, &signature);
+            assert_eq!(
+                verdict,
+                reference(&dalek, &message, &signature),
+                "message {n}"
+            );
+            verdicts.push(verdict);
+        }
+        assert!(verdicts.contains(&true) && verdicts.contains(&false));
     }
 
     proptest! {
