@@ -6,7 +6,8 @@
 //! per request. Only the export entries change; the functions stay in the module.
 
 /// The callbacks a filter needs (the rest of the `proxy_on_*` family is dropped). A filter that
-/// starts implementing another callback must add it here, or Envoy will never call it.
+/// starts implementing another callback must add it here, or Envoy will never call it (a test
+/// scans `plugin/src` for overridden SDK callbacks and checks this list).
 pub const KEPT: &[&str] = &[
     "proxy_on_vm_start",
     "proxy_on_configure",
@@ -141,6 +142,78 @@ mod tests {
         ]);
         assert_eq!(strip(&input, KEPT).unwrap(), expected);
         assert_eq!(strip(&expected, KEPT).unwrap(), expected, "idempotent");
+    }
+
+    /// The proxy-wasm ABI exports through which the Rust SDK (0.2) calls each trait method.
+    const SDK_CALLBACKS: &[(&str, &[&str])] = &[
+        ("on_vm_start", &["proxy_on_vm_start"]),
+        ("on_configure", &["proxy_on_configure"]),
+        ("on_tick", &["proxy_on_tick"]),
+        ("on_queue_ready", &["proxy_on_queue_ready"]),
+        ("on_done", &["proxy_on_done"]),
+        ("on_log", &["proxy_on_log"]),
+        ("on_foreign_function", &["proxy_on_foreign_function"]),
+        ("on_http_request_headers", &["proxy_on_request_headers"]),
+        ("on_http_request_body", &["proxy_on_request_body"]),
+        ("on_http_request_trailers", &["proxy_on_request_trailers"]),
+        ("on_http_response_headers", &["proxy_on_response_headers"]),
+        ("on_http_response_body", &["proxy_on_response_body"]),
+        ("on_http_response_trailers", &["proxy_on_response_trailers"]),
+        ("on_http_call_response", &["proxy_on_http_call_response"]),
+        (
+            "on_grpc_call_response",
+            &["proxy_on_grpc_receive", "proxy_on_grpc_close"],
+        ),
+        (
+            "on_grpc_stream_initial_metadata",
+            &["proxy_on_grpc_receive_initial_metadata"],
+        ),
+        ("on_grpc_stream_message", &["proxy_on_grpc_receive"]),
+        (
+            "on_grpc_stream_trailing_metadata",
+            &["proxy_on_grpc_receive_trailing_metadata"],
+        ),
+        ("on_grpc_stream_close", &["proxy_on_grpc_close"]),
+        ("on_new_connection", &["proxy_on_new_connection"]),
+        ("on_downstream_data", &["proxy_on_downstream_data"]),
+        (
+            "on_downstream_close",
+            &["proxy_on_downstream_connection_close"],
+        ),
+        ("on_upstream_data", &["proxy_on_upstream_data"]),
+        ("on_upstream_close", &["proxy_on_upstream_connection_close"]),
+    ];
+
+    /// Every SDK callback the filter's source overrides keeps its export: otherwise Envoy would
+    /// silently never call it.
+    #[test]
+    fn every_callback_the_filter_implements_is_kept() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin/src");
+        let mut implemented = Vec::new();
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            for (method, exports) in SDK_CALLBACKS {
+                if text.contains(&format!("fn {method}(")) {
+                    implemented.push(*method);
+                    for export in *exports {
+                        assert!(
+                            KEPT.contains(export),
+                            "the filter implements `{method}` but `{export}` is not in KEPT"
+                        );
+                    }
+                }
+            }
+        }
+        for expected in [
+            "on_http_request_headers",
+            "on_tick",
+            "on_http_call_response",
+        ] {
+            assert!(
+                implemented.contains(&expected),
+                "{expected} not found in {src:?}"
+            );
+        }
     }
 
     #[test]
