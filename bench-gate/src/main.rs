@@ -5,7 +5,8 @@
 //!   Node with Liftoff off (as Envoy's V8 runs filters), so what the filter's own code costs in
 //!   V8 can be told apart from what Envoy's wasm plumbing costs (`cargo xtask bench edge`).
 //!
-//! Stages: `jws::verify` (an EdDSA signature and the claims), `prepare` (the token's half of
+//! Stages: `jws::verify` (an EdDSA signature and the claims), `key load` (a bundle's new
+//! Ed25519 key: its verification table is built), `prepare` (the token's half of
 //! the Cedar request), `decide` (one sliced Cedar decision), and whole requests through
 //! `Gate::decide` with both caches off (`uncached`) and on (`cached`). A stage name as the
 //! argument runs only the stages containing it. Each figure is the best of five rounds.
@@ -15,7 +16,7 @@ use portcullis_authz::claims::AccessClaims;
 use portcullis_authz::config::PluginConfig;
 use portcullis_authz::gate::{Gate, Outcome, RequestInput};
 use portcullis_authz::issue::SigningKey;
-use portcullis_authz::jwk::Jwks;
+use portcullis_authz::jwk::{Jwks, KeySet};
 use portcullis_authz::policy::HttpRequest;
 use std::sync::Arc;
 use std::time::Instant;
@@ -69,6 +70,17 @@ fn main() {
 
     time("jws::verify", 500, &mut |i| {
         verify(&tokens[i % TOKENS]);
+    });
+    // A key the process has not seen: its comb table is built (what a bundle bringing a new key
+    // costs each worker once).
+    let new_keys: Vec<Jwks> = (0..50u8)
+        .map(|i| Jwks {
+            keys: vec![SigningKey::ed25519("fresh", [i; 32]).public_jwk()],
+        })
+        .collect();
+    time("key load (new Ed25519 key)", 10, &mut |i| {
+        let (keys, rejected) = KeySet::from_jwks(&new_keys[i % new_keys.len()]);
+        assert!(rejected.is_empty() && keys.len() == 1);
     });
     time("prepare", 5_000, &mut |i| {
         assert!(snapshot.engine.prepare(&verified[i % TOKENS]).is_ok());
