@@ -163,6 +163,30 @@ async fn malformed_requests(db: &TestDb) {
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.json()["error"], "invalid_request");
+    // A repeated parameter whose name holds a quote, a backslash, a newline and non-ASCII: the
+    // description names it within RFC 6749's error_description character set.
+    let reply = app
+        .send(
+            Call::new(Method::POST, "/oauth2/token")
+                .basic(&id, &secret)
+                .raw(
+                    "application/x-www-form-urlencoded",
+                    "grant_type=client_credentials&x%22%5C%0A%C3%A9=1&x%22%5C%0A%C3%A9=2",
+                ),
+        )
+        .await;
+    assert_eq!(reply.json()["error"], "invalid_request");
+    let description = reply.json()["error_description"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(description.contains("`x????`"), "{description}");
+    assert!(
+        description
+            .bytes()
+            .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)),
+        "{description:?}"
+    );
     // JSON instead of a form.
     let reply = app
         .send(

@@ -130,6 +130,19 @@ fn oauth_status(code: OAuthCode) -> StatusCode {
     }
 }
 
+/// `description` within RFC 6749 §5.2's character set for `error_description` (printable ASCII
+/// without `"` and `\`): a description may quote request input (e.g. a repeated parameter's
+/// name), and a client must be able to parse it; anything else becomes `?`.
+fn oauth_description(description: &str) -> String {
+    description
+        .chars()
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
 fn problem(status: StatusCode, error: &str, description: &str) -> Response {
     (
         status,
@@ -147,7 +160,8 @@ impl IntoResponse for ApiError {
                 basic,
                 retry_after,
             } => {
-                let mut response = problem(oauth_status(*code), code.as_str(), description);
+                let description = oauth_description(description);
+                let mut response = problem(oauth_status(*code), code.as_str(), &description);
                 let headers = response.headers_mut();
                 let challenge = match code {
                     OAuthCode::InvalidClient if *basic => {
@@ -307,3 +321,21 @@ from_store_error!(
     crate::passwords::HashError,
     crate::audit_batch::BatchError
 );
+
+#[cfg(test)]
+mod tests {
+    use super::oauth_description;
+
+    #[test]
+    fn oauth_descriptions_keep_to_the_rfc_6749_character_set() {
+        assert_eq!(
+            oauth_description("parameter `a` is repeated"),
+            "parameter `a` is repeated"
+        );
+        let cleaned = oauth_description("parameter `a\"b\\c\nd\u{7f}é\t` is repeated");
+        assert_eq!(cleaned, "parameter `a?b?c?d???` is repeated");
+        assert!(cleaned
+            .bytes()
+            .all(|b| matches!(b, 0x20..=0x21 | 0x23..=0x5b | 0x5d..=0x7e)));
+    }
+}
