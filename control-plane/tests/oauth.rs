@@ -150,30 +150,25 @@ both_backends!(client_credentials_grant, client_credentials);
 async fn malformed_requests(db: &TestDb) {
     let app = TestApp::start(config(db, &[])).await;
     let (id, secret) = app.client("svc", "a", &["client_credentials"]).await;
+    let token_form = |body: &'static str| {
+        Call::new(Method::POST, "/oauth2/token")
+            .basic(&id, &secret)
+            .raw("application/x-www-form-urlencoded", body)
+    };
     // Repeated parameter.
     let reply = app
-        .send(
-            Call::new(Method::POST, "/oauth2/token")
-                .basic(&id, &secret)
-                .raw(
-                    "application/x-www-form-urlencoded",
-                    "grant_type=client_credentials&grant_type=password",
-                ),
-        )
+        .send(token_form(
+            "grant_type=client_credentials&grant_type=password",
+        ))
         .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.json()["error"], "invalid_request");
     // A repeated parameter whose name holds a quote, a backslash, a newline and non-ASCII: the
     // description names it within RFC 6749's error_description character set.
     let reply = app
-        .send(
-            Call::new(Method::POST, "/oauth2/token")
-                .basic(&id, &secret)
-                .raw(
-                    "application/x-www-form-urlencoded",
-                    "grant_type=client_credentials&x%22%5C%0A%C3%A9=1&x%22%5C%0A%C3%A9=2",
-                ),
-        )
+        .send(token_form(
+            "grant_type=client_credentials&x%22%5C%0A%C3%A9=1&x%22%5C%0A%C3%A9=2",
+        ))
         .await;
     assert_eq!(reply.json()["error"], "invalid_request");
     let description = reply.json()["error_description"]
