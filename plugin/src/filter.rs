@@ -34,20 +34,20 @@ impl PortcullisFilter {
         let pseudo = |name: &str| header_str(&headers, name).unwrap_or_default();
         let (method, raw_path, authority) =
             (pseudo(":method"), pseudo(":path"), pseudo(":authority"));
-        let target = match Gate::normalize_path(&raw_path) {
+        let target = match Gate::normalize_path(raw_path) {
             Ok(target) => target,
             Err(reason) => return deny(&mut worker, &reason, None, ""),
         };
         if worker.config.is_bypass(&target.path) {
             worker.metrics.count("bypassed");
-            rewrite_path(&raw_path, &target.request_target());
+            rewrite_path(raw_path, &target.request_target());
             return Action::Continue;
         }
         if worker.is_stale(now_ms) {
             if worker.config.is_fail_open(&target.path) {
                 worker.metrics.count("fail_open");
                 host::set_property(DECISION_PROPERTY, b"fail_open");
-                rewrite_path(&raw_path, &target.request_target());
+                rewrite_path(raw_path, &target.request_target());
                 return Action::Continue;
             }
             worker.metrics.count("denied.unavailable");
@@ -76,9 +76,9 @@ impl PortcullisFilter {
             .is_some_and(|gate| gate.snapshot().engine.reads_source_ip());
         let source_ip = if reads_source_ip { source_ip() } else { None };
         let input = RequestInput {
-            method: &method,
-            path: &raw_path,
-            authority: &authority,
+            method,
+            path: raw_path,
+            authority,
             authorization: &authorization,
             source_ip: source_ip.as_deref(),
             now: i64::try_from(now_ms / 1_000).unwrap_or(i64::MAX),
@@ -88,22 +88,27 @@ impl PortcullisFilter {
         };
         match gate.decide(&input, &target) {
             Outcome::Allow(allowed) => {
-                let prefix = worker.config.header_prefix.clone();
                 let claims = &allowed.claims;
-                set_identity_header(&prefix, "sub", &claims.sub.to_string());
-                set_identity_header(&prefix, "client-id", &claims.client_id);
-                set_identity_header(&prefix, "scopes", &claims.scopes.join(" "));
-                set_identity_header(&prefix, "roles", &claims.roles.join(","));
+                let sub = claims.sub.to_string();
+                let mut identity = IdentityHeaders::new(&worker.config.header_prefix);
+                identity.add("sub", [sub.as_str()], "");
+                identity.add("client-id", [claims.client_id.as_str()], "");
+                identity.add("scopes", claims.scopes.iter().map(String::as_str), " ");
+                identity.add("roles", claims.roles.iter().map(String::as_str), ",");
                 if let Some(tenant) = &claims.tenant {
-                    set_identity_header(&prefix, "tenant", tenant);
+                    identity.add("tenant", [tenant.as_str()], "");
                 }
                 if let Some(path) = &allowed.rewritten_path {
                     host::set_request_header(":path", Some(path));
                 }
-                let mut record = format!(
-                    "allow sub={} policies={}",
-                    claims.sub,
-                    allowed.decision.policy_ids.join(",")
+                let mut record = String::with_capacity(64);
+                record.push_str("allow sub=");
+                record.push_str(&sub);
+                record.push_str(" policies=");
+                push_joined(
+                    &mut record,
+                    allowed.decision.policy_ids.iter().map(String::as_str),
+                    ",",
                 );
                 record_shadow(&mut worker, &mut record, &allowed.decision);
                 host::set_property(DECISION_PROPERTY, record.as_bytes());
@@ -209,11 +214,11 @@ fn deny(worker: &mut Worker, reason: &DenyReason, policies: Option<&str>, shadow
     Action::Pause
 }
 
-fn header_str(headers: &[(String, Bytes)], name: &str) -> Option<String> {
+fn header_str<'a>(headers: &'a [(String, Bytes)], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(n, _)| n == name)
-        .and_then(|(_, v)| String::from_utf8(v.clone()).ok())
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
 }
 
 /// Removes every client-sent header with the identity prefix: only this filter may set them.
@@ -229,9 +234,43 @@ fn strip_identity_headers(headers: &[(String, Bytes)], prefix: &str) {
     }
 }
 
-/// Adds (rather than replaces: every header with the prefix was stripped) an identity header.
-fn set_identity_header(prefix: &str, name: &str, value: &str) {
-    host::add_request_header(&format!("{prefix}{name}"), value);
+/// Adds the identity headers of an allowed request, reusing one buffer for their names and one
+/// for their values: this runs on every allowed request, cached or not.
+struct IdentityHeaders {
+    name: String,
+    prefix_len: usize,
+    value: String,
+}
+
+impl IdentityHeaders {
+    fn new(prefix: &str) -> Self {
+        let mut name = String::with_capacity(prefix.len() + 16);
+        name.push_str(prefix);
+        IdentityHeaders {
+            name,
+            prefix_len: prefix.len(),
+            value: String::with_capacity(128),
+        }
+    }
+
+    /// Adds (rather than replaces: every header with the prefix was stripped) `prefix + suffix`
+    /// with `parts` joined by `separator`.
+    fn add<'a>(&mut self, suffix: &str, parts: impl IntoIterator<Item = &'a str>, separator: &str) {
+        self.name.truncate(self.prefix_len);
+        self.name.push_str(suffix);
+        self.value.clear();
+        push_joined(&mut self.value, parts, separator);
+        host::add_request_header(&self.name, &self.value);
+    }
+}
+
+fn push_joined<'a>(out: &mut String, parts: impl IntoIterator<Item = &'a str>, separator: &str) {
+    for (i, part) in parts.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str(separator);
+        }
+        out.push_str(part);
+    }
 }
 
 fn rewrite_path(received: &str, normalized: &str) {

@@ -48,6 +48,27 @@ fn a_valid_token_goes_upstream_with_identity_headers_and_no_spoofed_ones() {
 }
 
 #[test]
+fn several_scopes_and_roles_go_upstream_joined_and_the_tenant_with_them() {
+    let mut host = ready();
+    let mut claims = claims();
+    claims["scope"] = "api:items:read api:items:write".into();
+    claims["roles"] = serde_json::json!(["viewer", "auditor"]);
+    claims["tenant"] = "acme".into();
+    let outcome = get(&mut host, Some(&key().sign_access_token(&claims)), &[]);
+    let Outcome::Continue(headers) = outcome else {
+        panic!("valid token refused: {outcome:?}");
+    };
+    let identity = |name: &str| header(&headers, &format!("x-portcullis-{name}"));
+    assert_eq!(
+        identity("scopes").as_deref(),
+        Some("api:items:read api:items:write")
+    );
+    assert_eq!(identity("roles").as_deref(), Some("viewer,auditor"));
+    assert_eq!(identity("tenant").as_deref(), Some("acme"));
+    assert_eq!(identity("sub").as_deref(), Some("user:42"));
+}
+
+#[test]
 fn missing_forged_and_garbage_tokens_get_401_with_a_challenge() {
     let mut host = ready();
     let forger = SigningKey::ed25519("ed-1", [99; 32]);
