@@ -221,12 +221,12 @@ impl Gate {
                 decision: Some(decision),
             });
         }
-        let received = input.path;
-        let normalized = target.request_target();
+        let rewritten_path =
+            (!target.is_request_target(input.path)).then(|| target.request_target());
         Outcome::Allow(Allowed {
             claims,
             decision,
-            rewritten_path: (normalized != received).then_some(normalized),
+            rewritten_path,
             token_cache_hit,
             decision_cache_hit,
         })
@@ -278,10 +278,14 @@ impl Gate {
         } else {
             ""
         };
-        let key = format!(
-            "{}\n{}\n{}\n{}\n{}",
-            request.method, request.host, request.path, source, verified.serial
+        let mut key = String::with_capacity(
+            request.method.len() + request.host.len() + request.path.len() + source.len() + 24,
         );
+        for part in [request.method, request.host, request.path, source] {
+            key.push_str(part);
+            key.push('\n');
+        }
+        key.push_str(itoa_u64(verified.serial, &mut [0; 20]));
         if let Some(decision) = self.decisions.get(&key) {
             return (Arc::clone(decision), true);
         }
@@ -301,6 +305,23 @@ struct Verified {
     serial: u64,
 }
 
+/// `n` in decimal, written into `buffer` (the decision-cache key is built on every request, and
+/// `format!` costs more than the rest of the key in wasm).
+fn itoa_u64(mut n: u64, buffer: &mut [u8; 20]) -> &str {
+    let mut start = buffer.len();
+    loop {
+        start -= 1;
+        if let Some(digit) = buffer.get_mut(start) {
+            *digit = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || start == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(buffer.get(start..).unwrap_or_default()).unwrap_or_default()
+}
+
 /// The host part of an authority, lower-cased, without port.
 pub fn host_of(authority: &str) -> String {
     let host = if authority.starts_with('[') {
@@ -312,4 +333,16 @@ pub fn host_of(authority: &str) -> String {
         authority.split(':').next().unwrap_or_default().to_owned()
     };
     host.to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::itoa_u64;
+
+    #[test]
+    fn serials_print_in_decimal() {
+        for n in [0, 7, 10, 99, 1_000_001, u64::MAX] {
+            assert_eq!(itoa_u64(n, &mut [0; 20]), n.to_string());
+        }
+    }
 }

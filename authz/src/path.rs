@@ -23,6 +23,16 @@ impl NormalizedPath {
             None => self.path.clone(),
         }
     }
+
+    /// Whether `received` is already exactly [`NormalizedPath::request_target`] (no allocation:
+    /// this runs on every request).
+    pub fn is_request_target(&self, received: &str) -> bool {
+        match (&self.query, received.strip_prefix(self.path.as_str())) {
+            (None, Some(rest)) => rest.is_empty(),
+            (Some(query), Some(rest)) => rest.strip_prefix('?') == Some(query.as_str()),
+            (_, None) => false,
+        }
+    }
 }
 
 /// Why a path was refused (`400`).
@@ -136,6 +146,25 @@ fn remove_dot_segments(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_received_path_is_the_request_target_only_when_identical() {
+        for received in [
+            "/a/b",
+            "/a/b?x=1",
+            "/a//b",
+            "/a/./b?x=1",
+            "/a/b?",
+            "/a/b?x=1&y",
+        ] {
+            let normalized = normalize(received).unwrap();
+            assert_eq!(
+                normalized.is_request_target(received),
+                normalized.request_target() == received,
+                "{received}"
+            );
+        }
+    }
 
     fn norm(raw: &str) -> Result<String, PathError> {
         normalize(raw).map(|n| n.request_target())

@@ -11,7 +11,9 @@ use std::collections::HashMap;
 #[derive(Debug, Default)]
 pub struct Metrics {
     ids: HashMap<String, u32>,
-    pending: HashMap<&'static str, i64>,
+    /// A short list (a handful of names per worker), scanned rather than hashed: cheaper per
+    /// request in wasm than hashing the name.
+    pending: Vec<(&'static str, i64)>,
     pending_dynamic: HashMap<String, i64>,
 }
 
@@ -27,7 +29,14 @@ impl Metrics {
 
     /// Adds one to the counter `name` (reported on the next [`Metrics::flush`]).
     pub fn count(&mut self, name: &'static str) {
-        *self.pending.entry(name).or_default() += 1;
+        match self
+            .pending
+            .iter_mut()
+            .find(|(pending, _)| *pending == name)
+        {
+            Some((_, count)) => *count += 1,
+            None => self.pending.push((name, 1)),
+        }
     }
 
     /// Adds one to a counter whose name is built at run time.
@@ -39,7 +48,7 @@ impl Metrics {
     pub fn flush(&mut self) {
         let pending: Vec<(String, i64)> = self
             .pending
-            .drain()
+            .drain(..)
             .map(|(n, v)| (n.to_owned(), v))
             .chain(self.pending_dynamic.drain())
             .collect();
