@@ -15,6 +15,7 @@ use portcullis_tests::bundle_server::BundleServer;
 use portcullis_tests::envoy::{plugin_config, wasm_path};
 use portcullis_tests::tokens::{bundle, claims, key, AUDIENCE, ISSUER};
 use serde_json::{json, Value};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,16 +28,14 @@ const SCOPE: &str = "api:items:read";
 
 #[tokio::main]
 async fn main() {
-    let seconds: u64 = std::env::args()
-        .skip_while(|a| a != "--seconds")
-        .nth(1)
+    let seconds: u64 = flag_value("--seconds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     if std::env::args().any(|a| a == "--policies") {
         policy_scaling(seconds).await;
         return;
     }
-    if let Some(other) = std::env::args().skip_while(|a| a != "--ab").nth(1) {
+    if let Some(other) = flag_value("--ab") {
         compare_builds(&other, seconds).await;
         return;
     }
@@ -71,7 +70,7 @@ async fn main() {
 
     // `--only noauth|bare|edge|edge-uncached`: load one listener with scenario (a) for
     // `--seconds`, e.g. under `perf record -p <pid>` to see where Envoy's time goes.
-    let only: Option<String> = std::env::args().skip_while(|a| a != "--only").nth(1);
+    let only = flag_value("--only");
     if let Some(only) = only {
         let port = match only.as_str() {
             "noauth" => noauth,
@@ -366,8 +365,7 @@ fn envoy_config(
     es256: &SigningKey,
 ) -> Value {
     let [native, native_cached, edge, edge_uncached, floor] = listeners;
-    let cached = json!({"token_cache_size": 4096, "decision_cache_size": 16384});
-    let uncached = json!({"token_cache_size": 0, "decision_cache_size": 0});
+    let (cached, uncached) = (caches_on(), caches_off());
     json!({
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
         "static_resources": {
@@ -407,34 +405,47 @@ fn wasm_filter(cache_settings: Value) -> Value {
     wasm_filter_in("portcullis", cache_settings)
 }
 
+/// The value after `name` on the command line (`--seconds 8` → `8`).
+fn flag_value(name: &str) -> Option<String> {
+    std::env::args().skip_while(|a| a != name).nth(1)
+}
+
+/// Both of the filter's caches on, sized to hold the whole 2,000-token pool.
+fn caches_on() -> Value {
+    json!({"token_cache_size": 4096, "decision_cache_size": 16384})
+}
+
+/// Both caches off: every request verifies its signature and evaluates Cedar.
+fn caches_off() -> Value {
+    json!({"token_cache_size": 0, "decision_cache_size": 0})
+}
+
 /// `--ab OTHER.wasm`: the filter (`PORTCULLIS_WASM`) and another build of it, each in its own
 /// VM and listener of one Envoy, loaded in turn with scenario (a) for `--rounds` rounds (default
-/// 5), next to no auth; both caches off with `--uncached`. Interleaving in one process keeps machine drift out of the comparison.
+/// 5), next to no auth; both caches off with `--uncached`. Interleaving in one process keeps
+/// machine drift out of the comparison.
 async fn compare_builds(other: &str, seconds: u64) {
-    let rounds: usize = std::env::args()
-        .skip_while(|a| a != "--rounds")
-        .nth(1)
+    let rounds: usize = flag_value("--rounds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
     let server = BundleServer::start(&edge_bundle(), 0);
     let [admin, noauth, a, b] = [0; 4].map(|_| portcullis_tests::free_port());
-    let cached = if std::env::args().any(|a| a == "--uncached") {
-        json!({"token_cache_size": 0, "decision_cache_size": 0})
+    let settings = if std::env::args().any(|a| a == "--uncached") {
+        caches_off()
     } else {
-        json!({"token_cache_size": 4096, "decision_cache_size": 16384})
-    };
-    let filter_b = |settings: Value| {
-        let mut filter = wasm_filter_in("portcullis_b", settings);
-        filter["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] = json!(other);
-        filter
+        caches_on()
     };
     let config = json!({
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
         "static_resources": {
             "listeners": [
                 listener("noauth", noauth, vec![]),
-                listener("portcullis", a, vec![wasm_filter(cached.clone())]),
-                listener("portcullis_b", b, vec![filter_b(cached)]),
+                listener("portcullis", a, vec![wasm_filter(settings.clone())]),
+                listener(
+                    "portcullis_b",
+                    b,
+                    vec![wasm_filter_from("portcullis_b", Path::new(other), settings)],
+                ),
             ],
             "clusters": [control_plane_cluster(server.port)]
         }
@@ -491,6 +502,11 @@ fn floor_filter() -> Value {
 
 /// The filter in its own VM (`vm_id`), so listeners with different bundles do not share one.
 fn wasm_filter_in(vm_id: &str, settings: Value) -> Value {
+    wasm_filter_from(vm_id, &wasm_path(), settings)
+}
+
+/// The filter built as `wasm`, in its own VM (`vm_id`).
+fn wasm_filter_from(vm_id: &str, wasm: &Path, settings: Value) -> Value {
     json!({"name": "envoy.filters.http.wasm", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
         "config": {
@@ -498,7 +514,7 @@ fn wasm_filter_in(vm_id: &str, settings: Value) -> Value {
             "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue",
                 "value": plugin_config(settings).to_string()},
             "vm_config": {"vm_id": vm_id, "runtime": "envoy.wasm.runtime.v8",
-                "code": {"local": {"filename": wasm_path().display().to_string()}}}
+                "code": {"local": {"filename": wasm.display().to_string()}}}
         }
     }})
 }
