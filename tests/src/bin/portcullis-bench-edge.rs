@@ -422,12 +422,13 @@ fn caches_off() -> Value {
 
 /// `--ab OTHER.wasm`: the filter (`PORTCULLIS_WASM`) and another build of it, each in its own
 /// VM and listener of one Envoy, loaded in turn with scenario (a) for `--rounds` rounds (default
-/// 5), next to no auth; both caches off with `--uncached`. Interleaving in one process keeps
-/// machine drift out of the comparison.
+/// 6), next to no auth; both caches off with `--uncached`. Interleaving in one process keeps
+/// machine drift out of the comparison, and alternating which build goes first in a round keeps
+/// the position out of it.
 async fn compare_builds(other: &str, seconds: u64) {
     let rounds: usize = flag_value("--rounds")
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+        .unwrap_or(6);
     let server = BundleServer::start(&edge_bundle(), 0);
     let [admin, noauth, a, b] = [0; 4].map(|_| portcullis_tests::free_port());
     let settings = if std::env::args().any(|a| a == "--uncached") {
@@ -463,8 +464,15 @@ async fn compare_builds(other: &str, seconds: u64) {
     println!("|---|---|---|---|---|");
     for round in 1..=rounds {
         let base = measure(pid, noauth, &[String::new()], false, seconds).await;
-        let m_a = measure(pid, a, &tokens, false, seconds).await;
-        let m_b = measure(pid, b, &tokens, false, seconds).await;
+        // Which build runs first alternates: the second cell of a round read ~2 µs lower than
+        // the first whichever build it held.
+        let (m_a, m_b) = if round % 2 == 1 {
+            let m_a = measure(pid, a, &tokens, false, seconds).await;
+            (m_a, measure(pid, b, &tokens, false, seconds).await)
+        } else {
+            let m_b = measure(pid, b, &tokens, false, seconds).await;
+            (measure(pid, a, &tokens, false, seconds).await, m_b)
+        };
         let (added_a, added_b) = (m_a.cpu_us - base.cpu_us, m_b.cpu_us - base.cpu_us);
         sum_a += added_a;
         sum_b += added_b;
