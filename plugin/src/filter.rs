@@ -29,7 +29,8 @@ impl PortcullisFilter {
         let now_ms = host::now_ms();
         let mut worker = self.worker.borrow_mut();
         let headers = host::request_headers();
-        strip_identity_headers(&headers, &worker.config.header_prefix);
+        // Envoy picked the route before this filter ran, from headers it may now change.
+        let mut route_stale = strip_identity_headers(&headers, &worker.config.header_prefix);
 
         let pseudo = |name: &str| header_str(&headers, name).unwrap_or_default();
         let (method, raw_path, authority) =
@@ -40,14 +41,16 @@ impl PortcullisFilter {
         };
         if worker.config.is_bypass(&target.path) {
             worker.metrics.count("bypassed");
-            rewrite_path(raw_path, &target.request_target());
+            route_stale |= rewrite_path(raw_path, &target.request_target());
+            repick_route_if(route_stale);
             return Action::Continue;
         }
         if worker.is_stale(now_ms) {
             if worker.config.is_fail_open(&target.path) {
                 worker.metrics.count("fail_open");
                 host::set_property(DECISION_PROPERTY, b"fail_open");
-                rewrite_path(raw_path, &target.request_target());
+                route_stale |= rewrite_path(raw_path, &target.request_target());
+                repick_route_if(route_stale);
                 return Action::Continue;
             }
             worker.metrics.count("denied.unavailable");
@@ -100,7 +103,9 @@ impl PortcullisFilter {
                 }
                 if let Some(path) = &allowed.rewritten_path {
                     host::set_request_header(":path", Some(path));
+                    route_stale = true;
                 }
+                repick_route_if(route_stale);
                 let mut record = String::with_capacity(64);
                 record.push_str("allow sub=");
                 record.push_str(&sub);
@@ -222,7 +227,9 @@ fn header_str<'a>(headers: &'a [(String, Bytes)], name: &str) -> Option<&'a str>
 }
 
 /// Removes every client-sent header with the identity prefix: only this filter may set them.
-fn strip_identity_headers(headers: &[(String, Bytes)], prefix: &str) {
+/// Returns whether there was one.
+fn strip_identity_headers(headers: &[(String, Bytes)], prefix: &str) -> bool {
+    let mut stripped = false;
     for (name, _) in headers {
         if name.len() >= prefix.len()
             && name
@@ -230,8 +237,10 @@ fn strip_identity_headers(headers: &[(String, Bytes)], prefix: &str) {
                 .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
         {
             host::set_request_header(name, None);
+            stripped = true;
         }
     }
+    stripped
 }
 
 /// Adds the identity headers of an allowed request, reusing one buffer for their names and one
@@ -273,9 +282,22 @@ fn push_joined<'a>(out: &mut String, parts: impl IntoIterator<Item = &'a str>, s
     }
 }
 
-fn rewrite_path(received: &str, normalized: &str) {
-    if received != normalized {
+/// Sets `:path` to the normalised target when it differs; returns whether it did.
+fn rewrite_path(received: &str, normalized: &str) -> bool {
+    let differs = received != normalized;
+    if differs {
         host::set_request_header(":path", Some(normalized));
+    }
+    differs
+}
+
+/// Has the proxy pick the route again from the headers as this filter leaves them. Envoy 1.40
+/// does so by itself after a wasm filter changes request headers (`tests/tests/edge.rs` pins
+/// that), but proxy-wasm leaves it to the host: asking keeps a spoofed identity header or an
+/// unnormalised path from choosing the route on a host that does not.
+fn repick_route_if(stale: bool) {
+    if stale {
+        host::clear_route_cache();
     }
 }
 

@@ -36,6 +36,8 @@ pub struct EnvoyOptions {
     pub plugin_config: Value,
     /// Whether Envoy's own `normalize_path`/`merge_slashes` are on (the filter normalises anyway).
     pub envoy_normalizes_paths: bool,
+    /// Routes (Envoy `Route` objects) tried before the template's catch-all to the upstream.
+    pub routes: Vec<Value>,
 }
 
 /// A filter configuration pointing at the bundle server with fast test timings.
@@ -61,6 +63,7 @@ impl Default for EnvoyOptions {
             concurrency: 1,
             plugin_config: plugin_config(Value::Null),
             envoy_normalizes_paths: true,
+            routes: Vec::new(),
         }
     }
 }
@@ -111,7 +114,7 @@ pub fn render_config(
     } else {
         "false"
     };
-    render_template(&[
+    let config = render_template(&[
         ("BIND_ADDRESS", "127.0.0.1".into()),
         ("CLUSTER_TYPE", "STATIC".into()),
         ("UPSTREAM_HOST", "127.0.0.1".into()),
@@ -127,7 +130,24 @@ pub fn render_config(
             "PLUGIN_CONFIG",
             quoted_plugin_config(&options.plugin_config),
         ),
-    ])
+    ]);
+    with_routes_first(&config, &options.routes)
+}
+
+/// `config` with `routes` (as YAML flow mappings) ahead of the template's own.
+fn with_routes_first(config: &str, routes: &[Value]) -> String {
+    const ROUTES: &str = "routes:\n";
+    let Some(at) = config.find(ROUTES) else {
+        panic!("the template has no route list");
+    };
+    let (head, rest) = config.split_at(at + ROUTES.len());
+    let indent = &rest[..rest.len() - rest.trim_start_matches(' ').len()];
+    let mut text = head.to_owned();
+    for route in routes {
+        text.push_str(&format!("{indent}- {route}\n"));
+    }
+    text.push_str(rest);
+    text
 }
 
 impl Envoy {

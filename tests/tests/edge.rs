@@ -230,6 +230,70 @@ async fn upstream_serves_the_path_cedar_judged() {
     assert_eq!(encoded.status, 400);
 }
 
+/// Routes ahead of the catch-all: one for tenant `acme`'s identity header, one for a path.
+fn steerable_routes() -> Vec<serde_json::Value> {
+    let answer = |body: &str| json!({"status": 200, "body": {"inline_string": body}});
+    vec![
+        json!({
+            "match": {"prefix": "/", "headers": [
+                {"name": "x-portcullis-tenant", "string_match": {"exact": "acme"}}
+            ]},
+            "direct_response": answer("acme route")
+        }),
+        json!({"match": {"path": "/public/b"}, "direct_response": answer("public b route")}),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_see_the_headers_as_the_filter_leaves_them() {
+    let options = EnvoyOptions {
+        envoy_normalizes_paths: false,
+        routes: steerable_routes(),
+        ..EnvoyOptions::default()
+    };
+    let stack = stack(options).await;
+    let port = stack.envoy.port;
+    let mut globex = claims("api:items:read");
+    globex["tenant"] = "globex".into();
+    let globex = token(&globex);
+    let bearer = format!("Bearer {globex}");
+
+    let spoofed = request(
+        port,
+        "GET",
+        "/api/items/7",
+        &[
+            ("authorization", bearer.as_bytes()),
+            ("x-portcullis-tenant", b"acme"),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(spoofed.status, 200);
+    assert_ne!(
+        spoofed.body, b"acme route",
+        "a spoofed header chose the route"
+    );
+    assert_eq!(spoofed.json()["headers"]["x-portcullis-tenant"], "globex");
+
+    let acme = token(&claims("api:items:read"));
+    let verified = get(port, "/api/items/7", Some(&acme)).await;
+    assert_eq!(
+        String::from_utf8_lossy(&verified.body),
+        "acme route",
+        "routes can match the verified identity headers"
+    );
+
+    let rewritten = get(port, "/public/a/../b", Some(&globex)).await;
+    assert_eq!(rewritten.status, 200);
+    assert_eq!(
+        String::from_utf8_lossy(&rewritten.body),
+        "public b route",
+        "the route of the path Cedar judged serves it"
+    );
+    drop(stack.upstream);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_policy_is_enforced_without_restart() {
     let stack = stack(EnvoyOptions::default()).await;

@@ -69,6 +69,59 @@ fn several_scopes_and_roles_go_upstream_joined_and_the_tenant_with_them() {
 }
 
 #[test]
+fn the_route_is_picked_again_only_after_headers_that_could_steer_it_changed() {
+    const REPICK: &str = "clear_route_cache";
+    let mut host = ready();
+    let valid = token(&key());
+    let repicked = |host: &portcullis_wasm_host::Host| {
+        host.foreign_calls().iter().filter(|n| *n == REPICK).count()
+    };
+
+    assert_eq!(status(&get(&mut host, Some(&valid), &[])), 200);
+    assert_eq!(repicked(&host), 0, "nothing changed that routing could see");
+
+    let spoofed = [("x-portcullis-tenant", "evil")];
+    assert_eq!(status(&get(&mut host, Some(&valid), &spoofed)), 200);
+    assert_eq!(
+        repicked(&host),
+        1,
+        "a client-sent identity header was removed"
+    );
+
+    let outcome = request(&mut host, "GET", "/api//items/./7", Some(&valid), &[]);
+    let Outcome::Continue(headers) = outcome else {
+        panic!("normalised path refused: {outcome:?}");
+    };
+    assert_eq!(header(&headers, ":path").as_deref(), Some("/api/items/7"));
+    assert_eq!(repicked(&host), 1, "the path was rewritten");
+
+    let outcome = request(&mut host, "GET", "/api//items", None, &[]);
+    assert_eq!(status(&outcome), 401);
+    assert_eq!(
+        repicked(&host),
+        0,
+        "a refused request never reaches a route"
+    );
+
+    let mut bypassing =
+        ready_with(r#"{"cluster":"cp","credential":"s","bypass_paths":["/healthz"]}"#);
+    assert_eq!(
+        status(&request(&mut bypassing, "GET", "/healthz", None, &[])),
+        200
+    );
+    assert_eq!(repicked(&bypassing), 0);
+    assert_eq!(
+        status(&request(&mut bypassing, "GET", "//healthz", None, &[])),
+        200
+    );
+    assert_eq!(
+        repicked(&bypassing),
+        1,
+        "a bypassed request's path was rewritten"
+    );
+}
+
+#[test]
 fn missing_forged_and_garbage_tokens_get_401_with_a_challenge() {
     let mut host = ready();
     let forger = SigningKey::ed25519("ed-1", [99; 32]);

@@ -39,10 +39,15 @@ pub fn bundle_json(version: u64, keys: &[&SigningKey]) -> Vec<u8> {
 
 /// A started filter (not yet ticked: no bundle requested).
 pub fn started() -> Host {
+    started_with(CONFIG)
+}
+
+/// A filter started with `config`.
+pub fn started_with(config: &str) -> Host {
     let mut host = load_filter();
     assert!(
-        host.start(CONFIG).unwrap(),
-        "a valid configuration was refused"
+        host.start(config).unwrap(),
+        "a valid configuration was refused: {config}"
     );
     host
 }
@@ -60,7 +65,12 @@ pub fn only_call(host: &Host) -> (u32, String) {
 
 /// A filter holding bundle version 1 with [`key`].
 pub fn ready() -> Host {
-    let mut host = started();
+    ready_with(CONFIG)
+}
+
+/// Like [`ready`], started with `config`.
+pub fn ready_with(config: &str) -> Host {
+    let mut host = started_with(config);
     host.tick().unwrap();
     let (call, _) = only_call(&host);
     let body = bundle_json(1, &[&key()]);
