@@ -51,6 +51,14 @@ pub struct PluginConfig {
     /// Prefix of the identity headers: stripped from every request, then set on allowed ones.
     #[serde(default = "defaults::header_prefix")]
     pub header_prefix: String,
+    /// The identity headers an allowed request carries upstream, each named by its suffix
+    /// (all five by default). Every client-sent header with the prefix is stripped whatever
+    /// this holds; each header listed costs Envoy a header write per allowed request.
+    #[serde(default = "defaults::identity_headers")]
+    pub identity_headers: Vec<IdentityHeader>,
+    /// Which decisions go to filter state `wasm.portcullis_decision` for access logs.
+    #[serde(default)]
+    pub decision_record: DecisionRecord,
     /// Verified tokens remembered per worker.
     #[serde(default = "defaults::token_cache_size")]
     pub token_cache_size: usize,
@@ -98,6 +106,9 @@ mod defaults {
     pub fn header_prefix() -> String {
         "x-portcullis-".into()
     }
+    pub fn identity_headers() -> Vec<super::IdentityHeader> {
+        super::IdentityHeader::ALL.to_vec()
+    }
     pub fn token_cache_size() -> usize {
         4_096
     }
@@ -109,6 +120,71 @@ mod defaults {
     }
     pub fn policy_slicing() -> bool {
         true
+    }
+}
+
+/// An identity header, by the suffix it takes after `header_prefix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentityHeader {
+    /// `sub`: the token's subject (`user:<id>` or `client:<id>`).
+    Sub,
+    /// `client-id`: the OAuth client the token was issued to.
+    ClientId,
+    /// `scopes`: the token's scopes, space-separated.
+    Scopes,
+    /// `roles`: the subject's roles, comma-separated.
+    Roles,
+    /// `tenant`: the subject's tenant; absent when the token has none.
+    Tenant,
+}
+
+impl IdentityHeader {
+    /// Every identity header, in the order the filter adds them.
+    pub const ALL: [IdentityHeader; 5] = [
+        IdentityHeader::Sub,
+        IdentityHeader::ClientId,
+        IdentityHeader::Scopes,
+        IdentityHeader::Roles,
+        IdentityHeader::Tenant,
+    ];
+
+    /// The header name after the prefix.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            IdentityHeader::Sub => "sub",
+            IdentityHeader::ClientId => "client-id",
+            IdentityHeader::Scopes => "scopes",
+            IdentityHeader::Roles => "roles",
+            IdentityHeader::Tenant => "tenant",
+        }
+    }
+}
+
+/// Which decisions are written to filter state for access logs. The reason for every denial
+/// is counted in metrics and logged at debug level whatever this says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecisionRecord {
+    /// Every decision (the default).
+    #[default]
+    All,
+    /// Denials and fail-open passes only: allowed requests skip a hostcall, and access logs can
+    /// still print their identity from the `x-portcullis-*` request headers.
+    Denied,
+    /// None.
+    None,
+}
+
+impl DecisionRecord {
+    /// Whether an allowed request's decision is recorded.
+    pub fn allowed(self) -> bool {
+        self == DecisionRecord::All
+    }
+
+    /// Whether a denial (or a fail-open pass) is recorded.
+    pub fn denied(self) -> bool {
+        self != DecisionRecord::None
     }
 }
 
@@ -174,6 +250,12 @@ impl PluginConfig {
                 "header_prefix",
                 "must be lowercase letters and `-`, ending in `-`",
             );
+        }
+        let listed = &self.identity_headers;
+        let repeated =
+            |(i, header): (usize, &IdentityHeader)| listed.iter().take(i).any(|h| h == header);
+        if listed.iter().enumerate().any(repeated) {
+            return invalid("identity_headers", "entries must be distinct");
         }
         for (field, paths) in [
             ("bypass_paths", &self.bypass_paths),
@@ -245,6 +327,26 @@ mod tests {
         assert_eq!(config.leeway_seconds, 60);
         assert_eq!(config.header_prefix, "x-portcullis-");
         assert!(config.fail_open_paths.is_empty());
+        assert_eq!(config.identity_headers, IdentityHeader::ALL);
+        assert_eq!(config.decision_record, DecisionRecord::All);
+    }
+
+    #[test]
+    fn identity_headers_and_the_decision_record_can_be_narrowed() {
+        let config = PluginConfig::from_json(
+            br#"{"cluster":"cp","credential":"s","identity_headers":["tenant","sub"],"decision_record":"denied"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.identity_headers,
+            [IdentityHeader::Tenant, IdentityHeader::Sub]
+        );
+        assert!(!config.decision_record.allowed() && config.decision_record.denied());
+        let none = DecisionRecord::None;
+        assert!(!none.allowed() && !none.denied());
+        assert!(DecisionRecord::All.allowed() && DecisionRecord::All.denied());
+        let suffixes: Vec<&str> = IdentityHeader::ALL.iter().map(|h| h.suffix()).collect();
+        assert_eq!(suffixes, ["sub", "client-id", "scopes", "roles", "tenant"]);
     }
 
     #[test]
@@ -270,6 +372,18 @@ mod tests {
             (
                 r#"{"cluster":"cp","credential":"s","bypass_paths":["healthz"]}"#,
                 "`bypass_paths`",
+            ),
+            (
+                r#"{"cluster":"cp","credential":"s","identity_headers":["sub","sub"]}"#,
+                "`identity_headers` entries must be distinct",
+            ),
+            (
+                r#"{"cluster":"cp","credential":"s","identity_headers":["email"]}"#,
+                "unknown variant `email`",
+            ),
+            (
+                r#"{"cluster":"cp","credential":"s","decision_record":"some"}"#,
+                "unknown variant `some`",
             ),
             ("not json", "invalid plugin configuration"),
         ];

@@ -2,6 +2,7 @@
 
 use crate::host;
 use crate::root::Worker;
+use portcullis_authz::config::IdentityHeader;
 use portcullis_authz::gate::{DenyReason, Gate, Outcome, RequestInput};
 use portcullis_authz::jws::TokenError;
 use portcullis_authz::policy::Decision;
@@ -48,13 +49,17 @@ impl PortcullisFilter {
         if worker.is_stale(now_ms) {
             if worker.config.is_fail_open(&target.path) {
                 worker.metrics.count("fail_open");
-                host::set_property(DECISION_PROPERTY, b"fail_open");
+                if worker.config.decision_record.denied() {
+                    host::set_property(DECISION_PROPERTY, b"fail_open");
+                }
                 route_stale |= rewrite_path(raw_path, &target.request_target());
                 repick_route_if(route_stale);
                 return Action::Continue;
             }
             worker.metrics.count("denied.unavailable");
-            host::set_property(DECISION_PROPERTY, b"deny reason=unavailable");
+            if worker.config.decision_record.denied() {
+                host::set_property(DECISION_PROPERTY, b"deny reason=unavailable");
+            }
             host::send_response(
                 503,
                 vec![
@@ -94,29 +99,48 @@ impl PortcullisFilter {
                 let claims = &allowed.claims;
                 let sub = claims.sub.to_string();
                 let mut identity = IdentityHeaders::new(&worker.config.header_prefix);
-                identity.add("sub", [sub.as_str()], "");
-                identity.add("client-id", [claims.client_id.as_str()], "");
-                identity.add("scopes", claims.scopes.iter().map(String::as_str), " ");
-                identity.add("roles", claims.roles.iter().map(String::as_str), ",");
-                if let Some(tenant) = &claims.tenant {
-                    identity.add("tenant", [tenant.as_str()], "");
+                for &header in &worker.config.identity_headers {
+                    let suffix = header.suffix();
+                    match header {
+                        IdentityHeader::Sub => identity.add(suffix, [sub.as_str()], ""),
+                        IdentityHeader::ClientId => {
+                            identity.add(suffix, [claims.client_id.as_str()], "")
+                        }
+                        IdentityHeader::Scopes => {
+                            identity.add(suffix, claims.scopes.iter().map(String::as_str), " ")
+                        }
+                        IdentityHeader::Roles => {
+                            identity.add(suffix, claims.roles.iter().map(String::as_str), ",")
+                        }
+                        IdentityHeader::Tenant => {
+                            if let Some(tenant) = &claims.tenant {
+                                identity.add(suffix, [tenant.as_str()], "");
+                            }
+                        }
+                    }
                 }
                 if let Some(path) = &allowed.rewritten_path {
                     host::set_request_header(":path", Some(path));
                     route_stale = true;
                 }
                 repick_route_if(route_stale);
-                let mut record = String::with_capacity(64);
-                record.push_str("allow sub=");
-                record.push_str(&sub);
-                record.push_str(" policies=");
-                push_joined(
-                    &mut record,
-                    allowed.decision.policy_ids.iter().map(String::as_str),
-                    ",",
-                );
+                let recorded = worker.config.decision_record.allowed();
+                let mut record = String::new();
+                if recorded {
+                    record.reserve(64);
+                    record.push_str("allow sub=");
+                    record.push_str(&sub);
+                    record.push_str(" policies=");
+                    push_joined(
+                        &mut record,
+                        allowed.decision.policy_ids.iter().map(String::as_str),
+                        ",",
+                    );
+                }
                 record_shadow(&mut worker, &mut record, &allowed.decision);
-                host::set_property(DECISION_PROPERTY, record.as_bytes());
+                if recorded {
+                    host::set_property(DECISION_PROPERTY, record.as_bytes());
+                }
                 worker.metrics.count("allowed");
                 worker.metrics.count(if allowed.token_cache_hit {
                     "token_cache.hit"
@@ -197,7 +221,9 @@ fn deny(worker: &mut Worker, reason: &DenyReason, policies: Option<&str>, shadow
         record.push_str(&format!(" policies={policies}"));
     }
     record.push_str(shadow);
-    host::set_property(DECISION_PROPERTY, record.as_bytes());
+    if worker.config.decision_record.denied() {
+        host::set_property(DECISION_PROPERTY, record.as_bytes());
+    }
     host::log(
         LogLevel::Debug,
         &format!("portcullis: {record}: {}", reason.detail()),

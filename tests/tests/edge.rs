@@ -230,6 +230,42 @@ async fn upstream_serves_the_path_cedar_judged() {
     assert_eq!(encoded.status, 400);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn narrowed_outputs_send_only_what_is_configured() {
+    let options = EnvoyOptions {
+        plugin_config: plugin_config(
+            json!({"identity_headers": ["sub", "tenant"], "decision_record": "denied"}),
+        ),
+        ..EnvoyOptions::default()
+    };
+    let stack = stack(options).await;
+    let port = stack.envoy.port;
+    let allowed = get(
+        port,
+        "/api/items/7?allowed",
+        Some(&token(&claims("api:items:read"))),
+    )
+    .await;
+    assert_eq!(allowed.status, 200);
+    let echoed = allowed.json();
+    let identity: Vec<&String> = echoed["headers"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|name| name.starts_with("x-portcullis-"))
+        .collect();
+    assert_eq!(identity, ["x-portcullis-sub", "x-portcullis-tenant"]);
+    assert_eq!(get(port, "/api/items/7?denied", None).await.status, 401);
+    let logged = eventually(Duration::from_secs(10), || async {
+        let log = stack.envoy.access_log();
+        log.contains("?allowed\" 200 decision=\"-\"")
+            && log.contains("?denied\" 401 decision=\"deny reason=missing_token\"")
+    })
+    .await;
+    assert!(logged, "access log:\n{}", stack.envoy.access_log());
+    drop(stack.upstream);
+}
+
 /// Routes ahead of the catch-all: one for tenant `acme`'s identity header, one for a path.
 fn steerable_routes() -> Vec<serde_json::Value> {
     let answer = |body: &str| json!({"status": 200, "body": {"inline_string": body}});

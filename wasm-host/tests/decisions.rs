@@ -122,6 +122,47 @@ fn the_route_is_picked_again_only_after_headers_that_could_steer_it_changed() {
 }
 
 #[test]
+fn only_the_configured_identity_headers_and_records_are_written() {
+    let mut host = ready_with(
+        r#"{"cluster":"cp","credential":"s","identity_headers":["tenant","sub"],"decision_record":"denied"}"#,
+    );
+    let mut claims = claims();
+    claims["tenant"] = "acme".into();
+    let outcome = get(
+        &mut host,
+        Some(&key().sign_access_token(&claims)),
+        &[("x-portcullis-roles", "admin")],
+    );
+    let Outcome::Continue(headers) = outcome else {
+        panic!("valid token refused: {outcome:?}");
+    };
+    let identity: Vec<(&str, &[u8])> = headers
+        .iter()
+        .filter(|(name, _)| name.starts_with("x-portcullis-"))
+        .map(|(name, value)| (name.as_str(), value.as_slice()))
+        .collect();
+    assert_eq!(
+        identity,
+        [
+            ("x-portcullis-tenant", b"acme".as_slice()),
+            ("x-portcullis-sub", b"user:42".as_slice())
+        ],
+        "the configured headers, in the configured order, and no spoofed one"
+    );
+    assert_eq!(host.property("portcullis_decision"), None);
+    assert_eq!(counter(&mut host, "allowed"), 1);
+
+    assert_eq!(status(&get(&mut host, None, &[])), 401);
+    let record = host.property("portcullis_decision").unwrap();
+    assert!(record.starts_with("deny reason=missing_token"), "{record}");
+
+    let mut silent = ready_with(r#"{"cluster":"cp","credential":"s","decision_record":"none"}"#);
+    assert_eq!(status(&get(&mut silent, None, &[])), 401);
+    assert_eq!(silent.property("portcullis_decision"), None);
+    assert_eq!(counter(&mut silent, "denied.missing_token"), 1);
+}
+
+#[test]
 fn missing_forged_and_garbage_tokens_get_401_with_a_challenge() {
     let mut host = ready();
     let forger = SigningKey::ed25519("ed-1", [99; 32]);

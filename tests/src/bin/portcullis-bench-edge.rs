@@ -1,8 +1,9 @@
 //! `cargo xtask bench edge [--seconds N]`: Envoy CPU per request, same Envoy, same run.
 //!
-//! One Envoy (1 worker, direct response) with four listeners: no auth; native `jwt_authn` +
-//! `rbac` requiring a scope, without and with `jwt_cache_config`; and the Portcullis filter with an
-//! equivalent Cedar policy. A keep-alive load generator drives each listener in turn while the
+//! One Envoy (1 worker, direct response) with listeners for: no auth; the bare wasm filter;
+//! native `jwt_authn` + `rbac` requiring a scope, without and with `jwt_cache_config`; and the
+//! Portcullis filter with an equivalent Cedar policy, caches on, caches off, and caches on with
+//! lean outputs (only `x-portcullis-sub` upstream, denials alone recorded). A keep-alive load generator drives each listener in turn while the
 //! Envoy process's CPU time (utime + stime from /proc) is sampled, so the result is CPU µs per
 //! request — independent of how fast the load generator is. Results print as a Markdown table.
 //!
@@ -41,14 +42,14 @@ async fn main() {
     }
     let es256 = SigningKey::es256("native-es256", [31; 32]).unwrap_or_else(|e| panic!("{e}"));
     let server = BundleServer::start(&edge_bundle(), 0);
-    let ports: Vec<u16> = (0..7).map(|_| portcullis_tests::free_port()).collect();
-    let floor = ports[6];
+    let ports: Vec<u16> = (0..8).map(|_| portcullis_tests::free_port()).collect();
+    let (floor, lean) = (ports[6], ports[7]);
     let (admin, noauth, edge) = (ports[0], ports[1], ports[4]);
     let (native, native_cached, edge_uncached) = (ports[2], ports[3], ports[5]);
     let config = envoy_config(
         admin,
         noauth,
-        [native, native_cached, edge, edge_uncached, floor],
+        [native, native_cached, edge, edge_uncached, floor, lean],
         server.port,
         &es256,
     );
@@ -108,15 +109,25 @@ async fn main() {
         let ours = measure(pid, edge, &edge_tokens, distinct_paths, seconds).await;
         let ours_uncached =
             measure(pid, edge_uncached, &edge_tokens, distinct_paths, seconds).await;
-        rows.push((name, base, bare, jwt, jwt_cached, ours, ours_uncached));
+        let ours_lean = measure(pid, lean, &edge_tokens, distinct_paths, seconds).await;
+        rows.push((
+            name,
+            base,
+            bare,
+            jwt,
+            jwt_cached,
+            ours,
+            ours_uncached,
+            ours_lean,
+        ));
     }
     let _ = envoy.kill();
     let _ = envoy.wait();
 
     println!("\nEnvoy 1.40, 1 worker, direct response; CPU µs per request ({} s per cell, {CONNECTIONS} keep-alive connections)\n", seconds);
-    println!("| scenario | no auth | bare wasm filter (added) | jwt_authn+rbac ES256 (added) | + jwt_cache_config (added) | Portcullis EdDSA + Cedar, caches on (added) | Portcullis, caches off (added) | caches on / bare wasm | caches on / native uncached | caches off / native uncached |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    for (name, base, bare, jwt, cached, ours, ours_uncached) in rows {
+    println!("| scenario | no auth | bare wasm filter (added) | jwt_authn+rbac ES256 (added) | + jwt_cache_config (added) | Portcullis EdDSA + Cedar, caches on (added) | Portcullis, caches off (added) | caches on / bare wasm | caches on / native uncached | caches off / native uncached | caches on, lean outputs (added) | lean / native uncached |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (name, base, bare, jwt, cached, ours, ours_uncached, lean) in rows {
         let added = |m: &Measured| (m.cpu_us - base.cpu_us).max(0.0);
         let (a_jwt, a_cached, a_ours, a_uncached) = (
             added(&jwt),
@@ -124,9 +135,9 @@ async fn main() {
             added(&ours),
             added(&ours_uncached),
         );
-        let a_bare = added(&bare);
+        let (a_bare, a_lean) = (added(&bare), added(&lean));
         println!(
-            "| {name} | {:.1} µs ({:.0} rps) | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1}× | {:.2}× | {:.2}× |",
+            "| {name} | {:.1} µs ({:.0} rps) | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1}× | {:.2}× | {:.2}× | {:.1} | {:.2}× |",
             base.cpu_us,
             base.rps,
             a_bare,
@@ -136,11 +147,18 @@ async fn main() {
             a_uncached,
             a_ours / a_bare.max(0.01),
             a_ours / a_jwt.max(0.01),
-            a_uncached / a_jwt.max(0.01)
+            a_uncached / a_jwt.max(0.01),
+            a_lean,
+            a_lean / a_jwt.max(0.01)
         );
-        let errors = bare.errors + jwt.errors + cached.errors + ours.errors + ours_uncached.errors;
+        let errors = bare.errors
+            + jwt.errors
+            + cached.errors
+            + ours.errors
+            + ours_uncached.errors
+            + lean.errors;
         if errors > 0 {
-            println!("|  ↳ non-200 answers: {errors} | | | | | | | | | |");
+            println!("|  ↳ non-200 answers: {errors} | | | | | | | | | | | |");
         }
     }
     drop(server);
@@ -360,12 +378,15 @@ fn native_filters(es256: &SigningKey, cached: bool) -> Vec<Value> {
 fn envoy_config(
     admin: u16,
     noauth: u16,
-    listeners: [u16; 5],
+    listeners: [u16; 6],
     cp: u16,
     es256: &SigningKey,
 ) -> Value {
-    let [native, native_cached, edge, edge_uncached, floor] = listeners;
+    let [native, native_cached, edge, edge_uncached, floor, lean] = listeners;
     let (cached, uncached) = (caches_on(), caches_off());
+    let mut lean_outputs = caches_on();
+    lean_outputs["identity_headers"] = json!(["sub"]);
+    lean_outputs["decision_record"] = json!("denied");
     json!({
         "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
         "static_resources": {
@@ -376,6 +397,7 @@ fn envoy_config(
                 listener("native_cached", native_cached, native_filters(es256, true)),
                 listener("portcullis", edge, vec![wasm_filter(cached)]),
                 listener("portcullis_uncached", edge_uncached, vec![wasm_filter(uncached)]),
+                listener("portcullis_lean", lean, vec![wasm_filter(lean_outputs)]),
             ],
             "clusters": [control_plane_cluster(cp)]
         }
