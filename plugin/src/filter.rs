@@ -3,7 +3,7 @@
 use crate::host;
 use crate::root::Worker;
 use portcullis_authz::config::IdentityHeader;
-use portcullis_authz::gate::{DenyReason, Gate, Outcome, RequestInput};
+use portcullis_authz::gate::{Allowed, DenyReason, Gate, Outcome, RequestInput};
 use portcullis_authz::jws::TokenError;
 use portcullis_authz::policy::Decision;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -95,65 +95,7 @@ impl PortcullisFilter {
             return deny(&mut worker, &DenyReason::PolicyError, None, "");
         };
         match gate.decide(&input, &target) {
-            Outcome::Allow(allowed) => {
-                let claims = &allowed.claims;
-                let sub = claims.sub.to_string();
-                let mut identity = IdentityHeaders::new(&worker.config.header_prefix);
-                for &header in &worker.config.identity_headers {
-                    let suffix = header.suffix();
-                    match header {
-                        IdentityHeader::Sub => identity.add(suffix, [sub.as_str()], ""),
-                        IdentityHeader::ClientId => {
-                            identity.add(suffix, [claims.client_id.as_str()], "")
-                        }
-                        IdentityHeader::Scopes => {
-                            identity.add(suffix, claims.scopes.iter().map(String::as_str), " ")
-                        }
-                        IdentityHeader::Roles => {
-                            identity.add(suffix, claims.roles.iter().map(String::as_str), ",")
-                        }
-                        IdentityHeader::Tenant => {
-                            if let Some(tenant) = &claims.tenant {
-                                identity.add(suffix, [tenant.as_str()], "");
-                            }
-                        }
-                    }
-                }
-                if let Some(path) = &allowed.rewritten_path {
-                    host::set_request_header(":path", Some(path));
-                    route_stale = true;
-                }
-                repick_route_if(route_stale);
-                let recorded = worker.config.decision_record.allowed();
-                let mut record = String::new();
-                if recorded {
-                    record.reserve(64);
-                    record.push_str("allow sub=");
-                    record.push_str(&sub);
-                    record.push_str(" policies=");
-                    push_joined(
-                        &mut record,
-                        allowed.decision.policy_ids.iter().map(String::as_str),
-                        ",",
-                    );
-                }
-                record_shadow(&mut worker, &mut record, &allowed.decision);
-                if recorded {
-                    host::set_property(DECISION_PROPERTY, record.as_bytes());
-                }
-                worker.metrics.count("allowed");
-                worker.metrics.count(if allowed.token_cache_hit {
-                    "token_cache.hit"
-                } else {
-                    "token_cache.miss"
-                });
-                worker.metrics.count(if allowed.decision_cache_hit {
-                    "decision_cache.hit"
-                } else {
-                    "decision_cache.miss"
-                });
-                Action::Continue
-            }
+            Outcome::Allow(allowed) => allow(&mut worker, &allowed, route_stale),
             Outcome::Deny(denied) => {
                 if denied.reason == DenyReason::Token(TokenError::UnknownKey) {
                     worker.refresh_wanted = true;
@@ -181,6 +123,66 @@ impl HttpContext for PortcullisFilter {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         self.handle()
     }
+}
+
+/// Lets an allowed request through: the configured identity headers, a route re-pick when
+/// `route_stale` or the path changes, the access-log record and the counters.
+fn allow(worker: &mut Worker, allowed: &Allowed, mut route_stale: bool) -> Action {
+    let claims = &allowed.claims;
+    let sub = claims.sub.to_string();
+    let mut identity = IdentityHeaders::new(&worker.config.header_prefix);
+    for &header in &worker.config.identity_headers {
+        let suffix = header.suffix();
+        match header {
+            IdentityHeader::Sub => identity.add(suffix, [sub.as_str()], ""),
+            IdentityHeader::ClientId => identity.add(suffix, [claims.client_id.as_str()], ""),
+            IdentityHeader::Scopes => {
+                identity.add(suffix, claims.scopes.iter().map(String::as_str), " ")
+            }
+            IdentityHeader::Roles => {
+                identity.add(suffix, claims.roles.iter().map(String::as_str), ",")
+            }
+            IdentityHeader::Tenant => {
+                if let Some(tenant) = &claims.tenant {
+                    identity.add(suffix, [tenant.as_str()], "");
+                }
+            }
+        }
+    }
+    if let Some(path) = &allowed.rewritten_path {
+        host::set_request_header(":path", Some(path));
+        route_stale = true;
+    }
+    repick_route_if(route_stale);
+    let recorded = worker.config.decision_record.allowed();
+    let mut record = String::new();
+    if recorded {
+        record.reserve(64);
+        record.push_str("allow sub=");
+        record.push_str(&sub);
+        record.push_str(" policies=");
+        push_joined(
+            &mut record,
+            allowed.decision.policy_ids.iter().map(String::as_str),
+            ",",
+        );
+    }
+    record_shadow(worker, &mut record, &allowed.decision);
+    if recorded {
+        host::set_property(DECISION_PROPERTY, record.as_bytes());
+    }
+    worker.metrics.count("allowed");
+    worker.metrics.count(if allowed.token_cache_hit {
+        "token_cache.hit"
+    } else {
+        "token_cache.miss"
+    });
+    worker.metrics.count(if allowed.decision_cache_hit {
+        "decision_cache.hit"
+    } else {
+        "decision_cache.miss"
+    });
+    Action::Continue
 }
 
 /// Counts what `@shadow` policies would have changed (`shadow.would_allow`,
