@@ -161,8 +161,8 @@ impl IdentityHeader {
     }
 }
 
-/// Which decisions are written to filter state for access logs. The reason for every denial
-/// is counted in metrics and logged at debug level whatever this says.
+/// Which decisions are written to filter state for access logs. Every denial's reason is
+/// counted in metrics whatever this says.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum DecisionRecord {
@@ -170,10 +170,11 @@ pub enum DecisionRecord {
     #[default]
     All,
     /// Denials and fail-open passes only: allowed requests skip a hostcall, and access logs can
-    /// still print their identity from the `x-portcullis-*` request headers.
+    /// still print their identity from the request headers `identity_headers` lists.
     Denied,
-    /// None.
-    None,
+    /// None (`"none"`).
+    #[serde(rename = "none")]
+    Off,
 }
 
 impl DecisionRecord {
@@ -184,7 +185,7 @@ impl DecisionRecord {
 
     /// Whether a denial (or a fail-open pass) is recorded.
     pub fn denied(self) -> bool {
-        self != DecisionRecord::None
+        self != DecisionRecord::Off
     }
 }
 
@@ -342,8 +343,12 @@ mod tests {
             [IdentityHeader::Tenant, IdentityHeader::Sub]
         );
         assert!(!config.decision_record.allowed() && config.decision_record.denied());
-        let none = DecisionRecord::None;
-        assert!(!none.allowed() && !none.denied());
+        let off = DecisionRecord::Off;
+        assert!(!off.allowed() && !off.denied());
+        let parsed = PluginConfig::from_json(
+            br#"{"cluster":"cp","credential":"s","decision_record":"none"}"#,
+        );
+        assert_eq!(parsed.unwrap().decision_record, off);
         assert!(DecisionRecord::All.allowed() && DecisionRecord::All.denied());
         let suffixes: Vec<&str> = IdentityHeader::ALL.iter().map(|h| h.suffix()).collect();
         assert_eq!(suffixes, ["sub", "client-id", "scopes", "roles", "tenant"]);

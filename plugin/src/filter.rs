@@ -30,8 +30,7 @@ impl PortcullisFilter {
         let now_ms = host::now_ms();
         let mut worker = self.worker.borrow_mut();
         let headers = host::request_headers();
-        // Envoy picked the route before this filter ran, from headers it may now change.
-        let mut route_stale = strip_identity_headers(&headers, &worker.config.header_prefix);
+        strip_identity_headers(&headers, &worker.config.header_prefix);
 
         let pseudo = |name: &str| header_str(&headers, name).unwrap_or_default();
         let (method, raw_path, authority) =
@@ -42,8 +41,7 @@ impl PortcullisFilter {
         };
         if worker.config.is_bypass(&target.path) {
             worker.metrics.count("bypassed");
-            route_stale |= rewrite_path(raw_path, &target.request_target());
-            repick_route_if(route_stale);
+            rewrite_path(raw_path, &target.request_target());
             return Action::Continue;
         }
         if worker.is_stale(now_ms) {
@@ -52,8 +50,7 @@ impl PortcullisFilter {
                 if worker.config.decision_record.denied() {
                     host::set_property(DECISION_PROPERTY, b"fail_open");
                 }
-                route_stale |= rewrite_path(raw_path, &target.request_target());
-                repick_route_if(route_stale);
+                rewrite_path(raw_path, &target.request_target());
                 return Action::Continue;
             }
             worker.metrics.count("denied.unavailable");
@@ -95,7 +92,7 @@ impl PortcullisFilter {
             return deny(&mut worker, &DenyReason::PolicyError, None, "");
         };
         match gate.decide(&input, &target) {
-            Outcome::Allow(allowed) => allow(&mut worker, &allowed, route_stale),
+            Outcome::Allow(allowed) => allow(&mut worker, &allowed),
             Outcome::Deny(denied) => {
                 if denied.reason == DenyReason::Token(TokenError::UnknownKey) {
                     worker.refresh_wanted = true;
@@ -125,11 +122,22 @@ impl HttpContext for PortcullisFilter {
     }
 }
 
-/// Lets an allowed request through: the configured identity headers, a route re-pick when
-/// `route_stale` or the path changes, the access-log record and the counters.
-fn allow(worker: &mut Worker, allowed: &Allowed, mut route_stale: bool) -> Action {
+/// Lets an allowed request through with the configured identity headers, the normalised path,
+/// the access-log record and the counters. Envoy routes it by the headers as left here (it picks
+/// the route again after a wasm filter changes request headers; `tests/tests/edge.rs` pins that).
+fn allow(worker: &mut Worker, allowed: &Allowed) -> Action {
     let claims = &allowed.claims;
-    let sub = claims.sub.to_string();
+    let recorded = worker.config.decision_record.allowed();
+    let sub = if recorded
+        || worker
+            .config
+            .identity_headers
+            .contains(&IdentityHeader::Sub)
+    {
+        claims.sub.to_string()
+    } else {
+        String::new()
+    };
     let mut identity = IdentityHeaders::new(&worker.config.header_prefix);
     for &header in &worker.config.identity_headers {
         let suffix = header.suffix();
@@ -151,10 +159,7 @@ fn allow(worker: &mut Worker, allowed: &Allowed, mut route_stale: bool) -> Actio
     }
     if let Some(path) = &allowed.rewritten_path {
         host::set_request_header(":path", Some(path));
-        route_stale = true;
     }
-    repick_route_if(route_stale);
-    let recorded = worker.config.decision_record.allowed();
     let mut record = String::new();
     if recorded {
         record.reserve(64);
@@ -255,9 +260,7 @@ fn header_str<'a>(headers: &'a [(String, Bytes)], name: &str) -> Option<&'a str>
 }
 
 /// Removes every client-sent header with the identity prefix: only this filter may set them.
-/// Returns whether there was one.
-fn strip_identity_headers(headers: &[(String, Bytes)], prefix: &str) -> bool {
-    let mut stripped = false;
+fn strip_identity_headers(headers: &[(String, Bytes)], prefix: &str) {
     for (name, _) in headers {
         if name.len() >= prefix.len()
             && name
@@ -265,10 +268,8 @@ fn strip_identity_headers(headers: &[(String, Bytes)], prefix: &str) -> bool {
                 .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
         {
             host::set_request_header(name, None);
-            stripped = true;
         }
     }
-    stripped
 }
 
 /// Adds the identity headers of an allowed request, reusing one buffer for their names and one
@@ -310,22 +311,9 @@ fn push_joined<'a>(out: &mut String, parts: impl IntoIterator<Item = &'a str>, s
     }
 }
 
-/// Sets `:path` to the normalised target when it differs; returns whether it did.
-fn rewrite_path(received: &str, normalized: &str) -> bool {
-    let differs = received != normalized;
-    if differs {
+fn rewrite_path(received: &str, normalized: &str) {
+    if received != normalized {
         host::set_request_header(":path", Some(normalized));
-    }
-    differs
-}
-
-/// Has the proxy pick the route again from the headers as this filter leaves them. Envoy 1.40
-/// does so by itself after a wasm filter changes request headers (`tests/tests/edge.rs` pins
-/// that), but proxy-wasm leaves it to the host: asking keeps a spoofed identity header or an
-/// unnormalised path from choosing the route on a host that does not.
-fn repick_route_if(stale: bool) {
-    if stale {
-        host::clear_route_cache();
     }
 }
 

@@ -42,12 +42,6 @@ pub fn add_request_header(name: &str, value: &str) -> bool {
     hostcalls::add_map_value(MapType::HttpRequestHeaders, name, value).is_ok()
 }
 
-/// Asks Envoy to pick the request's route again (its `clear_route_cache` foreign function);
-/// a host without that function has nothing more to be asked.
-pub fn clear_route_cache() {
-    let _ = hostcalls::call_foreign_function("clear_route_cache", None);
-}
-
 /// Response headers of a dispatched call.
 pub fn call_response_headers() -> Vec<(String, Bytes)> {
     hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default()

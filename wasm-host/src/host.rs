@@ -224,7 +224,6 @@ impl Host {
         state.request_headers = headers;
         state.local_response = None;
         state.filter_state.clear();
-        state.foreign_calls.clear();
         self.call::<(u32, u32), ()>("proxy_on_context_create", (context, ROOT_CONTEXT))?;
         let verdict =
             self.call::<(u32, u32, u32), u32>("proxy_on_request_headers", (context, count, 1))?;
@@ -267,12 +266,6 @@ impl Host {
     pub fn property(&self, name: &str) -> Option<String> {
         let value = self.store.data().filter_state.get(name)?;
         Some(String::from_utf8_lossy(value).into_owned())
-    }
-
-    /// The foreign functions (e.g. Envoy's `clear_route_cache`) the guest called during the
-    /// last request, in order.
-    pub fn foreign_calls(&self) -> &[String] {
-        &self.store.data().foreign_calls
     }
 
     /// The value of the metric called `name` (as the guest defined it), if defined.

@@ -267,23 +267,6 @@ fn define_http(linker: &mut Linker<crate::state::HostState>) -> Result<()> {
     )?;
     linker.func_wrap(
         ENV,
-        "proxy_call_foreign_function",
-        |mut c: Ctx<'_>,
-         name: u32,
-         name_len: u32,
-         _arguments: u32,
-         _arguments_len: u32,
-         _results_out: u32,
-         _results_len_out: u32| {
-            let name = read_str(&mut c, name, name_len)?;
-            // Envoy's argument-less `clear_route_cache` is the only one a test needs.
-            let known = name == "clear_route_cache";
-            c.data_mut().foreign_calls.push(name);
-            Ok(if known { status::OK } else { status::NOT_FOUND })
-        },
-    )?;
-    linker.func_wrap(
-        ENV,
         "proxy_send_local_response",
         |mut c: Ctx<'_>,
          status_code: u32,

@@ -78,8 +78,6 @@ pub struct HostState {
     pub properties: HashMap<String, Vec<u8>>,
     /// Properties the guest set (Envoy's filter state) during the last stream.
     pub filter_state: HashMap<String, Vec<u8>>,
-    /// Foreign functions the guest called during the last stream, by name, in order.
-    pub foreign_calls: Vec<String>,
     /// Shared data: key → (value, CAS token).
     pub shared: HashMap<String, (Vec<u8>, u32)>,
     /// Last CAS token handed out.

@@ -69,59 +69,6 @@ fn several_scopes_and_roles_go_upstream_joined_and_the_tenant_with_them() {
 }
 
 #[test]
-fn the_route_is_picked_again_only_after_headers_that_could_steer_it_changed() {
-    const REPICK: &str = "clear_route_cache";
-    let mut host = ready();
-    let valid = token(&key());
-    let repicked = |host: &portcullis_wasm_host::Host| {
-        host.foreign_calls().iter().filter(|n| *n == REPICK).count()
-    };
-
-    assert_eq!(status(&get(&mut host, Some(&valid), &[])), 200);
-    assert_eq!(repicked(&host), 0, "nothing changed that routing could see");
-
-    let spoofed = [("x-portcullis-tenant", "evil")];
-    assert_eq!(status(&get(&mut host, Some(&valid), &spoofed)), 200);
-    assert_eq!(
-        repicked(&host),
-        1,
-        "a client-sent identity header was removed"
-    );
-
-    let outcome = request(&mut host, "GET", "/api//items/./7", Some(&valid), &[]);
-    let Outcome::Continue(headers) = outcome else {
-        panic!("normalised path refused: {outcome:?}");
-    };
-    assert_eq!(header(&headers, ":path").as_deref(), Some("/api/items/7"));
-    assert_eq!(repicked(&host), 1, "the path was rewritten");
-
-    let outcome = request(&mut host, "GET", "/api//items", None, &[]);
-    assert_eq!(status(&outcome), 401);
-    assert_eq!(
-        repicked(&host),
-        0,
-        "a refused request never reaches a route"
-    );
-
-    let mut bypassing =
-        ready_with(r#"{"cluster":"cp","credential":"s","bypass_paths":["/healthz"]}"#);
-    assert_eq!(
-        status(&request(&mut bypassing, "GET", "/healthz", None, &[])),
-        200
-    );
-    assert_eq!(repicked(&bypassing), 0);
-    assert_eq!(
-        status(&request(&mut bypassing, "GET", "//healthz", None, &[])),
-        200
-    );
-    assert_eq!(
-        repicked(&bypassing),
-        1,
-        "a bypassed request's path was rewritten"
-    );
-}
-
-#[test]
 fn only_the_configured_identity_headers_and_records_are_written() {
     let mut host = ready_with(
         r#"{"cluster":"cp","credential":"s","identity_headers":["tenant","sub"],"decision_record":"denied"}"#,
@@ -160,6 +107,30 @@ fn only_the_configured_identity_headers_and_records_are_written() {
     assert_eq!(status(&get(&mut silent, None, &[])), 401);
     assert_eq!(silent.property("portcullis_decision"), None);
     assert_eq!(counter(&mut silent, "denied.missing_token"), 1);
+
+    // Without a bundle: a fail-open pass and a 503, recorded under `denied`, not under `none`.
+    for (record, expected) in [
+        (
+            "denied",
+            (Some("fail_open"), Some("deny reason=unavailable")),
+        ),
+        ("none", (None, None)),
+    ] {
+        let config = format!(
+            r#"{{"cluster":"cp","credential":"s","fail_open_paths":["/public/*"],"decision_record":"{record}"}}"#
+        );
+        let mut host = started_with(&config);
+        let passed = request(&mut host, "GET", "/public/a", None, &[]);
+        assert_eq!(status(&passed), 200, "{record}");
+        let fail_open = host.property("portcullis_decision");
+        assert_eq!(status(&get(&mut host, None, &[])), 503, "{record}");
+        let unavailable = host.property("portcullis_decision");
+        assert_eq!(
+            (fail_open.as_deref(), unavailable.as_deref()),
+            expected,
+            "{record}"
+        );
+    }
 }
 
 #[test]

@@ -3,9 +3,10 @@
 //! One Envoy (1 worker, direct response) with listeners for: no auth; the bare wasm filter;
 //! native `jwt_authn` + `rbac` requiring a scope, without and with `jwt_cache_config`; and the
 //! Portcullis filter with an equivalent Cedar policy, caches on, caches off, and caches on with
-//! lean outputs (only `x-portcullis-sub` upstream, denials alone recorded). A keep-alive load generator drives each listener in turn while the
-//! Envoy process's CPU time (utime + stime from /proc) is sampled, so the result is CPU µs per
-//! request — independent of how fast the load generator is. Results print as a Markdown table.
+//! lean outputs (only `x-portcullis-sub` upstream, denials alone recorded). A keep-alive load
+//! generator drives each listener in turn while the Envoy process's CPU time (utime + stime from
+//! /proc) is sampled, so the result is CPU µs per request — independent of how fast the load
+//! generator is. Results print as a Markdown table.
 //!
 //! `--policies` measures Cedar inside the filter instead: for 10, 100 and 1,000 policies, one
 //! listener with policy slicing (the default) and one evaluating every policy, each with its own
@@ -444,13 +445,15 @@ fn caches_off() -> Value {
 
 /// `--ab OTHER.wasm`: the filter (`PORTCULLIS_WASM`) and another build of it, each in its own
 /// VM and listener of one Envoy, loaded in turn with scenario (a) for `--rounds` rounds (default
-/// 6), next to no auth; both caches off with `--uncached`. Interleaving in one process keeps
+/// 6, rounded up to an even number), next to no auth; both caches off with `--uncached`. Interleaving in one process keeps
 /// machine drift out of the comparison, and alternating which build goes first in a round keeps
 /// the position out of it.
 async fn compare_builds(other: &str, seconds: u64) {
     let rounds: usize = flag_value("--rounds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(6);
+    // An even count, so each build goes first as often as the other.
+    let rounds = rounds + rounds % 2;
     let server = BundleServer::start(&edge_bundle(), 0);
     let [admin, noauth, a, b] = [0; 4].map(|_| portcullis_tests::free_port());
     let settings = if std::env::args().any(|a| a == "--uncached") {
