@@ -388,21 +388,23 @@ fn envoy_config(
     let mut lean_outputs = caches_on();
     lean_outputs["identity_headers"] = json!(["sub"]);
     lean_outputs["decision_record"] = json!("denied");
-    json!({
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-        "static_resources": {
-            "listeners": [
-                listener("noauth", noauth, vec![]),
-                listener("bare_wasm", floor, vec![floor_filter()]),
-                listener("native", native, native_filters(es256, false)),
-                listener("native_cached", native_cached, native_filters(es256, true)),
-                listener("portcullis", edge, vec![wasm_filter(cached)]),
-                listener("portcullis_uncached", edge_uncached, vec![wasm_filter(uncached)]),
-                listener("portcullis_lean", lean, vec![wasm_filter(lean_outputs)]),
-            ],
-            "clusters": [control_plane_cluster(cp)]
-        }
-    })
+    bootstrap(
+        admin,
+        vec![
+            listener("noauth", noauth, vec![]),
+            listener("bare_wasm", floor, vec![floor_filter()]),
+            listener("native", native, native_filters(es256, false)),
+            listener("native_cached", native_cached, native_filters(es256, true)),
+            listener("portcullis", edge, vec![wasm_filter(cached)]),
+            listener(
+                "portcullis_uncached",
+                edge_uncached,
+                vec![wasm_filter(uncached)],
+            ),
+            listener("portcullis_lean", lean, vec![wasm_filter(lean_outputs)]),
+        ],
+        vec![control_plane_cluster(cp)],
+    )
 }
 
 /// The bundle of scenarios (a)–(c): one policy requiring the scope the native listeners require.
@@ -414,13 +416,26 @@ fn edge_bundle() -> portcullis_authz::bundle::Bundle {
     edge_bundle
 }
 
-/// The cluster the filter fetches its bundle from (a [`BundleServer`] on `port`).
+/// The cluster the filter fetches its bundle from by default (a [`BundleServer`] on `port`).
 fn control_plane_cluster(port: u16) -> Value {
+    bundle_cluster("portcullis_control_plane", port)
+}
+
+/// A cluster `name` reaching a [`BundleServer`] on `port`.
+fn bundle_cluster(name: &str, port: u16) -> Value {
     json!({
-        "name": "portcullis_control_plane", "type": "STATIC", "connect_timeout": "1s",
-        "load_assignment": {"cluster_name": "portcullis_control_plane", "endpoints": [{"lb_endpoints": [{
+        "name": name, "type": "STATIC", "connect_timeout": "1s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{
             "endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}
         }]}]}
+    })
+}
+
+/// An Envoy bootstrap: the admin interface on `admin`, static listeners and clusters.
+fn bootstrap(admin: u16, listeners: Vec<Value>, clusters: Vec<Value>) -> Value {
+    json!({
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
+        "static_resources": {"listeners": listeners, "clusters": clusters}
     })
 }
 
@@ -445,9 +460,9 @@ fn caches_off() -> Value {
 
 /// `--ab OTHER.wasm`: the filter (`PORTCULLIS_WASM`) and another build of it, each in its own
 /// VM and listener of one Envoy, loaded in turn with scenario (a) for `--rounds` rounds (default
-/// 6, rounded up to an even number), next to no auth; both caches off with `--uncached`. Interleaving in one process keeps
-/// machine drift out of the comparison, and alternating which build goes first in a round keeps
-/// the position out of it.
+/// 6, rounded up to an even number), next to no auth; both caches off with `--uncached`.
+/// Interleaving in one process keeps machine drift out of the comparison, and alternating which
+/// build goes first in a round keeps the position out of it.
 async fn compare_builds(other: &str, seconds: u64) {
     let rounds: usize = flag_value("--rounds")
         .and_then(|s| s.parse().ok())
@@ -461,21 +476,19 @@ async fn compare_builds(other: &str, seconds: u64) {
     } else {
         caches_on()
     };
-    let config = json!({
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-        "static_resources": {
-            "listeners": [
-                listener("noauth", noauth, vec![]),
-                listener("portcullis", a, vec![wasm_filter(settings.clone())]),
-                listener(
-                    "portcullis_b",
-                    b,
-                    vec![wasm_filter_from("portcullis_b", Path::new(other), settings)],
-                ),
-            ],
-            "clusters": [control_plane_cluster(server.port)]
-        }
-    });
+    let config = bootstrap(
+        admin,
+        vec![
+            listener("noauth", noauth, vec![]),
+            listener("portcullis", a, vec![wasm_filter(settings.clone())]),
+            listener(
+                "portcullis_b",
+                b,
+                vec![wasm_filter_from("portcullis_b", Path::new(other), settings)],
+            ),
+        ],
+        vec![control_plane_cluster(server.port)],
+    );
     let mut envoy = start_envoy(&config, "envoy-bench-ab.json");
     let pid = envoy.id();
     let token = key().sign_access_token(&claims(SCOPE));
@@ -573,12 +586,7 @@ async fn policy_scaling(seconds: u64) {
     let mut cells = Vec::new();
     for (&n, server) in counts.iter().zip(&servers) {
         let cluster = format!("bundle_{n}");
-        clusters.push(json!({
-            "name": cluster, "type": "STATIC", "connect_timeout": "1s",
-            "load_assignment": {"cluster_name": cluster, "endpoints": [{"lb_endpoints": [{
-                "endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": server.port}}}
-            }]}]}
-        }));
+        clusters.push(bundle_cluster(&cluster, server.port));
         for slicing in [true, false] {
             let port = portcullis_tests::free_port();
             let name = format!("policies_{n}_{}", if slicing { "sliced" } else { "all" });
@@ -588,10 +596,7 @@ async fn policy_scaling(seconds: u64) {
             cells.push((n, slicing, port));
         }
     }
-    let config = json!({
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}},
-        "static_resources": {"listeners": listeners, "clusters": clusters}
-    });
+    let config = bootstrap(admin, listeners, clusters);
     let mut envoy = start_envoy(&config, "envoy-bench-policies.json");
     let pid = envoy.id();
     let token = key().sign_access_token(&claims(SCOPE));
