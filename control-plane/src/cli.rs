@@ -3,6 +3,7 @@
 //! object on stdout.
 
 use crate::audit::{self, Event, Origin};
+use crate::clients::NewClient;
 use crate::config::Config;
 use crate::policies::PolicySet;
 use crate::users::NewUser;
@@ -19,7 +20,7 @@ usage: portcullis <command>
   bootstrap --username U --password-stdin create the first administrator (only on an empty store)
   user create --username U --password-stdin [--roles r1,r2] [--scopes \"a b\"] [--tenant T] [--email E]
   user disable --id ID                    disable a user and end all sessions
-  client create --name N [--scopes \"a b\"] [--grants client_credentials,password,refresh_token]
+  client create --name N [--scopes \"a b\"] [--grants client_credentials,password,refresh_token] [--roles r1,r2] [--tenant T]
   client rotate --id ID                   new secret; the old one works for the overlap window
   keys rotate [--force]                   the pre-published next key starts signing (--force: a
                                           compromised key — rotate now and retire the old key)
@@ -312,9 +313,13 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             let (client, secret) = crate::clients::create(
                 &mut tx,
                 &master,
-                "portcullis-admin",
-                "admin:full admin:users admin:clients admin:keys admin:audit admin:policies",
-                &["password".into(), "refresh_token".into()],
+                &NewClient {
+                    name: "portcullis-admin",
+                    scopes: "admin:full admin:users admin:clients admin:keys admin:audit admin:policies",
+                    grants: &["password".into(), "refresh_token".into()],
+                    roles: &["admin".into()],
+                    tenant: None,
+                },
             )
             .await
             .map_err(failed)?;
@@ -382,7 +387,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             print(&json!({"user_id": id, "disabled": true, "sessions_ended": ended}));
         }
         ["client", "create"] => {
-            options.check_known(&["name", "scopes", "grants"])?;
+            options.check_known(&["name", "scopes", "grants", "roles", "tenant"])?;
             let grants = match options.value("grants") {
                 Some(text) => list(Some(text)),
                 None => vec!["client_credentials".into()],
@@ -391,9 +396,13 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             let (client, secret) = crate::clients::create(
                 &mut tx,
                 &master,
-                options.required("name")?,
-                options.value("scopes").unwrap_or(""),
-                &grants,
+                &NewClient {
+                    name: options.required("name")?,
+                    scopes: options.value("scopes").unwrap_or(""),
+                    grants: &grants,
+                    roles: &list(options.value("roles")),
+                    tenant: options.value("tenant"),
+                },
             )
             .await
             .map_err(failed)?;

@@ -21,6 +21,11 @@ pub struct Client {
     pub scopes: Vec<String>,
     /// Grants it may use.
     pub grant_types: Vec<String>,
+    /// Roles, as with scopes: its own tokens carry them, and a user's token issued to it carries
+    /// only those of the user's roles that are in this list.
+    pub roles: Vec<String>,
+    /// Tenant: its own tokens carry it, and only this tenant's administrators manage it.
+    pub tenant: Option<String>,
     /// Whether it is disabled.
     pub disabled: bool,
     /// Created, epoch seconds.
@@ -48,6 +53,9 @@ pub enum ClientError {
     /// The name is empty or too long.
     #[error("name must be 1 to 200 characters")]
     Name,
+    /// A role or the tenant is malformed.
+    #[error(transparent)]
+    Invalid(#[from] crate::users::UserError),
     /// No such client.
     #[error("client not found")]
     NotFound,
@@ -57,11 +65,14 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
     let disabled: i64 = row.try_get("disabled")?;
     let scopes: String = row.try_get("scopes")?;
     let grants: String = row.try_get("grant_types")?;
+    let roles: String = row.try_get("roles")?;
     Ok(Client {
         client_id: row.try_get("id")?,
         name: row.try_get("name")?,
         scopes: crate::db::words(&scopes),
         grant_types: crate::db::words(&grants),
+        roles: crate::db::words(&roles),
+        tenant: row.try_get("tenant")?,
         disabled: disabled != 0,
         created_at: row.try_get("created_at")?,
         previous_secret_expires: row.try_get("previous_secret_expires")?,
@@ -69,7 +80,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
 }
 
 const COLUMNS: &str =
-    "id, name, scopes, grant_types, disabled, created_at, previous_secret_expires";
+    "id, name, scopes, grant_types, roles, tenant, disabled, created_at, previous_secret_expires";
 
 /// Checks a grant list.
 pub fn parse_grants(grants: &[String]) -> Result<Vec<String>, ClientError> {
@@ -81,32 +92,49 @@ pub fn parse_grants(grants: &[String]) -> Result<Vec<String>, ClientError> {
     Ok(grants.to_vec())
 }
 
+/// A new client.
+#[derive(Debug, Clone, Default)]
+pub struct NewClient<'a> {
+    /// Display name.
+    pub name: &'a str,
+    /// Scopes it may be granted (space separated).
+    pub scopes: &'a str,
+    /// Grants it may use.
+    pub grants: &'a [String],
+    /// Roles (its own, and those a user's token issued to it may carry).
+    pub roles: &'a [String],
+    /// Tenant.
+    pub tenant: Option<&'a str>,
+}
+
 /// Creates a client; returns it with its secret, which is shown only this once.
 pub async fn create(
     tx: &mut Transaction<'static, Any>,
     master: &MasterKey,
-    name: &str,
-    scopes: &str,
-    grants: &[String],
+    new: &NewClient<'_>,
 ) -> Result<(Client, String), ClientError> {
-    let name = name.trim();
+    let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ClientError::Name);
     }
-    let scopes = crate::scopes::parse(scopes)?;
-    let grants = parse_grants(grants)?;
+    let scopes = crate::scopes::parse(new.scopes)?;
+    let grants = parse_grants(new.grants)?;
+    let roles = crate::users::check_roles(new.roles)?;
+    let tenant = crate::users::check_tenant(new.tenant)?;
     let id = random_id()?;
     let secret = random_secret("pcs_")?;
     let now = crate::now();
     sqlx::query(
-        "INSERT INTO clients (id, name, secret_hash, previous_secret_hash, previous_secret_expires, scopes, grant_types, disabled, created_at) \
-         VALUES ($1, $2, $3, NULL, NULL, $4, $5, 0, $6)",
+        "INSERT INTO clients (id, name, secret_hash, previous_secret_hash, previous_secret_expires, scopes, grant_types, roles, tenant, disabled, created_at) \
+         VALUES ($1, $2, $3, NULL, NULL, $4, $5, $6, $7, 0, $8)",
     )
     .bind(&id)
     .bind(name)
     .bind(master.keyed_hash(HashPurpose::ClientSecret, &secret))
     .bind(crate::scopes::join(&scopes))
     .bind(grants.join(" "))
+    .bind(roles)
+    .bind(tenant.clone())
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -116,6 +144,8 @@ pub async fn create(
             name: name.to_owned(),
             scopes,
             grant_types: grants,
+            roles: new.roles.to_vec(),
+            tenant,
             disabled: false,
             created_at: now,
             previous_secret_expires: None,
@@ -124,22 +154,31 @@ pub async fn create(
     ))
 }
 
-/// One client.
-pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<Client>, sqlx::Error> {
+/// One client, through the pool or inside a transaction.
+pub async fn get<'e, E>(executor: E, id: &str) -> Result<Option<Client>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
     sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1"))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(executor)
         .await?
         .as_ref()
         .map(from_row)
         .transpose()
 }
 
-/// Clients in id order after `after`.
-pub async fn list(pool: &AnyPool, after: &str, limit: i64) -> Result<Vec<Client>, sqlx::Error> {
+/// Clients in id order after `after`; with `tenant`, only that tenant's.
+pub async fn list(
+    pool: &AnyPool,
+    tenant: Option<&str>,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<Client>, sqlx::Error> {
     sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM clients WHERE id > $1 ORDER BY id LIMIT $2"
+        "SELECT {COLUMNS} FROM clients WHERE ($1 = '' OR tenant = $1) AND id > $2 ORDER BY id LIMIT $3"
     ))
+    .bind(tenant.unwrap_or(""))
     .bind(after)
     .bind(limit.clamp(1, 1000))
     .fetch_all(pool)
@@ -200,22 +239,42 @@ pub async fn rotate_secret(
     Ok(secret)
 }
 
-/// Replaces the scopes and/or grants and/or disabled flag.
+/// Changes to a client; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct ClientPatch<'a> {
+    /// New scopes (space separated).
+    pub scopes: Option<&'a str>,
+    /// New grants.
+    pub grants: Option<&'a [String]>,
+    /// New roles.
+    pub roles: Option<&'a [String]>,
+    /// New tenant (empty clears it).
+    pub tenant: Option<&'a str>,
+    /// Disabled or enabled.
+    pub disabled: Option<bool>,
+}
+
+/// Applies `patch`.
 pub async fn update(
     tx: &mut Transaction<'static, Any>,
     id: &str,
-    scopes: Option<&str>,
-    grants: Option<&[String]>,
-    disabled: Option<bool>,
+    patch: &ClientPatch<'_>,
 ) -> Result<(), ClientError> {
-    let scopes = scopes.map(crate::scopes::parse).transpose()?;
-    let grants = grants.map(parse_grants).transpose()?;
+    let scopes = patch.scopes.map(crate::scopes::parse).transpose()?;
+    let grants = patch.grants.map(parse_grants).transpose()?;
+    let roles = patch.roles.map(crate::users::check_roles).transpose()?;
+    let tenant = crate::users::check_tenant(patch.tenant)?;
     let changed = sqlx::query(
-        "UPDATE clients SET scopes = COALESCE($1, scopes), grant_types = COALESCE($2, grant_types), disabled = COALESCE($3, disabled) WHERE id = $4",
+        "UPDATE clients SET scopes = COALESCE($1, scopes), grant_types = COALESCE($2, grant_types), \
+         roles = COALESCE($3, roles), tenant = CASE WHEN $4 = 1 THEN $5 ELSE tenant END, \
+         disabled = COALESCE($6, disabled) WHERE id = $7",
     )
     .bind(scopes.map(|s| crate::scopes::join(&s)))
     .bind(grants.map(|g| g.join(" ")))
-    .bind(disabled.map(i64::from))
+    .bind(roles)
+    .bind(i64::from(patch.tenant.is_some()))
+    .bind(tenant)
+    .bind(patch.disabled.map(i64::from))
     .bind(id)
     .execute(&mut **tx)
     .await?

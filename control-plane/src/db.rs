@@ -11,6 +11,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_event_relay.sql")),
     (3, include_str!("../migrations/0003_policy_tests.sql")),
+    (
+        4,
+        include_str!("../migrations/0004_client_roles_tenant.sql"),
+    ),
 ];
 
 /// Which database is behind the pool.

@@ -244,19 +244,37 @@ pub async fn by_refresh_token(
     row.as_ref().map(session_from_row).transpose()
 }
 
-/// Live sessions of a user, or of everyone when `user_id` is `None`.
-pub async fn live(pool: &AnyPool, user_id: Option<&str>) -> Result<Vec<Session>, sqlx::Error> {
+/// Live sessions of a user, or of everyone when `user_id` is `None`; with `tenant`, only
+/// sessions of that tenant's users.
+pub async fn live(
+    pool: &AnyPool,
+    user_id: Option<&str>,
+    tenant: Option<&str>,
+) -> Result<Vec<Session>, sqlx::Error> {
     sqlx::query(
         "SELECT id, user_id, client_id, scope, amr, created_at, expires_at FROM sessions \
-         WHERE ($1 = '' OR user_id = $1) AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at, id LIMIT 1000",
+         WHERE ($1 = '' OR user_id = $1) AND revoked_at IS NULL AND expires_at > $2 \
+         AND ($3 = '' OR user_id IN (SELECT id FROM users WHERE tenant = $3)) ORDER BY created_at, id LIMIT 1000",
     )
     .bind(user_id.unwrap_or(""))
     .bind(crate::now())
+    .bind(tenant.unwrap_or(""))
     .fetch_all(pool)
     .await?
     .iter()
     .map(session_from_row)
     .collect()
+}
+
+/// The user a session belongs to, if the session exists.
+pub async fn owner(
+    tx: &mut Transaction<'static, Any>,
+    session_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT user_id FROM sessions WHERE id = $1")
+        .bind(session_id)
+        .fetch_optional(&mut **tx)
+        .await
 }
 
 /// Revocation entries written alongside changes; the bundle carries them until `exp`.

@@ -110,7 +110,8 @@ pub fn check_username(username: &str) -> Result<(), UserError> {
     }
 }
 
-fn check_roles(roles: &[String]) -> Result<String, UserError> {
+/// Checks a role list; returns it as stored (space separated).
+pub fn check_roles(roles: &[String]) -> Result<String, UserError> {
     for role in roles {
         let ok = !role.is_empty()
             && role.len() <= 64
@@ -127,7 +128,8 @@ fn check_roles(roles: &[String]) -> Result<String, UserError> {
     Ok(roles.join(" "))
 }
 
-fn check_tenant(tenant: Option<&str>) -> Result<Option<String>, UserError> {
+/// Checks a tenant; empty means none.
+pub fn check_tenant(tenant: Option<&str>) -> Result<Option<String>, UserError> {
     match tenant {
         None | Some("") => Ok(None),
         Some(t)
@@ -239,9 +241,11 @@ pub async fn credentials(
     }))
 }
 
-/// Users in id order after `after`, optionally only usernames starting with `prefix`.
+/// Users in id order after `after`, optionally only usernames starting with `prefix`; with
+/// `tenant`, only that tenant's.
 pub async fn list(
     pool: &AnyPool,
+    tenant: Option<&str>,
     prefix: &str,
     after: &str,
     limit: i64,
@@ -254,11 +258,13 @@ pub async fn list(
             .replace('_', "\\_")
     );
     sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM users WHERE username LIKE $1 ESCAPE '\\' AND id > $2 ORDER BY id LIMIT $3"
+        "SELECT {COLUMNS} FROM users WHERE username LIKE $1 ESCAPE '\\' AND id > $2 \
+         AND ($4 = '' OR tenant = $4) ORDER BY id LIMIT $3"
     ))
     .bind(pattern)
     .bind(after)
     .bind(limit.clamp(1, 1000))
+    .bind(tenant.unwrap_or(""))
     .fetch_all(pool)
     .await?
     .iter()

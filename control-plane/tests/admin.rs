@@ -48,7 +48,7 @@ async fn no_escalation(db: &TestDb) {
     let (id, secret) = app
         .client(
             "client-admin",
-            "admin:clients admin:users",
+            "admin:clients admin:users api:items:read",
             &["client_credentials"],
         )
         .await;
@@ -69,7 +69,7 @@ async fn no_escalation(db: &TestDb) {
         .send(Call::new(Method::POST, "/admin/v1/users").bearer(&partial).json(&json!({"username": "evil", "password": "correct horse battery", "scopes": "admin:keys"})))
         .await;
     assert_eq!(user.status, StatusCode::FORBIDDEN);
-    // …but may manage ordinary scopes, and admin:full may grant admin scopes.
+    // …but may grant scopes it holds, and admin:full may grant admin scopes.
     let ordinary = app
         .send(
             Call::new(Method::POST, "/admin/v1/clients")

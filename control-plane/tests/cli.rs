@@ -55,6 +55,26 @@ fn create_commands_print_one_json_object() {
         .as_str()
         .unwrap()
         .starts_with("pcs_"));
+    let (code, scoped, err) = portcullis(
+        &db,
+        &[
+            "client", "create", "--name", "web", "--grants", "password", "--roles", "sre,ops",
+            "--tenant", "acme",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let stored = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = portcullis_control_plane::db::connect(&db.url)
+            .await
+            .unwrap();
+        portcullis_control_plane::clients::get(&store.pool, scoped["client_id"].as_str().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+    });
+    assert_eq!(stored.roles, vec!["sre", "ops"], "--roles is stored");
+    assert_eq!(stored.tenant.as_deref(), Some("acme"), "--tenant is stored");
     let (code, user, err) = portcullis(
         &db,
         &[

@@ -3,19 +3,10 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{config, Call, TestApp, TestDb, ISSUER};
+use common::{config, decode_claims, Call, TestApp, TestDb, ISSUER};
 use portcullis_authz::claims::ClaimRules;
 use portcullis_authz::jwk::{Jwks, KeySet};
 use serde_json::{json, Value};
-
-fn decode_claims(token: &str) -> Value {
-    use base64::Engine as _;
-    let payload = token.split('.').nth(1).unwrap();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .unwrap();
-    serde_json::from_slice(&bytes).unwrap()
-}
 
 async fn metadata_and_jwks(db: &TestDb) {
     let app = TestApp::start(config(db, &[])).await;
@@ -241,11 +232,13 @@ both_backends!(malformed_requests_get_clear_errors, malformed_requests);
 async fn password_login(db: &TestDb) {
     let app = TestApp::start(config(db, &[])).await;
     let web = app
-        .client(
-            "web",
-            "api:items:read api:items:write openid",
-            &["password", "refresh_token"],
-        )
+        .client_from(&portcullis_control_plane::clients::NewClient {
+            name: "web",
+            scopes: "api:items:read api:items:write openid",
+            grants: &["password".into(), "refresh_token".into()],
+            roles: &["developer".into()],
+            tenant: None,
+        })
         .await;
     let web = (web.0.as_str(), web.1.as_str());
     let user_id = app
@@ -528,9 +521,17 @@ both_backends!(
 
 async fn userinfo_and_introspection_of_users(db: &TestDb) {
     let app = TestApp::start(config(db, &[])).await;
-    let (id, secret) = app.client("web", "a", &["password", "refresh_token"]).await;
+    let (id, secret) = app
+        .client_from(&portcullis_control_plane::clients::NewClient {
+            name: "web",
+            scopes: "a",
+            grants: &["password".into(), "refresh_token".into()],
+            roles: &["viewer".into()],
+            tenant: None,
+        })
+        .await;
     let user_id = app
-        .user("erin", "correct horse battery", &["viewer"], "a")
+        .user("erin", "correct horse battery", &["viewer", "ops"], "a")
         .await;
     let login = app
         .login((&id, &secret), "erin", "correct horse battery", &[])
@@ -553,13 +554,18 @@ async fn userinfo_and_introspection_of_users(db: &TestDb) {
     let active = app.introspect((&id, &secret), access).await;
     assert_eq!(active["username"], "erin");
     assert_eq!(active["email"], "erin@example.test");
-    assert_eq!(active["roles"], json!(["viewer"]));
+    assert_eq!(
+        active["roles"],
+        json!(["viewer"]),
+        "the token's roles (the client has viewer only), not the stored ones"
+    );
     assert_eq!(active["tenant"], "acme");
     let refresh = app
         .introspect((&id, &secret), login["refresh_token"].as_str().unwrap())
         .await;
     assert_eq!(refresh["active"], true);
     assert_eq!(refresh["token_type"], "refresh_token");
+    assert_eq!(refresh["roles"], json!(["viewer"]));
 }
 both_backends!(
     userinfo_and_user_introspection,

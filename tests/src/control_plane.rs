@@ -216,17 +216,36 @@ impl ControlPlane {
         scopes: &str,
         grants: &[&str],
     ) -> (String, String) {
+        self.create_client_with_roles(name, scopes, grants, &[])
+            .await
+    }
+
+    /// Creates a client with roles (its own, and those its users' tokens may carry).
+    pub async fn create_client_with_roles(
+        &self,
+        name: &str,
+        scopes: &str,
+        grants: &[&str],
+        roles: &[&str],
+    ) -> (String, String) {
         let db = portcullis_control_plane::db::connect(&self.database_url)
             .await
             .unwrap_or_else(|e| panic!("db: {e}"));
         let master = portcullis_control_plane::secrets::MasterKey::from_base64(MASTER_KEY)
             .unwrap_or_else(|e| panic!("{e}"));
         let grants: Vec<String> = grants.iter().map(|g| (*g).to_owned()).collect();
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
         let mut tx = db.pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
-        let (client, secret) =
-            portcullis_control_plane::clients::create(&mut tx, &master, name, scopes, &grants)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+        let new = portcullis_control_plane::clients::NewClient {
+            name,
+            scopes,
+            grants: &grants,
+            roles: &roles,
+            tenant: None,
+        };
+        let (client, secret) = portcullis_control_plane::clients::create(&mut tx, &master, &new)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
         db.pool.close().await;
         (client.client_id, secret)

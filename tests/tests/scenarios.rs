@@ -28,7 +28,11 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
     let port = s.envoy.port;
     let admin_client = s
         .plane
-        .create_client("ops", "admin:users admin:audit", &["client_credentials"])
+        .create_client(
+            "ops",
+            "admin:users admin:audit api:items:read api:payments:write",
+            &["client_credentials"],
+        )
         .await;
     let admin = s.plane.client_token(&admin_client, None).await;
     let created = s
@@ -158,7 +162,7 @@ async fn refresh_reuse_revokes_the_family_at_envoy() {
         .await;
     let admin_client = s
         .plane
-        .create_client("ops", "admin:users", &["client_credentials"])
+        .create_client("ops", "admin:users api:items:read", &["client_credentials"])
         .await;
     let admin = s.plane.client_token(&admin_client, None).await;
     s.plane
@@ -240,7 +244,7 @@ async fn database_outage_degrades_cleanly() {
         .await;
     let admin_client = s
         .plane
-        .create_client("ops", "admin:users", &["client_credentials"])
+        .create_client("ops", "admin:users api:items:read", &["client_credentials"])
         .await;
     let admin = s.plane.client_token(&admin_client, None).await;
     s.plane
@@ -388,7 +392,7 @@ async fn logout_ends_the_session_at_envoy() {
         .await;
     let admin_client = s
         .plane
-        .create_client("ops", "admin:users", &["client_credentials"])
+        .create_client("ops", "admin:users api:items:read", &["client_credentials"])
         .await;
     let admin = s.plane.client_token(&admin_client, None).await;
     s.plane

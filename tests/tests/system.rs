@@ -132,7 +132,12 @@ async fn user_login_then_disable_on_postgres() {
     let port = s.envoy.port;
     let admin_client = s
         .plane
-        .create_client("user-admin", "admin:users", &["client_credentials"])
+        .create_client_with_roles(
+            "user-admin",
+            "admin:users api:items:read",
+            &["client_credentials"],
+            &["sre"],
+        )
         .await;
     let admin = s.plane.client_token(&admin_client, None).await;
     let created = s
@@ -156,7 +161,12 @@ async fn user_login_then_disable_on_postgres() {
         .to_owned();
     let web = s
         .plane
-        .create_client("web", "api:items:read", &["password", "refresh_token"])
+        .create_client_with_roles(
+            "web",
+            "api:items:read",
+            &["password", "refresh_token"],
+            &["sre"],
+        )
         .await;
     let login = s
         .plane

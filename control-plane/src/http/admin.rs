@@ -1,18 +1,21 @@
 //! `/admin/v1/…`: users, clients, keys, sessions, policies and the audit log. Every request is
 //! authorized by `policies/admin-api.cedar` (each area behind its admin scope — `admin:users`,
-//! `admin:clients`, `admin:keys`, `admin:audit`, `admin:policies` — or `admin:full`). Every change
-//! is audited in its own transaction.
+//! `admin:clients`, `admin:keys`, `admin:audit`, `admin:policies` — or `admin:full`), and every
+//! change to a user or client by [`crate::authority`] (no administrator grants or manages more
+//! than it holds, nor outside its tenant). Every change is audited in its own transaction.
 
 use super::error::{ApiError, OAuthCode};
 use super::json::JsonBody;
 use super::oauth::caller;
 use crate::audit::{self, Event, Origin};
+use crate::authority::{Authority, Grants};
+use crate::clients::{Client, ClientPatch, NewClient};
 use crate::sessions::{self, revocations};
 use crate::state::AppState;
-use crate::users::{self, NewUser, UserPatch};
+use crate::users::{self, NewUser, User, UserPatch};
 use crate::{admin_policy, clients, keys, policies};
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::{header, request::Parts, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -55,8 +58,30 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, admin_gate))
 }
 
+/// The verified administrator behind an admin request: its token is verified once, by
+/// [`admin_gate`], which hands it to the handler.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    /// Its subject, recorded as the actor of audited changes.
+    actor: String,
+    /// What it may grant and act on.
+    authority: Authority,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Admin>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("admin route outside the admin gate".into()))
+    }
+}
+
 /// Authorizes every admin request with `policies/admin-api.cedar` before its handler runs.
-async fn admin_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn admin_gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let claims = match caller(&state, request.headers()) {
         Ok(claims) => claims,
         Err(error) => return error.into_response(),
@@ -70,38 +95,73 @@ async fn admin_gate(State(state): State<AppState>, request: Request, next: Next)
     if !decision.allowed {
         return ApiError::oauth(
             OAuthCode::InsufficientScope,
-            "the admin policy does not allow this request (each area needs admin:<area> or admin:full)",
+            "the admin policy does not allow this request (each area needs admin:<area> or admin:full; keys, policies and the audit log need a token without a tenant)",
         )
         .into_response();
     }
+    request.extensions_mut().insert(Admin {
+        actor: claims.sub.to_string(),
+        authority: Authority::of(&claims),
+    });
     next.run(request).await
 }
 
-/// The verified caller's subject, recorded as the actor of audited changes.
-fn actor(state: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
-    Ok(caller(state, headers)?.sub.to_string())
+/// The user `id` if `admin` may act on it: one outside the admin's tenant does not exist for it
+/// (404), one with more power than the admin holds is refused (403).
+async fn managed_user(
+    tx: &mut Transaction<'static, Any>,
+    admin: &Admin,
+    id: &str,
+) -> Result<User, ApiError> {
+    let user = users::get(&mut **tx, id)
+        .await?
+        .filter(|u| admin.authority.sees(u.tenant.as_deref()))
+        .ok_or(ApiError::NotFound)?;
+    admin.authority.covers(&Grants {
+        scopes: &user.scopes,
+        roles: &user.roles,
+        tenant: user.tenant.as_deref(),
+    })?;
+    Ok(user)
 }
 
-/// Only `admin:full` may hand out `admin:*` scopes; otherwise a partial administrator could
-/// create a client or user with more power than they have.
-fn guard_admin_scopes(
-    state: &AppState,
-    headers: &HeaderMap,
-    scopes: Option<&str>,
-) -> Result<(), ApiError> {
-    let grants_admin =
-        scopes.is_some_and(|s| s.split_whitespace().any(|s| s.starts_with("admin:")));
-    if !grants_admin {
-        return Ok(());
+/// The client `id` if `admin` may act on it (as [`managed_user`]).
+async fn managed_client(
+    tx: &mut Transaction<'static, Any>,
+    admin: &Admin,
+    id: &str,
+) -> Result<Client, ApiError> {
+    let client = clients::get(&mut **tx, id)
+        .await?
+        .filter(|c| admin.authority.sees(c.tenant.as_deref()))
+        .ok_or(ApiError::NotFound)?;
+    admin.authority.covers(&Grants {
+        scopes: &client.scopes,
+        roles: &client.roles,
+        tenant: client.tenant.as_deref(),
+    })?;
+    Ok(client)
+}
+
+/// A scope list as it will be stored, for the authority check before the store parses it.
+fn scope_list(text: &str) -> Result<Vec<String>, ApiError> {
+    crate::scopes::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
+}
+
+/// The tenant a new principal gets: the one asked for, else the creating admin's own.
+fn new_tenant<'a>(admin: &'a Admin, asked: Option<&'a str>) -> Option<&'a str> {
+    match asked {
+        Some("") | None => admin.authority.tenant(),
+        Some(tenant) => Some(tenant),
     }
-    let claims = caller(state, headers)?;
-    if claims.scopes.iter().any(|s| s == "admin:full") {
-        Ok(())
-    } else {
-        Err(ApiError::oauth(
-            OAuthCode::InsufficientScope,
-            "only admin:full may grant admin:* scopes",
-        ))
+}
+
+/// A tenant after a patch: `Some("")` clears it, `None` keeps `current`.
+fn patched_tenant<'a>(current: Option<&'a str>, patch: Option<&'a str>) -> Option<&'a str> {
+    match patch {
+        None => current,
+        Some("") => None,
+        Some(tenant) => Some(tenant),
     }
 }
 
@@ -155,11 +215,15 @@ pub struct CreateUser {
 pub async fn create_user(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    admin: Admin,
     JsonBody(body): JsonBody<CreateUser>,
 ) -> Result<Response, ApiError> {
-    let actor = actor(&state, &headers)?;
-    guard_admin_scopes(&state, &headers, Some(&body.scopes))?;
+    let tenant = new_tenant(&admin, body.tenant.as_deref()).map(str::to_owned);
+    admin.authority.covers(&Grants {
+        scopes: &scope_list(&body.scopes)?,
+        roles: &body.roles,
+        tenant: tenant.as_deref(),
+    })?;
     crate::passwords::check_policy(&body.password)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     users::check_username(&body.username)?;
@@ -173,25 +237,33 @@ pub async fn create_user(
             email: body.email,
             roles: body.roles,
             scopes: body.scopes,
-            tenant: body.tenant,
+            tenant,
         },
     )
     .await?;
     let target = format!("user:{}", user.user_id);
-    audited(tx, &origin, &actor, "user.created", &target, json!({})).await?;
+    audited(
+        tx,
+        &origin,
+        &admin.actor,
+        "user.created",
+        &target,
+        json!({}),
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(user)).into_response())
 }
 
-/// `GET /admin/v1/users`.
+/// `GET /admin/v1/users`: a tenant's administrators list that tenant's users.
 pub async fn list_users(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    actor(&state, &headers)?;
     let limit = page.limit.unwrap_or(100).clamp(1, 1000);
     let found = users::list(
         &state.db().pool,
+        admin.authority.tenant(),
         page.prefix.as_deref().unwrap_or(""),
         page.after.as_deref().unwrap_or(""),
         limit,
@@ -206,12 +278,12 @@ pub async fn list_users(
 /// `GET /admin/v1/users/{id}`.
 pub async fn get_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(id): Path<String>,
-) -> Result<Json<users::User>, ApiError> {
-    actor(&state, &headers)?;
+) -> Result<Json<User>, ApiError> {
     users::get(&state.db().pool, &id)
         .await?
+        .filter(|u| admin.authority.sees(u.tenant.as_deref()))
         .map(Json)
         .ok_or(ApiError::NotFound)
 }
@@ -220,13 +292,21 @@ pub async fn get_user(
 pub async fn update_user(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    admin: Admin,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<UserPatch>,
-) -> Result<Json<users::User>, ApiError> {
-    let actor = actor(&state, &headers)?;
-    guard_admin_scopes(&state, &headers, patch.scopes.as_deref())?;
+) -> Result<Json<User>, ApiError> {
     let mut tx = state.db().pool.begin().await?;
+    let current = managed_user(&mut tx, &admin, &id).await?;
+    let scopes = match &patch.scopes {
+        Some(text) => scope_list(text)?,
+        None => current.scopes.clone(),
+    };
+    admin.authority.covers(&Grants {
+        scopes: &scopes,
+        roles: patch.roles.as_deref().unwrap_or(&current.roles),
+        tenant: patched_tenant(current.tenant.as_deref(), patch.tenant.as_deref()),
+    })?;
     users::update(&mut tx, &id, &patch).await?;
     let fields: Vec<&str> = [
         patch.roles.as_ref().map(|_| "roles"),
@@ -241,7 +321,7 @@ pub async fn update_user(
     audited(
         tx,
         &origin,
-        &actor,
+        &admin.actor,
         "user.updated",
         &target,
         json!({"fields": fields}),
@@ -269,18 +349,18 @@ async fn end_all_sessions(
 pub async fn disable_user(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = actor(&state, &headers)?;
     let mut tx = state.db().pool.begin().await?;
+    managed_user(&mut tx, &admin, &id).await?;
     users::set_disabled(&mut tx, &id, true).await?;
     let ended = end_all_sessions(&mut tx, &state, &id).await?;
     let target = format!("user:{id}");
     audited(
         tx,
         &origin,
-        &actor,
+        &admin.actor,
         "user.disabled",
         &target,
         json!({"sessions_ended": ended}),
@@ -296,14 +376,22 @@ pub async fn disable_user(
 pub async fn enable_user(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = actor(&state, &headers)?;
     let mut tx = state.db().pool.begin().await?;
+    managed_user(&mut tx, &admin, &id).await?;
     users::set_disabled(&mut tx, &id, false).await?;
     let target = format!("user:{id}");
-    audited(tx, &origin, &actor, "user.enabled", &target, json!({})).await?;
+    audited(
+        tx,
+        &origin,
+        &admin.actor,
+        "user.enabled",
+        &target,
+        json!({}),
+    )
+    .await?;
     Ok(Json(json!({"user_id": id, "disabled": false})))
 }
 
@@ -311,15 +399,23 @@ pub async fn enable_user(
 pub async fn delete_user(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    admin: Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let actor = actor(&state, &headers)?;
     let mut tx = state.db().pool.begin().await?;
+    managed_user(&mut tx, &admin, &id).await?;
     end_all_sessions(&mut tx, &state, &id).await?;
     users::delete(&mut tx, &id).await?;
     let target = format!("user:{id}");
-    audited(tx, &origin, &actor, "user.deleted", &target, json!({})).await?;
+    audited(
+        tx,
+        &origin,
+        &admin.actor,
+        "user.deleted",
+        &target,
+        json!({}),
+    )
+    .await?;
     state.republish().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -327,14 +423,13 @@ pub async fn delete_user(
 /// `GET /admin/v1/users/{id}/export`: the user's record, sessions and audit trail.
 pub async fn export_user(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    actor(&state, &headers)?;
-    let user = users::get(&state.db().pool, &id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let sessions = sessions::live(&state.db().pool, Some(&id)).await?;
+    let mut tx = state.db().pool.begin().await?;
+    let user = managed_user(&mut tx, &admin, &id).await?;
+    tx.commit().await?;
+    let sessions = sessions::live(&state.db().pool, Some(&id), None).await?;
     let events = audit::list(
         &state.db().pool,
         &audit::Filter {
@@ -358,6 +453,9 @@ pub struct CreateClient {
     scopes: String,
     #[serde(default = "default_grants")]
     grant_types: Vec<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    tenant: Option<String>,
 }
 
 fn default_grants() -> Vec<String> {
@@ -368,28 +466,36 @@ fn default_grants() -> Vec<String> {
 pub async fn create_client(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    admin: Admin,
     JsonBody(body): JsonBody<CreateClient>,
 ) -> Result<Response, ApiError> {
-    let actor = actor(&state, &headers)?;
-    guard_admin_scopes(&state, &headers, Some(&body.scopes))?;
+    let tenant = new_tenant(&admin, body.tenant.as_deref());
+    admin.authority.covers(&Grants {
+        scopes: &scope_list(&body.scopes)?,
+        roles: &body.roles,
+        tenant,
+    })?;
     let mut tx = state.db().pool.begin().await?;
     let (client, secret) = clients::create(
         &mut tx,
         state.master(),
-        &body.name,
-        &body.scopes,
-        &body.grant_types,
+        &NewClient {
+            name: &body.name,
+            scopes: &body.scopes,
+            grants: &body.grant_types,
+            roles: &body.roles,
+            tenant,
+        },
     )
     .await?;
     let target = format!("client:{}", client.client_id);
     audited(
         tx,
         &origin,
-        &actor,
+        &admin.actor,
         "client.created",
         &target,
-        json!({"scopes": client.scopes}),
+        json!({"scopes": client.scopes, "roles": client.roles}),
     )
     .await?;
     Ok((
@@ -399,15 +505,15 @@ pub async fn create_client(
         .into_response())
 }
 
-/// `GET /admin/v1/clients`.
+/// `GET /admin/v1/clients`: a tenant's administrators list that tenant's clients.
 pub async fn list_clients(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Query(page): Query<Page>,
 ) -> Result<Json<Value>, ApiError> {
-    actor(&state, &headers)?;
     let found = clients::list(
         &state.db().pool,
+        admin.authority.tenant(),
         page.after.as_deref().unwrap_or(""),
         page.limit.unwrap_or(100),
     )
@@ -418,12 +524,12 @@ pub async fn list_clients(
 /// `GET /admin/v1/clients/{id}`: the client and its token statistics (from the audit log).
 pub async fn get_client(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    actor(&state, &headers)?;
     let client = clients::get(&state.db().pool, &id)
         .await?
+        .filter(|c| admin.authority.sees(c.tenant.as_deref()))
         .ok_or(ApiError::NotFound)?;
     let actor = format!("client:{id}");
     let issued: i64 = sqlx::query_scalar(
@@ -450,6 +556,8 @@ pub async fn get_client(
 pub struct UpdateClient {
     scopes: Option<String>,
     grant_types: Option<Vec<String>>,
+    roles: Option<Vec<String>>,
+    tenant: Option<String>,
     disabled: Option<bool>,
 }
 
@@ -457,19 +565,31 @@ pub struct UpdateClient {
 pub async fn update_client(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    admin: Admin,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateClient>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = actor(&state, &headers)?;
-    guard_admin_scopes(&state, &headers, body.scopes.as_deref())?;
     let mut tx = state.db().pool.begin().await?;
+    let current = managed_client(&mut tx, &admin, &id).await?;
+    let scopes = match &body.scopes {
+        Some(text) => scope_list(text)?,
+        None => current.scopes.clone(),
+    };
+    admin.authority.covers(&Grants {
+        scopes: &scopes,
+        roles: body.roles.as_deref().unwrap_or(&current.roles),
+        tenant: patched_tenant(current.tenant.as_deref(), body.tenant.as_deref()),
+    })?;
     clients::update(
         &mut tx,
         &id,
-        body.scopes.as_deref(),
-        body.grant_types.as_deref(),
-        body.disabled,
+        &ClientPatch {
+            scopes: body.scopes.as_deref(),
+            grants: body.grant_types.as_deref(),
+            roles: body.roles.as_deref(),
+            tenant: body.tenant.as_deref(),
+            disabled: body.disabled,
+        },
     )
     .await?;
     let target = format!("client:{id}");
@@ -485,10 +605,10 @@ pub async fn update_client(
     audited(
         tx,
         &origin,
-        &actor,
+        &admin.actor,
         "client.updated",
         &target,
-        json!({"scopes": body.scopes, "grant_types": body.grant_types, "disabled": body.disabled}),
+        json!({"scopes": body.scopes, "grant_types": body.grant_types, "roles": body.roles, "tenant_changed": body.tenant.is_some(), "disabled": body.disabled}),
     )
     .await?;
     if longest > 0 {
@@ -505,18 +625,18 @@ pub async fn update_client(
 pub async fn rotate_client_secret(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    admin: Admin,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = actor(&state, &headers)?;
     let overlap = state.config().lifetimes.secret_overlap;
     let mut tx = state.db().pool.begin().await?;
+    managed_client(&mut tx, &admin, &id).await?;
     let secret = clients::rotate_secret(&mut tx, state.master(), &id, overlap).await?;
     let target = format!("client:{id}");
     audited(
         tx,
         &origin,
-        &actor,
+        &admin.actor,
         "client.secret_rotated",
         &target,
         json!({"overlap_seconds": overlap}),
@@ -530,11 +650,7 @@ pub async fn rotate_client_secret(
 }
 
 /// `GET /admin/v1/keys`.
-pub async fn list_keys(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    actor(&state, &headers)?;
+pub async fn list_keys(State(state): State<AppState>, _: Admin) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({"keys": keys::list(&state.db().pool).await?})))
 }
 
@@ -552,10 +668,10 @@ pub struct RotateQuery {
 pub async fn rotate_keys(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    admin: Admin,
     Query(query): Query<RotateQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = actor(&state, &headers)?;
+    let actor = admin.actor;
     let lifetimes = &state.config().lifetimes;
     let prepublish = if query.force {
         0
@@ -597,10 +713,9 @@ pub struct AuditQuery {
 /// `GET /admin/v1/audit`.
 pub async fn audit_log(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, ApiError> {
-    actor(&state, &headers)?;
     let records = audit::list(&state.db().pool, &query.filter).await?;
     if query.format.as_deref() == Some("ndjson") {
         let mut body = String::new();
@@ -625,23 +740,30 @@ pub struct SessionQuery {
 /// `GET /admin/v1/sessions`.
 pub async fn list_sessions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    admin: Admin,
     Query(query): Query<SessionQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    actor(&state, &headers)?;
-    let found = sessions::live(&state.db().pool, query.user_id.as_deref()).await?;
+    let found = sessions::live(
+        &state.db().pool,
+        query.user_id.as_deref(),
+        admin.authority.tenant(),
+    )
+    .await?;
     Ok(Json(json!({"sessions": found})))
 }
 
-/// `DELETE /admin/v1/sessions/{id}`.
+/// `DELETE /admin/v1/sessions/{id}`: acting on the session's user.
 pub async fn revoke_session(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    admin: Admin,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let actor = actor(&state, &headers)?;
     let mut tx = state.db().pool.begin().await?;
+    let owner = sessions::owner(&mut tx, &id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    managed_user(&mut tx, &admin, &owner).await?;
     if !sessions::revoke(&mut tx, &id).await? {
         return Err(ApiError::NotFound);
     }
@@ -650,7 +772,7 @@ pub async fn revoke_session(
     audited(
         tx,
         &origin,
-        &actor,
+        &admin.actor,
         "session.revoked",
         &format!("session:{id}"),
         json!({}),
@@ -663,9 +785,8 @@ pub async fn revoke_session(
 /// `GET /admin/v1/policies`: the set in force.
 pub async fn get_policies(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
 ) -> Result<Json<Value>, ApiError> {
-    actor(&state, &headers)?;
     let (version, set) = policies::active(&state.db().pool)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -679,10 +800,10 @@ pub async fn get_policies(
 pub async fn put_policies(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    admin: Admin,
     JsonBody(set): JsonBody<policies::PolicySet>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = actor(&state, &headers)?;
+    let actor = admin.actor;
     let mut tx = state.db().pool.begin().await?;
     let version = policies::store_and_activate(&mut tx, &set, &actor).await?;
     audited(
@@ -703,9 +824,8 @@ pub async fn put_policies(
 /// `GET /admin/v1/policies/versions`.
 pub async fn policy_versions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    _: Admin,
 ) -> Result<Json<Value>, ApiError> {
-    actor(&state, &headers)?;
     Ok(Json(
         json!({"versions": policies::versions(&state.db().pool).await?}),
     ))
@@ -715,10 +835,10 @@ pub async fn policy_versions(
 pub async fn activate_policy(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    admin: Admin,
     Path(version): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
-    let actor = actor(&state, &headers)?;
+    let actor = admin.actor;
     let exists = policies::versions(&state.db().pool)
         .await?
         .iter()

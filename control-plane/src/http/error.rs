@@ -310,7 +310,14 @@ impl IntoApi for crate::passwords::HashError {
     }
 }
 
+impl IntoApi for crate::authority::Refusal {
+    fn into_api(self) -> ApiError {
+        ApiError::oauth(OAuthCode::InsufficientScope, self.to_string())
+    }
+}
+
 from_store_error!(
+    crate::authority::Refusal,
     crate::users::UserError,
     crate::clients::ClientError,
     crate::sessions::SessionError,

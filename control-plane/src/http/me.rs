@@ -94,7 +94,7 @@ pub async fn list_sessions(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let (user_id, current) = me(&state, &headers)?;
-    let found = sessions::live(&state.db().pool, Some(&user_id)).await?;
+    let found = sessions::live(&state.db().pool, Some(&user_id), None).await?;
     Ok(Json(json!({"sessions": found, "current": current})))
 }
 
@@ -106,7 +106,7 @@ pub async fn revoke_session(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let (user_id, _) = me(&state, &headers)?;
-    let owned = sessions::live(&state.db().pool, Some(&user_id))
+    let owned = sessions::live(&state.db().pool, Some(&user_id), None)
         .await?
         .iter()
         .any(|s| s.session_id == id);
@@ -154,7 +154,7 @@ pub async fn change_password(
     let hash = state.hasher().hash(&body.new_password).await?;
     let longest = state.config().lifetimes.longest_access();
     let others: Vec<String> = if body.end_other_sessions {
-        sessions::live(&state.db().pool, Some(&user_id))
+        sessions::live(&state.db().pool, Some(&user_id), None)
             .await?
             .into_iter()
             .map(|s| s.session_id)

@@ -128,8 +128,8 @@ async fn client_credentials(
             sub: subject.clone(),
             client_id: &client.client_id,
             scopes: &scopes,
-            roles: &[],
-            tenant: None,
+            roles: &client.roles,
+            tenant: client.tenant.as_deref(),
             amr: &[],
             sid: None,
             ttl,
@@ -152,6 +152,11 @@ async fn client_credentials(
         "expires_in": ttl,
         "scope": crate::scopes::join(&scopes),
     }))
+}
+
+/// A user's roles that reach a token issued to `client`: those the client allows, as with scopes.
+fn narrowed_roles(roles: &[String], client: &Client) -> Vec<String> {
+    crate::scopes::narrow(Some(roles), &client.roles)
 }
 
 const BAD_LOGIN: &str = "invalid username or password";
@@ -322,7 +327,7 @@ async fn password(
             sub: subject.clone(),
             client_id: &client.client_id,
             scopes: &scopes,
-            roles: &user.roles,
+            roles: &narrowed_roles(&user.roles, client),
             tenant: user.tenant.as_deref(),
             amr: &amr,
             sid: Some(&session.session_id),
@@ -435,7 +440,7 @@ async fn refresh(
             sub: subject.clone(),
             client_id: &client.client_id,
             scopes: &scopes,
-            roles: &user.roles,
+            roles: &narrowed_roles(&user.roles, client),
             tenant: user.tenant.as_deref(),
             amr: &amr,
             sid: Some(&session.session_id),
@@ -536,8 +541,6 @@ async fn user_fields(state: &AppState, claims: &AccessClaims) -> Result<Value, A
     Ok(json!({
         "username": user.username,
         "email": user.email,
-        "roles": user.roles,
-        "tenant": user.tenant,
     }))
 }
 
@@ -563,6 +566,10 @@ pub async fn introspect(
         let Some(user) = user.filter(|u| !u.disabled) else {
             return Ok(inactive());
         };
+        let client = crate::clients::get(&state.db().pool, &session.client_id).await?;
+        let Some(client) = client.filter(|c| !c.disabled) else {
+            return Ok(inactive());
+        };
         return Ok(no_store(json!({
             "active": true,
             "token_type": "refresh_token",
@@ -570,7 +577,7 @@ pub async fn introspect(
             "sub": format!("user:{}", user.user_id),
             "username": user.username,
             "email": user.email,
-            "roles": user.roles,
+            "roles": narrowed_roles(&user.roles, &client),
             "tenant": user.tenant,
             "scope": session.scope,
             "exp": session.expires_at,
@@ -629,7 +636,10 @@ pub async fn userinfo(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     let claims = caller(&state, &headers)?;
-    let mut body = json!({"sub": claims.sub.to_string()});
+    let mut body = json!({"sub": claims.sub.to_string(), "roles": claims.roles});
+    if let Some(tenant) = &claims.tenant {
+        body["tenant"] = json!(tenant);
+    }
     if let (Some(target), Value::Object(extra)) =
         (body.as_object_mut(), user_fields(&state, &claims).await?)
     {

@@ -284,28 +284,50 @@ impl TestApp {
 
     /// Creates a client directly in the store; returns (id, secret).
     pub async fn client(&self, name: &str, scopes: &str, grants: &[&str]) -> (String, String) {
-        let mut tx = self.state.db().pool.begin().await.unwrap();
         let grants: Vec<String> = grants.iter().map(|g| (*g).to_owned()).collect();
-        let (client, secret) = portcullis_control_plane::clients::create(
-            &mut tx,
-            self.state.master(),
+        self.client_from(&portcullis_control_plane::clients::NewClient {
             name,
             scopes,
-            &grants,
-        )
+            grants: &grants,
+            ..Default::default()
+        })
         .await
-        .unwrap();
+    }
+
+    /// Creates a client with every field given; returns (id, secret).
+    pub async fn client_from(
+        &self,
+        new: &portcullis_control_plane::clients::NewClient<'_>,
+    ) -> (String, String) {
+        let mut tx = self.state.db().pool.begin().await.unwrap();
+        let (client, secret) =
+            portcullis_control_plane::clients::create(&mut tx, self.state.master(), new)
+                .await
+                .unwrap();
         tx.commit().await.unwrap();
         (client.client_id, secret)
     }
 
-    /// Creates a user directly in the store; returns the id.
+    /// Creates a user of tenant `acme` directly in the store; returns the id.
     pub async fn user(
         &self,
         username: &str,
         password: &str,
         roles: &[&str],
         scopes: &str,
+    ) -> String {
+        self.user_in(username, password, roles, scopes, Some("acme"))
+            .await
+    }
+
+    /// Creates a user of `tenant` directly in the store; returns the id.
+    pub async fn user_in(
+        &self,
+        username: &str,
+        password: &str,
+        roles: &[&str],
+        scopes: &str,
+        tenant: Option<&str>,
     ) -> String {
         let hash = self.state.hasher().hash(password).await.unwrap();
         let mut tx = self.state.db().pool.begin().await.unwrap();
@@ -317,7 +339,7 @@ impl TestApp {
                 email: Some(format!("{username}@example.test")),
                 roles: roles.iter().map(|r| (*r).to_owned()).collect(),
                 scopes: scopes.into(),
-                tenant: Some("acme".into()),
+                tenant: tenant.map(str::to_owned),
             },
         )
         .await
@@ -383,6 +405,15 @@ impl TestApp {
         .await
         .json()
     }
+}
+
+/// The claims of a JWT, unverified (for looking at what the server issued).
+pub fn decode_claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
 }
 
 /// Runs a test body on SQLite and on PostgreSQL.

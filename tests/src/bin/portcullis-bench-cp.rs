@@ -210,7 +210,11 @@ async fn main() {
         .create_client("bench-web", "api:items:read", &["password"])
         .await;
     let admin = plane
-        .create_client("bench-admin", "admin:users", &["client_credentials"])
+        .create_client(
+            "bench-admin",
+            "admin:users api:items:read",
+            &["client_credentials"],
+        )
         .await;
     let admin_token = plane.client_token(&admin, None).await;
     for i in 0..64 {

@@ -102,6 +102,8 @@ async fn main() {
             "api:items:read api:items:write",
             "--grants",
             "password,refresh_token",
+            "--roles",
+            "sre",
         ],
         None,
     );

@@ -1,0 +1,195 @@
+//! Which principals an administrator may grant to and act on: the escalation rule of Kubernetes
+//! RBAC, applied to scopes, roles and tenants.
+//!
+//! A partial administrator may **grant** (on create or update) only scopes and roles it holds
+//! itself, and may **act on** a user or client (change it, rotate its secret, disable, enable,
+//! delete or export it, end its sessions) only when that principal's scopes and roles are within
+//! its own. Without this an `admin:clients` token could rotate the secret of the `admin:full`
+//! client and sign in as it, or an `admin:users` token could hand a user `api:system:admin`.
+//! Holding `admin:full` exempts from the subset rule.
+//!
+//! A tenant is a boundary, not a power: an administrator whose token carries a tenant sees and
+//! manages only principals of that tenant and can neither create one elsewhere nor move one out,
+//! whatever its scopes (`admin:full` included).
+//!
+//! What an administrator holds is what its verified token carries, not its stored record: a token
+//! narrowed to fewer scopes administers with fewer. The admin-API Cedar policy
+//! (`policies/admin-api.cedar`) decides which area a token may call and keeps tenant tokens out of
+//! the installation-wide areas (keys, policies, audit); this check decides which principals
+//! within an area, because only the control plane knows a target's stored grants.
+
+use portcullis_authz::claims::AccessClaims;
+
+/// The scope that exempts from the subset rule (never from a tenant).
+pub const FULL: &str = "admin:full";
+
+/// What an acting administrator holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Authority {
+    scopes: Vec<String>,
+    roles: Vec<String>,
+    tenant: Option<String>,
+}
+
+/// The scopes, roles and tenant of a principal, as stored or as about to be stored.
+#[derive(Debug, Clone, Copy)]
+pub struct Grants<'a> {
+    /// Scopes it has (a user) or may be granted (a client's allow-list).
+    pub scopes: &'a [String],
+    /// Roles it has (a user) or may carry into tokens (a client's allow-list).
+    pub roles: &'a [String],
+    /// Its tenant.
+    pub tenant: Option<&'a str>,
+}
+
+/// Why an administrator may not grant or act.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The principal has (or would get) a scope the administrator does not hold.
+    #[error("the caller does not hold scope `{0}`, so it can neither grant it nor manage a principal that has it")]
+    Scope(String),
+    /// The principal has (or would get) a role the administrator does not hold.
+    #[error("the caller does not hold role `{0}`, so it can neither grant it nor manage a principal that has it")]
+    Role(String),
+    /// The principal is (or would be) outside the administrator's tenant.
+    #[error("the caller manages only principals of its own tenant")]
+    Tenant,
+}
+
+impl Authority {
+    /// What the verified `claims` hold.
+    pub fn of(claims: &AccessClaims) -> Self {
+        Authority {
+            scopes: claims.scopes.clone(),
+            roles: claims.roles.clone(),
+            tenant: claims.tenant.clone(),
+        }
+    }
+
+    /// The operator at the command line (database access already implies everything).
+    pub fn operator() -> Self {
+        Authority {
+            scopes: vec![FULL.to_owned()],
+            roles: Vec::new(),
+            tenant: None,
+        }
+    }
+
+    /// The tenant the administrator is confined to, if any.
+    pub fn tenant(&self) -> Option<&str> {
+        self.tenant.as_deref()
+    }
+
+    /// Whether a principal of `tenant` is visible at all (outside the tenant it does not exist).
+    pub fn sees(&self, tenant: Option<&str>) -> bool {
+        self.tenant.is_none() || self.tenant.as_deref() == tenant
+    }
+
+    /// Whether the administrator may act on a principal with `grants`, or give a principal
+    /// `grants`: the one check behind every admin change to a user or client.
+    pub fn covers(&self, grants: &Grants<'_>) -> Result<(), Refusal> {
+        if !self.sees(grants.tenant) {
+            return Err(Refusal::Tenant);
+        }
+        if self.scopes.iter().any(|s| s == FULL) {
+            return Ok(());
+        }
+        if let Some(scope) = grants.scopes.iter().find(|s| !self.scopes.contains(s)) {
+            return Err(Refusal::Scope(scope.clone()));
+        }
+        if let Some(role) = grants.roles.iter().find(|r| !self.roles.contains(r)) {
+            return Err(Refusal::Role(role.clone()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(text: &str) -> Vec<String> {
+        text.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn authority(scopes: &str, roles: &str, tenant: Option<&str>) -> Authority {
+        Authority {
+            scopes: words(scopes),
+            roles: words(roles),
+            tenant: tenant.map(str::to_owned),
+        }
+    }
+
+    fn check(
+        by: &Authority,
+        scopes: &str,
+        roles: &str,
+        tenant: Option<&str>,
+    ) -> Result<(), Refusal> {
+        by.covers(&Grants {
+            scopes: &words(scopes),
+            roles: &words(roles),
+            tenant,
+        })
+    }
+
+    #[test]
+    fn a_partial_administrator_covers_only_subsets_of_what_it_holds() {
+        let by = authority("admin:users api:items:read", "sre", None);
+        assert_eq!(check(&by, "api:items:read", "sre", None), Ok(()));
+        assert_eq!(
+            check(&by, "", "", Some("acme")),
+            Ok(()),
+            "an untenanted admin sees every tenant"
+        );
+        assert_eq!(
+            check(&by, "api:items:read admin:full", "", None),
+            Err(Refusal::Scope("admin:full".into()))
+        );
+        assert_eq!(
+            check(&by, "api:system:admin", "", None),
+            Err(Refusal::Scope("api:system:admin".into()))
+        );
+        assert_eq!(
+            check(&by, "", "sre ops", None),
+            Err(Refusal::Role("ops".into()))
+        );
+    }
+
+    #[test]
+    fn admin_full_is_exempt_from_the_subset_rule_but_not_from_its_tenant() {
+        let full = authority("admin:full", "", None);
+        assert_eq!(
+            check(&full, "admin:full api:system:admin", "ops", None),
+            Ok(())
+        );
+        let tenant_full = authority("admin:full", "", Some("acme"));
+        assert_eq!(check(&tenant_full, "anything", "ops", Some("acme")), Ok(()));
+        assert_eq!(
+            check(&tenant_full, "", "", Some("globex")),
+            Err(Refusal::Tenant)
+        );
+        assert_eq!(
+            check(&tenant_full, "", "", None),
+            Err(Refusal::Tenant),
+            "a tenant administrator cannot create or manage tenantless principals"
+        );
+    }
+
+    #[test]
+    fn a_tenant_administrator_sees_only_its_tenant() {
+        let by = authority("admin:users", "", Some("acme"));
+        assert!(by.sees(Some("acme")));
+        assert!(!by.sees(Some("globex")));
+        assert!(!by.sees(None));
+        assert!(Authority::operator().sees(Some("globex")));
+        assert_eq!(
+            Authority::operator().covers(&Grants {
+                scopes: &words("admin:full"),
+                roles: &[],
+                tenant: None
+            }),
+            Ok(())
+        );
+    }
+}
