@@ -12,13 +12,18 @@
 //! manages only principals of that tenant and can neither create one elsewhere nor move one out,
 //! whatever its scopes (`admin:full` included).
 //!
-//! What an administrator holds is what its verified token carries, not its stored record: a token
-//! narrowed to fewer scopes administers with fewer. The admin-API Cedar policy
-//! (`policies/admin-api.cedar`) decides which area a token may call and keeps tenant tokens out of
-//! the installation-wide areas (keys, policies, audit); this check decides which principals
-//! within an area, because only the control plane knows a target's stored grants.
+//! What an administrator holds is what its principal holds now, through the client it signed in
+//! with: a user's scopes and roles that the client also has, or a client's own. Its token cannot
+//! be the measure, because a control-plane token carries only control-plane scopes (see
+//! [`crate::audience`]), and a demotion takes effect at the next request, not at the token's
+//! expiry. `admin:full` counts only while the token and the record both carry it. The admin-API
+//! Cedar policy (`policies/admin-api.cedar`) decides from the token which area it may call and
+//! keeps tenant tokens out of the installation-wide areas (keys, policies, audit); this check
+//! decides which principals within an area, because only the control plane knows a target's
+//! stored grants.
 
-use portcullis_authz::claims::AccessClaims;
+use portcullis_authz::claims::{AccessClaims, Subject};
+use sqlx::AnyPool;
 
 /// The scope that exempts from the subset rule (never from a tenant).
 pub const FULL: &str = "admin:full";
@@ -26,6 +31,7 @@ pub const FULL: &str = "admin:full";
 /// What an acting administrator holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authority {
+    full: bool,
     scopes: Vec<String>,
     roles: Vec<String>,
     tenant: Option<String>,
@@ -57,18 +63,50 @@ pub enum Refusal {
 }
 
 impl Authority {
-    /// What the verified `claims` hold.
-    pub fn of(claims: &AccessClaims) -> Self {
-        Authority {
-            scopes: claims.scopes.clone(),
-            roles: claims.roles.clone(),
-            tenant: claims.tenant.clone(),
-        }
+    /// What the principal behind the verified `claims` holds now; `None` when it no longer
+    /// exists or is disabled (its token then opens nothing).
+    pub async fn held_by(
+        pool: &AnyPool,
+        claims: &AccessClaims,
+    ) -> Result<Option<Self>, sqlx::Error> {
+        let Some(client) = crate::clients::get(pool, &claims.client_id)
+            .await?
+            .filter(|c| !c.disabled)
+        else {
+            return Ok(None);
+        };
+        let (scopes, roles, tenant) = match &claims.sub {
+            Subject::Client(id) if *id == client.client_id => {
+                (client.scopes, client.roles, client.tenant)
+            }
+            Subject::Client(_) => return Ok(None),
+            Subject::User(id) => {
+                let Some(user) = crate::users::get(pool, id).await?.filter(|u| !u.disabled) else {
+                    return Ok(None);
+                };
+                let through = |held: Vec<String>, allowed: &[String]| -> Vec<String> {
+                    held.into_iter().filter(|s| allowed.contains(s)).collect()
+                };
+                (
+                    through(user.scopes, &client.scopes),
+                    through(user.roles, &client.roles),
+                    user.tenant,
+                )
+            }
+        };
+        let full = claims.scopes.iter().any(|s| s == FULL) && scopes.iter().any(|s| s == FULL);
+        Ok(Some(Authority {
+            full,
+            scopes,
+            roles,
+            tenant,
+        }))
     }
 
     /// The operator at the command line (database access already implies everything).
     pub fn operator() -> Self {
         Authority {
+            full: true,
             scopes: vec![FULL.to_owned()],
             roles: Vec::new(),
             tenant: None,
@@ -91,7 +129,7 @@ impl Authority {
         if !self.sees(grants.tenant) {
             return Err(Refusal::Tenant);
         }
-        if self.scopes.iter().any(|s| s == FULL) {
+        if self.full {
             return Ok(());
         }
         if let Some(scope) = grants.scopes.iter().find(|s| !self.scopes.contains(s)) {
@@ -114,6 +152,7 @@ mod tests {
 
     fn authority(scopes: &str, roles: &str, tenant: Option<&str>) -> Authority {
         Authority {
+            full: words(scopes).iter().any(|s| s == FULL),
             scopes: words(scopes),
             roles: words(roles),
             tenant: tenant.map(str::to_owned),

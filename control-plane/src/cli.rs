@@ -315,7 +315,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
                 &master,
                 &NewClient {
                     name: "portcullis-admin",
-                    scopes: "admin:full admin:users admin:clients admin:keys admin:audit admin:policies",
+                    scopes: "admin:full admin:users admin:clients admin:keys admin:audit admin:policies self",
                     grants: &["password".into(), "refresh_token".into()],
                     roles: &["admin".into()],
                     tenant: None,

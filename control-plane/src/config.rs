@@ -72,8 +72,12 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Public issuer URL (`PORTCULLIS_ISSUER`).
     pub issuer: String,
-    /// Audiences put into access tokens and the bundle (`PORTCULLIS_AUDIENCES`, space separated).
+    /// The edge's audiences, put into edge tokens and the bundle (`PORTCULLIS_AUDIENCES`, space
+    /// separated).
     pub audiences: Vec<String>,
+    /// The control plane's own audience (`PORTCULLIS_CONTROL_PLANE_AUDIENCE`, the issuer by
+    /// default): the only one its admin API and `/v1/me` accept.
+    pub control_plane_audience: String,
     /// Credential the edge filters present to fetch the bundle (`PORTCULLIS_BUNDLE_CREDENTIAL`).
     pub bundle_credential: Option<String>,
     /// Folder the first policy version is loaded from (`PORTCULLIS_POLICY_DIR`).
@@ -91,6 +95,7 @@ pub const VARIABLES: &[&str] = &[
     "REDIS_URL",
     "PORTCULLIS_ISSUER",
     "PORTCULLIS_AUDIENCES",
+    "PORTCULLIS_CONTROL_PLANE_AUDIENCE",
     "PORTCULLIS_BUNDLE_CREDENTIAL",
     "PORTCULLIS_MASTER_KEY",
     "PORTCULLIS_POLICY_DIR",
@@ -203,6 +208,17 @@ impl Config {
                 "needs at least one audience",
             ));
         }
+        let control_plane_audience =
+            lookup("PORTCULLIS_CONTROL_PLANE_AUDIENCE").unwrap_or_else(|| issuer.clone());
+        if control_plane_audience.is_empty()
+            || control_plane_audience.contains(char::is_whitespace)
+            || audiences.contains(&control_plane_audience)
+        {
+            return Err(invalid(
+                "PORTCULLIS_CONTROL_PLANE_AUDIENCE",
+                "must be one word that is not also in PORTCULLIS_AUDIENCES (a token is for the edge or for the control plane, never both)",
+            ));
+        }
         let bundle_credential = lookup("PORTCULLIS_BUNDLE_CREDENTIAL");
         if bundle_credential.as_ref().is_some_and(|c| c.len() < 16) {
             return Err(invalid(
@@ -247,6 +263,7 @@ impl Config {
             redis_url,
             issuer,
             audiences,
+            control_plane_audience,
             bundle_credential,
             policy_dir: lookup("PORTCULLIS_POLICY_DIR").map(PathBuf::from),
             master_key,
@@ -275,6 +292,21 @@ mod tests {
         assert_eq!(config.issuer, "http://127.0.0.1:8080");
         assert!(config.database_url.starts_with("sqlite:"));
         assert_eq!(config.audiences, vec!["portcullis-edge".to_string()]);
+        assert_eq!(config.control_plane_audience, "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn the_control_plane_audience_is_never_an_edge_audience() {
+        let error = config(&[("PORTCULLIS_CONTROL_PLANE_AUDIENCE", "portcullis-edge")])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            error.contains("PORTCULLIS_CONTROL_PLANE_AUDIENCE"),
+            "{error}"
+        );
+        let named = config(&[("PORTCULLIS_CONTROL_PLANE_AUDIENCE", "portcullis-admin")]).unwrap();
+        assert_eq!(named.control_plane_audience, "portcullis-admin");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! store, the bundle every edge filter follows, and the audit log.
 
 pub mod admin_policy;
+pub mod audience;
 pub mod audit;
 pub mod audit_batch;
 pub mod authority;

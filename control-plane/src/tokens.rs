@@ -1,6 +1,7 @@
 //! Access tokens in the RFC 9068 profile the edge verifies, and their verification here (same
 //! `authz` code as the filter).
 
+use crate::audience::Accept;
 use crate::bundle::Published;
 use crate::config::Config;
 use portcullis_authz::claims::{AccessClaims, ClaimRules};
@@ -21,6 +22,8 @@ pub struct Grant<'a> {
     pub sub: String,
     /// The client it is issued to.
     pub client_id: &'a str,
+    /// Its `aud`: one side's audiences (see [`crate::audience`]).
+    pub audiences: &'a [String],
     /// Granted scopes.
     pub scopes: &'a [String],
     /// Roles.
@@ -58,7 +61,7 @@ pub fn issue(
     let mut claims = json!({
         "iss": config.issuer,
         "sub": grant.sub,
-        "aud": config.audiences,
+        "aud": grant.audiences,
         "exp": exp,
         "iat": now,
         "nbf": now,
@@ -94,29 +97,40 @@ pub enum Inactive {
     Revoked(Revoked),
 }
 
-/// Verifies one of our access tokens against the published keys and revocations.
+/// Verifies one of our access tokens for `accept` against the published keys and revocations.
 pub fn verify(
     published: &Published,
     config: &Config,
+    accept: Accept,
     token: &str,
 ) -> Result<AccessClaims, Inactive> {
+    let claims = verify_signature(published, config, accept, token).map_err(Inactive::Invalid)?;
+    published
+        .revocations
+        .check(&claims)
+        .map_err(Inactive::Revoked)?;
+    Ok(claims)
+}
+
+/// Verifies signature and claims only, not revocation: for endpoints that must know whose token
+/// it is before they may say whether it was revoked.
+pub fn verify_signature(
+    published: &Published,
+    config: &Config,
+    accept: Accept,
+    token: &str,
+) -> Result<AccessClaims, TokenError> {
     let rules = ClaimRules {
         issuer: config.issuer.clone(),
-        audiences: config.audiences.clone(),
+        audiences: crate::audience::accepted(config, accept),
         leeway: LEEWAY,
         max_lifetime: config.lifetimes.longest_access() + LEEWAY,
     };
-    let claims = jws::verify(
+    jws::verify(
         token,
         &published.keys,
         &rules,
         crate::now(),
         MAX_TOKEN_BYTES,
     )
-    .map_err(Inactive::Invalid)?;
-    published
-        .revocations
-        .check(&claims)
-        .map_err(Inactive::Revoked)?;
-    Ok(claims)
 }

@@ -52,10 +52,7 @@ async fn no_escalation(db: &TestDb) {
             &["client_credentials"],
         )
         .await;
-    let partial = app.cc_token(&id, &secret, None).await.json()["access_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let partial = app.control_plane_token(&id, &secret).await;
     // A partial administrator cannot mint a more powerful client or user…
     let client = app
         .send(
@@ -337,10 +334,17 @@ both_backends!(client_lifecycle_with_rotation_and_disable, client_lifecycle);
 
 async fn totp_flow(db: &TestDb) {
     let app = TestApp::start(config(db, &[])).await;
-    let (id, secret) = app.client("web", "a", &["password", "refresh_token"]).await;
+    let (id, secret) = app
+        .client("web", "a self", &["password", "refresh_token"])
+        .await;
     app.user("gina", "correct horse battery", &[], "a").await;
     let login = app
-        .login((&id, &secret), "gina", "correct horse battery", &[])
+        .login(
+            (&id, &secret),
+            "gina",
+            "correct horse battery",
+            &[("scope", "self")],
+        )
         .await
         .json();
     let access = login["access_token"].as_str().unwrap().to_owned();
@@ -390,7 +394,7 @@ async fn totp_flow(db: &TestDb) {
             (&id, &secret),
             "gina",
             "correct horse battery",
-            &[("otp", &code)],
+            &[("otp", &code), ("scope", "self")],
         )
         .await;
     assert_eq!(with_otp.status, StatusCode::OK, "{}", with_otp.text);

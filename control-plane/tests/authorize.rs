@@ -11,7 +11,7 @@ use serde_json::json;
 async fn corpus_agreement(db: &TestDb) {
     let app = TestApp::start(config(db, &[])).await;
     let (rs, rs_secret) = app
-        .client("resource-server", "", &["client_credentials"])
+        .client("resource-server", "authorize", &["client_credentials"])
         .await;
     let cases = portcullis_control_plane::policies::load_corpus(&common::policy_dir()).unwrap();
     assert!(
@@ -34,6 +34,7 @@ async fn corpus_agreement(db: &TestDb) {
             &Grant {
                 sub: case.token.sub.clone(),
                 client_id: &case.token.client_id,
+                audiences: &app.state.config().audiences,
                 scopes: &scopes,
                 roles: &case.token.roles,
                 tenant: case.token.tenant.as_deref(),
@@ -93,6 +94,17 @@ async fn authorize_refuses_bad_tokens_and_unauthenticated_callers() {
     let allowed = app.send(ask(&token).basic(&id, &secret)).await.json();
     assert_eq!(allowed["decision"], "allow");
     assert_eq!(allowed["policy_ids"], json!(["role-viewer"]));
+    // Another client's token: only with scope `authorize` (introspection's rule).
+    let (other, other_secret) = app.client("other", "", &["client_credentials"]).await;
+    let foreign = app
+        .send(ask(&token).basic(&other, &other_secret))
+        .await
+        .json();
+    assert_eq!(foreign["decision"], "deny");
+    assert_eq!(foreign["reason"], "invalid_token", "{foreign}");
+    let (rs, rs_secret) = app.client("rs", "authorize", &["client_credentials"]).await;
+    let examined = app.send(ask(&token).basic(&rs, &rs_secret)).await.json();
+    assert_eq!(examined["decision"], "allow", "{examined}");
     let garbage = app.send(ask("garbage").basic(&id, &secret)).await.json();
     assert_eq!(garbage["decision"], "deny");
     assert_eq!(garbage["reason"], "invalid_token");

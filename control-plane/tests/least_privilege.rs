@@ -35,7 +35,7 @@ async fn partial_admin(app: &TestApp) -> String {
             tenant: None,
         })
         .await;
-    client_token(app, &id, &secret).await
+    app.control_plane_token(&id, &secret).await
 }
 
 async fn call(
@@ -506,7 +506,8 @@ both_backends!(
     client_grants
 );
 
-/// Signs in a user through a password client that has `scopes` and `roles`.
+/// Signs in a user through a password client that has `scopes` and `roles`, for the control
+/// plane when `scopes` has an admin scope, else for the edge.
 async fn user_token(app: &TestApp, username: &str, scopes: &str, roles: &[&str]) -> String {
     let (id, secret) = app
         .client_from(&NewClient {
@@ -517,7 +518,14 @@ async fn user_token(app: &TestApp, username: &str, scopes: &str, roles: &[&str])
             tenant: None,
         })
         .await;
-    let login = app.login((&id, &secret), username, PASSWORD, &[]).await;
+    let resource: &[(&str, &str)] = if scopes.contains("admin:") {
+        &[("resource", common::ISSUER)]
+    } else {
+        &[]
+    };
+    let login = app
+        .login((&id, &secret), username, PASSWORD, resource)
+        .await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.text);
     login.json()["access_token"].as_str().unwrap().to_owned()
 }

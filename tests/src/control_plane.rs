@@ -188,6 +188,27 @@ impl ControlPlane {
             .to_owned()
     }
 
+    /// A `client_credentials` token for the control plane itself (RFC 8707 `resource` = the
+    /// issuer), as a client with edge scopes besides its admin ones needs.
+    pub async fn admin_token(&self, client: &(String, String)) -> String {
+        let issuer = self.issuer();
+        let params = [
+            ("grant_type", "client_credentials"),
+            ("resource", issuer.as_str()),
+        ];
+        let reply = self.token(client, &params).await;
+        assert_eq!(
+            reply.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        reply.json()["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// `POST /oauth2/revoke`.
     pub async fn revoke(&self, client: &(String, String), token: &str) -> Response {
         self.post_form("/oauth2/revoke", client, &[("token", token)])

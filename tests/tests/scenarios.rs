@@ -34,7 +34,7 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
             &["client_credentials"],
         )
         .await;
-    let admin = s.plane.client_token(&admin_client, None).await;
+    let admin = s.plane.admin_token(&admin_client).await;
     let created = s
         .plane
         .admin(
@@ -52,7 +52,7 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
         .plane
         .create_client(
             "web",
-            "api:items:read api:payments:write",
+            "api:items:read api:payments:write self",
             &["password", "refresh_token"],
         )
         .await;
@@ -83,13 +83,30 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
         format!("user:{user_id}")
     );
     assert_eq!(post(port, "/api/payments", &first).await, 403);
-    // Enrol TOTP through self-service and log in with a code.
+    // Enrol TOTP through self-service (a control-plane token with scope self) and log in with a
+    // code.
+    let own = body(
+        &s.plane
+            .token(
+                &web,
+                &[
+                    ("grant_type", "password"),
+                    ("username", "lena"),
+                    ("password", "correct horse battery"),
+                    ("scope", "self"),
+                ],
+            )
+            .await,
+    )["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let enrol = s
         .plane
         .admin(
             "POST",
             "/v1/me/totp",
-            &first,
+            &own,
             Some(&json!({"current_password": "correct horse battery"})),
         )
         .await;
@@ -105,7 +122,7 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
         .admin(
             "POST",
             "/v1/me/totp/confirm",
-            &first,
+            &own,
             Some(&json!({"code": portcullis_control_plane::totp::code(&secret, step)})),
         )
         .await;
@@ -164,7 +181,7 @@ async fn refresh_reuse_revokes_the_family_at_envoy() {
         .plane
         .create_client("ops", "admin:users api:items:read", &["client_credentials"])
         .await;
-    let admin = s.plane.client_token(&admin_client, None).await;
+    let admin = s.plane.admin_token(&admin_client).await;
     s.plane
         .admin("POST", "/admin/v1/users", &admin, Some(&json!({"username": "max", "password": "correct horse battery", "scopes": "api:items:read"})))
         .await;
@@ -246,7 +263,7 @@ async fn database_outage_degrades_cleanly() {
         .plane
         .create_client("ops", "admin:users api:items:read", &["client_credentials"])
         .await;
-    let admin = s.plane.client_token(&admin_client, None).await;
+    let admin = s.plane.admin_token(&admin_client).await;
     s.plane
         .admin("POST", "/admin/v1/users", &admin, Some(&json!({"username": "nia", "password": "correct horse battery", "scopes": "api:items:read"})))
         .await;
@@ -394,7 +411,7 @@ async fn logout_ends_the_session_at_envoy() {
         .plane
         .create_client("ops", "admin:users api:items:read", &["client_credentials"])
         .await;
-    let admin = s.plane.client_token(&admin_client, None).await;
+    let admin = s.plane.admin_token(&admin_client).await;
     s.plane
         .admin("POST", "/admin/v1/users", &admin, Some(&json!({"username": "olga", "password": "correct horse battery", "scopes": "api:items:read"})))
         .await;
@@ -442,7 +459,7 @@ async fn a_restart_loses_nothing() {
         .plane
         .create_client("ops", "admin:full", &["client_credentials"])
         .await;
-    let admin = s.plane.client_token(&ops, None).await;
+    let admin = s.plane.admin_token(&ops).await;
     s.plane
         .admin("POST", "/admin/v1/users", &admin, Some(&json!({"username": "pia", "password": "correct horse battery", "scopes": "api:items:read"})))
         .await;
@@ -487,7 +504,7 @@ async fn a_restart_loses_nothing() {
             .json(),
         jwks_before
     );
-    let admin = s.plane.client_token(&ops, None).await;
+    let admin = s.plane.admin_token(&ops).await;
     assert_eq!(
         body(
             &s.plane

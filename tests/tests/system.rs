@@ -63,7 +63,7 @@ async fn policy_push_is_enforced_without_restart_and_bad_pushes_change_nothing()
         .plane
         .create_client("policy-admin", "admin:policies", &["client_credentials"])
         .await;
-    let admin = s.plane.client_token(&admin_client, None).await;
+    let admin = s.plane.admin_token(&admin_client).await;
     let reports = s
         .plane
         .create_client("reports", "reports:read", &["client_credentials"])
@@ -139,7 +139,7 @@ async fn user_login_then_disable_on_postgres() {
             &["sre"],
         )
         .await;
-    let admin = s.plane.client_token(&admin_client, None).await;
+    let admin = s.plane.admin_token(&admin_client).await;
     let created = s
         .plane
         .admin(
@@ -265,7 +265,7 @@ async fn key_rotation_under_traffic_fails_no_request() {
         .plane
         .create_client("keys-admin", "admin:keys", &["client_credentials"])
         .await;
-    let admin = s.plane.client_token(&keys_admin, None).await;
+    let admin = s.plane.admin_token(&keys_admin).await;
     let (mut served, mut rotations, mut refused) = (0, 0, 0);
     let mut failures = Vec::new();
     let started = std::time::Instant::now();

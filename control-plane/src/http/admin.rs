@@ -7,6 +7,7 @@
 use super::error::{ApiError, OAuthCode};
 use super::json::JsonBody;
 use super::oauth::caller;
+use crate::audience::Accept;
 use crate::audit::{self, Event, Origin};
 use crate::authority::{Authority, Grants};
 use crate::clients::{Client, ClientPatch, NewClient};
@@ -82,7 +83,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 
 /// Authorizes every admin request with `policies/admin-api.cedar` before its handler runs.
 async fn admin_gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let claims = match caller(&state, request.headers()) {
+    let claims = match caller(&state, request.headers(), Accept::ControlPlane) {
         Ok(claims) => claims,
         Err(error) => return error.into_response(),
     };
@@ -99,9 +100,20 @@ async fn admin_gate(State(state): State<AppState>, mut request: Request, next: N
         )
         .into_response();
     }
+    let authority = match Authority::held_by(&state.db().pool, &claims).await {
+        Ok(Some(authority)) => authority,
+        Ok(None) => {
+            return ApiError::oauth(
+                OAuthCode::InvalidToken,
+                "the token's user or client is gone or disabled",
+            )
+            .into_response()
+        }
+        Err(error) => return ApiError::from(error).into_response(),
+    };
     request.extensions_mut().insert(Admin {
         actor: claims.sub.to_string(),
-        authority: Authority::of(&claims),
+        authority,
     });
     next.run(request).await
 }

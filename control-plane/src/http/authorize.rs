@@ -1,13 +1,15 @@
 //! `POST /v1/authorize`: the edge's decision for services that are not behind Envoy. The token
 //! is verified and checked for revocation against the published bundle and the request is
 //! evaluated by the same `authz` code as the filter, so both give the same answer. Callers
-//! authenticate as OAuth clients (HTTP Basic), as for introspection.
+//! authenticate as OAuth clients (HTTP Basic) and follow introspection's rule: a client may ask
+//! about its own tokens, and about others' only with scope `authorize`.
 
 use super::error::{ApiError, OAuthCode};
 use super::json::JsonBody;
-use super::request::{authenticate_client, OAuthForm};
+use super::request::{authenticate_client, may_examine, OAuthForm, AUTHORIZE_SCOPE};
+use crate::audience::Accept;
 use crate::state::AppState;
-use crate::tokens::{self, Inactive};
+use crate::tokens;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
@@ -47,20 +49,22 @@ pub async fn authorize(
         params: Default::default(),
         headers,
     };
-    authenticate_client(&state, &form).await?;
+    let caller = authenticate_client(&state, &form).await?;
     let published = state.published();
     let Some(served) = &published.served else {
         return Err(ApiError::Unavailable(
             "no policy set has been loaded yet".into(),
         ));
     };
-    let claims = match tokens::verify(&published, state.config(), &question.token) {
-        Ok(claims) => claims,
-        Err(Inactive::Invalid(error)) => {
-            return Ok(deny("invalid_token", vec![error.reason().into()]))
-        }
-        Err(Inactive::Revoked(_)) => return Ok(deny("revoked", Vec::new())),
-    };
+    let claims =
+        match tokens::verify_signature(&published, state.config(), Accept::Edge, &question.token) {
+            Ok(claims) if may_examine(&caller, &claims.client_id, AUTHORIZE_SCOPE) => claims,
+            Ok(_) => return Ok(deny("invalid_token", Vec::new())),
+            Err(error) => return Ok(deny("invalid_token", vec![error.reason().into()])),
+        };
+    if published.revocations.check(&claims).is_err() {
+        return Ok(deny("revoked", Vec::new()));
+    }
     let Ok(path) = portcullis_authz::path::normalize(&question.path) else {
         return Ok(deny("bad_path", Vec::new()));
     };

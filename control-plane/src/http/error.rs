@@ -22,6 +22,8 @@ pub enum OAuthCode {
     UnsupportedGrantType,
     /// Requested scope not allowed.
     InvalidScope,
+    /// Requested resource (audience) not allowed (RFC 8707 §2).
+    InvalidTarget,
     /// Bearer token missing or invalid (RFC 6750).
     InvalidToken,
     /// Bearer token lacks the scope (RFC 6750).
@@ -39,6 +41,7 @@ impl OAuthCode {
             OAuthCode::UnauthorizedClient => "unauthorized_client",
             OAuthCode::UnsupportedGrantType => "unsupported_grant_type",
             OAuthCode::InvalidScope => "invalid_scope",
+            OAuthCode::InvalidTarget => "invalid_target",
             OAuthCode::InvalidToken => "invalid_token",
             OAuthCode::InsufficientScope => "insufficient_scope",
             OAuthCode::TemporarilyUnavailable => "temporarily_unavailable",
@@ -310,6 +313,12 @@ impl IntoApi for crate::passwords::HashError {
     }
 }
 
+impl IntoApi for crate::audience::TargetError {
+    fn into_api(self) -> ApiError {
+        ApiError::oauth(OAuthCode::InvalidTarget, self.to_string())
+    }
+}
+
 impl IntoApi for crate::authority::Refusal {
     fn into_api(self) -> ApiError {
         ApiError::oauth(OAuthCode::InsufficientScope, self.to_string())
@@ -317,6 +326,7 @@ impl IntoApi for crate::authority::Refusal {
 }
 
 from_store_error!(
+    crate::audience::TargetError,
     crate::authority::Refusal,
     crate::users::UserError,
     crate::clients::ClientError,

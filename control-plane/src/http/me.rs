@@ -1,9 +1,11 @@
-//! `/v1/me/…`: a signed-in user's own sessions, password and second factor. Changing the
-//! password or the second factor needs the current password again.
+//! `/v1/me/…`: a signed-in user's own sessions, password and second factor. Only a user's
+//! control-plane token that carries scope `self` (from a client allowed self-service) opens it.
+//! Changing the password or the second factor needs the current password again.
 
 use super::error::{ApiError, OAuthCode};
 use super::json::JsonBody;
 use super::oauth::caller;
+use crate::audience::{Accept, SELF_SCOPE};
 use crate::audit::{self, Event, Origin};
 use crate::sessions::{self, revocations};
 use crate::state::AppState;
@@ -17,7 +19,13 @@ use serde_json::{json, Value};
 
 /// The calling user's id and the session of their token.
 fn me(state: &AppState, headers: &HeaderMap) -> Result<(String, Option<String>), ApiError> {
-    let claims = caller(state, headers)?;
+    let claims = caller(state, headers, Accept::ControlPlane)?;
+    if !claims.scopes.iter().any(|s| s == SELF_SCOPE) {
+        return Err(ApiError::oauth(
+            OAuthCode::InsufficientScope,
+            "/v1/me needs a token with scope self (from a client allowed self-service)",
+        ));
+    }
     match claims.sub {
         Subject::User(id) => Ok((id, claims.sid)),
         Subject::Client(_) => Err(ApiError::oauth(

@@ -2,7 +2,8 @@
 //! (RFC 7009), introspection (RFC 7662) and userinfo.
 
 use super::error::{ApiError, OAuthCode};
-use super::request::{authenticate_client, bearer, OAuthForm};
+use super::request::{authenticate_client, bearer, may_examine, OAuthForm, INTROSPECT_SCOPE};
+use crate::audience::{self, Accept};
 use crate::audit::{self, Event, Origin};
 use crate::clients::Client;
 use crate::sessions::{self, revocations, Refresh};
@@ -119,6 +120,8 @@ async fn client_credentials(
     client: &Client,
 ) -> Result<Value, ApiError> {
     let scopes = narrowed(requested_scopes(form)?, &client.scopes)?;
+    let target = audience::target(state.config(), form.get("resource"), &client.scopes, scopes)?;
+    let scopes = target.scopes;
     let ttl = state.config().lifetimes.client_access;
     let subject = format!("client:{}", client.client_id);
     let issued = tokens::issue(
@@ -127,6 +130,7 @@ async fn client_credentials(
         &Grant {
             sub: subject.clone(),
             client_id: &client.client_id,
+            audiences: &target.audiences,
             scopes: &scopes,
             roles: &client.roles,
             tenant: client.tenant.as_deref(),
@@ -154,15 +158,18 @@ async fn client_credentials(
     }))
 }
 
+/// Whether `user` may be granted `scope`: its own scopes, and [`audience::SELF_SCOPE`], which
+/// every user has (the client decides whether its tokens may carry it).
+fn user_holds(user: &users::User, scope: &str) -> bool {
+    scope == audience::SELF_SCOPE || user.scopes.iter().any(|s| s == scope)
+}
+
 /// A user's roles that reach a token issued to `client`: those the client allows, as with scopes.
 fn narrowed_roles(roles: &[String], client: &Client) -> Vec<String> {
     crate::scopes::narrow(Some(roles), &client.roles)
 }
 
 const BAD_LOGIN: &str = "invalid username or password";
-
-/// The scope that lets a client (a resource server) introspect other clients' tokens.
-pub const INTROSPECT_SCOPE: &str = "introspect";
 
 async fn password(
     state: &AppState,
@@ -266,13 +273,15 @@ async fn password(
         .throttle()
         .succeeded(username, &origin.client_ip)
         .await;
-    let allowed: Vec<String> = user
+    let allowed: Vec<String> = client
         .scopes
         .iter()
-        .filter(|s| client.scopes.contains(s))
+        .filter(|s| user_holds(user, s))
         .cloned()
         .collect();
     let scopes = narrowed(requested_scopes(form)?, &allowed)?;
+    let target = audience::target(state.config(), form.get("resource"), &client.scopes, scopes)?;
+    let scopes = target.scopes;
     let scope_text = crate::scopes::join(&scopes);
     let lifetimes = &state.config().lifetimes;
     let mut tx = state.db().pool.begin().await?;
@@ -326,6 +335,7 @@ async fn password(
         &Grant {
             sub: subject.clone(),
             client_id: &client.client_id,
+            audiences: &target.audiences,
             scopes: &scopes,
             roles: &narrowed_roles(&user.roles, client),
             tenant: user.tenant.as_deref(),
@@ -428,9 +438,11 @@ async fn refresh(
     let session_scopes: Vec<String> = crate::scopes::parse(&session.scope)
         .unwrap_or_default()
         .into_iter()
-        .filter(|s| user.scopes.contains(s) && client.scopes.contains(s))
+        .filter(|s| user_holds(&user, s) && client.scopes.contains(s))
         .collect();
     let scopes = narrowed(requested, &session_scopes)?;
+    let target = audience::target(state.config(), form.get("resource"), &client.scopes, scopes)?;
+    let scopes = target.scopes;
     let amr = crate::db::words(&session.amr);
     let subject = format!("user:{}", user.user_id);
     let issued = tokens::issue(
@@ -439,6 +451,7 @@ async fn refresh(
         &Grant {
             sub: subject.clone(),
             client_id: &client.client_id,
+            audiences: &target.audiences,
             scopes: &scopes,
             roles: &narrowed_roles(&user.roles, client),
             tenant: user.tenant.as_deref(),
@@ -507,7 +520,7 @@ pub async fn revoke(
         return Ok(StatusCode::OK);
     }
     let published = state.published();
-    if let Ok(claims) = tokens::verify(&published, state.config(), token) {
+    if let Ok(claims) = tokens::verify(&published, state.config(), Accept::Any, token) {
         if claims.client_id == client.client_id {
             let mut tx = state.db().pool.begin().await?;
             revocations::token(&mut tx, &claims.jti, claims.exp).await?;
@@ -553,9 +566,7 @@ pub async fn introspect(
     let token = form.require("token")?;
     let inactive = || no_store(json!({"active": false}));
     // RFC 7662 §4: only resource servers (scope `introspect`) may look at other clients' tokens.
-    let may_see = |client_id: &str| {
-        client_id == caller.client_id || caller.scopes.iter().any(|s| s == INTROSPECT_SCOPE)
-    };
+    let may_see = |client_id: &str| may_examine(&caller, client_id, INTROSPECT_SCOPE);
     if let Some(session) =
         sessions::by_refresh_token(&state.db().pool, state.master(), token).await?
     {
@@ -585,7 +596,7 @@ pub async fn introspect(
         })));
     }
     let published = state.published();
-    let Ok(claims) = tokens::verify(&published, state.config(), token) else {
+    let Ok(claims) = tokens::verify(&published, state.config(), Accept::Any, token) else {
         return Ok(inactive());
     };
     if !may_see(&claims.client_id) {
@@ -622,11 +633,15 @@ pub async fn introspect(
     Ok(no_store(body))
 }
 
-/// Verifies the request's bearer token (RFC 6750).
-pub fn caller(state: &AppState, headers: &HeaderMap) -> Result<AccessClaims, ApiError> {
+/// Verifies the request's bearer token (RFC 6750) for `accept`.
+pub fn caller(
+    state: &AppState,
+    headers: &HeaderMap,
+    accept: Accept,
+) -> Result<AccessClaims, ApiError> {
     let token = bearer(headers)
         .ok_or_else(|| ApiError::oauth(OAuthCode::InvalidToken, "a bearer token is required"))?;
-    tokens::verify(&state.published(), state.config(), token)
+    tokens::verify(&state.published(), state.config(), accept, token)
         .map_err(|_| ApiError::oauth(OAuthCode::InvalidToken, "the access token is not valid"))
 }
 
@@ -635,7 +650,7 @@ pub async fn userinfo(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
-    let claims = caller(&state, &headers)?;
+    let claims = caller(&state, &headers, Accept::Any)?;
     let mut body = json!({"sub": claims.sub.to_string(), "roles": claims.roles});
     if let Some(tenant) = &claims.tenant {
         body["tenant"] = json!(tenant);

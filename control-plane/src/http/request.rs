@@ -13,6 +13,18 @@ use base64::Engine as _;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+/// The scope that lets a resource server introspect tokens issued to other clients.
+pub const INTROSPECT_SCOPE: &str = "introspect";
+/// The scope that lets a service ask `/v1/authorize` about tokens issued to other clients.
+pub const AUTHORIZE_SCOPE: &str = "authorize";
+
+/// The one access rule of the endpoints that examine a token for their caller (introspection,
+/// `/v1/authorize`): a client may examine tokens issued to it, and others' only with the
+/// endpoint's dedicated `scope` (RFC 7662 §4). Anything else is answered as for an unknown token.
+pub fn may_examine(caller: &Client, token_client_id: &str, scope: &str) -> bool {
+    token_client_id == caller.client_id || caller.scopes.iter().any(|s| s == scope)
+}
+
 /// Largest form body accepted, in bytes.
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
 

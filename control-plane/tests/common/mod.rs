@@ -362,6 +362,20 @@ impl TestApp {
         .await
     }
 
+    /// A client_credentials token for the control plane (RFC 8707 `resource`), as a client
+    /// with edge scopes besides its admin ones needs.
+    pub async fn control_plane_token(&self, id: &str, secret: &str) -> String {
+        let reply = self
+            .send(
+                Call::new(Method::POST, "/oauth2/token")
+                    .basic(id, secret)
+                    .form(&[("grant_type", "client_credentials"), ("resource", ISSUER)]),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        reply.json()["access_token"].as_str().unwrap().to_owned()
+    }
+
     /// A password-grant login.
     pub async fn login(
         &self,

@@ -216,7 +216,7 @@ async fn main() {
             &["client_credentials"],
         )
         .await;
-    let admin_token = plane.client_token(&admin, None).await;
+    let admin_token = plane.admin_token(&admin).await;
     for i in 0..64 {
         let reply = plane
             .admin(

@@ -67,7 +67,7 @@ async fn main() {
         .plane
         .create_client("ops", "admin:policies", &["client_credentials"])
         .await;
-    let admin = s.plane.client_token(&admin_client, None).await;
+    let admin = s.plane.admin_token(&admin_client).await;
 
     let mut revocations = Vec::new();
     for _ in 0..trials {
