@@ -81,14 +81,19 @@ impl Authority {
             }
             Subject::Client(_) => return Ok(None),
             Subject::User(id) => {
-                let Some(user) = crate::users::get(pool, id).await?.filter(|u| !u.disabled) else {
+                let Some(user) = crate::users::get(pool, id)
+                    .await?
+                    .filter(|u| !u.disabled && client.admits(u.tenant.as_deref()))
+                else {
                     return Ok(None);
                 };
+                let mut scopes = user.scopes;
+                scopes.push(crate::audience::SELF_SCOPE.to_owned());
                 let through = |held: Vec<String>, allowed: &[String]| -> Vec<String> {
                     held.into_iter().filter(|s| allowed.contains(s)).collect()
                 };
                 (
-                    through(user.scopes, &client.scopes),
+                    through(scopes, &client.scopes),
                     through(user.roles, &client.roles),
                     user.tenant,
                 )
@@ -111,6 +116,12 @@ impl Authority {
             roles: Vec::new(),
             tenant: None,
         }
+    }
+
+    /// Whether the administrator holds `scope` now (the admin gate narrows the token's scopes to
+    /// these before Cedar decides the area).
+    pub fn holds(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
     }
 
     /// The tenant the administrator is confined to, if any.

@@ -79,6 +79,14 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
     })
 }
 
+impl Client {
+    /// Whether a user of `tenant` may sign in through this client: a tenant's client serves
+    /// only that tenant's users (a global one serves everyone).
+    pub fn admits(&self, tenant: Option<&str>) -> bool {
+        self.tenant.is_none() || self.tenant.as_deref() == tenant
+    }
+}
+
 const COLUMNS: &str =
     "id, name, scopes, grant_types, roles, tenant, disabled, created_at, previous_secret_expires";
 

@@ -798,3 +798,81 @@ both_backends!(
     roles_reach_a_token_only_where_the_client_has_them,
     role_narrowing
 );
+
+async fn demotion(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let full = app.admin_token().await;
+    let (id, secret) = app
+        .client("keys-admin", "admin:keys", &["client_credentials"])
+        .await;
+    let token = client_token(&app, &id, &secret).await;
+    let keys = call(&app, &token, Method::GET, "/admin/v1/keys", None).await;
+    assert_eq!(keys.status, StatusCode::OK, "{}", keys.text);
+    let demoted = call(
+        &app,
+        &full,
+        Method::PATCH,
+        &format!("/admin/v1/clients/{id}"),
+        Some(json!({"scopes": ""})),
+    )
+    .await;
+    assert_eq!(demoted.status, StatusCode::OK, "{}", demoted.text);
+    let keys = call(&app, &token, Method::GET, "/admin/v1/keys", None).await;
+    assert_refused(&keys, "the same token after its client lost admin:keys");
+    let moved = call(
+        &app,
+        &full,
+        Method::PATCH,
+        &format!("/admin/v1/clients/{id}"),
+        Some(json!({"scopes": "admin:keys", "tenant": "acme"})),
+    )
+    .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    let keys = call(&app, &token, Method::GET, "/admin/v1/keys", None).await;
+    assert_refused(&keys, "a tenantless token whose client moved into a tenant");
+}
+both_backends!(a_demotion_takes_effect_at_the_next_request, demotion);
+
+async fn tenant_clients(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    app.user_in("ann", PASSWORD, &[], "api:items:read", Some("acme"))
+        .await;
+    app.user_in("gus", PASSWORD, &[], "api:items:read", Some("globex"))
+        .await;
+    app.user_in("root", PASSWORD, &[], "api:items:read", None)
+        .await;
+    let (id, secret) = app
+        .client_from(&NewClient {
+            name: "acme-web",
+            scopes: "api:items:read",
+            grants: &strings(&["password"]),
+            roles: &[],
+            tenant: Some("acme"),
+        })
+        .await;
+    let ok = app.login((&id, &secret), "ann", PASSWORD, &[]).await;
+    assert_eq!(
+        ok.status,
+        StatusCode::OK,
+        "its own tenant's user: {}",
+        ok.text
+    );
+    for outsider in ["gus", "root"] {
+        let reply = app.login((&id, &secret), outsider, PASSWORD, &[]).await;
+        assert_eq!(
+            reply.json()["error"],
+            "invalid_grant",
+            "{outsider} through acme's client: {}",
+            reply.text
+        );
+        assert_eq!(
+            reply.json()["error_description"],
+            "invalid username or password",
+            "no hint why"
+        );
+    }
+}
+both_backends!(
+    a_tenants_client_signs_in_only_that_tenants_users,
+    tenant_clients
+);

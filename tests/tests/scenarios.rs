@@ -158,7 +158,8 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
             None,
         )
         .await;
-    assert_eq!(body(&audit)["events"].as_array().map(Vec::len), Some(2));
+    // Three logins: password only, for self-service, and with the code.
+    assert_eq!(body(&audit)["events"].as_array().map(Vec::len), Some(3));
 }
 
 /// Scenario 3: reusing a rotated refresh token revokes the family, and Envoy rejects the

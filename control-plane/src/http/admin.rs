@@ -87,19 +87,6 @@ async fn admin_gate(State(state): State<AppState>, mut request: Request, next: N
         Ok(claims) => claims,
         Err(error) => return error.into_response(),
     };
-    let decision = admin_policy::decide(
-        &claims,
-        request.method().as_str(),
-        request.uri().path(),
-        crate::now(),
-    );
-    if !decision.allowed {
-        return ApiError::oauth(
-            OAuthCode::InsufficientScope,
-            "the admin policy does not allow this request (each area needs admin:<area> or admin:full; keys, policies and the audit log need a token without a tenant)",
-        )
-        .into_response();
-    }
     let authority = match Authority::held_by(&state.db().pool, &claims).await {
         Ok(Some(authority)) => authority,
         Ok(None) => {
@@ -111,6 +98,24 @@ async fn admin_gate(State(state): State<AppState>, mut request: Request, next: N
         }
         Err(error) => return ApiError::from(error).into_response(),
     };
+    // The area is decided on what the token carries and the principal still holds, in the
+    // tenant it is in now: a demotion or a move into a tenant takes effect at once.
+    let mut current = claims.clone();
+    current.scopes.retain(|s| authority.holds(s));
+    current.tenant = authority.tenant().map(str::to_owned);
+    let decision = admin_policy::decide(
+        &current,
+        request.method().as_str(),
+        request.uri().path(),
+        crate::now(),
+    );
+    if !decision.allowed {
+        return ApiError::oauth(
+            OAuthCode::InsufficientScope,
+            "the admin policy does not allow this request (each area needs admin:<area> or admin:full; keys, policies and the audit log need a token without a tenant)",
+        )
+        .into_response();
+    }
     request.extensions_mut().insert(Admin {
         actor: claims.sub.to_string(),
         authority,

@@ -60,7 +60,11 @@ pub async fn authorize(
         match tokens::verify_signature(&published, state.config(), Accept::Edge, &question.token) {
             Ok(claims) if may_examine(&caller, &claims.client_id, AUTHORIZE_SCOPE) => claims,
             Ok(_) => return Ok(deny("invalid_token", Vec::new())),
-            Err(error) => return Ok(deny("invalid_token", vec![error.reason().into()])),
+            // Why another client's token fails is that client's business.
+            Err(error) if caller.scopes.iter().any(|s| s == AUTHORIZE_SCOPE) => {
+                return Ok(deny("invalid_token", vec![error.reason().into()]))
+            }
+            Err(_) => return Ok(deny("invalid_token", Vec::new())),
         };
     if published.revocations.check(&claims).is_err() {
         return Ok(deny("revoked", Vec::new()));

@@ -200,7 +200,15 @@ async fn password(
         .verify(record.as_ref().map(|r| r.password_hash.as_str()), password)
         .await?;
     let record = match record {
-        Some(record) if verified.matches && !record.user.disabled => record,
+        // A tenant's client signs in only that tenant's users; anyone else fails like a wrong
+        // password (nothing tells which).
+        Some(record)
+            if verified.matches
+                && !record.user.disabled
+                && client.admits(record.user.tenant.as_deref()) =>
+        {
+            record
+        }
         other => {
             state
                 .throttle()
@@ -431,7 +439,7 @@ async fn refresh(
         }
     };
     let user = users::get(&mut *tx, &session.user_id).await?;
-    let Some(user) = user.filter(|u| !u.disabled) else {
+    let Some(user) = user.filter(|u| !u.disabled && client.admits(u.tenant.as_deref())) else {
         return Err(invalid());
     };
     // Scopes taken away from the user or the client since login are gone from refreshed tokens.
