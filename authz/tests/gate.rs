@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use portcullis_authz::bearer::BearerError;
+use portcullis_authz::config::PathParameters;
 use portcullis_authz::gate::{DenyReason, Gate, Outcome, RequestInput};
 use portcullis_authz::jws::TokenError;
 use portcullis_authz::path::PathError;
@@ -20,7 +21,7 @@ fn run(gate: &mut Gate, method: &str, path: &str, authorization: &[&str], now: i
         source_ip: Some("10.0.0.1"),
         now,
     };
-    match Gate::normalize_path(path) {
+    match Gate::normalize_path(path, PathParameters::Reject) {
         Ok(target) => gate.decide(&input, &target),
         Err(reason) => Outcome::Deny(portcullis_authz::gate::Denied {
             reason,

@@ -35,7 +35,7 @@ impl PortcullisFilter {
         let pseudo = |name: &str| header_str(&headers, name).unwrap_or_default();
         let (method, raw_path, authority) =
             (pseudo(":method"), pseudo(":path"), pseudo(":authority"));
-        let target = match Gate::normalize_path(raw_path) {
+        let target = match Gate::normalize_path(raw_path, worker.config.path_parameters) {
             Ok(target) => target,
             Err(reason) => return deny(&mut worker, &reason, None, ""),
         };

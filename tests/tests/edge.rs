@@ -228,6 +228,53 @@ async fn upstream_serves_the_path_cedar_judged() {
     assert_eq!(response.json()["path"], "/public/a/c?x=1");
     let encoded = get(port, "/public/..%2Fadmin", Some(&read)).await;
     assert_eq!(encoded.status, 400);
+    // A Tomcat or Spring upstream would serve `..;` as `..`: refused by default.
+    for parameter in [
+        "/api/items/..;/admin",
+        "/api/items;v=2/7",
+        "/api/items/..%3B/admin",
+    ] {
+        let response = get(port, parameter, Some(&read)).await;
+        assert_eq!(response.status, 400, "{parameter}");
+        assert_eq!(
+            response.json(),
+            json!({"error": "invalid_request"}),
+            "{parameter}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripped_path_parameters_reach_the_upstream_as_cedar_judged_them() {
+    let options = EnvoyOptions {
+        envoy_normalizes_paths: false,
+        plugin_config: plugin_config(json!({"path_parameters": "strip"})),
+        ..EnvoyOptions::default()
+    };
+    let stack = stack(options).await;
+    let port = stack.envoy.port;
+    let read = token(&claims("api:items:read"));
+    let stripped = get(port, "/api/items;v=2/7;jsessionid=x?a=1;b", Some(&read)).await;
+    assert_eq!(stripped.status, 200);
+    assert_eq!(
+        stripped.json()["path"],
+        "/api/items/7?a=1;b",
+        "the upstream must see the path without its parameters, the query as sent"
+    );
+    let traversal = get(port, "/api/items/..;/admin", Some(&read)).await;
+    assert_eq!(
+        traversal.status, 403,
+        "`..;` is resolved as `..` once stripped: /api/admin is judged"
+    );
+    let public = get(port, "/public/x/..;p=1/a", Some(&read)).await;
+    assert_eq!(public.status, 200);
+    assert_eq!(public.json()["path"], "/public/a");
+    let encoded = get(port, "/api/items/..%3B/admin", Some(&read)).await;
+    assert_eq!(
+        encoded.status, 400,
+        "an encoded `;` is refused under strip too"
+    );
+    drop(stack.upstream);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -195,3 +195,77 @@ fn an_expired_token_is_refused_once_the_host_clock_passes_exp() {
     assert_eq!(status(&get(&mut host, Some(&token), &[])), 401);
     assert_eq!(counter(&mut host, "invalid_token.expired"), 1);
 }
+
+#[test]
+fn a_path_segment_with_a_parameter_is_refused_by_default() {
+    let mut host = ready();
+    let token = token(&key());
+    for path in [
+        "/api/items/..;/admin",
+        "/api/items;v=2/7",
+        "/api/items/7%3B",
+        "/healthz;x",
+    ] {
+        let outcome = request(&mut host, "GET", path, Some(&token), &[]);
+        let Outcome::Respond(response) = outcome else {
+            panic!("{path} let through: {outcome:?}");
+        };
+        assert_eq!(response.status, 400, "{path}");
+        assert_eq!(
+            String::from_utf8_lossy(&response.body),
+            r#"{"error":"invalid_request"}"#,
+            "{path}"
+        );
+        assert_eq!(
+            response.header("www-authenticate"),
+            None,
+            "a bad path is no token problem: {path}"
+        );
+    }
+    assert_eq!(counter(&mut host, "denied.bad_path"), 4);
+    let query = request(&mut host, "GET", "/api/items/7?a=1;b=2", Some(&token), &[]);
+    assert_eq!(
+        status(&query),
+        200,
+        "a `;` in the query string is no path parameter"
+    );
+}
+
+#[test]
+fn stripped_path_parameters_are_judged_and_sent_upstream_without_them() {
+    let mut host = ready_with(r#"{"cluster":"cp","credential":"s","path_parameters":"strip"}"#);
+    let token = token(&key());
+    let outcome = request(
+        &mut host,
+        "GET",
+        "/api/items;v=2/7;jsessionid=x?a=1;b",
+        Some(&token),
+        &[],
+    );
+    let Outcome::Continue(headers) = outcome else {
+        panic!("a path with parameters refused under strip: {outcome:?}");
+    };
+    assert_eq!(
+        header(&headers, ":path").as_deref(),
+        Some("/api/items/7?a=1;b"),
+        "the upstream must get the path Cedar judged, query untouched"
+    );
+    let traversal = request(&mut host, "GET", "/api/items/..;/admin", Some(&token), &[]);
+    assert_eq!(
+        status(&traversal),
+        403,
+        "`..;` is `..` once stripped: /api/admin was judged, not an items path"
+    );
+    let encoded = request(
+        &mut host,
+        "GET",
+        "/api/items/..%3B/admin",
+        Some(&token),
+        &[],
+    );
+    assert_eq!(
+        status(&encoded),
+        400,
+        "an encoded `;` is refused under strip too"
+    );
+}
