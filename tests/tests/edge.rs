@@ -4,7 +4,7 @@ use portcullis_tests::bundle_server::{BundleServer, Mode};
 use portcullis_tests::echo::EchoUpstream;
 use portcullis_tests::envoy::{plugin_config, Envoy, EnvoyOptions};
 use portcullis_tests::http::{get, request};
-use portcullis_tests::tokens::{bundle, claims, key, token};
+use portcullis_tests::tokens::{bundle, claims, key, now, token};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -397,6 +397,54 @@ async fn new_policy_is_enforced_without_restart() {
         "propagation took {:?}",
         changed_at.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_reading_the_clock_through_an_escaped_name_is_never_answered_from_the_cache() {
+    let stack = stack(EnvoyOptions::default()).await;
+    let port = stack.envoy.port;
+    let closes_at = now() + 5;
+    let mut next = bundle(2, &[&key()]);
+    // `\u{6e}ow` is `now`: the filter must see that decisions depend on the time.
+    next.policies.push_str(&format!(
+        "\n@id(\"closed-later\")\nforbid (principal, action, resource)\nwhen {{ context[\"\\u{{6e}}ow\"] > {closes_at} }};\n"
+    ));
+    stack.server.set_bundle(&next, true);
+    let loaded = eventually(Duration::from_secs(5), || async {
+        stack.envoy.stat("wasmcustom.portcullis.bundle.version") == Some(2)
+    })
+    .await;
+    assert!(loaded, "bundle 2 never loaded:\n{}", stack.envoy.log());
+    // The gauge can come from the fetching thread; give the worker its 100 ms tick to load it.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let read = token(&claims("api:items:read"));
+    for _ in 0..2 {
+        assert_eq!(
+            get(port, "/api/items", Some(&read)).await.status,
+            200,
+            "refused before the policy's time (the bundle took too long?)"
+        );
+    }
+    assert!(
+        now() < closes_at,
+        "too slow to test before the policy's time"
+    );
+    let closed = status_becomes(port, "/api/items", &read, 403, Duration::from_secs(10)).await;
+    assert!(
+        closed,
+        "a decision taken before the policy's time kept being served after it"
+    );
+    // Counters are reported on the worker's next tick.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        stack
+            .envoy
+            .stat("wasmcustom.portcullis.decision_cache.hit")
+            .unwrap_or(0),
+        0,
+        "a time-dependent decision was cached"
+    );
+    drop(stack.upstream);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

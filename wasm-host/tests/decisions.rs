@@ -269,3 +269,27 @@ fn stripped_path_parameters_are_judged_and_sent_upstream_without_them() {
         "an encoded `;` is refused under strip too"
     );
 }
+
+#[test]
+fn a_policy_reading_the_clock_through_an_escaped_name_is_never_answered_from_the_cache() {
+    // `\u{6e}ow` is `now`: the filter must see that the policy depends on the time.
+    let policy = format!(
+        "@id(\"closed-later\")\nforbid (principal, action, resource)\nwhen {{ context[\"\\u{{6e}}ow\"] > {} }};\n",
+        NOW + 10
+    );
+    let mut host = ready_with_policy(&policy);
+    let token = token(&key());
+    assert_eq!(status(&get(&mut host, Some(&token), &[])), 200);
+    assert_eq!(status(&get(&mut host, Some(&token), &[])), 200);
+    host.advance(11_000);
+    assert_eq!(
+        status(&get(&mut host, Some(&token), &[])),
+        403,
+        "a decision taken before the policy's time was reused after it"
+    );
+    assert_eq!(
+        counter(&mut host, "decision_cache.hit"),
+        0,
+        "a time-dependent decision was cached"
+    );
+}
