@@ -63,6 +63,11 @@ pub struct PluginConfig {
     /// (the default) or stripped. See [`PathParameters`].
     #[serde(default)]
     pub path_parameters: PathParameters,
+    /// Whether the client's `Authorization` header goes upstream with an allowed request. Off by
+    /// default, as with Envoy's `jwt_authn`: upstreams get the identity headers, not a credential
+    /// they could replay elsewhere. On for upstreams that verify the token themselves.
+    #[serde(default)]
+    pub forward_token: bool,
     /// Verified tokens remembered per worker.
     #[serde(default = "defaults::token_cache_size")]
     pub token_cache_size: usize,
@@ -351,6 +356,18 @@ mod tests {
         assert_eq!(config.identity_headers, IdentityHeader::ALL);
         assert_eq!(config.decision_record, DecisionRecord::All);
         assert_eq!(config.path_parameters, PathParameters::Reject);
+        assert!(
+            !config.forward_token,
+            "the token must not go upstream by default"
+        );
+    }
+
+    #[test]
+    fn the_token_can_be_forwarded() {
+        let config =
+            PluginConfig::from_json(br#"{"cluster":"cp","credential":"s","forward_token":true}"#)
+                .unwrap();
+        assert!(config.forward_token);
     }
 
     #[test]
@@ -426,6 +443,10 @@ mod tests {
             (
                 r#"{"cluster":"cp","credential":"s","path_parameters":"keep"}"#,
                 "unknown variant `keep`, expected `reject` or `strip`",
+            ),
+            (
+                r#"{"cluster":"cp","credential":"s","forward_token":"yes"}"#,
+                "invalid type: string \"yes\", expected a boolean",
             ),
             ("not json", "invalid plugin configuration"),
         ];

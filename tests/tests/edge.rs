@@ -101,6 +101,10 @@ async fn decides_and_forwards_trusted_identity() {
         headers.get("x-portcullis-extra").is_none(),
         "unknown identity headers are stripped too"
     );
+    assert!(
+        headers.get("authorization").is_none(),
+        "the bearer token must stay at the edge"
+    );
 
     let missing = get(port, "/api/items", None).await;
     assert_eq!(missing.status, 401);
@@ -160,8 +164,13 @@ async fn decides_and_forwards_trusted_identity() {
     .unwrap();
     assert_eq!(twice.status, 400, "two Authorization headers are refused");
 
-    let health = get(port, "/healthz", None).await;
+    let health = get(port, "/healthz", Some(&read)).await;
     assert_eq!(health.status, 200, "bypass route");
+    assert_eq!(
+        health.json()["headers"]["authorization"],
+        spoofed.as_str(),
+        "a bypass route passes untouched"
+    );
 
     let mut metrics_ok = false;
     for _ in 0..40 {
@@ -280,21 +289,24 @@ async fn stripped_path_parameters_reach_the_upstream_as_cedar_judged_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn narrowed_outputs_send_only_what_is_configured() {
     let options = EnvoyOptions {
-        plugin_config: plugin_config(
-            json!({"identity_headers": ["sub", "tenant"], "decision_record": "denied"}),
-        ),
+        plugin_config: plugin_config(json!({
+            "identity_headers": ["sub", "tenant"],
+            "decision_record": "denied",
+            "forward_token": true,
+        })),
         ..EnvoyOptions::default()
     };
     let stack = stack(options).await;
     let port = stack.envoy.port;
-    let allowed = get(
-        port,
-        "/api/items/7?allowed",
-        Some(&token(&claims("api:items:read"))),
-    )
-    .await;
+    let read = token(&claims("api:items:read"));
+    let allowed = get(port, "/api/items/7?allowed", Some(&read)).await;
     assert_eq!(allowed.status, 200);
     let echoed = allowed.json();
+    assert_eq!(
+        echoed["headers"]["authorization"],
+        format!("Bearer {read}"),
+        "forward_token keeps the token for the upstream"
+    );
     let identity: Vec<&String> = echoed["headers"]
         .as_object()
         .unwrap()

@@ -293,3 +293,69 @@ fn a_policy_reading_the_clock_through_an_escaped_name_is_never_answered_from_the
         "a time-dependent decision was cached"
     );
 }
+
+#[test]
+fn the_token_stays_at_the_edge_unless_forward_token_is_set() {
+    let mut host = ready();
+    let token = token(&key());
+    for attempt in ["verified", "cached"] {
+        let outcome = get(&mut host, Some(&token), &[]);
+        let Outcome::Continue(headers) = outcome else {
+            panic!("valid token refused: {outcome:?}");
+        };
+        assert_eq!(
+            header(&headers, "authorization"),
+            None,
+            "the bearer token went upstream ({attempt})"
+        );
+        assert_eq!(
+            header(&headers, "x-portcullis-sub").as_deref(),
+            Some("user:42"),
+            "the identity goes upstream instead ({attempt})"
+        );
+    }
+    assert_eq!(counter(&mut host, "decision_cache.hit"), 1);
+
+    let mut forwarding = ready_with(r#"{"cluster":"cp","credential":"s","forward_token":true}"#);
+    let outcome = get(&mut forwarding, Some(&token), &[]);
+    let Outcome::Continue(headers) = outcome else {
+        panic!("valid token refused: {outcome:?}");
+    };
+    assert_eq!(
+        header(&headers, "authorization"),
+        Some(format!("Bearer {token}")),
+        "forward_token must keep the header as the client sent it"
+    );
+    assert_eq!(
+        header(&headers, "x-portcullis-sub").as_deref(),
+        Some("user:42"),
+        "identity headers go upstream with the token too"
+    );
+}
+
+#[test]
+fn bypass_routes_keep_the_authorization_header_and_fail_open_passes_do_not() {
+    let config = r#"{"cluster":"cp","credential":"s","bypass_paths":["/oauth2/*"],"fail_open_paths":["/public/*"]}"#;
+    let basic = [("authorization", "Basic Y2xpZW50OnNlY3JldA==")];
+    let token = token(&key());
+    // No bundle yet: the fail-open route passes undecided, and without the token.
+    let mut host = started_with(config);
+    let outcome = request(&mut host, "GET", "/public/a", Some(&token), &[]);
+    let Outcome::Continue(headers) = outcome else {
+        panic!("fail-open route refused: {outcome:?}");
+    };
+    assert_eq!(
+        header(&headers, "authorization"),
+        None,
+        "an unverified token went upstream on a fail-open pass"
+    );
+    let outcome = request(&mut host, "POST", "/oauth2/token", None, &basic);
+    let Outcome::Continue(headers) = outcome else {
+        panic!("bypass route refused: {outcome:?}");
+    };
+    assert_eq!(
+        header(&headers, "authorization").as_deref(),
+        Some(basic[0].1),
+        "a bypass route authenticates by itself and must get its credentials"
+    );
+}
