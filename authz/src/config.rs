@@ -59,6 +59,15 @@ pub struct PluginConfig {
     /// Which decisions go to filter state `wasm.portcullis_decision` for access logs.
     #[serde(default)]
     pub decision_record: DecisionRecord,
+    /// What a `;` parameter in a path segment (`/items;v=2/7`) makes of the request: refused
+    /// (the default) or stripped. See [`PathParameters`].
+    #[serde(default)]
+    pub path_parameters: PathParameters,
+    /// Whether the client's `Authorization` header goes upstream with an allowed request. Off by
+    /// default, as with Envoy's `jwt_authn`: upstreams get the identity headers, not a credential
+    /// they could replay elsewhere. On for upstreams that verify the token themselves.
+    #[serde(default)]
+    pub forward_token: bool,
     /// Verified tokens remembered per worker.
     #[serde(default = "defaults::token_cache_size")]
     pub token_cache_size: usize,
@@ -187,6 +196,22 @@ impl DecisionRecord {
     pub fn denied(self) -> bool {
         self != DecisionRecord::Off
     }
+}
+
+/// What the filter does with a path segment that carries a `;` parameter (`/items;v=2/7`).
+/// Servlet containers such as Tomcat and Spring drop such parameters before routing, so
+/// `/api/items/..;/admin` is `/api/admin` to them while a plain dot-segment rule sees an ordinary
+/// segment `..;` under `/api/items`. An encoded `%3B` is refused either way (see [`crate::path`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PathParameters {
+    /// Refuse the request with 400 `invalid_request` (the default).
+    #[default]
+    Reject,
+    /// Remove every parameter from each segment before dot segments are resolved and Cedar
+    /// judges the path; the upstream is sent that stripped path and never sees the parameters.
+    /// For clients that add parameters (`;jsessionid=…`) the upstream does not need.
+    Strip,
 }
 
 /// An invalid configuration value, naming the field.
@@ -330,6 +355,31 @@ mod tests {
         assert!(config.fail_open_paths.is_empty());
         assert_eq!(config.identity_headers, IdentityHeader::ALL);
         assert_eq!(config.decision_record, DecisionRecord::All);
+        assert_eq!(config.path_parameters, PathParameters::Reject);
+        assert!(
+            !config.forward_token,
+            "the token must not go upstream by default"
+        );
+    }
+
+    #[test]
+    fn the_token_can_be_forwarded() {
+        let config =
+            PluginConfig::from_json(br#"{"cluster":"cp","credential":"s","forward_token":true}"#)
+                .unwrap();
+        assert!(config.forward_token);
+    }
+
+    #[test]
+    fn path_parameters_can_be_stripped() {
+        let config = PluginConfig::from_json(
+            br#"{"cluster":"cp","credential":"s","path_parameters":"strip"}"#,
+        )
+        .unwrap();
+        assert_eq!(config.path_parameters, PathParameters::Strip);
+        let reject = br#"{"cluster":"cp","credential":"s","path_parameters":"reject"}"#;
+        let parsed = PluginConfig::from_json(reject).unwrap();
+        assert_eq!(parsed.path_parameters, PathParameters::Reject);
     }
 
     #[test]
@@ -389,6 +439,14 @@ mod tests {
             (
                 r#"{"cluster":"cp","credential":"s","decision_record":"some"}"#,
                 "unknown variant `some`",
+            ),
+            (
+                r#"{"cluster":"cp","credential":"s","path_parameters":"keep"}"#,
+                "unknown variant `keep`, expected `reject` or `strip`",
+            ),
+            (
+                r#"{"cluster":"cp","credential":"s","forward_token":"yes"}"#,
+                "invalid type: string \"yes\", expected a boolean",
             ),
             ("not json", "invalid plugin configuration"),
         ];

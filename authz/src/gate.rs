@@ -5,7 +5,7 @@ use crate::bearer::{self, BearerError};
 use crate::bundle::Snapshot;
 use crate::cache::FifoCache;
 use crate::claims::{AccessClaims, ClaimRules};
-use crate::config::PluginConfig;
+use crate::config::{PathParameters, PluginConfig};
 use crate::jws::{self, TokenError};
 use crate::path::{self, PathError};
 use crate::policy::{Decision, HttpRequest, PreparedPrincipal};
@@ -177,9 +177,12 @@ impl Gate {
         &self.snapshot
     }
 
-    /// Normalises the path and reports whether the request needs a decision at all.
-    pub fn normalize_path(raw: &str) -> Result<path::NormalizedPath, DenyReason> {
-        path::normalize(raw).map_err(DenyReason::BadPath)
+    /// Normalises the path (see [`path::normalize_with`]) before anything else is decided.
+    pub fn normalize_path(
+        raw: &str,
+        parameters: PathParameters,
+    ) -> Result<path::NormalizedPath, DenyReason> {
+        path::normalize_with(raw, parameters).map_err(DenyReason::BadPath)
     }
 
     /// Decides `input`; `target` is the normalised path from [`Gate::normalize_path`].

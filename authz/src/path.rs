@@ -5,6 +5,16 @@
 //! slashes merged. An encoded `/` or `\` is refused because upstreams disagree on its meaning
 //! (CVE-2021-29492). Envoy's own `normalize_path`/`merge_slashes` should be on as well; the filter
 //! rewrites `:path` to this form whenever it differs, so both layers agree by construction.
+//!
+//! A `;` in a segment starts a path parameter (RFC 3986 §3.3) that servlet containers remove
+//! before resolving dot segments, so `/a/..;/admin` is `/admin` to Tomcat or Spring. It is
+//! refused by default ([`PathError::Parameter`]); with [`PathParameters::Strip`] every parameter is
+//! removed first and the stripped path is the one judged and sent on. An encoded `;` (`%3B`) is
+//! refused in both modes, like an encoded slash: Tomcat and Spring decode it after removing
+//! parameters (a literal `;` in the segment name) but other servers decode first (a parameter),
+//! so no single reading is safe. The query string is never touched.
+
+use crate::config::PathParameters;
 
 /// A normalised request target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,13 +57,25 @@ pub enum PathError {
     /// Holds `%2F` or `%5C`.
     #[error("path contains an encoded slash")]
     EncodedSlash,
+    /// A segment carries a `;` parameter and parameters are refused.
+    #[error("path segment carries a `;` parameter")]
+    Parameter,
+    /// Holds `%3B`, an encoded `;`.
+    #[error("path contains an encoded `;`")]
+    EncodedSemicolon,
 }
 
 /// Longest accepted request target; Envoy's default header limit is larger, this bounds our work.
 pub const MAX_PATH_BYTES: usize = 8 * 1024;
 
-/// Normalises an HTTP/2-style `:path` value.
+/// Normalises an HTTP/2-style `:path` value, refusing path parameters (the filter's default).
 pub fn normalize(raw: &str) -> Result<NormalizedPath, PathError> {
+    normalize_with(raw, PathParameters::Reject)
+}
+
+/// Normalises an HTTP/2-style `:path` value; `parameters` says whether a segment's `;`
+/// parameters refuse the path or are removed from it.
+pub fn normalize_with(raw: &str, parameters: PathParameters) -> Result<NormalizedPath, PathError> {
     if raw.len() > MAX_PATH_BYTES {
         return Err(PathError::InvalidCharacter);
     }
@@ -65,18 +87,35 @@ pub fn normalize(raw: &str) -> Result<NormalizedPath, PathError> {
     if !path.starts_with('/') {
         return Err(PathError::NotAbsolute);
     }
-    let decoded = decode_unreserved(path)?;
+    let decoded = decode_unreserved(path, parameters)?;
     Ok(NormalizedPath {
         path: remove_dot_segments(&decoded),
         query,
     })
 }
 
-fn decode_unreserved(path: &str) -> Result<String, PathError> {
+/// Decodes unreserved escapes and, with [`PathParameters::Strip`], drops each segment's
+/// parameters: the whole path is checked as usual, then what followed the `;` is cut off again at
+/// the segment's end (no second buffer, and nothing extra to do on a path without `;`).
+fn decode_unreserved(path: &str, parameters: PathParameters) -> Result<String, PathError> {
     let mut out = String::with_capacity(path.len());
     let mut bytes = path.bytes();
+    // Where the current segment's parameters start in `out`, while inside them.
+    let mut parameter_at = None;
     while let Some(byte) = bytes.next() {
         match byte {
+            b';' => match parameters {
+                PathParameters::Reject => return Err(PathError::Parameter),
+                PathParameters::Strip => {
+                    parameter_at.get_or_insert(out.len());
+                }
+            },
+            b'/' => {
+                if let Some(at) = parameter_at.take() {
+                    out.truncate(at);
+                }
+                out.push('/');
+            }
             b'%' => {
                 let high = bytes
                     .next()
@@ -89,6 +128,7 @@ fn decode_unreserved(path: &str) -> Result<String, PathError> {
                 let value = high * 16 + low;
                 match value {
                     b'/' | b'\\' => return Err(PathError::EncodedSlash),
+                    b';' => return Err(PathError::EncodedSemicolon),
                     v if v.is_ascii_alphanumeric() || b"-._~".contains(&v) => {
                         out.push(char::from(v))
                     }
@@ -107,6 +147,9 @@ fn decode_unreserved(path: &str) -> Result<String, PathError> {
             b if b.is_ascii_graphic() => out.push(char::from(b)),
             _ => return Err(PathError::InvalidCharacter),
         }
+    }
+    if let Some(at) = parameter_at {
+        out.truncate(at);
     }
     Ok(out)
 }
@@ -215,5 +258,75 @@ mod tests {
             let once = norm(raw).unwrap();
             assert_eq!(norm(&once).unwrap(), once);
         }
+        for raw in ["/a/..;/b;x/c;", "/x;y?z=;"] {
+            let once = strip(raw).unwrap();
+            assert_eq!(strip(&once).unwrap(), once, "{raw}");
+            assert_eq!(
+                norm(&once).unwrap(),
+                once,
+                "stripped, then judged by default: {raw}"
+            );
+        }
+    }
+
+    fn strip(raw: &str) -> Result<String, PathError> {
+        normalize_with(raw, PathParameters::Strip).map(|n| n.request_target())
+    }
+
+    #[test]
+    fn a_path_parameter_is_refused_by_default() {
+        for raw in [
+            "/api/items/..;/admin",
+            "/api/items;v=2/7",
+            "/a;jsessionid=1/b",
+            "/a/b;",
+            "/;/x",
+            "/a;x%3B/b",
+        ] {
+            assert_eq!(norm(raw), Err(PathError::Parameter), "{raw}");
+        }
+        assert_eq!(
+            norm("/x?a=1;b=2"),
+            Ok("/x?a=1;b=2".to_owned()),
+            "the query string may hold `;`"
+        );
+    }
+
+    #[test]
+    fn stripped_parameters_are_gone_before_dot_segments_are_resolved() {
+        let cases = [
+            ("/api/items/..;/admin", "/api/admin"),
+            ("/api/items/..;x=1/admin", "/api/admin"),
+            ("/api/items;v=2/7", "/api/items/7"),
+            ("/a;x;y=2/b", "/a/b"),
+            ("/a/.;x/b", "/a/b"),
+            ("/a/b;x", "/a/b"),
+            ("/a/b/..;", "/a/"),
+            ("/;x/admin", "/admin"),
+            ("/a;%2e%2e/b", "/a/b"),
+            ("/a;x//b", "/a/b"),
+            ("/x;p?q=1;r", "/x?q=1;r"),
+            ("/api/items", "/api/items"),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(strip(raw), Ok(expected.to_owned()), "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_stripped_parameter_is_still_checked_like_the_rest_of_the_path() {
+        assert_eq!(strip("/a;%2F/b"), Err(PathError::EncodedSlash));
+        assert_eq!(strip("/a;x\\y/b"), Err(PathError::InvalidCharacter));
+        assert_eq!(strip("/a;\u{e9}/b"), Err(PathError::InvalidCharacter));
+        assert_eq!(strip("/a;%zz/b"), Err(PathError::InvalidCharacter));
+    }
+
+    #[test]
+    fn an_encoded_semicolon_is_refused_in_either_mode() {
+        for raw in ["/a%3Bb", "/api/items/..%3b/admin", "/a/%3B"] {
+            assert_eq!(norm(raw), Err(PathError::EncodedSemicolon), "{raw}");
+            assert_eq!(strip(raw), Err(PathError::EncodedSemicolon), "{raw}");
+        }
+        assert_eq!(strip("/a;x%3B/b"), Err(PathError::EncodedSemicolon));
     }
 }

@@ -22,6 +22,7 @@ use cedar_policy::{
     Authorizer, Context, Entities, EntityId, EntityTypeName, EntityUid, Policy, PolicyId,
     PolicySet, Request, Schema, ValidationMode, Validator,
 };
+use cedar_policy_core::ast::{self, ExprKind, Var};
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::str::FromStr as _;
@@ -130,6 +131,8 @@ impl PolicyEngine {
                 .collect();
             return Err(PolicyError::Validation(messages.join("; ")));
         }
+        // Shadows included: they are evaluated on every request and their verdict is cached too.
+        let reads = ContextReads::of(&named);
         let entities = if entities.is_null() {
             serde_json::Value::Array(Vec::new())
         } else {
@@ -168,8 +171,8 @@ impl PolicyEngine {
             with_shadow,
             shadow_count,
             policy_count: named.policies().count(),
-            reads_now: mentions(policies, "now"),
-            reads_source_ip: mentions(policies, "source_ip"),
+            reads_now: reads.now,
+            reads_source_ip: reads.source_ip,
             policies: named,
             entities,
         })
@@ -431,16 +434,68 @@ fn type_name(name: &str) -> Result<EntityTypeName, PolicyError> {
     EntityTypeName::from_str(name).map_err(|e| PolicyError::Schema(e.to_string()))
 }
 
-/// Whether `word` occurs in `text` as a whole identifier.
-fn mentions(text: &str, word: &str) -> bool {
-    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
-    text.match_indices(word).any(|(start, _)| {
-        let before = text.get(..start).and_then(|s| s.chars().next_back());
-        let after = text
-            .get(start + word.len()..)
-            .and_then(|s| s.chars().next());
-        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
-    })
+/// The request-dependent context attributes some policy may read: `now` makes decisions
+/// uncacheable, `source_ip` must key them. (Every other context attribute comes from the token,
+/// which keys every cached decision anyway.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct ContextReads {
+    now: bool,
+    source_ip: bool,
+}
+
+impl ContextReads {
+    /// Everything.
+    const ALL: ContextReads = ContextReads {
+        now: true,
+        source_ip: true,
+    };
+
+    /// What the policies' conditions may read, decided on Cedar's AST rather than the text, so an
+    /// escaped name (`context["\u{6e}ow"]`) or a comment cannot mislead it. `context.a`,
+    /// `context["a"]`, `context has a` and `context has a.b` read `a`; any other use of `context`
+    /// (compared, in a record or set, an `if` branch, a function argument) counts as reading
+    /// everything. Wrongly saying "reads" only costs caching; the reverse never happens.
+    fn of(policies: &PolicySet) -> Self {
+        let mut reads = ContextReads::default();
+        for policy in AsRef::<ast::PolicySet>::as_ref(policies).policies() {
+            // The whole condition, head included: exactly what the evaluator interprets.
+            let condition = policy.condition();
+            let (mut uses, mut named) = (0_usize, 0_usize);
+            for expr in condition.subexpressions() {
+                match expr.expr_kind() {
+                    ExprKind::Var(Var::Context) => uses += 1,
+                    ExprKind::GetAttr { expr, attr } | ExprKind::HasAttr { expr, attr }
+                        if is_context(expr) =>
+                    {
+                        named += 1;
+                        reads.note(attr);
+                    }
+                    ExprKind::ExtHasAttr { expr, attrs } if is_context(expr) => {
+                        named += 1;
+                        reads.note(attrs.first());
+                    }
+                    _ => {}
+                }
+            }
+            // Each `context` has one parent: one not under a named attribute is used whole.
+            if uses > named {
+                return ContextReads::ALL;
+            }
+        }
+        reads
+    }
+
+    fn note(&mut self, attribute: &str) {
+        match attribute {
+            "now" => self.now = true,
+            "source_ip" => self.source_ip = true,
+            _ => {}
+        }
+    }
+}
+
+fn is_context(expr: &ast::Expr) -> bool {
+    matches!(expr.expr_kind(), ExprKind::Var(Var::Context))
 }
 
 fn diagnostics(error: &dyn std::error::Error) -> String {
@@ -458,10 +513,113 @@ fn diagnostics(error: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    fn reads(policies: &str) -> ContextReads {
+        ContextReads::of(&PolicySet::from_str(policies).unwrap())
+    }
+
+    const NONE: ContextReads = ContextReads {
+        now: false,
+        source_ip: false,
+    };
+    const NOW: ContextReads = ContextReads {
+        now: true,
+        source_ip: false,
+    };
+    const SOURCE_IP: ContextReads = ContextReads {
+        now: false,
+        source_ip: true,
+    };
+
+    fn permit_when(condition: &str) -> String {
+        format!("permit (principal, action, resource) when {{ {condition} }};")
+    }
+
     #[test]
-    fn mentions_matches_whole_identifiers_only() {
-        assert!(mentions("context.now > 5", "now"));
-        assert!(!mentions("known nowhere", "now"));
-        assert!(mentions("context has source_ip", "source_ip"));
+    fn an_attribute_read_is_found_however_it_is_spelled() {
+        for (condition, expected) in [
+            ("context.now > 5", NOW),
+            (r#"context["now"] > 5"#, NOW),
+            (r#"context["\u{6e}ow"] > 5"#, NOW),
+            ("context has now", NOW),
+            (r#"context has "\u{6e}ow""#, NOW),
+            ("context has now.x", NOW),
+            ("context has source_ip", SOURCE_IP),
+            (r#"context["source_\u{69}p"] == "10.0.0.1""#, SOURCE_IP),
+            (
+                "context.source_ip like \"10.*\" && context.now < 9",
+                ContextReads::ALL,
+            ),
+            ("!(if true then context.now > 1 else false)", NOW),
+        ] {
+            assert_eq!(reads(&permit_when(condition)), expected, "{condition}");
+        }
+        let unless = "permit (principal, action, resource) unless { context.now > 5 };";
+        assert_eq!(reads(unless), NOW, "an unless condition is read too");
+    }
+
+    #[test]
+    fn the_word_now_elsewhere_reads_nothing() {
+        for condition in [
+            r#"context.client_id == "now""#,
+            "principal.now > 5",
+            "resource.source_ip == principal.now",
+            r#"context.scopes.contains("now")"#,
+            "context has nowhere",
+            "context.record.now > 1",
+            "context has record.now",
+            r#"resource.path like "*now*""#,
+        ] {
+            assert_eq!(reads(&permit_when(condition)), NONE, "{condition}");
+        }
+        let commented = "// now and source_ip, in a comment\n@id(\"now\")\npermit (principal, action, resource);";
+        assert_eq!(reads(commented), NONE);
+    }
+
+    #[test]
+    fn the_context_used_whole_counts_as_reading_everything() {
+        for condition in [
+            "context == {}",
+            "{ c: context }.c.now > 1",
+            "[context].contains(principal)",
+            "(if true then context else context).now > 1",
+            "context has x && context == context",
+            r#"ip(context.source_ip).isInRange(ip("10.0.0.0/8")) || context != {}"#,
+        ] {
+            assert_eq!(
+                reads(&permit_when(condition)),
+                ContextReads::ALL,
+                "{condition}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_reading_policy_among_many_is_enough() {
+        let policies = format!(
+            "{}\n{}\n{}",
+            permit_when("context.client_id == \"web\""),
+            "forbid (principal, action, resource) when { context[\"\\u{6e}ow\"] > 5 };",
+            permit_when("principal.now > 1"),
+        );
+        assert_eq!(reads(&policies), NOW, "{policies}");
+    }
+
+    #[test]
+    fn the_engine_reports_reads_of_the_validated_policies() {
+        let schema = include_str!("../../policies/schema.cedarschema");
+        let entities = serde_json::Value::Null;
+        let engine = |policies: &str| PolicyEngine::new(schema, policies, &entities).unwrap();
+        let escaped = engine(
+            r#"@id("late") forbid (principal, action, resource) when { context["\u{6e}ow"] > 1800000000 };"#,
+        );
+        assert!(escaped.reads_now() && !escaped.reads_source_ip());
+        let has = engine(
+            r#"@id("addr") @shadow permit (principal, action, resource) when { context has source_ip };"#,
+        );
+        assert!(has.reads_source_ip() && !has.reads_now(), "a shadow counts");
+        let literal = engine(
+            r#"@id("now") permit (principal, action, resource) when { context.client_id == "now" };"#,
+        );
+        assert!(!literal.reads_now() && !literal.reads_source_ip());
     }
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use portcullis_authz::config::PathParameters;
 use portcullis_authz::gate::{Gate, RequestInput};
 use portcullis_authz::path;
 use proptest::prelude::*;
@@ -17,7 +18,7 @@ fn decide(gate: &mut Gate, method: &str, raw_path: &str, authorization: &[&[u8]]
         source_ip: None,
         now: NOW,
     };
-    if let Ok(target) = Gate::normalize_path(raw_path) {
+    if let Ok(target) = Gate::normalize_path(raw_path, PathParameters::Reject) {
         let _ = gate.decide(&input, &target);
     }
 }
@@ -59,6 +60,15 @@ proptest! {
         if let Ok(once) = path::normalize(&raw) {
             let twice = path::normalize(&once.request_target()).unwrap();
             prop_assert_eq!(once, twice);
+        }
+    }
+
+    #[test]
+    fn stripping_parameters_leaves_none_and_is_stable(raw in "(/[a-z.;=%23bB]{0,6}){0,6}(\\?[a-z;=]{0,6})?") {
+        if let Ok(once) = path::normalize_with(&raw, PathParameters::Strip) {
+            prop_assert!(!once.path.contains(';'), "{} left {}", raw, once.path);
+            let again = path::normalize(&once.request_target());
+            prop_assert_eq!(Ok(once), again, "the stripped path is final: {}", raw);
         }
     }
 }

@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use portcullis_authz::bearer::BearerError;
+use portcullis_authz::config::PathParameters;
 use portcullis_authz::gate::{DenyReason, Gate, Outcome, RequestInput};
 use portcullis_authz::jws::TokenError;
 use portcullis_authz::path::PathError;
@@ -20,7 +21,7 @@ fn run(gate: &mut Gate, method: &str, path: &str, authorization: &[&str], now: i
         source_ip: Some("10.0.0.1"),
         now,
     };
-    match Gate::normalize_path(path) {
+    match Gate::normalize_path(path, PathParameters::Reject) {
         Ok(target) => gate.decide(&input, &target),
         Err(reason) => Outcome::Deny(portcullis_authz::gate::Denied {
             reason,
@@ -229,6 +230,36 @@ fn repeated_tokens_hit_both_caches_until_they_expire() {
         DenyReason::Token(TokenError::Claims(
             portcullis_authz::claims::ClaimsError::Expired
         ))
+    );
+}
+
+#[test]
+fn a_policy_reading_now_through_an_escaped_name_is_never_answered_from_the_cache() {
+    let mut bundle = bundle(&[&ed_key()], Vec::new());
+    // `\u{6e}ow` is `now`: a text search for the word misses it, Cedar's AST does not.
+    bundle.policies.push_str(&format!(
+        "\n@id(\"closed-later\")\nforbid (principal, action, resource)\nwhen {{ context[\"\\u{{6e}}ow\"] > {} }};\n",
+        NOW + 10
+    ));
+    let snapshot = portcullis_authz::bundle::Snapshot::from_bundle(&bundle).unwrap();
+    assert!(
+        snapshot.engine.reads_now(),
+        "the escaped read of `now` was missed"
+    );
+    let mut gate = Gate::new(std::sync::Arc::new(snapshot), &config());
+    let token = bearer(&claims());
+    for _ in 0..2 {
+        let outcome = run(&mut gate, "GET", "/api/items", &[&token], NOW);
+        assert!(
+            matches!(&outcome, Outcome::Allow(a) if !a.decision_cache_hit),
+            "{outcome:?}"
+        );
+    }
+    let later = reason(run(&mut gate, "GET", "/api/items", &[&token], NOW + 11));
+    assert_eq!(
+        later,
+        DenyReason::Forbidden,
+        "a decision taken before the policy's time was reused after it"
     );
 }
 

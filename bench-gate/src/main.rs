@@ -124,7 +124,8 @@ fn main() {
         time(name, rounds, &mut |i| {
             let authorization = [authorizations[i % TOKENS].as_bytes()];
             let path = "/api/items/1";
-            let target = Gate::normalize_path(path).unwrap_or_else(|e| panic!("{e:?}"));
+            let target = Gate::normalize_path(path, config.path_parameters)
+                .unwrap_or_else(|e| panic!("{e:?}"));
             let input = RequestInput {
                 method: "GET",
                 path,

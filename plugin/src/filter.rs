@@ -35,7 +35,7 @@ impl PortcullisFilter {
         let pseudo = |name: &str| header_str(&headers, name).unwrap_or_default();
         let (method, raw_path, authority) =
             (pseudo(":method"), pseudo(":path"), pseudo(":authority"));
-        let target = match Gate::normalize_path(raw_path) {
+        let target = match Gate::normalize_path(raw_path, worker.config.path_parameters) {
             Ok(target) => target,
             Err(reason) => return deny(&mut worker, &reason, None, ""),
         };
@@ -50,6 +50,8 @@ impl PortcullisFilter {
                 if worker.config.decision_record.denied() {
                     host::set_property(DECISION_PROPERTY, b"fail_open");
                 }
+                // A route that is normally judged sends the same upstream either way.
+                withhold_token(worker.config.forward_token);
                 rewrite_path(raw_path, &target.request_target());
                 return Action::Continue;
             }
@@ -122,9 +124,10 @@ impl HttpContext for PortcullisFilter {
     }
 }
 
-/// Lets an allowed request through with the configured identity headers, the normalised path,
-/// the access-log record and the counters. Envoy routes it by the headers as left here (it picks
-/// the route again after a wasm filter changes request headers; `tests/tests/edge.rs` pins that).
+/// Lets an allowed request through with the configured identity headers, without the token
+/// (unless `forward_token`), with the normalised path, the access-log record and the counters.
+/// Envoy routes it by the headers as left here (it picks the route again after a wasm filter
+/// changes request headers; `tests/tests/edge.rs` pins that).
 fn allow(worker: &mut Worker, allowed: &Allowed) -> Action {
     let claims = &allowed.claims;
     let recorded = worker.config.decision_record.allowed();
@@ -157,6 +160,7 @@ fn allow(worker: &mut Worker, allowed: &Allowed) -> Action {
             }
         }
     }
+    withhold_token(worker.config.forward_token);
     if let Some(path) = &allowed.rewritten_path {
         host::set_request_header(":path", Some(path));
     }
@@ -308,6 +312,14 @@ fn push_joined<'a>(out: &mut String, parts: impl IntoIterator<Item = &'a str>, s
             out.push_str(separator);
         }
         out.push_str(part);
+    }
+}
+
+/// Removes the client's `Authorization` header unless `forward_token` keeps it: the upstream
+/// learns who is calling from the identity headers and gets no credential it could replay.
+fn withhold_token(forward_token: bool) {
+    if !forward_token {
+        host::set_request_header("authorization", None);
     }
 }
 

@@ -4,7 +4,7 @@ use portcullis_tests::bundle_server::{BundleServer, Mode};
 use portcullis_tests::echo::EchoUpstream;
 use portcullis_tests::envoy::{plugin_config, Envoy, EnvoyOptions};
 use portcullis_tests::http::{get, request};
-use portcullis_tests::tokens::{bundle, claims, key, token};
+use portcullis_tests::tokens::{bundle, claims, key, now, token};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -101,6 +101,10 @@ async fn decides_and_forwards_trusted_identity() {
         headers.get("x-portcullis-extra").is_none(),
         "unknown identity headers are stripped too"
     );
+    assert!(
+        headers.get("authorization").is_none(),
+        "the bearer token must stay at the edge"
+    );
 
     let missing = get(port, "/api/items", None).await;
     assert_eq!(missing.status, 401);
@@ -160,8 +164,13 @@ async fn decides_and_forwards_trusted_identity() {
     .unwrap();
     assert_eq!(twice.status, 400, "two Authorization headers are refused");
 
-    let health = get(port, "/healthz", None).await;
+    let health = get(port, "/healthz", Some(&read)).await;
     assert_eq!(health.status, 200, "bypass route");
+    assert_eq!(
+        health.json()["headers"]["authorization"],
+        spoofed.as_str(),
+        "a bypass route passes untouched"
+    );
 
     let mut metrics_ok = false;
     for _ in 0..40 {
@@ -228,26 +237,76 @@ async fn upstream_serves_the_path_cedar_judged() {
     assert_eq!(response.json()["path"], "/public/a/c?x=1");
     let encoded = get(port, "/public/..%2Fadmin", Some(&read)).await;
     assert_eq!(encoded.status, 400);
+    // A Tomcat or Spring upstream would serve `..;` as `..`: refused by default.
+    for parameter in [
+        "/api/items/..;/admin",
+        "/api/items;v=2/7",
+        "/api/items/..%3B/admin",
+    ] {
+        let response = get(port, parameter, Some(&read)).await;
+        assert_eq!(response.status, 400, "{parameter}");
+        assert_eq!(
+            response.json(),
+            json!({"error": "invalid_request"}),
+            "{parameter}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripped_path_parameters_reach_the_upstream_as_cedar_judged_them() {
+    let options = EnvoyOptions {
+        envoy_normalizes_paths: false,
+        plugin_config: plugin_config(json!({"path_parameters": "strip"})),
+        ..EnvoyOptions::default()
+    };
+    let stack = stack(options).await;
+    let port = stack.envoy.port;
+    let read = token(&claims("api:items:read"));
+    let stripped = get(port, "/api/items;v=2/7;jsessionid=x?a=1;b", Some(&read)).await;
+    assert_eq!(stripped.status, 200);
+    assert_eq!(
+        stripped.json()["path"],
+        "/api/items/7?a=1;b",
+        "the upstream must see the path without its parameters, the query as sent"
+    );
+    let traversal = get(port, "/api/items/..;/admin", Some(&read)).await;
+    assert_eq!(
+        traversal.status, 403,
+        "`..;` is resolved as `..` once stripped: /api/admin is judged"
+    );
+    let public = get(port, "/public/x/..;p=1/a", Some(&read)).await;
+    assert_eq!(public.status, 200);
+    assert_eq!(public.json()["path"], "/public/a");
+    let encoded = get(port, "/api/items/..%3B/admin", Some(&read)).await;
+    assert_eq!(
+        encoded.status, 400,
+        "an encoded `;` is refused under strip too"
+    );
+    drop(stack.upstream);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn narrowed_outputs_send_only_what_is_configured() {
     let options = EnvoyOptions {
-        plugin_config: plugin_config(
-            json!({"identity_headers": ["sub", "tenant"], "decision_record": "denied"}),
-        ),
+        plugin_config: plugin_config(json!({
+            "identity_headers": ["sub", "tenant"],
+            "decision_record": "denied",
+            "forward_token": true,
+        })),
         ..EnvoyOptions::default()
     };
     let stack = stack(options).await;
     let port = stack.envoy.port;
-    let allowed = get(
-        port,
-        "/api/items/7?allowed",
-        Some(&token(&claims("api:items:read"))),
-    )
-    .await;
+    let read = token(&claims("api:items:read"));
+    let allowed = get(port, "/api/items/7?allowed", Some(&read)).await;
     assert_eq!(allowed.status, 200);
     let echoed = allowed.json();
+    assert_eq!(
+        echoed["headers"]["authorization"],
+        format!("Bearer {read}"),
+        "forward_token keeps the token for the upstream"
+    );
     let identity: Vec<&String> = echoed["headers"]
         .as_object()
         .unwrap()
@@ -350,6 +409,54 @@ async fn new_policy_is_enforced_without_restart() {
         "propagation took {:?}",
         changed_at.elapsed()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_policy_reading_the_clock_through_an_escaped_name_is_never_answered_from_the_cache() {
+    let stack = stack(EnvoyOptions::default()).await;
+    let port = stack.envoy.port;
+    let closes_at = now() + 5;
+    let mut next = bundle(2, &[&key()]);
+    // `\u{6e}ow` is `now`: the filter must see that decisions depend on the time.
+    next.policies.push_str(&format!(
+        "\n@id(\"closed-later\")\nforbid (principal, action, resource)\nwhen {{ context[\"\\u{{6e}}ow\"] > {closes_at} }};\n"
+    ));
+    stack.server.set_bundle(&next, true);
+    let loaded = eventually(Duration::from_secs(5), || async {
+        stack.envoy.stat("wasmcustom.portcullis.bundle.version") == Some(2)
+    })
+    .await;
+    assert!(loaded, "bundle 2 never loaded:\n{}", stack.envoy.log());
+    // The gauge can come from the fetching thread; give the worker its 100 ms tick to load it.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let read = token(&claims("api:items:read"));
+    for _ in 0..2 {
+        assert_eq!(
+            get(port, "/api/items", Some(&read)).await.status,
+            200,
+            "refused before the policy's time (the bundle took too long?)"
+        );
+    }
+    assert!(
+        now() < closes_at,
+        "too slow to test before the policy's time"
+    );
+    let closed = status_becomes(port, "/api/items", &read, 403, Duration::from_secs(10)).await;
+    assert!(
+        closed,
+        "a decision taken before the policy's time kept being served after it"
+    );
+    // Counters are reported on the worker's next tick.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        stack
+            .envoy
+            .stat("wasmcustom.portcullis.decision_cache.hit")
+            .unwrap_or(0),
+        0,
+        "a time-dependent decision was cached"
+    );
+    drop(stack.upstream);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

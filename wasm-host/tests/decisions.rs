@@ -195,3 +195,167 @@ fn an_expired_token_is_refused_once_the_host_clock_passes_exp() {
     assert_eq!(status(&get(&mut host, Some(&token), &[])), 401);
     assert_eq!(counter(&mut host, "invalid_token.expired"), 1);
 }
+
+#[test]
+fn a_path_segment_with_a_parameter_is_refused_by_default() {
+    let mut host = ready();
+    let token = token(&key());
+    for path in [
+        "/api/items/..;/admin",
+        "/api/items;v=2/7",
+        "/api/items/7%3B",
+        "/healthz;x",
+    ] {
+        let outcome = request(&mut host, "GET", path, Some(&token), &[]);
+        let Outcome::Respond(response) = outcome else {
+            panic!("{path} let through: {outcome:?}");
+        };
+        assert_eq!(response.status, 400, "{path}");
+        assert_eq!(
+            String::from_utf8_lossy(&response.body),
+            r#"{"error":"invalid_request"}"#,
+            "{path}"
+        );
+        assert_eq!(
+            response.header("www-authenticate"),
+            None,
+            "a bad path is no token problem: {path}"
+        );
+    }
+    assert_eq!(counter(&mut host, "denied.bad_path"), 4);
+    let query = request(&mut host, "GET", "/api/items/7?a=1;b=2", Some(&token), &[]);
+    assert_eq!(
+        status(&query),
+        200,
+        "a `;` in the query string is no path parameter"
+    );
+}
+
+#[test]
+fn stripped_path_parameters_are_judged_and_sent_upstream_without_them() {
+    let mut host = ready_with(r#"{"cluster":"cp","credential":"s","path_parameters":"strip"}"#);
+    let token = token(&key());
+    let outcome = request(
+        &mut host,
+        "GET",
+        "/api/items;v=2/7;jsessionid=x?a=1;b",
+        Some(&token),
+        &[],
+    );
+    let Outcome::Continue(headers) = outcome else {
+        panic!("a path with parameters refused under strip: {outcome:?}");
+    };
+    assert_eq!(
+        header(&headers, ":path").as_deref(),
+        Some("/api/items/7?a=1;b"),
+        "the upstream must get the path Cedar judged, query untouched"
+    );
+    let traversal = request(&mut host, "GET", "/api/items/..;/admin", Some(&token), &[]);
+    assert_eq!(
+        status(&traversal),
+        403,
+        "`..;` is `..` once stripped: /api/admin was judged, not an items path"
+    );
+    let encoded = request(
+        &mut host,
+        "GET",
+        "/api/items/..%3B/admin",
+        Some(&token),
+        &[],
+    );
+    assert_eq!(
+        status(&encoded),
+        400,
+        "an encoded `;` is refused under strip too"
+    );
+}
+
+#[test]
+fn a_policy_reading_the_clock_through_an_escaped_name_is_never_answered_from_the_cache() {
+    // `\u{6e}ow` is `now`: the filter must see that the policy depends on the time.
+    let policy = format!(
+        "@id(\"closed-later\")\nforbid (principal, action, resource)\nwhen {{ context[\"\\u{{6e}}ow\"] > {} }};\n",
+        NOW + 10
+    );
+    let mut host = ready_with_policy(&policy);
+    let token = token(&key());
+    assert_eq!(status(&get(&mut host, Some(&token), &[])), 200);
+    assert_eq!(status(&get(&mut host, Some(&token), &[])), 200);
+    host.advance(11_000);
+    assert_eq!(
+        status(&get(&mut host, Some(&token), &[])),
+        403,
+        "a decision taken before the policy's time was reused after it"
+    );
+    assert_eq!(
+        counter(&mut host, "decision_cache.hit"),
+        0,
+        "a time-dependent decision was cached"
+    );
+}
+
+#[test]
+fn the_token_stays_at_the_edge_unless_forward_token_is_set() {
+    let mut host = ready();
+    let token = token(&key());
+    for attempt in ["verified", "cached"] {
+        let outcome = get(&mut host, Some(&token), &[]);
+        let Outcome::Continue(headers) = outcome else {
+            panic!("valid token refused: {outcome:?}");
+        };
+        assert_eq!(
+            header(&headers, "authorization"),
+            None,
+            "the bearer token went upstream ({attempt})"
+        );
+        assert_eq!(
+            header(&headers, "x-portcullis-sub").as_deref(),
+            Some("user:42"),
+            "the identity goes upstream instead ({attempt})"
+        );
+    }
+    assert_eq!(counter(&mut host, "decision_cache.hit"), 1);
+
+    let mut forwarding = ready_with(r#"{"cluster":"cp","credential":"s","forward_token":true}"#);
+    let outcome = get(&mut forwarding, Some(&token), &[]);
+    let Outcome::Continue(headers) = outcome else {
+        panic!("valid token refused: {outcome:?}");
+    };
+    assert_eq!(
+        header(&headers, "authorization"),
+        Some(format!("Bearer {token}")),
+        "forward_token must keep the header as the client sent it"
+    );
+    assert_eq!(
+        header(&headers, "x-portcullis-sub").as_deref(),
+        Some("user:42"),
+        "identity headers go upstream with the token too"
+    );
+}
+
+#[test]
+fn bypass_routes_keep_the_authorization_header_and_fail_open_passes_do_not() {
+    let config = r#"{"cluster":"cp","credential":"s","bypass_paths":["/oauth2/*"],"fail_open_paths":["/public/*"]}"#;
+    let basic = [("authorization", "Basic Y2xpZW50OnNlY3JldA==")];
+    let token = token(&key());
+    // No bundle yet: the fail-open route passes undecided, and without the token.
+    let mut host = started_with(config);
+    let outcome = request(&mut host, "GET", "/public/a", Some(&token), &[]);
+    let Outcome::Continue(headers) = outcome else {
+        panic!("fail-open route refused: {outcome:?}");
+    };
+    assert_eq!(
+        header(&headers, "authorization"),
+        None,
+        "an unverified token went upstream on a fail-open pass"
+    );
+    let outcome = request(&mut host, "POST", "/oauth2/token", None, &basic);
+    let Outcome::Continue(headers) = outcome else {
+        panic!("bypass route refused: {outcome:?}");
+    };
+    assert_eq!(
+        header(&headers, "authorization").as_deref(),
+        Some(basic[0].1),
+        "a bypass route authenticates by itself and must get its credentials"
+    );
+}

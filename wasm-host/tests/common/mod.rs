@@ -79,6 +79,25 @@ pub fn ready_with(config: &str) -> Host {
     host
 }
 
+/// Like [`ready`], holding bundle version 1 with `policy` added to the repository's policies.
+pub fn ready_with_policy(policy: &str) -> Host {
+    let mut host = started();
+    host.tick().unwrap();
+    let (call, _) = only_call(&host);
+    let mut bundle = bundle(1, &[&key()]);
+    bundle.policies.push('\n');
+    bundle.policies.push_str(policy);
+    let body = serde_json::to_vec(&bundle).unwrap();
+    host.respond(call, 200, &[("etag", "\"v1\"")], &body)
+        .unwrap();
+    assert_eq!(
+        status(&get(&mut host, None, &[])),
+        401,
+        "the bundle with the added policy was not taken"
+    );
+    host
+}
+
 /// `GET /api/items/7` with `authorization` (if any) and extra headers.
 pub fn get(host: &mut Host, authorization: Option<&str>, extra: &[(&str, &str)]) -> Outcome {
     request(host, "GET", "/api/items/7", authorization, extra)
