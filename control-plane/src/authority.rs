@@ -87,14 +87,9 @@ impl Authority {
                 else {
                     return Ok(None);
                 };
-                let mut scopes = user.scopes;
-                scopes.push(crate::audience::SELF_SCOPE.to_owned());
-                let through = |held: Vec<String>, allowed: &[String]| -> Vec<String> {
-                    held.into_iter().filter(|s| allowed.contains(s)).collect()
-                };
                 (
-                    through(scopes, &client.scopes),
-                    through(user.roles, &client.roles),
+                    client.scopes_for(&user),
+                    client.roles_for(&user),
                     user.tenant,
                 )
             }
@@ -106,16 +101,6 @@ impl Authority {
             roles,
             tenant,
         }))
-    }
-
-    /// The operator at the command line (database access already implies everything).
-    pub fn operator() -> Self {
-        Authority {
-            full: true,
-            scopes: vec![FULL.to_owned()],
-            roles: Vec::new(),
-            tenant: None,
-        }
     }
 
     /// Whether the administrator holds `scope` now (the admin gate narrows the token's scopes to
@@ -232,14 +217,5 @@ mod tests {
         assert!(by.sees(Some("acme")));
         assert!(!by.sees(Some("globex")));
         assert!(!by.sees(None));
-        assert!(Authority::operator().sees(Some("globex")));
-        assert_eq!(
-            Authority::operator().covers(&Grants {
-                scopes: &words("admin:full"),
-                roles: &[],
-                tenant: None
-            }),
-            Ok(())
-        );
     }
 }

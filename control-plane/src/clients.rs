@@ -4,6 +4,7 @@
 use crate::secrets::{
     constant_time_eq, random_id, random_secret, HashPurpose, MasterKey, SecretError,
 };
+use crate::users::User;
 use serde::Serialize;
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
@@ -84,6 +85,21 @@ impl Client {
     /// only that tenant's users (a global one serves everyone).
     pub fn admits(&self, tenant: Option<&str>) -> bool {
         self.tenant.is_none() || self.tenant.as_deref() == tenant
+    }
+
+    /// The scopes `user` may hold through this client: the client's that the user has, where
+    /// every user has [`crate::audience::SELF_SCOPE`] (the client decides whether it passes).
+    pub fn scopes_for(&self, user: &User) -> Vec<String> {
+        self.scopes
+            .iter()
+            .filter(|s| *s == crate::audience::SELF_SCOPE || user.scopes.contains(s))
+            .cloned()
+            .collect()
+    }
+
+    /// The roles `user` may hold through this client: the user's that the client has too.
+    pub fn roles_for(&self, user: &User) -> Vec<String> {
+        crate::scopes::narrow(Some(&user.roles), &self.roles)
     }
 }
 

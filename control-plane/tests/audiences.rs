@@ -5,7 +5,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{config, decode_claims, Call, Reply, TestApp, TestDb, ISSUER};
+use common::{access_token, config, decode_claims, Call, Reply, TestApp, TestDb, ISSUER};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -18,11 +18,6 @@ async fn token(app: &TestApp, id: &str, secret: &str, params: &[(&str, &str)]) -
             .form(&form),
     )
     .await
-}
-
-fn access_token(reply: &Reply) -> String {
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-    reply.json()["access_token"].as_str().unwrap().to_owned()
 }
 
 async fn one_audience(db: &TestDb) {

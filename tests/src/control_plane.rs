@@ -175,17 +175,7 @@ impl ControlPlane {
         if let Some(scope) = scope {
             params.push(("scope", scope));
         }
-        let reply = self.token(client, &params).await;
-        assert_eq!(
-            reply.status,
-            200,
-            "{}",
-            String::from_utf8_lossy(&reply.body)
-        );
-        reply.json()["access_token"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.access_token(client, &params).await
     }
 
     /// A `client_credentials` token for the control plane itself (RFC 8707 `resource` = the
@@ -196,7 +186,12 @@ impl ControlPlane {
             ("grant_type", "client_credentials"),
             ("resource", issuer.as_str()),
         ];
-        let reply = self.token(client, &params).await;
+        self.access_token(client, &params).await
+    }
+
+    /// The access token of a token request that must succeed.
+    async fn access_token(&self, client: &(String, String), params: &[(&str, &str)]) -> String {
+        let reply = self.token(client, params).await;
         assert_eq!(
             reply.status,
             200,

@@ -158,17 +158,6 @@ async fn client_credentials(
     }))
 }
 
-/// Whether `user` may be granted `scope`: its own scopes, and [`audience::SELF_SCOPE`], which
-/// every user has (the client decides whether its tokens may carry it).
-fn user_holds(user: &users::User, scope: &str) -> bool {
-    scope == audience::SELF_SCOPE || user.scopes.iter().any(|s| s == scope)
-}
-
-/// A user's roles that reach a token issued to `client`: those the client allows, as with scopes.
-fn narrowed_roles(roles: &[String], client: &Client) -> Vec<String> {
-    crate::scopes::narrow(Some(roles), &client.roles)
-}
-
 const BAD_LOGIN: &str = "invalid username or password";
 
 async fn password(
@@ -281,13 +270,7 @@ async fn password(
         .throttle()
         .succeeded(username, &origin.client_ip)
         .await;
-    let allowed: Vec<String> = client
-        .scopes
-        .iter()
-        .filter(|s| user_holds(user, s))
-        .cloned()
-        .collect();
-    let scopes = narrowed(requested_scopes(form)?, &allowed)?;
+    let scopes = narrowed(requested_scopes(form)?, &client.scopes_for(user))?;
     let target = audience::target(state.config(), form.get("resource"), &client.scopes, scopes)?;
     let scopes = target.scopes;
     let scope_text = crate::scopes::join(&scopes);
@@ -345,7 +328,7 @@ async fn password(
             client_id: &client.client_id,
             audiences: &target.audiences,
             scopes: &scopes,
-            roles: &narrowed_roles(&user.roles, client),
+            roles: &client.roles_for(user),
             tenant: user.tenant.as_deref(),
             amr: &amr,
             sid: Some(&session.session_id),
@@ -443,10 +426,11 @@ async fn refresh(
         return Err(invalid());
     };
     // Scopes taken away from the user or the client since login are gone from refreshed tokens.
+    let held = client.scopes_for(&user);
     let session_scopes: Vec<String> = crate::scopes::parse(&session.scope)
         .unwrap_or_default()
         .into_iter()
-        .filter(|s| user_holds(&user, s) && client.scopes.contains(s))
+        .filter(|s| held.contains(s))
         .collect();
     let scopes = narrowed(requested, &session_scopes)?;
     let target = audience::target(state.config(), form.get("resource"), &client.scopes, scopes)?;
@@ -461,7 +445,7 @@ async fn refresh(
             client_id: &client.client_id,
             audiences: &target.audiences,
             scopes: &scopes,
-            roles: &narrowed_roles(&user.roles, client),
+            roles: &client.roles_for(&user),
             tenant: user.tenant.as_deref(),
             amr: &amr,
             sid: Some(&session.session_id),
@@ -596,7 +580,7 @@ pub async fn introspect(
             "sub": format!("user:{}", user.user_id),
             "username": user.username,
             "email": user.email,
-            "roles": narrowed_roles(&user.roles, &client),
+            "roles": client.roles_for(&user),
             "tenant": user.tenant,
             "scope": session.scope,
             "exp": session.expires_at,

@@ -372,8 +372,7 @@ impl TestApp {
                     .form(&[("grant_type", "client_credentials"), ("resource", ISSUER)]),
             )
             .await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
-        reply.json()["access_token"].as_str().unwrap().to_owned()
+        access_token(&reply)
     }
 
     /// A password-grant login.
@@ -419,6 +418,12 @@ impl TestApp {
         .await
         .json()
     }
+}
+
+/// The access token of a token response that must be 200.
+pub fn access_token(reply: &Reply) -> String {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    reply.json()["access_token"].as_str().unwrap().to_owned()
 }
 
 /// The claims of a JWT, unverified (for looking at what the server issued).
