@@ -68,8 +68,15 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Database URL (`DATABASE_URL`), SQLite file by default.
     pub database_url: String,
-    /// Redis URL (`REDIS_URL`), optional.
+    /// Redis URL (`REDIS_URL`), optional: `redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://` for TLS.
     pub redis_url: Option<String>,
+    /// PEM file of the CA that signs the Redis server's certificate (`PORTCULLIS_REDIS_CA`);
+    /// the system's roots without it.
+    pub redis_ca: Option<PathBuf>,
+    /// Peers whose `X-Forwarded-For` is believed (`PORTCULLIS_TRUSTED_PROXIES`, CIDRs separated
+    /// by spaces or commas); from anyone else the peer address is the client address.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Public issuer URL (`PORTCULLIS_ISSUER`).
     pub issuer: String,
     /// The edge's audiences, put into edge tokens and the bundle (`PORTCULLIS_AUDIENCES`, space
@@ -93,6 +100,8 @@ pub const VARIABLES: &[&str] = &[
     "PORTCULLIS_LISTEN",
     "DATABASE_URL",
     "REDIS_URL",
+    "PORTCULLIS_REDIS_CA",
+    "PORTCULLIS_TRUSTED_PROXIES",
     "PORTCULLIS_ISSUER",
     "PORTCULLIS_AUDIENCES",
     "PORTCULLIS_CONTROL_PLANE_AUDIENCE",
@@ -181,12 +190,30 @@ impl Config {
             ));
         }
         let redis_url = lookup("REDIS_URL");
-        if redis_url
-            .as_ref()
-            .is_some_and(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
-        {
-            return Err(invalid("REDIS_URL", "must start with redis://"));
+        let redis_ca = lookup("PORTCULLIS_REDIS_CA").map(PathBuf::from);
+        if let Some(url) = &redis_url {
+            crate::redis::validate(url, redis_ca.as_deref()).map_err(|e| match e {
+                crate::redis::RedisSetupError::Ca(_) => {
+                    invalid("PORTCULLIS_REDIS_CA", e.to_string())
+                }
+                crate::redis::RedisSetupError::Url(_) => invalid("REDIS_URL", e.to_string()),
+            })?;
         }
+        let trusted_proxies = lookup("PORTCULLIS_TRUSTED_PROXIES")
+            .unwrap_or_default()
+            .split([' ', ','])
+            .filter(|c| !c.is_empty())
+            .map(|cidr| {
+                cidr.parse::<ipnet::IpNet>()
+                    .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        invalid(
+                            "PORTCULLIS_TRUSTED_PROXIES",
+                            format!("`{cidr}` is not an address or CIDR like 10.0.0.0/8"),
+                        )
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let issuer = lookup("PORTCULLIS_ISSUER").unwrap_or_else(|| format!("http://{listen}"));
         if !(issuer.starts_with("https://") || issuer.starts_with("http://"))
             || issuer.ends_with('/')
@@ -261,6 +288,8 @@ impl Config {
             listen,
             database_url,
             redis_url,
+            redis_ca,
+            trusted_proxies,
             issuer,
             audiences,
             control_plane_audience,
@@ -348,6 +377,17 @@ mod tests {
             (vec![("PORTCULLIS_LISTEN", "nowhere")], "PORTCULLIS_LISTEN"),
             (vec![("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
             (vec![("REDIS_URL", "http://x")], "REDIS_URL"),
+            (
+                vec![
+                    ("REDIS_URL", "rediss://x"),
+                    ("PORTCULLIS_REDIS_CA", "/nonexistent/ca.pem"),
+                ],
+                "PORTCULLIS_REDIS_CA",
+            ),
+            (
+                vec![("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/8 everyone")],
+                "PORTCULLIS_TRUSTED_PROXIES",
+            ),
             (
                 vec![("PORTCULLIS_ISSUER", "http://x/")],
                 "PORTCULLIS_ISSUER",

@@ -6,7 +6,8 @@
 //! nothing is lost; when it returns, the backlog is delivered in order. Two replicas relaying at
 //! once cannot duplicate an event: Redis refuses an id that is not greater than the last one.
 
-use crate::redis::{Connection, RedisError};
+use crate::redis::{Redis, RedisError};
+use redis::aio::ConnectionManager;
 use sqlx::{AnyPool, Row as _};
 use std::time::Duration;
 
@@ -49,7 +50,10 @@ pub enum RelayError {
 }
 
 /// Delivers everything after the cursor; returns how many events were added.
-pub async fn relay_once(pool: &AnyPool, redis: &mut Connection) -> Result<usize, RelayError> {
+pub async fn relay_once(
+    pool: &AnyPool,
+    connection: &mut ConnectionManager,
+) -> Result<usize, RelayError> {
     let cursor: i64 = sqlx::query_scalar("SELECT seq FROM relay_cursor WHERE id = 1")
         .fetch_one(pool)
         .await?;
@@ -69,31 +73,26 @@ pub async fn relay_once(pool: &AnyPool, redis: &mut Connection) -> Result<usize,
             let actor: String = row.try_get(2)?;
             let target: String = row.try_get(4)?;
             let outcome: String = row.try_get(5)?;
-            let id = format!("{seq}-1");
-            let (seq_text, at_text) = (seq.to_string(), at.to_string());
-            let result = redis
-                .command(&[
-                    "XADD",
-                    STREAM,
-                    &id,
-                    "type",
-                    &action,
-                    "actor",
-                    &actor,
-                    "target",
-                    &target,
-                    "outcome",
-                    &outcome,
-                    "at",
-                    &at_text,
-                    "audit_seq",
-                    &seq_text,
+            let result: Result<String, RedisError> = redis::cmd("XADD")
+                .arg(STREAM)
+                .arg(format!("{seq}-1"))
+                .arg(&[
+                    ("type", action.as_str()),
+                    ("actor", &actor),
+                    ("target", &target),
+                    ("outcome", &outcome),
+                    ("at", &at.to_string()),
+                    ("audit_seq", &seq.to_string()),
                 ])
+                .query_async(connection)
                 .await;
             match result {
                 Ok(_) => added += 1,
                 // Already delivered (by us before a crash, or by another replica).
-                Err(RedisError::Server(message)) if message.contains("equal or smaller") => {}
+                Err(error)
+                    if error
+                        .detail()
+                        .is_some_and(|d| d.contains("equal or smaller")) => {}
                 Err(error) => {
                     advance(pool, cursor, last).await?;
                     return Err(error.into());
@@ -116,36 +115,21 @@ async fn advance(pool: &AnyPool, from: i64, to: i64) -> Result<(), sqlx::Error> 
     Ok(())
 }
 
-/// Relays forever, reconnecting with backoff while Redis is away.
-pub fn spawn_relay(pool: AnyPool, url: String, every: Duration) -> tokio::task::JoinHandle<()> {
+/// Relays forever; while Redis is away each pass fails, and the next one retries with backoff.
+pub fn spawn_relay(pool: AnyPool, redis: Redis, every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut connection: Option<Connection> = None;
+        let mut connection = redis.connection();
         let mut backoff = every;
         loop {
-            if connection.is_none() {
-                match Connection::open(&url).await {
-                    Ok(c) => {
-                        connection = Some(c);
-                        backoff = every;
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "event relay: redis unavailable; events wait in the audit log");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                        continue;
-                    }
+            match relay_once(&pool, &mut connection).await {
+                Ok(_) => backoff = every,
+                Err(RelayError::Redis(error)) => {
+                    tracing::warn!(%error, "event relay: redis unavailable; events wait in the audit log");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
-            }
-            if let Some(redis) = connection.as_mut() {
-                match relay_once(&pool, redis).await {
-                    Ok(_) => {}
-                    Err(RelayError::Redis(error)) => {
-                        tracing::warn!(%error, "event relay: redis failed; reconnecting");
-                        connection = None;
-                    }
-                    Err(RelayError::Db(error)) => {
-                        tracing::warn!(%error, "event relay: database failed")
-                    }
+                Err(RelayError::Db(error)) => {
+                    tracing::warn!(%error, "event relay: database failed")
                 }
             }
             tokio::time::sleep(every).await;

@@ -1,168 +1,154 @@
-//! A minimal Redis client (RESP2 over TCP): enough for the event stream and the bundle fan-out. Commands are sent as
-//! arrays of bulk strings; replies are parsed fully before the next command.
+//! Redis, through the `redis` crate: one [`Redis`] handle per process, shared by the login
+//! throttle, the event relay and the bundle fan-out.
+//!
+//! Commands go through one multiplexed [`ConnectionManager`], which reconnects by itself after
+//! Redis goes away; it is created lazily, so a control plane starts (and decides from local
+//! state) while Redis is down. Credentials come from the URL (`redis://user:password@host`,
+//! sent with `AUTH`), `rediss://` speaks TLS (rustls with the system's roots, or the CA in
+//! `PORTCULLIS_REDIS_CA`). Pub/sub needs a connection of its own, opened by [`Redis::pubsub`].
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, PubSub};
+use redis::{Client, IntoConnectionInfo as _, TlsCertificates};
+use std::path::Path;
+use std::time::Duration;
 
-/// Why a Redis call failed.
+pub use redis::RedisError;
+
+/// How long one command or one connection attempt may take before it counts as a failure
+/// (and the caller falls back to what it can decide alone).
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a Redis configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum RedisError {
-    /// The URL is not `redis://host[:port][/db]`.
-    #[error("REDIS_URL must look like redis://host:port")]
-    Url,
-    /// Connection or protocol failure: reconnect.
-    #[error("redis connection: {0}")]
-    Io(#[from] std::io::Error),
-    /// The server answered with an error.
-    #[error("redis error: {0}")]
-    Server(String),
-    /// The reply did not parse.
-    #[error("redis protocol error")]
-    Protocol,
+pub enum RedisSetupError {
+    /// The URL does not parse (the message never repeats the URL, which may hold a password).
+    #[error("REDIS_URL is not a redis:// or rediss:// URL: {0}")]
+    Url(String),
+    /// The CA file cannot be read.
+    #[error("PORTCULLIS_REDIS_CA cannot be read: {0}")]
+    Ca(std::io::Error),
 }
 
-/// A parsed reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reply {
-    /// `+OK`.
-    Simple(String),
-    /// `:1`.
-    Integer(i64),
-    /// `$n` bulk string, `None` for nil.
-    Bulk(Option<Vec<u8>>),
-    /// `*n` array, `None` for nil.
-    Array(Option<Vec<Reply>>),
+/// A Redis server this process shares state through.
+#[derive(Clone)]
+pub struct Redis {
+    client: Client,
+    manager: ConnectionManager,
 }
 
-/// One connection.
-#[derive(Debug)]
-pub struct Connection {
-    stream: BufReader<TcpStream>,
+impl std::fmt::Debug for Redis {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection info holds the password.
+        f.write_str("Redis { .. }")
+    }
 }
 
-fn address(url: &str) -> Result<(String, Option<u32>), RedisError> {
-    let rest = url.strip_prefix("redis://").ok_or(RedisError::Url)?;
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-    let (host, db) = match rest.split_once('/') {
-        Some((host, db)) if !db.is_empty() => {
-            (host, Some(db.parse().map_err(|_| RedisError::Url)?))
+/// Checks `url` (and the CA file) without connecting.
+pub fn validate(url: &str, ca: Option<&Path>) -> Result<(), RedisSetupError> {
+    client(url, ca).map(drop)
+}
+
+fn client(url: &str, ca: Option<&Path>) -> Result<Client, RedisSetupError> {
+    if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+        return Err(RedisSetupError::Url(
+            "the scheme must be redis or rediss".into(),
+        ));
+    }
+    let malformed = |e: RedisError| RedisSetupError::Url(format!("{:?}", e.kind()));
+    if url.starts_with("rediss://") {
+        // rustls needs one process-wide crypto provider; another part may have installed it.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    match ca {
+        Some(path) => {
+            let root_cert = std::fs::read(path).map_err(RedisSetupError::Ca)?;
+            let info = url.into_connection_info().map_err(malformed)?;
+            Client::build_with_tls(
+                info,
+                TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )
+            .map_err(malformed)
         }
-        Some((host, _)) => (host, None),
-        None => (rest, None),
-    };
-    if host.is_empty() {
-        return Err(RedisError::Url);
-    }
-    let host = if host.contains(':') {
-        host.to_owned()
-    } else {
-        format!("{host}:6379")
-    };
-    Ok((host, db))
-}
-
-impl Connection {
-    /// Connects to `url` (and selects its database).
-    pub async fn open(url: &str) -> Result<Self, RedisError> {
-        let (host, db) = address(url)?;
-        let stream =
-            tokio::time::timeout(std::time::Duration::from_secs(2), TcpStream::connect(host))
-                .await
-                .map_err(|_| RedisError::Io(std::io::Error::other("connect timed out")))??;
-        let mut connection = Connection {
-            stream: BufReader::new(stream),
-        };
-        if let Some(db) = db {
-            connection.command(&["SELECT", &db.to_string()]).await?;
-        }
-        Ok(connection)
-    }
-
-    /// Sends one command and reads its reply; a server error is `Err(Server)`.
-    pub async fn command(&mut self, args: &[&str]) -> Result<Reply, RedisError> {
-        let mut request = format!("*{}\r\n", args.len()).into_bytes();
-        for arg in args {
-            request.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-            request.extend_from_slice(arg.as_bytes());
-            request.extend_from_slice(b"\r\n");
-        }
-        self.stream.get_mut().write_all(&request).await?;
-        let reply = tokio::time::timeout(
-            std::time::Duration::from_secs(5),
-            read_reply(&mut self.stream),
-        )
-        .await
-        .map_err(|_| RedisError::Io(std::io::Error::other("reply timed out")))??;
-        Ok(reply)
+        None => Client::open(url).map_err(malformed),
     }
 }
 
-impl Connection {
-    /// Waits for the next pushed reply (pub/sub messages), however long that takes.
-    pub async fn next_message(&mut self) -> Result<Reply, RedisError> {
-        read_reply(&mut self.stream).await
+impl Redis {
+    /// A handle for `url`; connects on first use. Must be called inside the Tokio runtime.
+    pub fn open(url: &str, ca: Option<&Path>) -> Result<Self, RedisSetupError> {
+        let client = client(url, ca)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config)
+            .map_err(|e| RedisSetupError::Url(format!("{:?}", e.kind())))?;
+        Ok(Redis { client, manager })
     }
-}
 
-async fn read_line(stream: &mut BufReader<TcpStream>) -> Result<String, RedisError> {
-    let mut line = String::new();
-    if stream.read_line(&mut line).await? == 0 {
-        return Err(RedisError::Io(std::io::ErrorKind::UnexpectedEof.into()));
+    /// The shared, self-reconnecting connection (cheap to clone).
+    pub fn connection(&self) -> ConnectionManager {
+        self.manager.clone()
     }
-    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-}
 
-fn read_reply(
-    stream: &mut BufReader<TcpStream>,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Reply, RedisError>> + Send + '_>> {
-    Box::pin(async move {
-        let line = read_line(stream).await?;
-        let (kind, rest) = line.split_at_checked(1).ok_or(RedisError::Protocol)?;
-        match kind {
-            "+" => Ok(Reply::Simple(rest.to_owned())),
-            "-" => Err(RedisError::Server(rest.to_owned())),
-            ":" => rest
-                .parse()
-                .map(Reply::Integer)
-                .map_err(|_| RedisError::Protocol),
-            "$" => {
-                let length: i64 = rest.parse().map_err(|_| RedisError::Protocol)?;
-                if length < 0 {
-                    return Ok(Reply::Bulk(None));
-                }
-                let mut data = vec![0u8; length as usize + 2];
-                stream.read_exact(&mut data).await?;
-                data.truncate(length as usize);
-                Ok(Reply::Bulk(Some(data)))
+    /// Runs `op` on the shared connection, once more if the connection turned out to be broken
+    /// (Redis restarted since the last command): the manager reconnects, and the first command
+    /// after an outage need not be lost. A retried command may have run twice; every caller's
+    /// commands err on the safe side when repeated (a failure counted twice, never zero times).
+    pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, RedisError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RedisError>>,
+    {
+        match op(self.connection()).await {
+            Err(error) if error.is_connection_dropped() || error.is_io_error() => {
+                op(self.connection()).await
             }
-            "*" => {
-                let count: i64 = rest.parse().map_err(|_| RedisError::Protocol)?;
-                if count < 0 {
-                    return Ok(Reply::Array(None));
-                }
-                let mut items = Vec::with_capacity(count as usize);
-                for _ in 0..count {
-                    items.push(read_reply(stream).await?);
-                }
-                Ok(Reply::Array(Some(items)))
-            }
-            _ => Err(RedisError::Protocol),
+            other => other,
         }
-    })
+    }
+
+    /// A dedicated connection for subscribing.
+    pub async fn pubsub(&self) -> Result<PubSub, RedisError> {
+        tokio::time::timeout(TIMEOUT, self.client.get_async_pubsub())
+            .await
+            .map_err(|_| RedisError::from(std::io::Error::from(std::io::ErrorKind::TimedOut)))?
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
-    fn urls() {
-        assert_eq!(
-            super::address("redis://r:6380/2").unwrap(),
-            ("r:6380".into(), Some(2))
+    fn only_redis_urls_are_accepted() {
+        assert!(validate("redis://127.0.0.1:6379/2", None).is_ok());
+        assert!(validate("redis://:secret@127.0.0.1", None).is_ok());
+        assert!(validate("rediss://redis.internal:6380", None).is_ok());
+        assert!(validate("http://127.0.0.1", None).is_err());
+        assert!(validate("redis://127.0.0.1/not-a-db", None).is_err());
+    }
+
+    #[test]
+    fn a_bad_url_error_does_not_repeat_the_password() {
+        let error = validate("redis://:hunter2@127.0.0.1/x", None).unwrap_err();
+        assert!(
+            !error.to_string().contains("hunter2"),
+            "the error shows the password: {error}"
         );
-        assert_eq!(
-            super::address("redis://r").unwrap(),
-            ("r:6379".into(), None)
-        );
-        assert!(super::address("http://r").is_err());
+    }
+
+    #[test]
+    fn an_unreadable_ca_file_is_refused() {
+        let error = validate(
+            "rediss://127.0.0.1",
+            Some(Path::new("/nonexistent/portcullis-ca.pem")),
+        )
+        .unwrap_err();
+        assert!(matches!(error, RedisSetupError::Ca(_)), "{error}");
     }
 }

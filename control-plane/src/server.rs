@@ -125,13 +125,16 @@ pub async fn serve_on(
         Duration::from_millis(500)
     };
     let follower = state.spawn_follower(follow_every);
-    let fanout = config
-        .redis_url
-        .clone()
-        .map(|url| crate::fanout::spawn_listener(state.clone(), url));
+    let fanout = state
+        .redis()
+        .map(|redis| crate::fanout::spawn_listener(state.clone(), redis.clone()));
     let maintenance = spawn_maintenance(state.clone());
-    let relay = config.redis_url.clone().map(|url| {
-        crate::events::spawn_relay(state.db().pool.clone(), url, Duration::from_millis(200))
+    let relay = state.redis().map(|redis| {
+        crate::events::spawn_relay(
+            state.db().pool.clone(),
+            redis.clone(),
+            Duration::from_millis(200),
+        )
     });
     tracing::info!(listen = %config.listen, issuer = %config.issuer, "portcullis control plane serving");
     let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();

@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::metrics::Metrics;
 use crate::passwords::Hasher;
+use crate::redis::Redis;
 use crate::secrets::MasterKey;
 use crate::throttle::Throttle;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ struct Inner {
     hasher: Hasher,
     metrics: Metrics,
     throttle: Throttle,
+    redis: Option<Redis>,
     audit: AuditBatcher,
     published: watch::Sender<Arc<Published>>,
     republish_lock: Mutex<()>,
@@ -39,7 +41,13 @@ impl AppState {
         let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
         let hasher = Hasher::new(concurrency).map_err(|e| AssembleError::Invalid(e.to_string()))?;
         let (sender, _) = watch::channel(Arc::new(published));
-        let throttle = Throttle::new(config.redis_url.clone());
+        let redis = config
+            .redis_url
+            .as_deref()
+            .map(|url| Redis::open(url, config.redis_ca.as_deref()))
+            .transpose()
+            .map_err(|e| AssembleError::Invalid(e.to_string()))?;
+        let throttle = Throttle::new(redis.clone());
         let audit = AuditBatcher::spawn(db.pool.clone());
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -49,6 +57,7 @@ impl AppState {
                 hasher,
                 metrics: Metrics::default(),
                 throttle,
+                redis,
                 audit,
                 published: sender,
                 republish_lock: Mutex::new(()),
@@ -91,6 +100,11 @@ impl AppState {
         &self.inner.throttle
     }
 
+    /// Redis, when configured.
+    pub fn redis(&self) -> Option<&Redis> {
+        self.inner.redis.as_ref()
+    }
+
     /// The bundle state in force on this node.
     pub fn published(&self) -> Arc<Published> {
         self.inner.published.borrow().clone()
@@ -105,8 +119,8 @@ impl AppState {
     /// (through Redis, when configured) so their long-polls wake too.
     pub async fn republish(&self) -> Result<(), AssembleError> {
         if self.refresh().await? {
-            if let Some(url) = &self.inner.config.redis_url {
-                crate::fanout::announce(url.clone(), self.published().version);
+            if let Some(redis) = &self.inner.redis {
+                crate::fanout::announce(redis, self.published().version);
             }
         }
         Ok(())

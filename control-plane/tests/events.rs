@@ -1,12 +1,15 @@
 //! Redis in production: security events reach a real Redis stream from the audit log, survive a
-//! Redis outage and are never duplicated by two relays; login throttling is shared by replicas
-//! and falls back to local counters when Redis is gone.
+//! Redis outage and are never duplicated by two relays; login throttling is shared by replicas,
+//! falls back to local counters when Redis is gone and shares again when it returns; a Redis
+//! with a password is reached with the URL's credentials.
 
 mod common;
 
+use axum::http::StatusCode;
 use common::{config, TestApp, TestDb};
 use portcullis_control_plane::events::{relay_once, STREAM};
-use portcullis_control_plane::redis::{Connection, Reply};
+use portcullis_control_plane::redis::Redis;
+use redis::AsyncCommands as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,6 +21,10 @@ struct RedisServer {
 
 impl RedisServer {
     fn start_on(port: u16) -> Self {
+        Self::start_with(port, &[])
+    }
+
+    fn start_with(port: u16, extra: &[&str]) -> Self {
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -29,6 +36,7 @@ impl RedisServer {
                 "--appendonly",
                 "no",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -63,30 +71,19 @@ fn free_port() -> u16 {
 
 /// `(id, type)` of every stream entry.
 async fn stream(url: &str) -> Vec<(String, String)> {
-    let mut redis = Connection::open(url).await.unwrap();
-    let Reply::Array(Some(entries)) = redis.command(&["XRANGE", STREAM, "-", "+"]).await.unwrap()
-    else {
-        return Vec::new();
-    };
+    let mut redis = Redis::open(url, None).unwrap().connection();
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(STREAM)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
     entries
         .into_iter()
-        .filter_map(|entry| {
-            let Reply::Array(Some(parts)) = entry else {
-                return None;
-            };
-            let (Reply::Bulk(Some(id)), Reply::Array(Some(fields))) = (&parts[0], &parts[1]) else {
-                return None;
-            };
-            let kind = fields
-                .iter()
-                .skip(1)
-                .step_by(2)
-                .next()
-                .and_then(|v| match v {
-                    Reply::Bulk(Some(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-                    _ => None,
-                })?;
-            Some((String::from_utf8_lossy(id).into_owned(), kind))
+        .filter_map(|(id, fields)| {
+            let kind = fields.into_iter().find(|(name, _)| name == "type")?.1;
+            Some((id, kind))
         })
         .collect()
 }
@@ -110,7 +107,7 @@ async fn delivery_and_outage(db: &TestDb) {
     let app = TestApp::start(config(db, &[("REDIS_URL", &url)])).await;
     let relay = portcullis_control_plane::events::spawn_relay(
         app.state.db().pool.clone(),
-        url.clone(),
+        Redis::open(&url, None).unwrap(),
         Duration::from_millis(50),
     );
     let (id, secret) = app.client("web", "a", &["password"]).await;
@@ -163,11 +160,11 @@ async fn two_relays_never_duplicate_an_event() {
     let (url_a, url_b) = (redis.url(), redis.url());
     let (pool_a, pool_b) = (pool.clone(), pool.clone());
     let a = tokio::spawn(async move {
-        let mut redis = Connection::open(&url_a).await.unwrap();
+        let mut redis = Redis::open(&url_a, None).unwrap().connection();
         relay_once(&pool_a, &mut redis).await.unwrap()
     });
     let b = tokio::spawn(async move {
-        let mut redis = Connection::open(&url_b).await.unwrap();
+        let mut redis = Redis::open(&url_b, None).unwrap().connection();
         relay_once(&pool_b, &mut redis).await.unwrap()
     });
     let (a, b) = (a.await.unwrap(), b.await.unwrap());
@@ -185,46 +182,73 @@ async fn two_relays_never_duplicate_an_event() {
     assert_eq!(ids.len(), 6);
 }
 
+/// One password-grant attempt for `kim` from `ip`; its status.
+async fn kim_signs_in(
+    app: &TestApp,
+    client: &(String, String),
+    ip: &str,
+    password: &str,
+) -> StatusCode {
+    app.send(
+        common::Call::new(axum::http::Method::POST, "/oauth2/token")
+            .basic(&client.0, &client.1)
+            .client_ip(ip)
+            .form(&[
+                ("grant_type", "password"),
+                ("username", "kim"),
+                ("password", password),
+            ]),
+    )
+    .await
+    .status
+}
+
 async fn shared_throttle(db: &TestDb) {
-    let redis = RedisServer::start_on(free_port());
+    let port = free_port();
+    let redis = RedisServer::start_on(port);
     let url = redis.url();
     let a = TestApp::start(config(db, &[("REDIS_URL", &url)])).await;
     let b = TestApp::start(config(db, &[("REDIS_URL", &url)])).await;
-    let (id, secret) = a.client("web", "a", &["password"]).await;
+    let client = a.client("web", "a", &["password"]).await;
     a.user("kim", "correct horse battery", &[], "a").await;
-    let attempt = |app: &TestApp, password: &'static str| {
-        let (app, id, secret) = (app.clone(), id.clone(), secret.clone());
-        async move {
-            app.send(
-                common::Call::new(axum::http::Method::POST, "/oauth2/token")
-                    .basic(&id, &secret)
-                    .client_ip("10.7.7.7")
-                    .form(&[
-                        ("grant_type", "password"),
-                        ("username", "kim"),
-                        ("password", password),
-                    ]),
-            )
-            .await
-            .status
-        }
-    };
     for _ in 0..5 {
         assert_eq!(
-            attempt(&a, "guess guess").await,
-            axum::http::StatusCode::BAD_REQUEST
+            kim_signs_in(&a, &client, "10.7.7.7", "guess guess").await,
+            StatusCode::BAD_REQUEST
         );
     }
-    // Replica B, sharing Redis, throttles the same (account, address) pair.
     assert_eq!(
-        attempt(&b, "correct horse battery").await,
-        axum::http::StatusCode::TOO_MANY_REQUESTS
+        kim_signs_in(&b, &client, "10.7.7.7", "correct horse battery").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "replica B, sharing Redis, throttles the same (account, address) pair"
     );
-    // Redis goes away: A still throttles from its own counters (fallback, not fail-open).
     drop(redis);
     assert_eq!(
-        attempt(&a, "correct horse battery").await,
-        axum::http::StatusCode::TOO_MANY_REQUESTS
+        kim_signs_in(&a, &client, "10.7.7.7", "correct horse battery").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "with Redis gone, A still throttles from its own counters (fallback, not fail-open)"
+    );
+    // Redis returns (empty): the replicas reconnect by themselves and share again.
+    let _redis = RedisServer::start_on(port);
+    until("replica A to reach Redis again", || async {
+        Redis::open(&url, None)
+            .unwrap()
+            .connection()
+            .get_del::<_, Option<String>>("nothing")
+            .await
+            .is_ok()
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(
+            kim_signs_in(&a, &client, "10.7.7.8", "guess guess").await,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    assert_eq!(
+        kim_signs_in(&b, &client, "10.7.7.8", "correct horse battery").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "after Redis came back, B sees A's new failures"
     );
 }
 both_backends!(login_throttle_is_shared_through_redis, shared_throttle);
@@ -238,26 +262,20 @@ async fn a_change_on_one_replica_wakes_the_other_through_redis() {
     let url = redis.url();
     let a = TestApp::start(config(&db, &[("REDIS_URL", &url)])).await;
     let b = TestApp::start(config(&db, &[("REDIS_URL", &url)])).await;
-    let listener = portcullis_control_plane::fanout::spawn_listener(b.state.clone(), url.clone());
+    let listener = portcullis_control_plane::fanout::spawn_listener(
+        b.state.clone(),
+        Redis::open(&url, None).unwrap(),
+    );
     // The listener is subscribed once a publish reaches a subscriber.
     until("the listener to subscribe", || async {
-        let mut connection = Connection::open(&url).await.unwrap();
-        connection
-            .command(&[
-                "PUBSUB",
-                "NUMSUB",
-                portcullis_control_plane::fanout::CHANNEL,
-            ])
+        let mut connection = Redis::open(&url, None).unwrap().connection();
+        let subscribers: (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg(portcullis_control_plane::fanout::CHANNEL)
+            .query_async(&mut connection)
             .await
-            .unwrap()
-            == Reply::Array(Some(vec![
-                Reply::Bulk(Some(
-                    portcullis_control_plane::fanout::CHANNEL
-                        .as_bytes()
-                        .to_vec(),
-                )),
-                Reply::Integer(1),
-            ]))
+            .unwrap();
+        subscribers.1 == 1
     })
     .await;
     let mut woken = b.state.subscribe();
@@ -286,3 +304,72 @@ async fn a_change_on_one_replica_wakes_the_other_through_redis() {
     assert_eq!(b.state.published().version, a.state.published().version);
     listener.abort();
 }
+
+async fn password_protected(db: &TestDb) {
+    let port = free_port();
+    let _redis = RedisServer::start_with(port, &["--requirepass", "s3cret-redis-pass"]);
+    let url = format!("redis://:s3cret-redis-pass@127.0.0.1:{port}");
+    let wrong = format!("redis://:not-the-password@127.0.0.1:{port}");
+    let a = TestApp::start(config(db, &[("REDIS_URL", &url)])).await;
+    let b = TestApp::start(config(db, &[("REDIS_URL", &url)])).await;
+    let stranger = TestApp::start(config(db, &[("REDIS_URL", &wrong)])).await;
+    let relay = portcullis_control_plane::events::spawn_relay(
+        a.state.db().pool.clone(),
+        Redis::open(&url, None).unwrap(),
+        Duration::from_millis(50),
+    );
+    let client = a.client("web", "a", &["password"]).await;
+    a.user("kim", "correct horse battery", &[], "a").await;
+    for _ in 0..5 {
+        assert_eq!(
+            kim_signs_in(&a, &client, "10.8.8.8", "guess guess").await,
+            StatusCode::BAD_REQUEST
+        );
+    }
+    assert_eq!(
+        kim_signs_in(&b, &client, "10.8.8.8", "correct horse battery").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "B authenticated to Redis with the URL's password and shares A's counters"
+    );
+    assert_eq!(
+        kim_signs_in(&stranger, &client, "10.8.8.8", "correct horse battery").await,
+        StatusCode::OK,
+        "a replica with the wrong password cannot read the counters (it decides alone)"
+    );
+    until("login events on the protected stream", || async {
+        stream(&url)
+            .await
+            .iter()
+            .any(|(_, kind)| kind == "login.failed")
+    })
+    .await;
+    relay.abort();
+}
+both_backends!(
+    a_redis_with_a_password_is_reached_with_the_urls_credentials,
+    password_protected
+);
+
+async fn shared_bucket(db: &TestDb) {
+    let redis = RedisServer::start_on(free_port());
+    let url = redis.url();
+    let a = TestApp::start(config(db, &[("REDIS_URL", &url)])).await;
+    let b = TestApp::start(config(db, &[("REDIS_URL", &url)])).await;
+    let client = a.client("web", "a", &["password"]).await;
+    a.user("kim", "correct horse battery", &[], "a").await;
+    // A botnet spreads its guesses over both replicas, one address each.
+    let mut evaluated = 0;
+    for i in 0..40 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        if kim_signs_in(app, &client, &format!("10.9.0.{i}"), "guess guess").await
+            == StatusCode::BAD_REQUEST
+        {
+            evaluated += 1;
+        }
+    }
+    assert_eq!(
+        evaluated, 10,
+        "the replicas share one bucket per account (10 at once), not one each"
+    );
+}
+both_backends!(the_account_bucket_is_shared_through_redis, shared_bucket);

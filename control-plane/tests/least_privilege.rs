@@ -867,7 +867,7 @@ async fn tenant_clients(db: &TestDb) {
         );
         assert_eq!(
             reply.json()["error_description"],
-            "invalid username or password",
+            "invalid username, password or one-time code",
             "no hint why"
         );
     }

@@ -49,7 +49,7 @@ async fn reauthenticate(
         .ok_or(ApiError::NotFound)?;
     let throttle = state.throttle();
     let now = crate::now();
-    let _attempt = throttle
+    let attempt = throttle
         .start(&user.username, &origin.client_ip, now)
         .await
         .map_err(ApiError::throttled)?;
@@ -61,15 +61,13 @@ async fn reauthenticate(
         .verify(Some(&record.password_hash), password)
         .await?;
     if !verified.matches {
-        throttle
-            .failed(&user.username, &origin.client_ip, now)
-            .await;
+        attempt.failed(now).await;
         return Err(ApiError::oauth(
             OAuthCode::InvalidGrant,
             "current password is wrong",
         ));
     }
-    throttle.succeeded(&user.username, &origin.client_ip).await;
+    attempt.succeeded(now).await;
     Ok(record)
 }
 

@@ -158,7 +158,8 @@ async fn client_credentials(
     }))
 }
 
-const BAD_LOGIN: &str = "invalid username or password";
+/// The one answer to every failed sign-in, whichever part was wrong.
+const BAD_LOGIN: &str = "invalid username, password or one-time code";
 
 async fn password(
     state: &AppState,
@@ -172,7 +173,7 @@ async fn password(
         return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
     }
     let now = crate::now();
-    let _attempt = match state
+    let attempt = match state
         .throttle()
         .start(username, &origin.client_ip, now)
         .await
@@ -199,10 +200,7 @@ async fn password(
             record
         }
         other => {
-            state
-                .throttle()
-                .failed(username, &origin.client_ip, now)
-                .await;
+            attempt.failed(now).await;
             state.metrics().login_failed();
             let target = other
                 .map(|r| format!("user:{}", r.user.user_id))
@@ -228,48 +226,44 @@ async fn password(
     let mut amr = vec!["pwd".to_owned()];
     let mut totp_step = None;
     if let Some(sealed) = &record.totp_secret {
-        let Some(otp) = form.get("otp") else {
-            return Err(ApiError::oauth(
-                OAuthCode::InvalidGrant,
-                "a one-time code (`otp`) is required for this account",
-            ));
-        };
         let secret = state
             .master()
             .open(&format!("totp:{}", user.user_id), sealed)?;
-        match crate::totp::verify(&secret, otp, now, record.totp_last_step) {
-            Some(step) => totp_step = Some(step),
-            None => {
-                state
-                    .throttle()
-                    .failed(username, &origin.client_ip, now)
-                    .await;
-                state.metrics().login_failed();
-                state
-                    .audit()
-                    .record(
-                        origin,
-                        &Event {
-                            actor: &subject,
-                            action: "mfa.failed",
-                            target: &subject,
-                            outcome: "failure",
-                            detail: json!({"client_id": client.client_id}),
-                        },
-                    )
-                    .await?;
-                return Err(ApiError::oauth(
-                    OAuthCode::InvalidGrant,
-                    "invalid one-time code",
-                ));
+        // A right password with a missing, wrong or capped code answers exactly as a wrong
+        // password does: the answer must not confirm the password.
+        let (step, reason) = match form.get("otp") {
+            None => (None, "missing"),
+            Some(_) if !attempt.otp_allowed(now).await => (None, "too_many_codes"),
+            Some(otp) => (
+                crate::totp::verify(&secret, otp, now, record.totp_last_step),
+                "wrong",
+            ),
+        };
+        let Some(step) = step else {
+            attempt.failed(now).await;
+            if reason == "wrong" {
+                attempt.otp_failed(now).await;
             }
-        }
+            state.metrics().login_failed();
+            state
+                .audit()
+                .record(
+                    origin,
+                    &Event {
+                        actor: &subject,
+                        action: "mfa.failed",
+                        target: &subject,
+                        outcome: "failure",
+                        detail: json!({"client_id": client.client_id, "code": reason}),
+                    },
+                )
+                .await?;
+            return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
+        };
+        totp_step = Some(step);
         amr.push("otp".to_owned());
     }
-    state
-        .throttle()
-        .succeeded(username, &origin.client_ip)
-        .await;
+    attempt.succeeded(now).await;
     let scopes = narrowed(requested_scopes(form)?, &client.scopes_for(user))?;
     let target = audience::target(state.config(), form.get("resource"), &client.scopes, scopes)?;
     let scopes = target.scopes;
@@ -287,10 +281,7 @@ async fn password(
         .await?
         .rows_affected();
         if claimed == 0 {
-            return Err(ApiError::oauth(
-                OAuthCode::InvalidGrant,
-                "invalid one-time code",
-            ));
+            return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
         }
     }
     // The account may have been disabled while the password was being checked.

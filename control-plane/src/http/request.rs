@@ -11,7 +11,7 @@ use axum::http::{header, request::Parts, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 /// The scope that lets a resource server introspect tokens issued to other clients.
 pub const INTROSPECT_SCOPE: &str = "introspect";
@@ -28,14 +28,53 @@ pub fn may_examine(caller: &Client, token_client_id: &str, scope: &str) -> bool 
 /// Largest form body accepted, in bytes.
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
 
-impl<S: Send + Sync> FromRequestParts<S> for Origin {
+/// The client's address: the peer's, unless the peer is a trusted proxy, in which case
+/// `X-Forwarded-For` is read from the right, past every trusted hop, to the first address no
+/// trusted proxy vouches for (the left part of the header is whatever the client sent). An
+/// entry that does not parse stops the walk at the hop that added it.
+pub fn client_address<'a>(
+    peer: IpAddr,
+    forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
+    trusted: &[ipnet::IpNet],
+) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let mut client = peer;
+    if !is_trusted(&client) {
+        return client;
+    }
+    for hop in forwarded_for.rev() {
+        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            return client;
+        };
+        client = ip;
+        if !is_trusted(&client) {
+            return client;
+        }
+    }
+    client
+}
+
+impl FromRequestParts<AppState> for Origin {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let client_ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
+            .map(|c| {
+                let hops = parts
+                    .headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .collect::<Vec<_>>();
+                client_address(c.0.ip(), hops.into_iter(), &state.config().trusted_proxies)
+                    .to_string()
+            })
             .unwrap_or_else(|| "unknown".into());
         let request_id = parts
             .headers
@@ -206,4 +245,62 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_address;
+    use std::net::IpAddr;
+
+    fn client(peer: &str, header: &str, trusted: &[&str]) -> IpAddr {
+        let trusted: Vec<ipnet::IpNet> = trusted.iter().map(|c| c.parse().unwrap()).collect();
+        client_address(peer.parse().unwrap(), header.split(','), &trusted)
+    }
+
+    #[test]
+    fn forwarded_for_is_ignored_from_an_untrusted_peer() {
+        assert_eq!(
+            client("203.0.113.9", "198.51.100.1", &["10.0.0.0/8"]),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client("10.0.0.5", "198.51.100.1", &[]),
+            "10.0.0.5".parse::<IpAddr>().unwrap(),
+            "nothing is trusted by default"
+        );
+    }
+
+    #[test]
+    fn a_trusted_proxy_names_the_client_it_saw() {
+        assert_eq!(
+            client("10.0.0.5", "198.51.100.1", &["10.0.0.0/8"]),
+            "198.51.100.1".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn what_the_client_wrote_left_of_the_trusted_hops_is_not_believed() {
+        // The client sent "X-Forwarded-For: 1.2.3.4"; the proxy appended the address it saw.
+        assert_eq!(
+            client("10.0.0.5", "1.2.3.4, 198.51.100.1", &["10.0.0.0/8"]),
+            "198.51.100.1".parse::<IpAddr>().unwrap()
+        );
+        // Two trusted hops: the walk passes both.
+        assert_eq!(
+            client(
+                "10.0.0.5",
+                "1.2.3.4, 198.51.100.1, 10.0.0.7",
+                &["10.0.0.0/8"]
+            ),
+            "198.51.100.1".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_garbled_entry_stops_at_the_hop_that_added_it() {
+        assert_eq!(
+            client("10.0.0.5", "1.2.3.4, not-an-ip", &["10.0.0.0/8"]),
+            "10.0.0.5".parse::<IpAddr>().unwrap()
+        );
+    }
 }
