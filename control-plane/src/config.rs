@@ -93,7 +93,13 @@ pub struct Config {
     pub master_key: Option<String>,
     /// Token lifetimes.
     pub lifetimes: Lifetimes,
+    /// Live sessions a user may hold (`PORTCULLIS_MAX_SESSIONS`, 10); a new sign-in beyond it
+    /// ends the oldest.
+    pub max_sessions: usize,
 }
+
+/// Default [`Config::max_sessions`].
+pub const DEFAULT_MAX_SESSIONS: usize = 10;
 
 /// Every environment variable the service reads.
 pub const VARIABLES: &[&str] = &[
@@ -113,6 +119,7 @@ pub const VARIABLES: &[&str] = &[
     "PORTCULLIS_REFRESH_TTL",
     "PORTCULLIS_REFRESH_GRACE",
     "PORTCULLIS_KEY_PREPUBLISH",
+    "PORTCULLIS_MAX_SESSIONS",
     "PORTCULLIS_LOG",
     "PORTCULLIS_CONFIG",
 ];
@@ -253,6 +260,19 @@ impl Config {
                 "must be at least 16 characters",
             ));
         }
+        let max_sessions = match lookup("PORTCULLIS_MAX_SESSIONS") {
+            None => DEFAULT_MAX_SESSIONS,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=10_000).contains(n))
+                .ok_or_else(|| {
+                    invalid(
+                        "PORTCULLIS_MAX_SESSIONS",
+                        "must be a number from 1 to 10000",
+                    )
+                })?,
+        };
         let master_key = lookup("PORTCULLIS_MASTER_KEY");
         if master_key.is_none() && !database_url.starts_with("sqlite:") {
             return Err(invalid(
@@ -297,6 +317,7 @@ impl Config {
             policy_dir: lookup("PORTCULLIS_POLICY_DIR").map(PathBuf::from),
             master_key,
             lifetimes,
+            max_sessions,
         })
     }
 }
@@ -383,6 +404,10 @@ mod tests {
                     ("PORTCULLIS_REDIS_CA", "/nonexistent/ca.pem"),
                 ],
                 "PORTCULLIS_REDIS_CA",
+            ),
+            (
+                vec![("PORTCULLIS_MAX_SESSIONS", "0")],
+                "PORTCULLIS_MAX_SESSIONS",
             ),
             (
                 vec![("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/8 everyone")],

@@ -24,6 +24,7 @@ pub const EVENT_ACTIONS: &[&str] = &[
     "login.succeeded",
     "login.failed",
     "mfa.failed",
+    "mfa.enrolment_started",
     "mfa.enrolled",
     "mfa.removed",
     "password.changed",

@@ -96,8 +96,9 @@ pub enum Refresh {
     Invalid,
     /// Issued to another client.
     WrongClient,
-    /// Already used, within the grace window: refused, family kept.
-    ReplayWithinGrace,
+    /// Already used, within the grace window, and its successor not yet used: an identical
+    /// retry (the client lost the answer), given the same successor again.
+    Retried(Session, String),
     /// Already used, after the grace window: the whole family is now revoked.
     ReuseDetected(Session),
 }
@@ -151,18 +152,38 @@ pub async fn rotate(
     .execute(&mut **tx)
     .await?
     .rows_affected();
+    let context = format!("refresh-successor:{}", session.session_id);
     if claimed == 1 {
         let next = new_refresh_token(tx, master, &session.session_id).await?;
+        sqlx::query("UPDATE refresh_tokens SET successor = $1 WHERE token_hash = $2")
+            .bind(master.seal(&context, next.as_bytes())?)
+            .bind(&hash)
+            .execute(&mut **tx)
+            .await?;
         return Ok(Refresh::Rotated(session, next));
     }
-    let used_at: Option<i64> =
-        sqlx::query("SELECT used_at FROM refresh_tokens WHERE token_hash = $1")
-            .bind(&hash)
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get(0)?;
-    if used_at.is_some_and(|t| now - t <= grace) {
-        return Ok(Refresh::ReplayWithinGrace);
+    let used = sqlx::query("SELECT used_at, successor FROM refresh_tokens WHERE token_hash = $1")
+        .bind(&hash)
+        .fetch_one(&mut **tx)
+        .await?;
+    let used_at: Option<i64> = used.try_get(0)?;
+    let successor: Option<String> = used.try_get(1)?;
+    if let (Some(at), Some(sealed)) = (used_at, successor) {
+        if now - at <= grace {
+            let next = String::from_utf8(master.open(&context, &sealed)?)
+                .map_err(|_| SecretError::Unseal)?;
+            // Only while the successor is unused: once it was presented, whoever presents its
+            // predecessor again is not the client that lost an answer.
+            let unused: Option<String> = sqlx::query_scalar(
+                "SELECT session_id FROM refresh_tokens WHERE token_hash = $1 AND used_at IS NULL",
+            )
+            .bind(master.keyed_hash(HashPurpose::RefreshToken, &next))
+            .fetch_optional(&mut **tx)
+            .await?;
+            if unused.is_some() {
+                return Ok(Refresh::Retried(session, next));
+            }
+        }
     }
     revoke(tx, &session.session_id).await?;
     Ok(Refresh::ReuseDetected(session))
@@ -184,25 +205,77 @@ pub async fn revoke(
     )
 }
 
-/// Ends every live session whose `column` (`user_id` or `client_id`) is `value`, and revokes
-/// their access tokens for as long as one can live; returns how many ended.
+/// Ends every live session whose `column` (`user_id` or `client_id`) is `value`, except `keep`,
+/// and revokes their access tokens for as long as one can live; returns how many ended. Two
+/// statements whatever the number of sessions.
 async fn end_where(
     tx: &mut Transaction<'static, Any>,
     column: &'static str,
     value: &str,
+    keep: Option<&str>,
     longest_access: i64,
 ) -> Result<usize, sqlx::Error> {
-    let live: Vec<String> = sqlx::query_scalar(&format!(
-        "SELECT id FROM sessions WHERE {column} = $1 AND revoked_at IS NULL"
+    let now = crate::now();
+    let ended = sqlx::query(&format!(
+        "UPDATE sessions SET revoked_at = $1 WHERE {column} = $2 AND revoked_at IS NULL AND id <> $3"
     ))
+    .bind(now)
     .bind(value)
+    .bind(keep.unwrap_or(""))
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if ended > 0 {
+        // Sessions ended by an earlier call in the same second already have their entry.
+        sqlx::query(&format!(
+            "INSERT INTO revocations (id, sid, exp, created_at) \
+             SELECT 'sid:' || id || ':' || $1, id, $2, $1 FROM sessions \
+             WHERE {column} = $3 AND revoked_at = $1 AND id <> $4 \
+             ON CONFLICT (id) DO NOTHING"
+        ))
+        .bind(now)
+        .bind(now + longest_access)
+        .bind(value)
+        .bind(keep.unwrap_or(""))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(usize::try_from(ended).unwrap_or(usize::MAX))
+}
+
+/// Ends every live session of a user but `keep` (the caller's own), revoking their access
+/// tokens; the caller bumps the bundle version.
+pub async fn end_others(
+    tx: &mut Transaction<'static, Any>,
+    user_id: &str,
+    keep: Option<&str>,
+    longest_access: i64,
+) -> Result<usize, sqlx::Error> {
+    end_where(tx, "user_id", user_id, keep, longest_access).await
+}
+
+/// Ends a user's oldest live sessions beyond the newest `max`; returns how many ended (the
+/// caller bumps the bundle version when any did).
+pub async fn cap(
+    tx: &mut Transaction<'static, Any>,
+    user_id: &str,
+    max: usize,
+    longest_access: i64,
+) -> Result<usize, sqlx::Error> {
+    let live: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+         ORDER BY created_at DESC, id DESC",
+    )
+    .bind(user_id)
+    .bind(crate::now())
     .fetch_all(&mut **tx)
     .await?;
-    for sid in &live {
+    let beyond = live.get(max..).unwrap_or_default();
+    for sid in beyond {
         revoke(tx, sid).await?;
         revocations::session(tx, sid, longest_access).await?;
     }
-    Ok(live.len())
+    Ok(beyond.len())
 }
 
 /// Ends every session of a user and revokes all their access tokens (sessions' and any
@@ -212,7 +285,7 @@ pub async fn end_for_user(
     user_id: &str,
     longest_access: i64,
 ) -> Result<usize, sqlx::Error> {
-    let ended = end_where(tx, "user_id", user_id, longest_access).await?;
+    let ended = end_where(tx, "user_id", user_id, None, longest_access).await?;
     revocations::subject(tx, &format!("user:{user_id}"), longest_access).await?;
     Ok(ended)
 }
@@ -223,7 +296,7 @@ pub async fn end_for_client(
     client_id: &str,
     longest_access: i64,
 ) -> Result<usize, sqlx::Error> {
-    end_where(tx, "client_id", client_id, longest_access).await
+    end_where(tx, "client_id", client_id, None, longest_access).await
 }
 
 /// The session a refresh token belongs to, if the token is live.

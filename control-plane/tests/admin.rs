@@ -432,10 +432,17 @@ async fn totp_flow(db: &TestDb) {
     assert_eq!(sessions["sessions"].as_array().unwrap().len(), 2);
     // Password change ends the other sessions.
     let new_access = with_otp.json()["access_token"].as_str().unwrap().to_owned();
+    // It needs a current code too (the login took step + 1).
+    let (next_code, _) = common::totp_code_after(&key, step + 1).await;
     let changed = app
-        .send(Call::new(Method::POST, "/v1/me/password").bearer(&new_access).json(&json!({
-            "current_password": "correct horse battery", "new_password": "battery staple horse", "end_other_sessions": true
-        })))
+        .send(
+            Call::new(Method::POST, "/v1/me/password")
+                .bearer(&new_access)
+                .json(&json!({
+                    "current_password": "correct horse battery", "current_otp": next_code,
+                    "new_password": "battery staple horse", "end_other_sessions": true
+                })),
+        )
         .await;
     assert_eq!(changed.status, StatusCode::OK, "{}", changed.text);
     assert_eq!(changed.json()["sessions_ended"], 1);

@@ -375,9 +375,15 @@ async fn refresh_rotation(db: &TestDb) {
         decode_claims(&second_access)["sid"],
         decode_claims(login["access_token"].as_str().unwrap())["sid"]
     );
-    // Replay within the grace window: refused, family kept.
-    let replay = refresh(first.clone(), web_owned.clone()).await;
-    assert_eq!(replay.json()["error"], "invalid_grant");
+    // An identical retry within the grace window (the client lost the answer) gets the same
+    // successor, and the family lives on.
+    let retry = refresh(first.clone(), web_owned.clone()).await;
+    assert_eq!(retry.status, StatusCode::OK, "{}", retry.text);
+    assert_eq!(
+        retry.json()["refresh_token"].as_str(),
+        Some(second.as_str()),
+        "the retry gets the same successor, not a second one"
+    );
     assert_eq!(app.introspect(web, &second).await["active"], true);
     // Replay after the grace window: the whole family is revoked, at the edge too.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
@@ -429,18 +435,26 @@ async fn concurrent_refresh(db: &TestDb) {
                     .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)]),
             )
             .await
-            .status
         }));
     }
-    let mut ok = 0;
+    let mut successors = std::collections::BTreeSet::new();
     for task in tasks {
-        if task.await.unwrap() == StatusCode::OK {
-            ok += 1;
-        }
+        let reply = task.await.unwrap();
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+        successors.insert(reply.json()["refresh_token"].as_str().unwrap().to_owned());
     }
-    assert_eq!(ok, 1, "exactly one concurrent refresh wins");
+    assert_eq!(
+        successors.len(),
+        1,
+        "one concurrent refresh rotates; the identical retries get its successor"
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM refresh_tokens")
+        .fetch_one(&app.state.db().pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 2, "the first refresh token and one successor");
 }
-both_backends!(concurrent_refresh_has_one_winner, concurrent_refresh);
+both_backends!(concurrent_refreshes_rotate_once, concurrent_refresh);
 
 async fn revocation_and_introspection(db: &TestDb) {
     let app = TestApp::start(config(db, &[])).await;
@@ -632,4 +646,46 @@ async fn introspection_scope(db: &TestDb) {
 both_backends!(
     introspection_is_limited_to_owners_and_resource_servers,
     introspection_scope
+);
+
+async fn retry_after_successor_used(db: &TestDb) {
+    let app = TestApp::start(config(db, &[("PORTCULLIS_REFRESH_GRACE", "30")])).await;
+    let (id, secret) = app.client("web", "a", &["password", "refresh_token"]).await;
+    app.user("erin", "correct horse battery", &[], "a").await;
+    let login = app
+        .login((&id, &secret), "erin", "correct horse battery", &[])
+        .await
+        .json();
+    let refresh = |token: &str| {
+        let (app, id, secret, token) = (app.clone(), id.clone(), secret.clone(), token.to_owned());
+        async move {
+            app.send(
+                Call::new(Method::POST, "/oauth2/token")
+                    .basic(&id, &secret)
+                    .form(&[("grant_type", "refresh_token"), ("refresh_token", &token)]),
+            )
+            .await
+        }
+    };
+    let first = login["refresh_token"].as_str().unwrap().to_owned();
+    let second = refresh(&first).await.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let third = refresh(&second).await.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Inside the grace window, but the successor was already used: not a lost answer.
+    let replay = refresh(&first).await;
+    assert_eq!(replay.json()["error"], "invalid_grant", "{}", replay.text);
+    assert_eq!(
+        app.introspect((&id, &secret), &third).await,
+        json!({"active": false}),
+        "the family a thief may hold is revoked, not kept"
+    );
+}
+both_backends!(
+    a_replay_after_the_successor_was_used_revokes_the_family_even_within_grace,
+    retry_after_successor_used
 );

@@ -35,21 +35,23 @@ fn me(state: &AppState, headers: &HeaderMap) -> Result<(String, Option<String>),
     }
 }
 
-/// Re-authentication: the current password must match.
-/// Re-authentication, throttled like a login (a stolen access token must not become an
-/// unlimited password oracle).
+/// Re-authentication for a change to the account's credentials: the current password and, when
+/// TOTP is enrolled, a current one-time code (a stolen access token plus a phished password must
+/// not be enough to remove the second factor). Throttled like a login, so a stolen access token
+/// does not become an unlimited password oracle.
 async fn reauthenticate(
     state: &AppState,
     origin: &Origin,
     user_id: &str,
     password: &str,
+    otp: Option<&str>,
 ) -> Result<users::Credentials, ApiError> {
     let user = users::get(&state.db().pool, user_id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let throttle = state.throttle();
     let now = crate::now();
-    let attempt = throttle
+    let attempt = state
+        .throttle()
         .start(&user.username, &origin.client_ip, now)
         .await
         .map_err(ApiError::throttled)?;
@@ -60,12 +62,60 @@ async fn reauthenticate(
         .hasher()
         .verify(Some(&record.password_hash), password)
         .await?;
+    let wrong = || {
+        ApiError::oauth(
+            OAuthCode::InvalidGrant,
+            "the current password or one-time code is wrong",
+        )
+    };
     if !verified.matches {
         attempt.failed(now).await;
-        return Err(ApiError::oauth(
-            OAuthCode::InvalidGrant,
-            "current password is wrong",
-        ));
+        return Err(wrong());
+    }
+    if let Some(sealed) = &record.totp_secret {
+        let secret = state.master().open(&format!("totp:{user_id}"), sealed)?;
+        let step = match otp {
+            Some(otp) if attempt.otp_allowed(now).await => {
+                crate::totp::verify(&secret, otp, now, record.totp_last_step)
+            }
+            _ => None,
+        };
+        // Each step once, even under races.
+        let claimed = match step {
+            Some(step) => {
+                sqlx::query(
+                    "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+                )
+                .bind(step)
+                .bind(user_id)
+                .execute(&state.db().pool)
+                .await?
+                .rows_affected()
+                    == 1
+            }
+            None => false,
+        };
+        if !claimed {
+            attempt.failed(now).await;
+            if otp.is_some() {
+                attempt.otp_failed(now).await;
+            }
+            let subject = format!("user:{user_id}");
+            state
+                .audit()
+                .record(
+                    origin,
+                    &Event {
+                        actor: &subject,
+                        action: "mfa.failed",
+                        target: &subject,
+                        outcome: "failure",
+                        detail: json!({"reauthentication": true}),
+                    },
+                )
+                .await?;
+            return Err(wrong());
+        }
     }
     attempt.succeeded(now).await;
     Ok(record)
@@ -136,14 +186,18 @@ pub async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// A password change.
+/// A password change. It always ends the user's other sessions; `end_other_sessions` is
+/// accepted for older clients and may not be `false`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
+    /// Required when TOTP is enrolled.
+    #[serde(default)]
+    current_otp: Option<String>,
     new_password: String,
     #[serde(default)]
-    end_other_sessions: bool,
+    end_other_sessions: Option<bool>,
 }
 
 /// `POST /v1/me/password`.
@@ -154,32 +208,27 @@ pub async fn change_password(
     JsonBody(body): JsonBody<PasswordChange>,
 ) -> Result<Json<Value>, ApiError> {
     let (user_id, current) = me(&state, &headers)?;
-    reauthenticate(&state, &origin, &user_id, &body.current_password).await?;
+    if body.end_other_sessions == Some(false) {
+        return Err(ApiError::BadRequest(
+            "a password change always ends the other sessions".into(),
+        ));
+    }
+    reauthenticate(
+        &state,
+        &origin,
+        &user_id,
+        &body.current_password,
+        body.current_otp.as_deref(),
+    )
+    .await?;
     crate::passwords::check_policy(&body.new_password)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let hash = state.hasher().hash(&body.new_password).await?;
     let longest = state.config().lifetimes.longest_access();
-    let others: Vec<String> = if body.end_other_sessions {
-        sessions::live(&state.db().pool, Some(&user_id), None)
-            .await?
-            .into_iter()
-            .map(|s| s.session_id)
-            .filter(|sid| Some(sid) != current.as_ref())
-            .collect()
-    } else {
-        Vec::new()
-    };
     let mut tx = state.db().pool.begin().await?;
     users::set_password_hash(&mut tx, &user_id, &hash).await?;
-    let mut ended = 0;
-    if body.end_other_sessions {
-        for sid in &others {
-            sessions::revoke(&mut tx, sid).await?;
-            revocations::session(&mut tx, sid, longest).await?;
-        }
-        ended = others.len();
-        crate::bundle::bump(&mut tx).await?;
-    }
+    let ended = sessions::end_others(&mut tx, &user_id, current.as_deref(), longest).await?;
+    crate::bundle::bump(&mut tx).await?;
     record(
         &mut tx,
         &origin,
@@ -198,6 +247,9 @@ pub async fn change_password(
 #[serde(deny_unknown_fields)]
 pub struct Reauth {
     current_password: String,
+    /// Required when TOTP is enrolled (removing it).
+    #[serde(default)]
+    current_otp: Option<String>,
 }
 
 /// `POST /v1/me/totp`: starts enrolment; the secret becomes active once a code confirms it.
@@ -208,22 +260,39 @@ pub async fn enroll_totp(
     JsonBody(body): JsonBody<Reauth>,
 ) -> Result<Json<Value>, ApiError> {
     let (user_id, _) = me(&state, &headers)?;
-    let record = reauthenticate(&state, &origin, &user_id, &body.current_password).await?;
-    if record.totp_secret.is_some() {
+    let credentials = reauthenticate(
+        &state,
+        &origin,
+        &user_id,
+        &body.current_password,
+        body.current_otp.as_deref(),
+    )
+    .await?;
+    if credentials.totp_secret.is_some() {
         return Err(ApiError::Conflict(
             "a second factor is already enrolled".into(),
         ));
     }
     let secret = crate::secrets::random_bytes::<20>()?;
     let sealed = state.master().seal(&format!("totp:{user_id}"), &secret)?;
+    let mut tx = state.db().pool.begin().await?;
     sqlx::query("UPDATE users SET totp_pending = $1 WHERE id = $2")
         .bind(&sealed)
         .bind(&user_id)
-        .execute(&state.db().pool)
+        .execute(&mut *tx)
         .await?;
+    record(
+        &mut tx,
+        &origin,
+        &user_id,
+        "mfa.enrolment_started",
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
     Ok(Json(json!({
         "secret": crate::totp::base32(&secret),
-        "otpauth_uri": crate::totp::uri(&secret, "Portcullis", &record.user.username),
+        "otpauth_uri": crate::totp::uri(&secret, "Portcullis", &credentials.user.username),
     })))
 }
 
@@ -270,14 +339,34 @@ pub async fn remove_totp(
     headers: HeaderMap,
     JsonBody(body): JsonBody<Reauth>,
 ) -> Result<Json<Value>, ApiError> {
-    let (user_id, _) = me(&state, &headers)?;
-    reauthenticate(&state, &origin, &user_id, &body.current_password).await?;
+    let (user_id, current) = me(&state, &headers)?;
+    reauthenticate(
+        &state,
+        &origin,
+        &user_id,
+        &body.current_password,
+        body.current_otp.as_deref(),
+    )
+    .await?;
     let mut tx = state.db().pool.begin().await?;
     sqlx::query("UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE id = $1")
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;
-    record(&mut tx, &origin, &user_id, "mfa.removed", json!({})).await?;
+    let longest = state.config().lifetimes.longest_access();
+    let ended = sessions::end_others(&mut tx, &user_id, current.as_deref(), longest).await?;
+    crate::bundle::bump(&mut tx).await?;
+    record(
+        &mut tx,
+        &origin,
+        &user_id,
+        "mfa.removed",
+        json!({"sessions_ended": ended}),
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Json(json!({"totp_enabled": false})))
+    state.republish().await?;
+    Ok(Json(
+        json!({"totp_enabled": false, "sessions_ended": ended}),
+    ))
 }

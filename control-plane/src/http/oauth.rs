@@ -311,6 +311,16 @@ async fn password(
         lifetimes.refresh,
     )
     .await?;
+    let capped = sessions::cap(
+        &mut tx,
+        &user.user_id,
+        state.config().max_sessions,
+        lifetimes.longest_access(),
+    )
+    .await?;
+    if capped > 0 {
+        crate::bundle::bump(&mut tx).await?;
+    }
     let issued = tokens::issue(
         &signer(state)?,
         state.config(),
@@ -334,11 +344,14 @@ async fn password(
             action: "login.succeeded",
             target: &subject,
             outcome: "success",
-            detail: json!({"client_id": client.client_id, "sid": session.session_id, "amr": amr, "jti": issued.jti}),
+            detail: json!({"client_id": client.client_id, "sid": session.session_id, "amr": amr, "jti": issued.jti, "sessions_ended": capped}),
         },
     )
     .await?;
     tx.commit().await?;
+    if capped > 0 {
+        state.republish().await?;
+    }
     let mut body = json!({
         "access_token": issued.token,
         "token_type": "Bearer",
@@ -373,23 +386,7 @@ async fn refresh(
     let (session, next) = match outcome {
         Refresh::Rotated(session, next) => (session, next),
         Refresh::Invalid | Refresh::WrongClient => return Err(invalid()),
-        Refresh::ReplayWithinGrace => {
-            let actor = format!("client:{}", client.client_id);
-            audit::append(
-                &mut tx,
-                origin,
-                &Event {
-                    actor: &actor,
-                    action: "token.refresh_replayed",
-                    target: &actor,
-                    outcome: "failure",
-                    detail: json!({"within_grace_seconds": lifetimes.refresh_grace}),
-                },
-            )
-            .await?;
-            tx.commit().await?;
-            return Err(invalid());
-        }
+        Refresh::Retried(session, next) => (session, next),
         Refresh::ReuseDetected(session) => {
             revocations::session(&mut tx, &session.session_id, lifetimes.longest_access()).await?;
             crate::bundle::bump(&mut tx).await?;

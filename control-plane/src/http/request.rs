@@ -205,6 +205,11 @@ fn presented(form: &OAuthForm) -> Result<Option<Presented>, ApiError> {
             OAuthCode::InvalidRequest,
             "use one client authentication method, not two",
         )),
+        // RFC 6749 §2.3.1 lets a client repeat its id in the body; a different one is ambiguous.
+        (Some((id, _)), (Some(body_id), None)) if body_id != id => Err(ApiError::oauth(
+            OAuthCode::InvalidRequest,
+            "client_id in the body differs from the one in the Authorization header",
+        )),
         (Some((id, secret)), _) => Ok(Some(Presented {
             id,
             secret,

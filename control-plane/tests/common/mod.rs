@@ -454,3 +454,13 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// A TOTP code for the first step after `last_step` (each step is accepted once), waiting until
+/// that step is inside the server's ±1 window; the code and its step.
+pub async fn totp_code_after(key: &[u8], last_step: i64) -> (String, i64) {
+    let step = last_step + 1;
+    while step > portcullis_control_plane::now() / 30 + 1 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    (portcullis_control_plane::totp::code(key, step), step)
+}
