@@ -93,6 +93,8 @@ pub struct Config {
     pub master_key: Option<String>,
     /// Token lifetimes.
     pub lifetimes: Lifetimes,
+    /// Bearer credential `/metrics` requires (`PORTCULLIS_METRICS_TOKEN`); open without it.
+    pub metrics_token: Option<String>,
     /// Live sessions a user may hold (`PORTCULLIS_MAX_SESSIONS`, 10); a new sign-in beyond it
     /// ends the oldest.
     pub max_sessions: usize,
@@ -120,6 +122,7 @@ pub const VARIABLES: &[&str] = &[
     "PORTCULLIS_REFRESH_GRACE",
     "PORTCULLIS_KEY_PREPUBLISH",
     "PORTCULLIS_MAX_SESSIONS",
+    "PORTCULLIS_METRICS_TOKEN",
     "PORTCULLIS_LOG",
     "PORTCULLIS_CONFIG",
 ];
@@ -273,6 +276,13 @@ impl Config {
                     )
                 })?,
         };
+        let metrics_token = lookup("PORTCULLIS_METRICS_TOKEN");
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(invalid(
+                "PORTCULLIS_METRICS_TOKEN",
+                "must be at least 16 characters",
+            ));
+        }
         let master_key = lookup("PORTCULLIS_MASTER_KEY");
         if master_key.is_none() && !database_url.starts_with("sqlite:") {
             return Err(invalid(
@@ -317,6 +327,7 @@ impl Config {
             policy_dir: lookup("PORTCULLIS_POLICY_DIR").map(PathBuf::from),
             master_key,
             lifetimes,
+            metrics_token,
             max_sessions,
         })
     }
@@ -404,6 +415,10 @@ mod tests {
                     ("PORTCULLIS_REDIS_CA", "/nonexistent/ca.pem"),
                 ],
                 "PORTCULLIS_REDIS_CA",
+            ),
+            (
+                vec![("PORTCULLIS_METRICS_TOKEN", "short")],
+                "PORTCULLIS_METRICS_TOKEN",
             ),
             (
                 vec![("PORTCULLIS_MAX_SESSIONS", "0")],

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod metrics;
 pub mod passwords;
 pub mod policies;
+pub mod rate;
 pub mod redis;
 pub mod scopes;
 pub mod secrets;

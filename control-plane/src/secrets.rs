@@ -27,6 +27,14 @@ pub enum SecretError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The key file can be read by its group or by others.
+    #[error("master key file {path} is readable by others (mode {mode:o}); chmod 600 it")]
+    KeyFileExposed {
+        /// The file.
+        path: String,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// A sealed value does not open under this master key (wrong key or tampering).
     #[error("sealed value does not open under the master key")]
     Unseal,
@@ -119,7 +127,10 @@ impl MasterKey {
             source,
         };
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::from_base64(&text),
+            Ok(text) => {
+                refuse_exposed(path)?;
+                Self::from_base64(&text)
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let encoded = STANDARD.encode(random_bytes::<32>()?);
                 write_private(path, &encoded).map_err(io)?;
@@ -178,6 +189,32 @@ impl MasterKey {
     }
 }
 
+/// Refuses a key file that its group or others may read or write.
+#[cfg(unix)]
+fn refuse_exposed(path: &Path) -> Result<(), SecretError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path)
+        .map_err(|source| SecretError::KeyFile {
+            path: path.display().to_string(),
+            source,
+        })?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(SecretError::KeyFileExposed {
+            path: path.display().to_string(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn refuse_exposed(_: &Path) -> Result<(), SecretError> {
+    Ok(())
+}
+
 #[cfg(unix)]
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     use std::io::Write as _;
@@ -221,6 +258,32 @@ mod tests {
             MasterKey::from_bytes([9; 32]).keyed_hash(HashPurpose::ClientSecret, "s")
         );
         assert_eq!(a.len(), 64);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("portcullis-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("portcullis.key");
+        let _ = std::fs::remove_file(&path);
+        let created = MasterKey::from_file_or_create(&path).unwrap();
+        let reread = MasterKey::from_file_or_create(&path).expect("a 0600 file is accepted");
+        assert_eq!(
+            created.keyed_hash(HashPurpose::ClientSecret, "s"),
+            reread.keyed_hash(HashPurpose::ClientSecret, "s")
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let refused = MasterKey::from_file_or_create(&path).err();
+        assert!(
+            matches!(
+                refused,
+                Some(SecretError::KeyFileExposed { mode: 0o644, .. })
+            ),
+            "{refused:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -14,6 +14,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Mutex};
 
+/// Revocations a client may make at once, per replica.
+pub const REVOKE_BURST: u32 = 100;
+/// Revocations a client may make per second after the burst, per replica.
+pub const REVOKE_PER_SECOND: u32 = 20;
+
 /// Everything a request handler needs; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -28,6 +33,7 @@ struct Inner {
     hasher: Hasher,
     metrics: Metrics,
     throttle: Throttle,
+    revocations: crate::rate::Limiter,
     redis: Option<Redis>,
     audit: AuditBatcher,
     published: watch::Sender<Arc<Published>>,
@@ -57,6 +63,7 @@ impl AppState {
                 hasher,
                 metrics: Metrics::default(),
                 throttle,
+                revocations: crate::rate::Limiter::new(REVOKE_BURST, REVOKE_PER_SECOND),
                 redis,
                 audit,
                 published: sender,
@@ -98,6 +105,11 @@ impl AppState {
     /// Login throttle.
     pub fn throttle(&self) -> &Throttle {
         &self.inner.throttle
+    }
+
+    /// Revocations per client (each one changes the bundle every edge follows).
+    pub fn revocation_limit(&self) -> &crate::rate::Limiter {
+        &self.inner.revocations
     }
 
     /// Redis, when configured.

@@ -102,15 +102,10 @@ fn decide(counts: &Counts, now: i64) -> Result<(), i64> {
     Ok(())
 }
 
-/// The account bucket as a GCRA over its theoretical arrival time `tat`: the new `tat` when a
-/// token may be taken now, else `Err(retry_after_seconds)`.
+/// The account bucket ([`crate::rate::take`] in seconds): the new `tat` when a token may be
+/// taken now, else `Err(retry_after_seconds)`.
 fn take_token(tat: i64, now: i64) -> Result<i64, i64> {
-    let tolerance = (ACCOUNT_BURST - 1) * ACCOUNT_EMISSION;
-    let tat = tat.max(now);
-    if tat - now > tolerance {
-        return Err(tat - now - tolerance);
-    }
-    Ok(tat + ACCOUNT_EMISSION)
+    crate::rate::take(tat, now, ACCOUNT_EMISSION, ACCOUNT_BURST)
 }
 
 /// The same rule as [`take_token`], atomically in Redis. KEYS: bucket; ARGV: now, emission,

@@ -102,7 +102,17 @@ impl ApiError {
         }
     }
 
-    /// Throttled.
+    /// 429 for a client making requests faster than its limit.
+    pub fn slow_down(retry_after: i64) -> Self {
+        ApiError::OAuth {
+            code: OAuthCode::TemporarilyUnavailable,
+            description: "too many requests from this client; try again later".into(),
+            basic: false,
+            retry_after: Some(retry_after.max(1)),
+        }
+    }
+
+    /// 429 for a login that must wait.
     pub fn throttled(retry_after: i64) -> Self {
         ApiError::OAuth {
             code: OAuthCode::TemporarilyUnavailable,

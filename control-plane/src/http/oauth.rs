@@ -470,6 +470,10 @@ pub async fn revoke(
     form: OAuthForm,
 ) -> Result<StatusCode, ApiError> {
     let client = authenticate_client(&state, &form).await?;
+    if let Err(retry_after) = state.revocation_limit().check(&client.client_id) {
+        state.metrics().throttled();
+        return Err(ApiError::slow_down(retry_after));
+    }
     let token = form.require("token")?;
     let actor = format!("client:{}", client.client_id);
     let longest = state.config().lifetimes.longest_access();

@@ -2,10 +2,11 @@
 
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::Value;
+use subtle::ConstantTimeEq as _;
 
 /// `GET /healthz`: the process is serving.
 pub async fn healthz() -> &'static str {
@@ -26,12 +27,26 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str)
     }
 }
 
-/// `GET /metrics`.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`; with `PORTCULLIS_METRICS_TOKEN`, only for a bearer of that token (the
+/// counters show login failures and traffic, which an outsider should not watch).
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &state.config().metrics_token {
+        let presented = super::request::bearer(&headers).unwrap_or_default();
+        let matches: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
+        if !matches {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Bearer realm=\"metrics\"")],
+                "a metrics bearer token is required",
+            )
+                .into_response();
+        }
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics().render(state.published().version),
     )
+        .into_response()
 }
 
 /// `GET /openapi.json`.
