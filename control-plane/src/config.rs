@@ -61,8 +61,9 @@ impl Lifetimes {
     }
 }
 
-/// Everything the service needs to run.
-#[derive(Debug, Clone)]
+/// Everything the service needs to run. Its `Debug` leaves out every credential (database and
+/// Redis URLs may hold passwords).
+#[derive(Clone)]
 pub struct Config {
     /// Listen address (`PORTCULLIS_LISTEN`).
     pub listen: SocketAddr,
@@ -98,6 +99,28 @@ pub struct Config {
     /// Live sessions a user may hold (`PORTCULLIS_MAX_SESSIONS`, 10); a new sign-in beyond it
     /// ends the oldest.
     pub max_sessions: usize,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |value: &Option<String>| value.as_ref().map(|_| "<redacted>");
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &"<redacted>")
+            .field("redis_url", &set(&self.redis_url))
+            .field("redis_ca", &self.redis_ca)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("control_plane_audience", &self.control_plane_audience)
+            .field("bundle_credential", &set(&self.bundle_credential))
+            .field("policy_dir", &self.policy_dir)
+            .field("master_key", &set(&self.master_key))
+            .field("lifetimes", &self.lifetimes)
+            .field("metrics_token", &set(&self.metrics_token))
+            .field("max_sessions", &self.max_sessions)
+            .finish()
+    }
 }
 
 /// Default [`Config::max_sessions`].
@@ -400,6 +423,22 @@ mod tests {
                 VARIABLES.contains(&name.as_str()),
                 "{name} is not in VARIABLES"
             );
+        }
+    }
+
+    #[test]
+    fn debug_output_holds_no_credential() {
+        let config = config(&[
+            ("DATABASE_URL", "postgres://app:db-secret@db/portcullis"),
+            ("REDIS_URL", "redis://:redis-secret@cache"),
+            ("PORTCULLIS_MASTER_KEY", "bWFzdGVyLXNlY3JldC1tYXN0ZXItc2VjcmV0LTEyMzQ="),
+            ("PORTCULLIS_BUNDLE_CREDENTIAL", "bundle-secret-0123456789"),
+            ("PORTCULLIS_METRICS_TOKEN", "metrics-secret-0123456789"),
+        ])
+        .unwrap();
+        let shown = format!("{config:?}");
+        for secret in ["db-secret", "redis-secret", "bWFzdGVy", "bundle-secret", "metrics-secret"] {
+            assert!(!shown.contains(secret), "{secret} shows in {shown}");
         }
     }
 

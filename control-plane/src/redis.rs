@@ -97,15 +97,17 @@ impl Redis {
 
     /// Runs `op` on the shared connection, once more if the connection turned out to be broken
     /// (Redis restarted since the last command): the manager reconnects, and the first command
-    /// after an outage need not be lost. A retried command may have run twice; every caller's
-    /// commands err on the safe side when repeated (a failure counted twice, never zero times).
+    /// after an outage need not be lost. A timeout is not retried: the command may have run, and
+    /// a caller waiting twice as long helps nobody.
     pub async fn run<T, F, Fut>(&self, op: F) -> Result<T, RedisError>
     where
         F: Fn(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = Result<T, RedisError>>,
     {
         match op(self.connection()).await {
-            Err(error) if error.is_connection_dropped() || error.is_io_error() => {
+            Err(error)
+                if error.is_connection_dropped() || (error.is_io_error() && !error.is_timeout()) =>
+            {
                 op(self.connection()).await
             }
             other => other,

@@ -176,6 +176,10 @@ fn spawn_maintenance(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(error) = crate::sessions::revocations::prune(pool).await {
                 tracing::warn!(%error, "pruning revocations failed");
             }
+            let grace = state.config().lifetimes.refresh_grace;
+            if let Err(error) = crate::sessions::forget_successors(pool, grace).await {
+                tracing::warn!(%error, "forgetting refresh successors failed");
+            }
             let retired = async {
                 let mut tx = pool.begin().await?;
                 let retired = crate::keys::retire_expired(&mut tx).await?;

@@ -154,6 +154,14 @@ pub async fn rotate(
     .rows_affected();
     let context = format!("refresh-successor:{}", session.session_id);
     if claimed == 1 {
+        // Older tokens' successors are used by now: nobody may be handed them again, and a live
+        // token sealed in the database is one more thing a dump could give away.
+        sqlx::query(
+            "UPDATE refresh_tokens SET successor = NULL WHERE session_id = $1 AND successor IS NOT NULL",
+        )
+        .bind(&session.session_id)
+        .execute(&mut **tx)
+        .await?;
         let next = new_refresh_token(tx, master, &session.session_id).await?;
         sqlx::query("UPDATE refresh_tokens SET successor = $1 WHERE token_hash = $2")
             .bind(master.seal(&context, next.as_bytes())?)
@@ -254,23 +262,25 @@ pub async fn end_others(
     end_where(tx, "user_id", user_id, keep, longest_access).await
 }
 
-/// Ends a user's oldest live sessions beyond the newest `max`; returns how many ended (the
-/// caller bumps the bundle version when any did).
+/// Ends a user's oldest live sessions so that `max` remain, `opened` (the one just opened)
+/// always among them; returns how many ended (the caller bumps the bundle version when any did).
 pub async fn cap(
     tx: &mut Transaction<'static, Any>,
     user_id: &str,
+    opened: &str,
     max: usize,
     longest_access: i64,
 ) -> Result<usize, sqlx::Error> {
-    let live: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+    let others: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM sessions WHERE user_id = $1 AND id <> $2 AND revoked_at IS NULL AND expires_at > $3 \
          ORDER BY created_at DESC, id DESC",
     )
     .bind(user_id)
+    .bind(opened)
     .bind(crate::now())
     .fetch_all(&mut **tx)
     .await?;
-    let beyond = live.get(max..).unwrap_or_default();
+    let beyond = others.get(max.saturating_sub(1)..).unwrap_or_default();
     for sid in beyond {
         revoke(tx, sid).await?;
         revocations::session(tx, sid, longest_access).await?;
@@ -297,6 +307,18 @@ pub async fn end_for_client(
     longest_access: i64,
 ) -> Result<usize, sqlx::Error> {
     end_where(tx, "client_id", client_id, None, longest_access).await
+}
+
+/// Forgets the successors of tokens used more than `grace` seconds ago (their retry window has
+/// passed); returns how many.
+pub async fn forget_successors(pool: &AnyPool, grace: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE refresh_tokens SET successor = NULL WHERE successor IS NOT NULL AND used_at < $1",
+    )
+    .bind(crate::now() - grace)
+    .execute(pool)
+    .await?
+    .rows_affected())
 }
 
 /// The session a refresh token belongs to, if the token is live.

@@ -224,12 +224,12 @@ pub struct Attempt<'a> {
     group: String,
     /// Whether a token was taken from the account bucket (given back on success).
     charged: bool,
-    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
-        drop(self._turn.take());
+        drop(self.turn.take());
         if let Ok(mut queues) = self.throttle.queues.lock() {
             // Nobody else waits or holds the account's turn: forget it.
             if queues
@@ -255,41 +255,55 @@ impl Throttle {
         }
     }
 
-    /// Waits for the account's turn, checks every rule and, for an address new to the account,
-    /// takes a token from its bucket: the attempt to record the outcome on, or
-    /// `Err(retry_after_seconds)`.
+    /// Checks every rule, takes a token from the account's bucket for an address new to the
+    /// account, then waits for the account's turn: the attempt to record the outcome on, or
+    /// `Err(retry_after_seconds)`. Refusals are answered before the queue, so a flood of refused
+    /// attempts cannot hold it against the owner.
     pub async fn start(&self, account: &str, ip: &str, now: i64) -> Result<Attempt<'_>, i64> {
-        let queue = {
-            let mut queues = self.queues.lock().map_err(|_| 1i64)?;
-            queues.entry(account.to_owned()).or_default().clone()
-        };
-        let turn = tokio::time::timeout(QUEUE_WAIT, queue.lock_owned()).await;
         let mut attempt = Attempt {
             throttle: self,
             account: account.to_owned(),
             group: address_group(ip),
             charged: false,
-            _turn: turn.ok(),
+            turn: None,
         };
-        if attempt._turn.is_none() {
-            return Err(1);
-        }
         let counts = self.counts(&attempt, now).await;
         decide(&counts, now)?;
         if !counts.known {
             self.take_token(&attempt, now).await?;
             attempt.charged = true;
         }
+        let queue = {
+            let mut queues = self.queues.lock().map_err(|_| 1i64)?;
+            queues.entry(account.to_owned()).or_default().clone()
+        };
+        let turn = tokio::time::timeout(QUEUE_WAIT, queue.lock_owned())
+            .await
+            .map_err(|_| 1i64)?;
+        attempt.turn = Some(turn);
+        // An attempt from the same address may have failed while this one waited.
+        decide(&self.counts(&attempt, now).await, now)?;
         Ok(attempt)
     }
 
+    /// What this process and, when reachable, Redis know, the stricter of the two: a Redis
+    /// that answers reads but refuses writes (a read-only replica, out of memory) would report
+    /// no failures at all.
     async fn counts(&self, attempt: &Attempt<'_>, now: i64) -> Counts {
-        if let Some(redis) = &self.redis {
-            match shared_counts(redis, &Keys::new(&attempt.account, &attempt.group), now).await {
-                Ok(counts) => return counts,
-                Err(error) => warn(&error),
+        let local = self.local_counts(attempt, now);
+        let Some(redis) = &self.redis else {
+            return local;
+        };
+        match shared_counts(redis, &Keys::new(&attempt.account, &attempt.group), now).await {
+            Ok(shared) => stricter(local, shared, now),
+            Err(error) => {
+                warn(&error);
+                local
             }
         }
+    }
+
+    fn local_counts(&self, attempt: &Attempt<'_>, now: i64) -> Counts {
         let Ok(local) = self.local.lock() else {
             return Counts::default();
         };
@@ -330,12 +344,28 @@ impl Throttle {
             )
             .await;
             match shared {
-                Ok(0) => return Ok(()),
+                // Either refusing refuses: this process's count is part of the shared one.
+                Ok(0) => return local.map(drop),
                 Ok(wait) => return Err(wait),
                 Err(error) => warn(&error),
             }
         }
         local.map(drop)
+    }
+}
+
+/// The stricter of two views of one attempt: more failures, and known if either saw a sign-in.
+fn stricter(a: Counts, b: Counts, now: i64) -> Counts {
+    let pair = match (a.pair, b.pair) {
+        (Some((fa, la)), Some((fb, lb))) => Some((fa.max(fb), la.max(lb))),
+        (one, other) => one.or(other),
+    };
+    let live = |w: &Window| if w.live(now, HOUR) { w.failures } else { 0 };
+    let ip = if live(&a.ip) >= live(&b.ip) { a.ip } else { b.ip };
+    Counts {
+        pair,
+        ip,
+        known: a.known || b.known,
     }
 }
 
@@ -463,6 +493,12 @@ impl Attempt<'_> {
     /// Whether a one-time code may be checked now (fewer than [`OTP_FAILURES`] wrong codes for
     /// this account in the window).
     pub async fn otp_allowed(&self, now: i64) -> bool {
+        let local = self.throttle.local.lock().is_ok_and(|local| {
+            local
+                .otp
+                .get(&self.account)
+                .is_none_or(|w| !w.live(now, OTP_WINDOW) || w.failures < OTP_FAILURES)
+        });
         if let Some(redis) = &self.throttle.redis {
             let keys = Keys::new(&self.account, &self.group);
             let shared: Result<Option<u32>, RedisError> = redis
@@ -472,17 +508,11 @@ impl Attempt<'_> {
                 })
                 .await;
             match shared {
-                Ok(failures) => return failures.unwrap_or(0) < OTP_FAILURES,
+                Ok(failures) => return local && failures.unwrap_or(0) < OTP_FAILURES,
                 Err(error) => warn(&error),
             }
         }
-        let Ok(local) = self.throttle.local.lock() else {
-            return false;
-        };
         local
-            .otp
-            .get(&self.account)
-            .is_none_or(|w| !w.live(now, OTP_WINDOW) || w.failures < OTP_FAILURES)
     }
 
     /// Records a wrong or missing one-time code (on top of [`Attempt::failed`]).
@@ -595,6 +625,34 @@ mod tests {
             wait <= ACCOUNT_EMISSION * 2,
             "a new address waits a bounded time, not {wait} s"
         );
+    }
+
+    #[tokio::test]
+    async fn refused_attempts_do_not_wait_in_the_queue() {
+        let throttle = Throttle::default();
+        throttle
+            .start("alice", "192.168.1.20", 900)
+            .await
+            .unwrap()
+            .succeeded(900)
+            .await;
+        for i in 0..ACCOUNT_BURST {
+            let _ = fail(&throttle, "alice", &format!("10.5.0.{i}"), 1000).await;
+        }
+        let owner = throttle.start("alice", "192.168.1.20", 1000).await.unwrap();
+        let started = std::time::Instant::now();
+        for i in 0..20 {
+            assert!(throttle
+                .start("alice", &format!("10.6.0.{i}"), 1000)
+                .await
+                .is_err());
+        }
+        assert!(
+            started.elapsed() < QUEUE_WAIT / 4,
+            "refusals waited for the owner's turn: {:?}",
+            started.elapsed()
+        );
+        drop(owner);
     }
 
     #[tokio::test]

@@ -373,3 +373,30 @@ async fn shared_bucket(db: &TestDb) {
     );
 }
 both_backends!(the_account_bucket_is_shared_through_redis, shared_bucket);
+
+async fn write_refused(db: &TestDb) {
+    let port = free_port();
+    let _redis = RedisServer::start_on(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let a = TestApp::start(config(db, &[("REDIS_URL", &url)])).await;
+    let client = a.client("web", "a", &["password"]).await;
+    a.user("kim", "correct horse battery", &[], "a").await;
+    // Redis keeps answering reads but refuses every write (as a read-only replica after a
+    // failover, or one out of memory, would).
+    let refused: Result<String, _> = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("min-replicas-to-write")
+        .arg("1")
+        .query_async(&mut Redis::open(&url, None).unwrap().connection())
+        .await;
+    refused.unwrap();
+    for _ in 0..5 {
+        assert_eq!(kim_signs_in(&a, &client, "10.7.7.9", "guess guess").await, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(
+        kim_signs_in(&a, &client, "10.7.7.9", "guess guess").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the failures Redis could not store still count (the stricter view decides)"
+    );
+}
+both_backends!(a_redis_that_refuses_writes_does_not_open_the_throttle, write_refused);

@@ -413,6 +413,10 @@ async fn refresh_rotation(db: &TestDb) {
         .await
         .unwrap();
     assert!(audit.iter().any(|r| r.action == "token.reuse_detected"));
+    assert!(
+        audit.iter().any(|r| r.action == "token.refresh_retried"),
+        "a retry within grace is told apart from a rotation"
+    );
 }
 both_backends!(refresh_rotation_and_reuse_detection, refresh_rotation);
 

@@ -190,6 +190,23 @@ async fn no_password_oracle(db: &TestDb) {
         vec!["missing", "wrong"],
         "both are audited as mfa.failed with the reason"
     );
+    // A scope the client may not grant is refused before the password is looked at.
+    for password in ["correct horse battery", "guess guess"] {
+        let reply = app
+            .send(
+                Call::new(Method::POST, "/oauth2/token")
+                    .basic(&client.0, &client.1)
+                    .client_ip("10.5.0.9")
+                    .form(&[
+                        ("grant_type", "password"),
+                        ("username", "pia"),
+                        ("password", password),
+                        ("scope", "not-a-scope"),
+                    ]),
+            )
+            .await;
+        assert_eq!(reply.json()["error"], "invalid_scope", "{password}: {}", reply.text);
+    }
 }
 both_backends!(
     a_right_password_without_the_right_code_answers_as_a_wrong_password,

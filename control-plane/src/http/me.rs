@@ -68,8 +68,32 @@ async fn reauthenticate(
             "the current password or one-time code is wrong",
         )
     };
-    if !verified.matches {
+    let subject = format!("user:{user_id}");
+    // Both refusals do the same work (a code-cap read, a failure, an audit row), so that their
+    // timing does not tell a right password from a wrong one.
+    let refuse = async |action: &str, wrong_code: bool| -> Result<(), ApiError> {
         attempt.failed(now).await;
+        if wrong_code {
+            attempt.otp_failed(now).await;
+        }
+        state
+            .audit()
+            .record(
+                origin,
+                &Event {
+                    actor: &subject,
+                    action,
+                    target: &subject,
+                    outcome: "failure",
+                    detail: json!({"reauthentication": true}),
+                },
+            )
+            .await?;
+        Ok(())
+    };
+    if !verified.matches {
+        let _ = attempt.otp_allowed(now).await;
+        refuse("login.failed", false).await?;
         return Err(wrong());
     }
     if let Some(sealed) = &record.totp_secret {
@@ -96,24 +120,7 @@ async fn reauthenticate(
             None => false,
         };
         if !claimed {
-            attempt.failed(now).await;
-            if otp.is_some() {
-                attempt.otp_failed(now).await;
-            }
-            let subject = format!("user:{user_id}");
-            state
-                .audit()
-                .record(
-                    origin,
-                    &Event {
-                        actor: &subject,
-                        action: "mfa.failed",
-                        target: &subject,
-                        outcome: "failure",
-                        detail: json!({"reauthentication": true}),
-                    },
-                )
-                .await?;
+            refuse("mfa.failed", otp.is_some()).await?;
             return Err(wrong());
         }
     }

@@ -172,6 +172,11 @@ async fn password(
     if username.len() > 256 || password.len() > 1024 {
         return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
     }
+    // Scope and resource are checked against the client before the password, so that their
+    // refusal cannot confirm a right password.
+    let requested = requested_scopes(form)?;
+    let for_client = narrowed(requested.clone(), &client.scopes)?;
+    audience::target(state.config(), form.get("resource"), &client.scopes, for_client)?;
     let now = crate::now();
     let attempt = match state
         .throttle()
@@ -200,6 +205,8 @@ async fn password(
             record
         }
         other => {
+            // The same code-cap read as a right password with a wrong code, for equal timing.
+            let _ = attempt.otp_allowed(now).await;
             attempt.failed(now).await;
             state.metrics().login_failed();
             let target = other
@@ -263,8 +270,7 @@ async fn password(
         totp_step = Some(step);
         amr.push("otp".to_owned());
     }
-    attempt.succeeded(now).await;
-    let scopes = narrowed(requested_scopes(form)?, &client.scopes_for(user))?;
+    let scopes = narrowed(requested, &client.scopes_for(user))?;
     let target = audience::target(state.config(), form.get("resource"), &client.scopes, scopes)?;
     let scopes = target.scopes;
     let scope_text = crate::scopes::join(&scopes);
@@ -314,6 +320,7 @@ async fn password(
     let capped = sessions::cap(
         &mut tx,
         &user.user_id,
+        &session.session_id,
         state.config().max_sessions,
         lifetimes.longest_access(),
     )
@@ -349,6 +356,7 @@ async fn password(
     )
     .await?;
     tx.commit().await?;
+    attempt.succeeded(now).await;
     if capped > 0 {
         state.republish().await?;
     }
@@ -383,10 +391,11 @@ async fn refresh(
     )
     .await?;
     let invalid = || ApiError::oauth(OAuthCode::InvalidGrant, "refresh token is invalid");
-    let (session, next) = match outcome {
-        Refresh::Rotated(session, next) => (session, next),
+    let (session, next, action) = match outcome {
+        Refresh::Rotated(session, next) => (session, next, "token.refreshed"),
         Refresh::Invalid | Refresh::WrongClient => return Err(invalid()),
-        Refresh::Retried(session, next) => (session, next),
+        // Told apart in the audit log: a retry is also what a thief within the window looks like.
+        Refresh::Retried(session, next) => (session, next, "token.refresh_retried"),
         Refresh::ReuseDetected(session) => {
             revocations::session(&mut tx, &session.session_id, lifetimes.longest_access()).await?;
             crate::bundle::bump(&mut tx).await?;
@@ -445,7 +454,7 @@ async fn refresh(
         origin,
         &Event {
             actor: &subject,
-            action: "token.refreshed",
+            action,
             target: &subject,
             outcome: "success",
             detail: json!({"client_id": client.client_id, "sid": session.session_id, "jti": issued.jti}),

@@ -31,27 +31,36 @@ pub const MAX_FORM_BYTES: usize = 16 * 1024;
 /// The client's address: the peer's, unless the peer is a trusted proxy, in which case
 /// `X-Forwarded-For` is read from the right, past every trusted hop, to the first address no
 /// trusted proxy vouches for (the left part of the header is whatever the client sent). An
-/// entry that does not parse stops the walk at the hop that added it.
+/// entry that does not parse stops the walk at the hop that added it. IPv4-mapped IPv6
+/// addresses (a dual-stack listener's view of IPv4 peers) count as IPv4, and a hop written
+/// with a port counts without it.
 pub fn client_address<'a>(
     peer: IpAddr,
     forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
     trusted: &[ipnet::IpNet],
 ) -> IpAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    let mut client = peer;
+    let mut client = peer.to_canonical();
     if !is_trusted(&client) {
         return client;
     }
     for hop in forwarded_for.rev() {
-        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+        let Some(ip) = hop_address(hop.trim()) else {
             return client;
         };
-        client = ip;
+        client = ip.to_canonical();
         if !is_trusted(&client) {
             return client;
         }
     }
     client
+}
+
+/// One `X-Forwarded-For` entry: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:80`.
+fn hop_address(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 impl FromRequestParts<AppState> for Origin {
@@ -298,6 +307,24 @@ mod tests {
                 &["10.0.0.0/8"]
             ),
             "198.51.100.1".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn mapped_addresses_and_ports_are_normalised() {
+        let mapped = client_address(
+            "::ffff:10.0.0.5".parse().unwrap(),
+            "198.51.100.1:4711".split(','),
+            &["10.0.0.0/8".parse().unwrap()],
+        );
+        assert_eq!(
+            mapped,
+            "198.51.100.1".parse::<IpAddr>().unwrap(),
+            "a dual-stack listener's IPv4 proxy is trusted, and the hop's port dropped"
+        );
+        assert_eq!(
+            client("10.0.0.5", "[2001:db8::7]:443", &["10.0.0.0/8"]),
+            "2001:db8::7".parse::<IpAddr>().unwrap()
         );
     }
 
