@@ -1,7 +1,19 @@
-//! The audit log: append-only, hash-chained, written in the same transaction as the change it
-//! records. Rows never hold secrets; callers pass identifiers only.
+//! The audit log: append-only, written in the same transaction as the change it records, each
+//! row chained to the previous one by an HMAC-SHA256 under a key derived from the master key.
+//! The key is never stored, so someone who can write the database but does not hold the master
+//! key cannot rewrite a row and recompute the chain after it.
+//!
+//! What a chain alone cannot show is a dropped tail (delete the newest rows and point the head at
+//! the last one left) or a history rewritten by someone who does hold the key. For those the head
+//! is checkpointed: a [`Checkpoint`] (sequence, hash, time) signed with an Ed25519 key derived
+//! from the master key, written to the service log and, as an `audit.checkpoint` row, to the event
+//! stream, both outside the database. `portcullis audit verify --checkpoint` compares the chain
+//! with one. Rows never hold secrets; callers pass identifiers only.
 
-use crate::secrets::hex;
+use crate::secrets::{hex, MasterKey};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac as _};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AnyPool, Row as _, Transaction};
@@ -57,8 +69,9 @@ pub struct Record {
     pub hash: String,
 }
 
-fn chain_hash(prev: &str, record: &Record) -> String {
-    let mut hasher = Sha256::new();
+/// The fields a row's hash covers, each length-prefixed so that no two rows share an input.
+fn chain_input(prev: &str, record: &Record) -> Vec<u8> {
+    let mut input = Vec::new();
     for field in [
         prev,
         &record.seq.to_string(),
@@ -71,20 +84,32 @@ fn chain_hash(prev: &str, record: &Record) -> String {
         &record.request_id,
         &record.detail,
     ] {
-        hasher.update((field.len() as u64).to_be_bytes());
-        hasher.update(field.as_bytes());
+        input.extend_from_slice(&(field.len() as u64).to_be_bytes());
+        input.extend_from_slice(field.as_bytes());
     }
-    hex(&hasher.finalize())
+    input
+}
+
+fn chain_hash(key: &[u8; 32], prev: &str, record: &Record) -> String {
+    let mut mac = <Hmac<Sha256>>::new_from_slice(key).expect("HMAC takes any key size");
+    mac.update(&chain_input(prev, record));
+    hex(&mac.finalize().into_bytes())
+}
+
+/// The unkeyed SHA-256 chain of stores created before the chain was keyed ([`rekey`]).
+fn legacy_chain_hash(prev: &str, record: &Record) -> String {
+    hex(&Sha256::digest(chain_input(prev, record)))
 }
 
 /// Appends `event` inside `tx`. Taking the chain head is an `UPDATE`, so concurrent writers
 /// queue on its row lock and the chain stays linear.
 pub async fn append(
     tx: &mut Transaction<'static, Any>,
+    master: &MasterKey,
     origin: &Origin,
     event: &Event<'_>,
 ) -> Result<i64, sqlx::Error> {
-    let seqs = append_many(tx, &[(origin, event)]).await?;
+    let seqs = append_many(tx, master, &[(origin, event)]).await?;
     seqs.first().copied().ok_or(sqlx::Error::RowNotFound)
 }
 
@@ -92,6 +117,7 @@ pub async fn append(
 /// sequence numbers, the hashes are chained here, and the rows go in one `INSERT`.
 pub async fn append_many(
     tx: &mut Transaction<'static, Any>,
+    master: &MasterKey,
     events: &[(&Origin, &Event<'_>)],
 ) -> Result<Vec<i64>, sqlx::Error> {
     if events.is_empty() {
@@ -120,7 +146,7 @@ pub async fn append_many(
             prev_hash: prev.clone(),
             hash: String::new(),
         };
-        record.hash = chain_hash(&prev, &record);
+        record.hash = chain_hash(master.audit_chain_key(), &prev, &record);
         prev = record.hash.clone();
         records.push(record);
     }
@@ -161,11 +187,12 @@ pub async fn append_many(
 /// failed login).
 pub async fn append_alone(
     pool: &AnyPool,
+    master: &MasterKey,
     origin: &Origin,
     event: &Event<'_>,
 ) -> Result<i64, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let seq = append(&mut tx, origin, event).await?;
+    let seq = append(&mut tx, master, origin, event).await?;
     tx.commit().await?;
     Ok(seq)
 }
@@ -240,15 +267,35 @@ pub enum ChainError {
     /// The head does not point at the last row (rows were dropped from the end).
     #[error("audit head does not match the last row")]
     Head,
+    /// The chain ends before a checkpoint's row: its tail was dropped.
+    #[error("the audit log ends at row {head}, but a checkpoint vouches for row {checkpoint}")]
+    TailDropped {
+        /// The checkpoint's sequence number.
+        checkpoint: i64,
+        /// The head's.
+        head: i64,
+    },
+    /// The row a checkpoint vouches for has another hash now: history was rewritten.
+    #[error("audit row {0} differs from the checkpoint that vouches for it")]
+    Rewritten(i64),
+    /// The checkpoint does not parse or its signature does not verify.
+    #[error("not a valid audit checkpoint: {0}")]
+    BadCheckpoint(&'static str),
     /// The database failed.
     #[error("database: {0}")]
     Db(String),
 }
 
+fn db(error: sqlx::Error) -> ChainError {
+    ChainError::Db(error.to_string())
+}
+
 /// Walks the chain up to the head read at the start (rows appended meanwhile are left for the
-/// next run); returns the number of rows verified.
-pub async fn verify(pool: &AnyPool) -> Result<i64, ChainError> {
-    let db = |e: sqlx::Error| ChainError::Db(e.to_string());
+/// next run), checking each row with `hash`; returns the head's sequence number and hash.
+async fn walk(
+    pool: &AnyPool,
+    hash: impl Fn(&str, &Record) -> String,
+) -> Result<(i64, String), ChainError> {
     let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
         .fetch_one(pool)
         .await
@@ -274,7 +321,7 @@ pub async fn verify(pool: &AnyPool) -> Result<i64, ChainError> {
             if record.seq != expected {
                 return Err(ChainError::Missing(expected));
             }
-            if record.prev_hash != prev || chain_hash(&prev, &record) != record.hash {
+            if record.prev_hash != prev || hash(&prev, &record) != record.hash {
                 return Err(ChainError::Broken(record.seq));
             }
             prev = record.hash;
@@ -284,5 +331,203 @@ pub async fn verify(pool: &AnyPool) -> Result<i64, ChainError> {
     if expected - 1 != head_seq || head_hash != prev {
         return Err(ChainError::Head);
     }
-    Ok(head_seq)
+    Ok((head_seq, head_hash))
+}
+
+/// Verifies the keyed chain up to the head; returns the number of rows verified.
+pub async fn verify(pool: &AnyPool, master: &MasterKey) -> Result<i64, ChainError> {
+    let key = master.audit_chain_key();
+    walk(pool, |prev, record| chain_hash(key, prev, record))
+        .await
+        .map(|(seq, _)| seq)
+}
+
+/// Keys a chain written before the chain was keyed: the unkeyed chain must verify first, then
+/// every row is re-hashed under the master key in one transaction. Runs at every start (a no-op
+/// once done, and on a new store); whether anything was re-hashed.
+pub async fn rekey(pool: &AnyPool, master: &MasterKey) -> Result<bool, ChainError> {
+    let keyed: i64 = sqlx::query_scalar("SELECT keyed FROM audit_head WHERE id = 1")
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    if keyed == 1 {
+        return Ok(false);
+    }
+    let (head_seq, _) = walk(pool, legacy_chain_hash).await?;
+    let mut tx = pool.begin().await.map_err(db)?;
+    let key = master.audit_chain_key();
+    let mut prev = "0".repeat(64);
+    let mut next = 1;
+    while next <= head_seq {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT 1000"
+        ))
+        .bind(next)
+        .bind(head_seq)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        for row in &rows {
+            let record = row_to_record(row).map_err(db)?;
+            let hash = chain_hash(key, &prev, &record);
+            sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3")
+                .bind(&prev)
+                .bind(&hash)
+                .bind(record.seq)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            prev = hash;
+            next = record.seq + 1;
+        }
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1, keyed = 1 WHERE id = 1 AND seq = $2")
+        .bind(&prev)
+        .bind(head_seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(head_seq > 0)
+}
+
+/// A signed statement that the chain's row `seq` had hash `hash` at time `at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The head's sequence number.
+    pub seq: i64,
+    /// The head row's hash.
+    pub hash: String,
+    /// When the checkpoint was taken (epoch seconds).
+    pub at: i64,
+}
+
+/// What a checkpoint's text starts with.
+const CHECKPOINT_PREFIX: &str = "pcc1";
+
+impl Checkpoint {
+    fn message(&self) -> String {
+        format!("{CHECKPOINT_PREFIX}.{}.{}.{}", self.seq, self.hash, self.at)
+    }
+
+    /// `pcc1.<seq>.<hash>.<at>.<Ed25519 signature, base64url>`.
+    pub fn sign(&self, master: &MasterKey) -> String {
+        let message = self.message();
+        let signature = master.audit_checkpoint_key().sign_bytes(message.as_bytes());
+        format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
+    }
+
+    /// Parses `text` and checks its signature against the checkpoint key of `master`.
+    pub fn verified(text: &str, master: &MasterKey) -> Result<Self, ChainError> {
+        let (message, signature) = text
+            .trim()
+            .rsplit_once('.')
+            .ok_or(ChainError::BadCheckpoint("no signature"))?;
+        let mut parts = message.split('.');
+        let (Some(CHECKPOINT_PREFIX), Some(seq), Some(hash), Some(at), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(ChainError::BadCheckpoint("not pcc1.<seq>.<hash>.<at>.<signature>"));
+        };
+        let checkpoint = Checkpoint {
+            seq: seq.parse().map_err(|_| ChainError::BadCheckpoint("bad sequence"))?,
+            hash: hash.to_owned(),
+            at: at.parse().map_err(|_| ChainError::BadCheckpoint("bad time"))?,
+        };
+        let public = master.audit_checkpoint_key().public_jwk();
+        let public: [u8; 32] = public
+            .x
+            .as_deref()
+            .and_then(|x| URL_SAFE_NO_PAD.decode(x).ok())
+            .and_then(|bytes| bytes.try_into().ok())
+            .ok_or(ChainError::BadCheckpoint("no checkpoint key"))?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| ChainError::BadCheckpoint("signature is not base64url"))?;
+        let verifies = portcullis_authz::ed25519::VerifyingKey::from_bytes(public)
+            .is_some_and(|key| key.verify(message.as_bytes(), &signature));
+        if !verifies {
+            return Err(ChainError::BadCheckpoint("the signature does not verify"));
+        }
+        Ok(checkpoint)
+    }
+}
+
+/// A checkpoint of the current head.
+pub async fn checkpoint(pool: &AnyPool) -> Result<Checkpoint, ChainError> {
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    Ok(Checkpoint {
+        seq: head.try_get(0).map_err(db)?,
+        hash: head.try_get(1).map_err(db)?,
+        at: crate::now(),
+    })
+}
+
+/// Verifies the chain and that it still holds `checkpoint`'s row unchanged; returns the number
+/// of rows verified.
+pub async fn verify_against(
+    pool: &AnyPool,
+    master: &MasterKey,
+    checkpoint: &Checkpoint,
+) -> Result<i64, ChainError> {
+    let head = verify(pool, master).await?;
+    if head < checkpoint.seq {
+        return Err(ChainError::TailDropped {
+            checkpoint: checkpoint.seq,
+            head,
+        });
+    }
+    if checkpoint.seq == 0 {
+        return Ok(head);
+    }
+    let hash: Option<String> = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1")
+        .bind(checkpoint.seq)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    if hash.as_deref() != Some(checkpoint.hash.as_str()) {
+        return Err(ChainError::Rewritten(checkpoint.seq));
+    }
+    Ok(head)
+}
+
+/// The audit action of a checkpoint row (also an event).
+pub const CHECKPOINT_ACTION: &str = "audit.checkpoint";
+
+/// Checkpoints the head if it moved past `last` (the sequence of the previous checkpoint row):
+/// logs the signed checkpoint and appends it as an [`CHECKPOINT_ACTION`] row, so it also leaves
+/// through the event stream. Returns that row's sequence number, the next call's `last`.
+pub async fn checkpoint_if_moved(
+    pool: &AnyPool,
+    master: &MasterKey,
+    last: i64,
+) -> Result<i64, ChainError> {
+    let head = checkpoint(pool).await?;
+    if head.seq <= last {
+        return Ok(last);
+    }
+    let signed = head.sign(master);
+    tracing::info!(checkpoint = %signed, "audit checkpoint");
+    let origin = Origin::default();
+    append_alone(
+        pool,
+        master,
+        &origin,
+        &Event {
+            actor: "portcullis",
+            action: CHECKPOINT_ACTION,
+            target: &signed,
+            outcome: "success",
+            detail: serde_json::json!({"seq": head.seq}),
+        },
+    )
+    .await
+    .map_err(db)
 }

@@ -4,6 +4,7 @@
 //! hash chain from serialising the token endpoint on one commit per token.
 
 use crate::audit::{self, Event, Origin};
+use crate::secrets::MasterKey;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -40,13 +41,13 @@ pub struct AuditBatcher {
 }
 
 impl AuditBatcher {
-    /// Starts the writer on `pool`.
-    pub fn spawn(pool: AnyPool) -> Self {
+    /// Starts the writer on `pool`, chaining rows under `master`.
+    pub fn spawn(pool: AnyPool, master: MasterKey) -> Self {
         let (queue, mut receiver) = mpsc::channel::<Pending>(4096);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                match write(&pool, &batch).await {
+                match write(&pool, &master, &batch).await {
                     Ok(seqs) => {
                         for (pending, seq) in batch.drain(..).zip(seqs) {
                             let _ = pending.done.send(Ok(seq));
@@ -84,7 +85,11 @@ impl AuditBatcher {
     }
 }
 
-async fn write(pool: &AnyPool, batch: &[Pending]) -> Result<Vec<i64>, String> {
+async fn write(
+    pool: &AnyPool,
+    master: &MasterKey,
+    batch: &[Pending],
+) -> Result<Vec<i64>, String> {
     let events: Vec<Event<'_>> = batch
         .iter()
         .map(|pending| Event {
@@ -102,7 +107,7 @@ async fn write(pool: &AnyPool, batch: &[Pending]) -> Result<Vec<i64>, String> {
         .collect();
     let run = async {
         let mut tx = pool.begin().await?;
-        let seqs = audit::append_many(&mut tx, &pairs).await?;
+        let seqs = audit::append_many(&mut tx, master, &pairs).await?;
         tx.commit().await?;
         Ok::<_, sqlx::Error>(seqs)
     };

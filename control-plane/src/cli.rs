@@ -31,7 +31,9 @@ usage: portcullis <command>
   policy push --dir DIR --url URL         test locally, then publish to a running control plane
                                           (token with admin:policies in PORTCULLIS_TOKEN)
   policy load --dir DIR                   validate, store and activate a policy folder
-  audit verify                            check the audit hash chain
+  audit verify [--checkpoint TEXT]        check the audit chain (and that it still holds a checkpoint's row)
+  audit checkpoint                        print a signed checkpoint of the audit head
+  audit checkpoint-key                    print the public key checkpoints verify with (JWK)
 
 environment: PORTCULLIS_LISTEN (127.0.0.1:8080), DATABASE_URL (sqlite://portcullis.db?mode=rwc),
   REDIS_URL, PORTCULLIS_ISSUER (http://<listen>), PORTCULLIS_AUDIENCES (portcullis-edge),
@@ -324,7 +326,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             .await
             .map_err(failed)?;
             let target = format!("user:{}", user.user_id);
-            audit::append(&mut tx, &origin, &cli_event("admin.bootstrapped", &target))
+            audit::append(&mut tx, &master, &origin, &cli_event("admin.bootstrapped", &target))
                 .await
                 .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
@@ -361,7 +363,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             .await
             .map_err(failed)?;
             let target = format!("user:{}", user.user_id);
-            audit::append(&mut tx, &origin, &cli_event("user.created", &target))
+            audit::append(&mut tx, &master, &origin, &cli_event("user.created", &target))
                 .await
                 .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
@@ -380,7 +382,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
                 .map_err(failed)?;
             crate::bundle::bump(&mut tx).await.map_err(failed)?;
             let target = format!("user:{id}");
-            audit::append(&mut tx, &origin, &cli_event("user.disabled", &target))
+            audit::append(&mut tx, &master, &origin, &cli_event("user.disabled", &target))
                 .await
                 .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
@@ -407,7 +409,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             .await
             .map_err(failed)?;
             let target = format!("client:{}", client.client_id);
-            audit::append(&mut tx, &origin, &cli_event("client.created", &target))
+            audit::append(&mut tx, &master, &origin, &cli_event("client.created", &target))
                 .await
                 .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
@@ -422,8 +424,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
                 .await
                 .map_err(failed)?;
             let target = format!("client:{id}");
-            audit::append(
-                &mut tx,
+            audit::append(&mut tx, &master,
                 &origin,
                 &cli_event("client.secret_rotated", &target),
             )
@@ -449,8 +450,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             )
             .await
             .map_err(failed)?;
-            audit::append(
-                &mut tx,
+            audit::append(&mut tx, &master,
                 &origin,
                 &cli_event("key.rotated", &format!("key:{kid}")),
             )
@@ -467,8 +467,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             let version = crate::policies::store_and_activate(&mut tx, &set, "cli")
                 .await
                 .map_err(failed)?;
-            audit::append(
-                &mut tx,
+            audit::append(&mut tx, &master,
                 &origin,
                 &cli_event("policy.published", &format!("policy:{version}")),
             )
@@ -478,9 +477,27 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             print(&json!({"version": version}));
         }
         ["audit", "verify"] => {
-            options.check_known(&[])?;
-            let rows = audit::verify(pool).await.map_err(failed)?;
+            options.check_known(&["checkpoint"])?;
+            let rows = match options.value("checkpoint") {
+                Some(text) => {
+                    let checkpoint =
+                        audit::Checkpoint::verified(&text, &master).map_err(failed)?;
+                    audit::verify_against(pool, &master, &checkpoint)
+                        .await
+                        .map_err(failed)?
+                }
+                None => audit::verify(pool, &master).await.map_err(failed)?,
+            };
             print(&json!({"verified": rows}));
+        }
+        ["audit", "checkpoint"] => {
+            options.check_known(&[])?;
+            let checkpoint = audit::checkpoint(pool).await.map_err(failed)?;
+            print(&json!({"seq": checkpoint.seq, "checkpoint": checkpoint.sign(&master)}));
+        }
+        ["audit", "checkpoint-key"] => {
+            options.check_known(&[])?;
+            print(&serde_json::to_value(master.audit_checkpoint_key().public_jwk()).map_err(|e| CliError::Failed(e.to_string()))?);
         }
         _ => {
             return Err(CliError::Usage(format!(

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0004_client_roles_tenant.sql"),
     ),
     (5, include_str!("../migrations/0005_refresh_successor.sql")),
+    (6, include_str!("../migrations/0006_audit_keyed.sql")),
 ];
 
 /// Which database is behind the pool.
@@ -76,6 +77,16 @@ pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
 
 /// Applies the migrations not yet recorded; returns how many ran.
 pub async fn migrate(db: &Db) -> Result<usize, sqlx::Error> {
+    // Up to date: no DDL at all, so a service role without CREATE (see
+    // `control-plane/sql/postgres-audit-insert-only.sql`) starts.
+    let newest = MIGRATIONS.last().map_or(0, |(version, _)| *version);
+    let recorded: Result<Option<i64>, sqlx::Error> =
+        sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+            .fetch_one(&db.pool)
+            .await;
+    if recorded.is_ok_and(|v| v >= Some(newest)) {
+        return Ok(0);
+    }
     db.pool
         .execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",

@@ -37,6 +37,7 @@ pub const EVENT_ACTIONS: &[&str] = &[
     "key.rotated",
     "policy.published",
     "policy.activated",
+    crate::audit::CHECKPOINT_ACTION,
 ];
 
 /// Why a relay pass stopped.

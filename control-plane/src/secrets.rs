@@ -85,6 +85,8 @@ pub struct MasterKey {
     cipher: ChaCha20Poly1305,
     client_secret_key: [u8; 32],
     refresh_token_key: [u8; 32],
+    audit_chain_key: [u8; 32],
+    audit_checkpoint_seed: [u8; 32],
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -106,6 +108,8 @@ impl MasterKey {
             cipher: ChaCha20Poly1305::new(&derive(&bytes, "portcullis seal v1").into()),
             client_secret_key: derive(&bytes, "portcullis client secret v1"),
             refresh_token_key: derive(&bytes, "portcullis refresh token v1"),
+            audit_chain_key: derive(&bytes, "portcullis audit chain v1"),
+            audit_checkpoint_seed: derive(&bytes, "portcullis audit checkpoint v1"),
         }
     }
 
@@ -149,6 +153,16 @@ impl MasterKey {
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key size");
         mac.update(secret.as_bytes());
         hex(&mac.finalize().into_bytes())
+    }
+
+    /// The key the audit chain's HMACs are made with (never stored).
+    pub fn audit_chain_key(&self) -> &[u8; 32] {
+        &self.audit_chain_key
+    }
+
+    /// The Ed25519 key audit checkpoints are signed with (derived, never stored).
+    pub fn audit_checkpoint_key(&self) -> portcullis_authz::issue::SigningKey {
+        portcullis_authz::issue::SigningKey::ed25519("audit-checkpoint", self.audit_checkpoint_seed)
     }
 
     /// Encrypts `plaintext` bound to `context` (e.g. the key id); base64 of nonce ‖ ciphertext.

@@ -28,6 +28,9 @@ pub enum StartError {
     /// The bundle could not be assembled.
     #[error(transparent)]
     Bundle(#[from] crate::bundle::AssembleError),
+    /// The audit chain does not verify, so it cannot be keyed.
+    #[error("audit log: {0}")]
+    Audit(#[from] crate::audit::ChainError),
     /// The listener could not be bound.
     #[error("listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
@@ -64,6 +67,9 @@ pub async fn open(config: &Config) -> Result<(Db, MasterKey), StartError> {
     let db = db::connect(&config.database_url).await?;
     db::migrate(&db).await?;
     let master = master_key(config, db.backend)?;
+    if crate::audit::rekey(&db.pool, &master).await? {
+        tracing::info!("audit chain keyed under the master key");
+    }
     let mut tx = db.pool.begin().await?;
     if crate::keys::ensure(&mut tx, &master).await? {
         crate::bundle::bump(&mut tx).await?;
@@ -74,8 +80,7 @@ pub async fn open(config: &Config) -> Result<(Db, MasterKey), StartError> {
             let set = PolicySet::from_dir(&dir)?;
             let mut tx = db.pool.begin().await?;
             let version = crate::policies::store_and_activate(&mut tx, &set, "bootstrap").await?;
-            crate::audit::append(
-                &mut tx,
+            crate::audit::append(&mut tx, &master,
                 &crate::audit::Origin::default(),
                 &crate::audit::Event {
                     actor: "system",
@@ -129,6 +134,7 @@ pub async fn serve_on(
         .redis()
         .map(|redis| crate::fanout::spawn_listener(state.clone(), redis.clone()));
     let maintenance = spawn_maintenance(state.clone());
+    let checkpoints = spawn_checkpoints(state.clone());
     let relay = state.redis().map(|redis| {
         crate::events::spawn_relay(
             state.db().pool.clone(),
@@ -159,6 +165,7 @@ pub async fn serve_on(
     };
     follower.abort();
     maintenance.abort();
+    checkpoints.abort();
     for task in [relay, fanout].into_iter().flatten() {
         task.abort();
     }
@@ -167,6 +174,23 @@ pub async fn serve_on(
 }
 
 /// Hourly: drop expired revocations, retire keys whose tokens have expired.
+/// How often the audit head is checkpointed (when it moved).
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(60);
+
+fn spawn_checkpoints(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(CHECKPOINT_EVERY);
+        let mut last = 0;
+        loop {
+            ticker.tick().await;
+            match crate::audit::checkpoint_if_moved(&state.db().pool, state.master(), last).await {
+                Ok(seq) => last = seq,
+                Err(error) => tracing::warn!(%error, "audit checkpoint failed"),
+            }
+        }
+    })
+}
+
 fn spawn_maintenance(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(3600));

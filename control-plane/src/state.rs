@@ -54,7 +54,7 @@ impl AppState {
             .transpose()
             .map_err(|e| AssembleError::Invalid(e.to_string()))?;
         let throttle = Throttle::new(redis.clone());
-        let audit = AuditBatcher::spawn(db.pool.clone());
+        let audit = AuditBatcher::spawn(db.pool.clone(), master.clone());
         Ok(AppState {
             inner: Arc::new(Inner {
                 db,

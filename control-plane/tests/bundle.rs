@@ -242,7 +242,7 @@ async fn restart_keeps_keys_revocations_and_audit() {
         serde_json::json!({"active": false})
     );
     assert!(
-        portcullis_control_plane::audit::verify(&app.state.db().pool)
+        portcullis_control_plane::audit::verify(&app.state.db().pool, app.state.master())
             .await
             .unwrap()
             >= 3

@@ -184,14 +184,14 @@ fn patched_tenant<'a>(current: Option<&'a str>, patch: Option<&'a str>) -> Optio
 
 async fn audited(
     mut tx: Transaction<'static, Any>,
+    state: &AppState,
     origin: &Origin,
     actor: &str,
     action: &str,
     target: &str,
     detail: Value,
 ) -> Result<(), ApiError> {
-    audit::append(
-        &mut tx,
+    audit::append(&mut tx, state.master(),
         origin,
         &Event {
             actor,
@@ -259,8 +259,7 @@ pub async fn create_user(
     )
     .await?;
     let target = format!("user:{}", user.user_id);
-    audited(
-        tx,
+    audited(tx, &state,
         &origin,
         &admin.actor,
         "user.created",
@@ -335,8 +334,7 @@ pub async fn update_user(
     .flatten()
     .collect();
     let target = format!("user:{id}");
-    audited(
-        tx,
+    audited(tx, &state,
         &origin,
         &admin.actor,
         "user.updated",
@@ -374,8 +372,7 @@ pub async fn disable_user(
     users::set_disabled(&mut tx, &id, true).await?;
     let ended = end_all_sessions(&mut tx, &state, &id).await?;
     let target = format!("user:{id}");
-    audited(
-        tx,
+    audited(tx, &state,
         &origin,
         &admin.actor,
         "user.disabled",
@@ -400,8 +397,7 @@ pub async fn enable_user(
     managed_user(&mut tx, &admin, &id).await?;
     users::set_disabled(&mut tx, &id, false).await?;
     let target = format!("user:{id}");
-    audited(
-        tx,
+    audited(tx, &state,
         &origin,
         &admin.actor,
         "user.enabled",
@@ -424,8 +420,7 @@ pub async fn delete_user(
     end_all_sessions(&mut tx, &state, &id).await?;
     users::delete(&mut tx, &id).await?;
     let target = format!("user:{id}");
-    audited(
-        tx,
+    audited(tx, &state,
         &origin,
         &admin.actor,
         "user.deleted",
@@ -506,8 +501,7 @@ pub async fn create_client(
     )
     .await?;
     let target = format!("client:{}", client.client_id);
-    audited(
-        tx,
+    audited(tx, &state,
         &origin,
         &admin.actor,
         "client.created",
@@ -619,8 +613,7 @@ pub async fn update_client(
         sessions::end_for_client(&mut tx, &id, longest).await?;
         crate::bundle::bump(&mut tx).await?;
     }
-    audited(
-        tx,
+    audited(tx, &state,
         &origin,
         &admin.actor,
         "client.updated",
@@ -650,8 +643,7 @@ pub async fn rotate_client_secret(
     managed_client(&mut tx, &admin, &id).await?;
     let secret = clients::rotate_secret(&mut tx, state.master(), &id, overlap).await?;
     let target = format!("client:{id}");
-    audited(
-        tx,
+    audited(tx, &state,
         &origin,
         &admin.actor,
         "client.secret_rotated",
@@ -704,8 +696,7 @@ pub async fn rotate_keys(
         query.force,
     )
     .await?;
-    audited(
-        tx,
+    audited(tx, &state,
         &origin,
         &actor,
         "key.rotated",
@@ -786,8 +777,7 @@ pub async fn revoke_session(
     }
     revocations::session(&mut tx, &id, state.config().lifetimes.longest_access()).await?;
     crate::bundle::bump(&mut tx).await?;
-    audited(
-        tx,
+    audited(tx, &state,
         &origin,
         &admin.actor,
         "session.revoked",
@@ -823,8 +813,7 @@ pub async fn put_policies(
     let actor = admin.actor;
     let mut tx = state.db().pool.begin().await?;
     let version = policies::store_and_activate(&mut tx, &set, &actor).await?;
-    audited(
-        tx,
+    audited(tx, &state,
         &origin,
         &actor,
         "policy.published",
@@ -865,8 +854,7 @@ pub async fn activate_policy(
     }
     let mut tx = state.db().pool.begin().await?;
     policies::activate(&mut tx, version).await?;
-    audited(
-        tx,
+    audited(tx, &state,
         &origin,
         &actor,
         "policy.activated",

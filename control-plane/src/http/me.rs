@@ -130,14 +130,14 @@ async fn reauthenticate(
 
 async fn record(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    master: &crate::secrets::MasterKey,
     origin: &Origin,
     user_id: &str,
     action: &str,
     detail: Value,
 ) -> Result<(), ApiError> {
     let subject = format!("user:{user_id}");
-    audit::append(
-        tx,
+    audit::append(tx, master,
         origin,
         &Event {
             actor: &subject,
@@ -180,9 +180,7 @@ pub async fn revoke_session(
     sessions::revoke(&mut tx, &id).await?;
     revocations::session(&mut tx, &id, state.config().lifetimes.longest_access()).await?;
     crate::bundle::bump(&mut tx).await?;
-    record(
-        &mut tx,
-        &origin,
+    record(&mut tx, state.master(), &origin,
         &user_id,
         "session.revoked",
         json!({"sid": id}),
@@ -236,9 +234,7 @@ pub async fn change_password(
     users::set_password_hash(&mut tx, &user_id, &hash).await?;
     let ended = sessions::end_others(&mut tx, &user_id, current.as_deref(), longest).await?;
     crate::bundle::bump(&mut tx).await?;
-    record(
-        &mut tx,
-        &origin,
+    record(&mut tx, state.master(), &origin,
         &user_id,
         "password.changed",
         json!({"sessions_ended": ended}),
@@ -288,9 +284,7 @@ pub async fn enroll_totp(
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;
-    record(
-        &mut tx,
-        &origin,
+    record(&mut tx, state.master(), &origin,
         &user_id,
         "mfa.enrolment_started",
         json!({}),
@@ -334,7 +328,7 @@ pub async fn confirm_totp(
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;
-    record(&mut tx, &origin, &user_id, "mfa.enrolled", json!({})).await?;
+    record(&mut tx, state.master(), &origin, &user_id, "mfa.enrolled", json!({})).await?;
     tx.commit().await?;
     Ok(Json(json!({"totp_enabled": true})))
 }
@@ -363,9 +357,7 @@ pub async fn remove_totp(
     let longest = state.config().lifetimes.longest_access();
     let ended = sessions::end_others(&mut tx, &user_id, current.as_deref(), longest).await?;
     crate::bundle::bump(&mut tx).await?;
-    record(
-        &mut tx,
-        &origin,
+    record(&mut tx, state.master(), &origin,
         &user_id,
         "mfa.removed",
         json!({"sessions_ended": ended}),

@@ -343,8 +343,7 @@ async fn password(
             ttl: lifetimes.access,
         },
     )?;
-    audit::append(
-        &mut tx,
+    audit::append(&mut tx, state.master(),
         origin,
         &Event {
             actor: &subject,
@@ -400,8 +399,7 @@ async fn refresh(
             revocations::session(&mut tx, &session.session_id, lifetimes.longest_access()).await?;
             crate::bundle::bump(&mut tx).await?;
             let subject = format!("user:{}", session.user_id);
-            audit::append(
-                &mut tx,
+            audit::append(&mut tx, state.master(),
                 origin,
                 &Event {
                     actor: &format!("client:{}", client.client_id),
@@ -449,8 +447,7 @@ async fn refresh(
             ttl: lifetimes.access,
         },
     )?;
-    audit::append(
-        &mut tx,
+    audit::append(&mut tx, state.master(),
         origin,
         &Event {
             actor: &subject,
@@ -494,8 +491,7 @@ pub async fn revoke(
             if sessions::revoke(&mut tx, &session.session_id).await? {
                 revocations::session(&mut tx, &session.session_id, longest).await?;
                 crate::bundle::bump(&mut tx).await?;
-                audit::append(
-                    &mut tx,
+                audit::append(&mut tx, state.master(),
                     &origin,
                     &Event {
                         actor: &actor,
@@ -518,8 +514,7 @@ pub async fn revoke(
             let mut tx = state.db().pool.begin().await?;
             revocations::token(&mut tx, &claims.jti, claims.exp).await?;
             crate::bundle::bump(&mut tx).await?;
-            audit::append(
-                &mut tx,
+            audit::append(&mut tx, state.master(),
                 &origin,
                 &Event {
                     actor: &actor,

@@ -1,0 +1,309 @@
+//! The audit trail against someone who can write the database: a row rewritten with the chain
+//! recomputed (unkeyed) is found; a dropped tail and a history rewritten with the key are found
+//! against a signed checkpoint; checkpoints cannot be forged; a store chained before the chain
+//! was keyed is keyed at start only if its old chain verifies.
+
+mod common;
+
+use common::{config, TestApp, TestDb};
+use portcullis_control_plane::audit::{self, ChainError, Checkpoint};
+use portcullis_control_plane::secrets::MasterKey;
+use sha2::{Digest, Sha256};
+use sqlx::Row as _;
+
+/// Some audit rows: client creations and token issuance.
+async fn with_rows(db: &TestDb) -> TestApp {
+    let app = TestApp::start(config(db, &[])).await;
+    let (id, secret) = app.client("svc", "a", &["client_credentials"]).await;
+    for _ in 0..4 {
+        app.cc_token(&id, &secret, None).await;
+    }
+    app
+}
+
+/// Re-chains every row with plain SHA-256 as someone without the master key would, after
+/// `tamper` changed the rows; points the head at the result and marks the chain `keyed`.
+async fn rechain_unkeyed(app: &TestApp, keyed: i64) {
+    let pool = &app.state.db().pool;
+    let rows = sqlx::query(
+        "SELECT seq, at, actor, action, target, outcome, client_ip, request_id, detail FROM audit_log ORDER BY seq",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let mut prev = "0".repeat(64);
+    for row in &rows {
+        let seq: i64 = row.get(0);
+        let at: i64 = row.get(1);
+        let mut hasher = Sha256::new();
+        let fields: Vec<String> = vec![
+            prev.clone(),
+            seq.to_string(),
+            at.to_string(),
+            row.get(2),
+            row.get(3),
+            row.get(4),
+            row.get(5),
+            row.get(6),
+            row.get(7),
+            row.get(8),
+        ];
+        for field in &fields {
+            hasher.update((field.len() as u64).to_be_bytes());
+            hasher.update(field.as_bytes());
+        }
+        let hash: String = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        sqlx::query("UPDATE audit_log SET prev_hash = $1, hash = $2 WHERE seq = $3")
+            .bind(&prev)
+            .bind(&hash)
+            .bind(seq)
+            .execute(pool)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1, keyed = $2 WHERE id = 1")
+        .bind(&prev)
+        .bind(keyed)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+async fn rewritten_without_key(db: &TestDb) {
+    let app = with_rows(db).await;
+    let pool = &app.state.db().pool;
+    let rows = audit::verify(pool, app.state.master()).await.unwrap();
+    assert!(rows >= 5, "{rows}");
+    sqlx::query("UPDATE audit_log SET outcome = 'failure' WHERE seq = 2")
+        .execute(pool)
+        .await
+        .unwrap();
+    rechain_unkeyed(&app, 1).await;
+    assert_eq!(
+        audit::verify(pool, app.state.master()).await,
+        Err(ChainError::Broken(1)),
+        "a chain recomputed without the master key does not verify"
+    );
+}
+both_backends!(
+    a_row_rewritten_with_its_chain_recomputed_is_found_without_the_key,
+    rewritten_without_key
+);
+
+/// Drops the newest `n` rows and points the head at the last one left, keeping the chain valid.
+async fn drop_tail(app: &TestApp, n: i64) {
+    let pool = &app.state.db().pool;
+    let head: i64 = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM audit_log WHERE seq > $1")
+        .bind(head - n)
+        .execute(pool)
+        .await
+        .unwrap();
+    let last: String = sqlx::query_scalar("SELECT hash FROM audit_log WHERE seq = $1")
+        .bind(head - n)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(head - n)
+        .bind(last)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+async fn dropped_tail(db: &TestDb) {
+    let app = with_rows(db).await;
+    let (pool, master) = (&app.state.db().pool, app.state.master());
+    let signed = audit::checkpoint(pool).await.unwrap().sign(master);
+    let checkpoint = Checkpoint::verified(&signed, master).unwrap();
+    assert!(audit::verify_against(pool, master, &checkpoint).await.is_ok());
+    drop_tail(&app, 2).await;
+    assert!(
+        audit::verify(pool, master).await.is_ok(),
+        "the chain alone cannot show a dropped tail"
+    );
+    assert_eq!(
+        audit::verify_against(pool, master, &checkpoint).await,
+        Err(ChainError::TailDropped {
+            checkpoint: checkpoint.seq,
+            head: checkpoint.seq - 2
+        })
+    );
+}
+both_backends!(a_dropped_tail_is_found_against_a_checkpoint, dropped_tail);
+
+async fn rewritten_with_key(db: &TestDb) {
+    let app = with_rows(db).await;
+    let (pool, master) = (&app.state.db().pool, app.state.master());
+    let checkpoint =
+        Checkpoint::verified(&audit::checkpoint(pool).await.unwrap().sign(master), master).unwrap();
+    // An insider with the key rewrites a row and re-keys the whole chain.
+    sqlx::query("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3")
+        .execute(pool)
+        .await
+        .unwrap();
+    rechain_unkeyed(&app, 0).await;
+    assert!(audit::rekey(pool, master).await.unwrap());
+    assert!(audit::verify(pool, master).await.is_ok(), "the chain is valid again");
+    assert_eq!(
+        audit::verify_against(pool, master, &checkpoint).await,
+        Err(ChainError::Rewritten(checkpoint.seq)),
+        "the checkpoint taken before shows the rewrite"
+    );
+}
+both_backends!(
+    a_history_rewritten_with_the_key_is_found_against_a_checkpoint,
+    rewritten_with_key
+);
+
+async fn forged_checkpoints(db: &TestDb) {
+    let app = with_rows(db).await;
+    let (pool, master) = (&app.state.db().pool, app.state.master());
+    let signed = audit::checkpoint(pool).await.unwrap().sign(master);
+    assert!(Checkpoint::verified(&signed, master).is_ok());
+    let (message, signature) = signed.rsplit_once('.').unwrap();
+    let mut parts: Vec<&str> = message.split('.').collect();
+    let higher = (parts[1].parse::<i64>().unwrap() + 1).to_string();
+    parts[1] = &higher;
+    let moved = format!("{}.{signature}", parts.join("."));
+    assert!(
+        matches!(
+            Checkpoint::verified(&moved, master),
+            Err(ChainError::BadCheckpoint(_))
+        ),
+        "a checkpoint whose sequence was changed verifies"
+    );
+    let other = MasterKey::from_bytes([42; 32]);
+    let foreign = audit::checkpoint(pool).await.unwrap().sign(&other);
+    assert!(
+        matches!(
+            Checkpoint::verified(&foreign, master),
+            Err(ChainError::BadCheckpoint(_))
+        ),
+        "a checkpoint signed under another master key verifies"
+    );
+    assert!(Checkpoint::verified("pcc1.1.x", master).is_err());
+}
+both_backends!(checkpoints_cannot_be_forged, forged_checkpoints);
+
+async fn checkpoint_rows(db: &TestDb) {
+    let app = with_rows(db).await;
+    let (pool, master) = (&app.state.db().pool, app.state.master());
+    let head = audit::checkpoint(pool).await.unwrap().seq;
+    let row = audit::checkpoint_if_moved(pool, master, 0).await.unwrap();
+    assert_eq!(row, head + 1, "the checkpoint is the next row");
+    let text: String = sqlx::query_scalar("SELECT target FROM audit_log WHERE seq = $1 AND action = 'audit.checkpoint'")
+        .bind(row)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let checkpoint = Checkpoint::verified(&text, master).unwrap();
+    assert_eq!(checkpoint.seq, head, "it vouches for the head before it");
+    assert_eq!(
+        audit::checkpoint_if_moved(pool, master, row).await.unwrap(),
+        row,
+        "no new checkpoint while nothing happened"
+    );
+    assert!(audit::verify(pool, master).await.is_ok());
+}
+both_backends!(the_head_is_checkpointed_into_the_log_when_it_moves, checkpoint_rows);
+
+async fn legacy_chain(db: &TestDb) {
+    let app = with_rows(db).await;
+    let (pool, master) = (&app.state.db().pool, app.state.master());
+    // A store from before the chain was keyed.
+    rechain_unkeyed(&app, 0).await;
+    assert!(audit::verify(pool, master).await.is_err());
+    assert!(audit::rekey(pool, master).await.unwrap(), "the old chain is keyed");
+    assert!(audit::verify(pool, master).await.is_ok());
+    assert!(!audit::rekey(pool, master).await.unwrap(), "once");
+    // A broken old chain is not blessed.
+    rechain_unkeyed(&app, 0).await;
+    sqlx::query("UPDATE audit_log SET outcome = 'failure' WHERE seq = 2")
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(audit::rekey(pool, master).await, Err(ChainError::Broken(2)));
+    let keyed: i64 = sqlx::query_scalar("SELECT keyed FROM audit_head WHERE id = 1")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(keyed, 0, "nothing changed");
+}
+both_backends!(
+    an_unkeyed_chain_is_keyed_only_if_it_verifies,
+    legacy_chain
+);
+
+/// `control-plane/sql/postgres-audit-insert-only.sql` with its role renamed for this test (roles
+/// are shared by every database of the server).
+fn insert_only_sql(role: &str) -> String {
+    include_str!("../sql/postgres-audit-insert-only.sql").replace("portcullis_app", role)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_role_appends_to_the_audit_log_but_cannot_change_it() {
+    use sqlx::Executor as _;
+    let db = TestDb::postgres().await;
+    let owner = with_rows(&db).await;
+    let role = format!(
+        "pc_app_{}",
+        db.url.rsplit('_').next().unwrap_or("x")
+    );
+    // One statement per line, comments left out.
+    for statement in insert_only_sql(&role)
+        .lines()
+        .filter(|line| !line.starts_with("--") && !line.trim().is_empty())
+    {
+        owner.state.db().pool.execute(statement).await.unwrap();
+    }
+    let (base, name) = db.url.rsplit_once('/').unwrap();
+    let app_url = format!("{}/{name}", base.replacen("postgres@", &format!("{role}@"), 1));
+    assert_ne!(app_url, db.url, "the test must connect as the service role");
+    let service = TestApp::start(config(&db, &[("DATABASE_URL", &app_url)])).await;
+    let (id, secret) = service.client("svc2", "a", &["client_credentials"]).await;
+    let issued = service.cc_token(&id, &secret, None).await;
+    assert_eq!(issued.status, axum::http::StatusCode::OK, "{}", issued.text);
+    let pool = &service.state.db().pool;
+    assert!(
+        audit::verify(pool, service.state.master()).await.unwrap() > 5,
+        "the service role appended and reads the chain"
+    );
+    for statement in [
+        "UPDATE audit_log SET outcome = 'failure' WHERE seq = 2",
+        "DELETE FROM audit_log WHERE seq = 2",
+        "TRUNCATE audit_log",
+    ] {
+        let refused = pool.execute(statement).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("permission denied")),
+            "{statement}: {refused:?}"
+        );
+    }
+    // The owner still can (the role, not the table, is what stops it).
+    owner
+        .state
+        .db()
+        .pool
+        .execute("UPDATE audit_log SET outcome = outcome WHERE seq = 2")
+        .await
+        .unwrap();
+    drop(service);
+    let _ = owner
+        .state
+        .db()
+        .pool
+        .execute(format!("REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}; DROP ROLE {role}").as_str())
+        .await;
+}
