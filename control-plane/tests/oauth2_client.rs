@@ -80,12 +80,22 @@ async fn oauth2_crate_completes_every_grant() {
         .await
         .unwrap();
     assert_ne!(rotated.refresh_token().unwrap().secret(), refresh.secret());
-    // The library surfaces our RFC 6749 §5.2 errors as typed error responses.
-    let reused = web
+    // A retry within the grace window (the library lost the answer) gets the same successor.
+    let retried = web
         .exchange_refresh_token(&RefreshToken::new(refresh.secret().clone()))
         .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(
+        retried.refresh_token().unwrap().secret(),
+        rotated.refresh_token().unwrap().secret()
+    );
+    // The library surfaces our RFC 6749 §5.2 errors as typed error responses.
+    let unknown = web
+        .exchange_refresh_token(&RefreshToken::new("pcr_not-a-refresh-token".into()))
+        .request_async(&http)
         .await;
-    match reused {
+    match unknown {
         Err(oauth2::RequestTokenError::ServerResponse(error)) => {
             assert_eq!(error.error().as_ref(), "invalid_grant");
         }
