@@ -431,12 +431,18 @@ impl Checkpoint {
             parts.next(),
             parts.next(),
         ) else {
-            return Err(ChainError::BadCheckpoint("not pcc1.<seq>.<hash>.<at>.<signature>"));
+            return Err(ChainError::BadCheckpoint(
+                "not pcc1.<seq>.<hash>.<at>.<signature>",
+            ));
         };
         let checkpoint = Checkpoint {
-            seq: seq.parse().map_err(|_| ChainError::BadCheckpoint("bad sequence"))?,
+            seq: seq
+                .parse()
+                .map_err(|_| ChainError::BadCheckpoint("bad sequence"))?,
             hash: hash.to_owned(),
-            at: at.parse().map_err(|_| ChainError::BadCheckpoint("bad time"))?,
+            at: at
+                .parse()
+                .map_err(|_| ChainError::BadCheckpoint("bad time"))?,
         };
         let public = master.audit_checkpoint_key().public_jwk();
         let public: [u8; 32] = public

@@ -85,11 +85,7 @@ impl AuditBatcher {
     }
 }
 
-async fn write(
-    pool: &AnyPool,
-    master: &MasterKey,
-    batch: &[Pending],
-) -> Result<Vec<i64>, String> {
+async fn write(pool: &AnyPool, master: &MasterKey, batch: &[Pending]) -> Result<Vec<i64>, String> {
     let events: Vec<Event<'_>> = batch
         .iter()
         .map(|pending| Event {

@@ -326,9 +326,14 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             .await
             .map_err(failed)?;
             let target = format!("user:{}", user.user_id);
-            audit::append(&mut tx, &master, &origin, &cli_event("admin.bootstrapped", &target))
-                .await
-                .map_err(failed)?;
+            audit::append(
+                &mut tx,
+                &master,
+                &origin,
+                &cli_event("admin.bootstrapped", &target),
+            )
+            .await
+            .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
             print(
                 &json!({"user_id": user.user_id, "client_id": client.client_id, "client_secret": secret}),
@@ -363,9 +368,14 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             .await
             .map_err(failed)?;
             let target = format!("user:{}", user.user_id);
-            audit::append(&mut tx, &master, &origin, &cli_event("user.created", &target))
-                .await
-                .map_err(failed)?;
+            audit::append(
+                &mut tx,
+                &master,
+                &origin,
+                &cli_event("user.created", &target),
+            )
+            .await
+            .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
             print(&json!({"user_id": user.user_id}));
         }
@@ -382,9 +392,14 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
                 .map_err(failed)?;
             crate::bundle::bump(&mut tx).await.map_err(failed)?;
             let target = format!("user:{id}");
-            audit::append(&mut tx, &master, &origin, &cli_event("user.disabled", &target))
-                .await
-                .map_err(failed)?;
+            audit::append(
+                &mut tx,
+                &master,
+                &origin,
+                &cli_event("user.disabled", &target),
+            )
+            .await
+            .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
             print(&json!({"user_id": id, "disabled": true, "sessions_ended": ended}));
         }
@@ -409,9 +424,14 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             .await
             .map_err(failed)?;
             let target = format!("client:{}", client.client_id);
-            audit::append(&mut tx, &master, &origin, &cli_event("client.created", &target))
-                .await
-                .map_err(failed)?;
+            audit::append(
+                &mut tx,
+                &master,
+                &origin,
+                &cli_event("client.created", &target),
+            )
+            .await
+            .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
             print(&json!({"client_id": client.client_id, "client_secret": secret}));
         }
@@ -424,7 +444,9 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
                 .await
                 .map_err(failed)?;
             let target = format!("client:{id}");
-            audit::append(&mut tx, &master,
+            audit::append(
+                &mut tx,
+                &master,
                 &origin,
                 &cli_event("client.secret_rotated", &target),
             )
@@ -450,7 +472,9 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             )
             .await
             .map_err(failed)?;
-            audit::append(&mut tx, &master,
+            audit::append(
+                &mut tx,
+                &master,
                 &origin,
                 &cli_event("key.rotated", &format!("key:{kid}")),
             )
@@ -467,7 +491,9 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             let version = crate::policies::store_and_activate(&mut tx, &set, "cli")
                 .await
                 .map_err(failed)?;
-            audit::append(&mut tx, &master,
+            audit::append(
+                &mut tx,
+                &master,
                 &origin,
                 &cli_event("policy.published", &format!("policy:{version}")),
             )
@@ -480,8 +506,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             options.check_known(&["checkpoint"])?;
             let rows = match options.value("checkpoint") {
                 Some(text) => {
-                    let checkpoint =
-                        audit::Checkpoint::verified(&text, &master).map_err(failed)?;
+                    let checkpoint = audit::Checkpoint::verified(text, &master).map_err(failed)?;
                     audit::verify_against(pool, &master, &checkpoint)
                         .await
                         .map_err(failed)?
@@ -497,7 +522,10 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
         }
         ["audit", "checkpoint-key"] => {
             options.check_known(&[])?;
-            print(&serde_json::to_value(master.audit_checkpoint_key().public_jwk()).map_err(|e| CliError::Failed(e.to_string()))?);
+            print(
+                &serde_json::to_value(master.audit_checkpoint_key().public_jwk())
+                    .map_err(|e| CliError::Failed(e.to_string()))?,
+            );
         }
         _ => {
             return Err(CliError::Usage(format!(

@@ -431,13 +431,22 @@ mod tests {
         let config = config(&[
             ("DATABASE_URL", "postgres://app:db-secret@db/portcullis"),
             ("REDIS_URL", "redis://:redis-secret@cache"),
-            ("PORTCULLIS_MASTER_KEY", "bWFzdGVyLXNlY3JldC1tYXN0ZXItc2VjcmV0LTEyMzQ="),
+            (
+                "PORTCULLIS_MASTER_KEY",
+                "bWFzdGVyLXNlY3JldC1tYXN0ZXItc2VjcmV0LTEyMzQ=",
+            ),
             ("PORTCULLIS_BUNDLE_CREDENTIAL", "bundle-secret-0123456789"),
             ("PORTCULLIS_METRICS_TOKEN", "metrics-secret-0123456789"),
         ])
         .unwrap();
         let shown = format!("{config:?}");
-        for secret in ["db-secret", "redis-secret", "bWFzdGVy", "bundle-secret", "metrics-secret"] {
+        for secret in [
+            "db-secret",
+            "redis-secret",
+            "bWFzdGVy",
+            "bundle-secret",
+            "metrics-secret",
+        ] {
             assert!(!shown.contains(secret), "{secret} shows in {shown}");
         }
     }

@@ -106,7 +106,8 @@ impl Redis {
     {
         match op(self.connection()).await {
             Err(error)
-                if error.is_connection_dropped() || (error.is_io_error() && !error.is_timeout()) =>
+                if error.is_connection_dropped()
+                    || (error.is_io_error() && !error.is_timeout()) =>
             {
                 op(self.connection()).await
             }

@@ -80,7 +80,9 @@ pub async fn open(config: &Config) -> Result<(Db, MasterKey), StartError> {
             let set = PolicySet::from_dir(&dir)?;
             let mut tx = db.pool.begin().await?;
             let version = crate::policies::store_and_activate(&mut tx, &set, "bootstrap").await?;
-            crate::audit::append(&mut tx, &master,
+            crate::audit::append(
+                &mut tx,
+                &master,
                 &crate::audit::Origin::default(),
                 &crate::audit::Event {
                     actor: "system",

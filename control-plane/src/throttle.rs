@@ -361,7 +361,11 @@ fn stricter(a: Counts, b: Counts, now: i64) -> Counts {
         (one, other) => one.or(other),
     };
     let live = |w: &Window| if w.live(now, HOUR) { w.failures } else { 0 };
-    let ip = if live(&a.ip) >= live(&b.ip) { a.ip } else { b.ip };
+    let ip = if live(&a.ip) >= live(&b.ip) {
+        a.ip
+    } else {
+        b.ip
+    };
     Counts {
         pair,
         ip,

@@ -464,7 +464,9 @@ async fn audit_chain(db: &TestDb) {
         app.cc_token(&id, &secret, None).await;
     }
     let pool = &app.state.db().pool;
-    let verified = portcullis_control_plane::audit::verify(pool, app.state.master()).await.unwrap();
+    let verified = portcullis_control_plane::audit::verify(pool, app.state.master())
+        .await
+        .unwrap();
     assert!(verified >= 6, "{verified}");
     // Tampering with one row is detected.
     sqlx::query("UPDATE audit_log SET outcome = 'failure' WHERE seq = 3")
@@ -479,7 +481,11 @@ async fn audit_chain(db: &TestDb) {
         .execute(pool)
         .await
         .unwrap();
-    assert!(portcullis_control_plane::audit::verify(pool, app.state.master()).await.is_ok());
+    assert!(
+        portcullis_control_plane::audit::verify(pool, app.state.master())
+            .await
+            .is_ok()
+    );
     // Deleting the newest row is detected through the head.
     sqlx::query("DELETE FROM audit_log WHERE seq = (SELECT MAX(seq) FROM audit_log)")
         .execute(pool)

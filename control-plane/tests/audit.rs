@@ -125,7 +125,9 @@ async fn dropped_tail(db: &TestDb) {
     let (pool, master) = (&app.state.db().pool, app.state.master());
     let signed = audit::checkpoint(pool).await.unwrap().sign(master);
     let checkpoint = Checkpoint::verified(&signed, master).unwrap();
-    assert!(audit::verify_against(pool, master, &checkpoint).await.is_ok());
+    assert!(audit::verify_against(pool, master, &checkpoint)
+        .await
+        .is_ok());
     drop_tail(&app, 2).await;
     assert!(
         audit::verify(pool, master).await.is_ok(),
@@ -153,7 +155,10 @@ async fn rewritten_with_key(db: &TestDb) {
         .unwrap();
     rechain_unkeyed(&app, 0).await;
     assert!(audit::rekey(pool, master).await.unwrap());
-    assert!(audit::verify(pool, master).await.is_ok(), "the chain is valid again");
+    assert!(
+        audit::verify(pool, master).await.is_ok(),
+        "the chain is valid again"
+    );
     assert_eq!(
         audit::verify_against(pool, master, &checkpoint).await,
         Err(ChainError::Rewritten(checkpoint.seq)),
@@ -201,11 +206,13 @@ async fn checkpoint_rows(db: &TestDb) {
     let head = audit::checkpoint(pool).await.unwrap().seq;
     let row = audit::checkpoint_if_moved(pool, master, 0).await.unwrap();
     assert_eq!(row, head + 1, "the checkpoint is the next row");
-    let text: String = sqlx::query_scalar("SELECT target FROM audit_log WHERE seq = $1 AND action = 'audit.checkpoint'")
-        .bind(row)
-        .fetch_one(pool)
-        .await
-        .unwrap();
+    let text: String = sqlx::query_scalar(
+        "SELECT target FROM audit_log WHERE seq = $1 AND action = 'audit.checkpoint'",
+    )
+    .bind(row)
+    .fetch_one(pool)
+    .await
+    .unwrap();
     let checkpoint = Checkpoint::verified(&text, master).unwrap();
     assert_eq!(checkpoint.seq, head, "it vouches for the head before it");
     assert_eq!(
@@ -215,7 +222,10 @@ async fn checkpoint_rows(db: &TestDb) {
     );
     assert!(audit::verify(pool, master).await.is_ok());
 }
-both_backends!(the_head_is_checkpointed_into_the_log_when_it_moves, checkpoint_rows);
+both_backends!(
+    the_head_is_checkpointed_into_the_log_when_it_moves,
+    checkpoint_rows
+);
 
 async fn legacy_chain(db: &TestDb) {
     let app = with_rows(db).await;
@@ -223,7 +233,10 @@ async fn legacy_chain(db: &TestDb) {
     // A store from before the chain was keyed.
     rechain_unkeyed(&app, 0).await;
     assert!(audit::verify(pool, master).await.is_err());
-    assert!(audit::rekey(pool, master).await.unwrap(), "the old chain is keyed");
+    assert!(
+        audit::rekey(pool, master).await.unwrap(),
+        "the old chain is keyed"
+    );
     assert!(audit::verify(pool, master).await.is_ok());
     assert!(!audit::rekey(pool, master).await.unwrap(), "once");
     // A broken old chain is not blessed.
@@ -239,10 +252,7 @@ async fn legacy_chain(db: &TestDb) {
         .unwrap();
     assert_eq!(keyed, 0, "nothing changed");
 }
-both_backends!(
-    an_unkeyed_chain_is_keyed_only_if_it_verifies,
-    legacy_chain
-);
+both_backends!(an_unkeyed_chain_is_keyed_only_if_it_verifies, legacy_chain);
 
 /// `control-plane/sql/postgres-audit-insert-only.sql` with its role renamed for this test (roles
 /// are shared by every database of the server).
@@ -255,10 +265,7 @@ async fn the_service_role_appends_to_the_audit_log_but_cannot_change_it() {
     use sqlx::Executor as _;
     let db = TestDb::postgres().await;
     let owner = with_rows(&db).await;
-    let role = format!(
-        "pc_app_{}",
-        db.url.rsplit('_').next().unwrap_or("x")
-    );
+    let role = format!("pc_app_{}", db.url.rsplit('_').next().unwrap_or("x"));
     // One statement per line, comments left out.
     for statement in insert_only_sql(&role)
         .lines()
@@ -267,7 +274,10 @@ async fn the_service_role_appends_to_the_audit_log_but_cannot_change_it() {
         owner.state.db().pool.execute(statement).await.unwrap();
     }
     let (base, name) = db.url.rsplit_once('/').unwrap();
-    let app_url = format!("{}/{name}", base.replacen("postgres@", &format!("{role}@"), 1));
+    let app_url = format!(
+        "{}/{name}",
+        base.replacen("postgres@", &format!("{role}@"), 1)
+    );
     assert_ne!(app_url, db.url, "the test must connect as the service role");
     let service = TestApp::start(config(&db, &[("DATABASE_URL", &app_url)])).await;
     let (id, secret) = service.client("svc2", "a", &["client_credentials"]).await;
@@ -304,6 +314,9 @@ async fn the_service_role_appends_to_the_audit_log_but_cannot_change_it() {
         .state
         .db()
         .pool
-        .execute(format!("REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}; DROP ROLE {role}").as_str())
+        .execute(
+            format!("REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role}; DROP ROLE {role}")
+                .as_str(),
+        )
         .await;
 }

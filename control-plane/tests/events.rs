@@ -391,7 +391,10 @@ async fn write_refused(db: &TestDb) {
         .await;
     refused.unwrap();
     for _ in 0..5 {
-        assert_eq!(kim_signs_in(&a, &client, "10.7.7.9", "guess guess").await, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            kim_signs_in(&a, &client, "10.7.7.9", "guess guess").await,
+            StatusCode::BAD_REQUEST
+        );
     }
     assert_eq!(
         kim_signs_in(&a, &client, "10.7.7.9", "guess guess").await,
@@ -399,4 +402,7 @@ async fn write_refused(db: &TestDb) {
         "the failures Redis could not store still count (the stricter view decides)"
     );
 }
-both_backends!(a_redis_that_refuses_writes_does_not_open_the_throttle, write_refused);
+both_backends!(
+    a_redis_that_refuses_writes_does_not_open_the_throttle,
+    write_refused
+);

@@ -205,7 +205,12 @@ async fn no_password_oracle(db: &TestDb) {
                     ]),
             )
             .await;
-        assert_eq!(reply.json()["error"], "invalid_scope", "{password}: {}", reply.text);
+        assert_eq!(
+            reply.json()["error"],
+            "invalid_scope",
+            "{password}: {}",
+            reply.text
+        );
     }
 }
 both_backends!(

@@ -357,9 +357,11 @@ async fn database_outage_degrades_cleanly() {
             .unwrap_or(-2);
     assert_eq!(sessions, logins);
     assert_eq!(sessions, 1);
-    assert!(portcullis_control_plane::audit::verify(&pool.pool)
-        .await
-        .is_ok());
+    assert!(
+        portcullis_control_plane::audit::verify(&pool.pool, &test_master_key())
+            .await
+            .is_ok()
+    );
     pool.pool.close().await;
 }
 
@@ -552,9 +554,17 @@ async fn a_restart_loses_nothing() {
     let pool = portcullis_control_plane::db::connect(&db.url)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let rows = portcullis_control_plane::audit::verify(&pool.pool)
+    let rows = portcullis_control_plane::audit::verify(&pool.pool, &test_master_key())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(rows >= 5, "{rows}");
     pool.pool.close().await;
+}
+
+/// The master key every test control plane runs with.
+fn test_master_key() -> portcullis_control_plane::secrets::MasterKey {
+    portcullis_control_plane::secrets::MasterKey::from_base64(
+        portcullis_tests::control_plane::MASTER_KEY,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -191,7 +191,9 @@ async fn audited(
     target: &str,
     detail: Value,
 ) -> Result<(), ApiError> {
-    audit::append(&mut tx, state.master(),
+    audit::append(
+        &mut tx,
+        state.master(),
         origin,
         &Event {
             actor,
@@ -259,7 +261,9 @@ pub async fn create_user(
     )
     .await?;
     let target = format!("user:{}", user.user_id);
-    audited(tx, &state,
+    audited(
+        tx,
+        &state,
         &origin,
         &admin.actor,
         "user.created",
@@ -334,7 +338,9 @@ pub async fn update_user(
     .flatten()
     .collect();
     let target = format!("user:{id}");
-    audited(tx, &state,
+    audited(
+        tx,
+        &state,
         &origin,
         &admin.actor,
         "user.updated",
@@ -372,7 +378,9 @@ pub async fn disable_user(
     users::set_disabled(&mut tx, &id, true).await?;
     let ended = end_all_sessions(&mut tx, &state, &id).await?;
     let target = format!("user:{id}");
-    audited(tx, &state,
+    audited(
+        tx,
+        &state,
         &origin,
         &admin.actor,
         "user.disabled",
@@ -397,7 +405,9 @@ pub async fn enable_user(
     managed_user(&mut tx, &admin, &id).await?;
     users::set_disabled(&mut tx, &id, false).await?;
     let target = format!("user:{id}");
-    audited(tx, &state,
+    audited(
+        tx,
+        &state,
         &origin,
         &admin.actor,
         "user.enabled",
@@ -420,7 +430,9 @@ pub async fn delete_user(
     end_all_sessions(&mut tx, &state, &id).await?;
     users::delete(&mut tx, &id).await?;
     let target = format!("user:{id}");
-    audited(tx, &state,
+    audited(
+        tx,
+        &state,
         &origin,
         &admin.actor,
         "user.deleted",
@@ -501,7 +513,9 @@ pub async fn create_client(
     )
     .await?;
     let target = format!("client:{}", client.client_id);
-    audited(tx, &state,
+    audited(
+        tx,
+        &state,
         &origin,
         &admin.actor,
         "client.created",
@@ -643,7 +657,9 @@ pub async fn rotate_client_secret(
     managed_client(&mut tx, &admin, &id).await?;
     let secret = clients::rotate_secret(&mut tx, state.master(), &id, overlap).await?;
     let target = format!("client:{id}");
-    audited(tx, &state,
+    audited(
+        tx,
+        &state,
         &origin,
         &admin.actor,
         "client.secret_rotated",
@@ -696,7 +712,9 @@ pub async fn rotate_keys(
         query.force,
     )
     .await?;
-    audited(tx, &state,
+    audited(
+        tx,
+        &state,
         &origin,
         &actor,
         "key.rotated",
@@ -777,7 +795,9 @@ pub async fn revoke_session(
     }
     revocations::session(&mut tx, &id, state.config().lifetimes.longest_access()).await?;
     crate::bundle::bump(&mut tx).await?;
-    audited(tx, &state,
+    audited(
+        tx,
+        &state,
         &origin,
         &admin.actor,
         "session.revoked",
@@ -813,7 +833,9 @@ pub async fn put_policies(
     let actor = admin.actor;
     let mut tx = state.db().pool.begin().await?;
     let version = policies::store_and_activate(&mut tx, &set, &actor).await?;
-    audited(tx, &state,
+    audited(
+        tx,
+        &state,
         &origin,
         &actor,
         "policy.published",
@@ -854,7 +876,9 @@ pub async fn activate_policy(
     }
     let mut tx = state.db().pool.begin().await?;
     policies::activate(&mut tx, version).await?;
-    audited(tx, &state,
+    audited(
+        tx,
+        &state,
         &origin,
         &actor,
         "policy.activated",

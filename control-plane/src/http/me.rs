@@ -137,7 +137,9 @@ async fn record(
     detail: Value,
 ) -> Result<(), ApiError> {
     let subject = format!("user:{user_id}");
-    audit::append(tx, master,
+    audit::append(
+        tx,
+        master,
         origin,
         &Event {
             actor: &subject,
@@ -180,7 +182,10 @@ pub async fn revoke_session(
     sessions::revoke(&mut tx, &id).await?;
     revocations::session(&mut tx, &id, state.config().lifetimes.longest_access()).await?;
     crate::bundle::bump(&mut tx).await?;
-    record(&mut tx, state.master(), &origin,
+    record(
+        &mut tx,
+        state.master(),
+        &origin,
         &user_id,
         "session.revoked",
         json!({"sid": id}),
@@ -234,7 +239,10 @@ pub async fn change_password(
     users::set_password_hash(&mut tx, &user_id, &hash).await?;
     let ended = sessions::end_others(&mut tx, &user_id, current.as_deref(), longest).await?;
     crate::bundle::bump(&mut tx).await?;
-    record(&mut tx, state.master(), &origin,
+    record(
+        &mut tx,
+        state.master(),
+        &origin,
         &user_id,
         "password.changed",
         json!({"sessions_ended": ended}),
@@ -284,7 +292,10 @@ pub async fn enroll_totp(
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;
-    record(&mut tx, state.master(), &origin,
+    record(
+        &mut tx,
+        state.master(),
+        &origin,
         &user_id,
         "mfa.enrolment_started",
         json!({}),
@@ -328,7 +339,15 @@ pub async fn confirm_totp(
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;
-    record(&mut tx, state.master(), &origin, &user_id, "mfa.enrolled", json!({})).await?;
+    record(
+        &mut tx,
+        state.master(),
+        &origin,
+        &user_id,
+        "mfa.enrolled",
+        json!({}),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(json!({"totp_enabled": true})))
 }
@@ -357,7 +376,10 @@ pub async fn remove_totp(
     let longest = state.config().lifetimes.longest_access();
     let ended = sessions::end_others(&mut tx, &user_id, current.as_deref(), longest).await?;
     crate::bundle::bump(&mut tx).await?;
-    record(&mut tx, state.master(), &origin,
+    record(
+        &mut tx,
+        state.master(),
+        &origin,
         &user_id,
         "mfa.removed",
         json!({"sessions_ended": ended}),

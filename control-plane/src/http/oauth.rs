@@ -176,7 +176,12 @@ async fn password(
     // refusal cannot confirm a right password.
     let requested = requested_scopes(form)?;
     let for_client = narrowed(requested.clone(), &client.scopes)?;
-    audience::target(state.config(), form.get("resource"), &client.scopes, for_client)?;
+    audience::target(
+        state.config(),
+        form.get("resource"),
+        &client.scopes,
+        for_client,
+    )?;
     let now = crate::now();
     let attempt = match state
         .throttle()
@@ -399,7 +404,9 @@ async fn refresh(
             revocations::session(&mut tx, &session.session_id, lifetimes.longest_access()).await?;
             crate::bundle::bump(&mut tx).await?;
             let subject = format!("user:{}", session.user_id);
-            audit::append(&mut tx, state.master(),
+            audit::append(
+                &mut tx,
+                state.master(),
                 origin,
                 &Event {
                     actor: &format!("client:{}", client.client_id),
@@ -491,7 +498,9 @@ pub async fn revoke(
             if sessions::revoke(&mut tx, &session.session_id).await? {
                 revocations::session(&mut tx, &session.session_id, longest).await?;
                 crate::bundle::bump(&mut tx).await?;
-                audit::append(&mut tx, state.master(),
+                audit::append(
+                    &mut tx,
+                    state.master(),
                     &origin,
                     &Event {
                         actor: &actor,
@@ -514,7 +523,9 @@ pub async fn revoke(
             let mut tx = state.db().pool.begin().await?;
             revocations::token(&mut tx, &claims.jti, claims.exp).await?;
             crate::bundle::bump(&mut tx).await?;
-            audit::append(&mut tx, state.master(),
+            audit::append(
+                &mut tx,
+                state.master(),
                 &origin,
                 &Event {
                     actor: &actor,
