@@ -62,6 +62,29 @@ fn sqlite_dir(url: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| std::path::PathBuf::from("."))
 }
 
+/// Audits a change the service made by itself (no request behind it) in `tx`.
+async fn system_event(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    master: &MasterKey,
+    action: &str,
+    target: &str,
+) -> Result<(), sqlx::Error> {
+    crate::audit::append(
+        tx,
+        master,
+        &crate::audit::Origin::default(),
+        &crate::audit::Event {
+            actor: "portcullis",
+            action,
+            target,
+            outcome: "success",
+            detail: serde_json::json!({}),
+        },
+    )
+    .await
+    .map(drop)
+}
+
 /// Connects, migrates, prepares keys and loads the first policy set if none exists.
 pub async fn open(config: &Config) -> Result<(Db, MasterKey), StartError> {
     let db = db::connect(&config.database_url).await?;
@@ -73,6 +96,7 @@ pub async fn open(config: &Config) -> Result<(Db, MasterKey), StartError> {
     let mut tx = db.pool.begin().await?;
     if crate::keys::ensure(&mut tx, &master).await? {
         crate::bundle::bump(&mut tx).await?;
+        system_event(&mut tx, &master, "key.created", "signing-keys").await?;
     }
     tx.commit().await?;
     if crate::policies::active(&db.pool).await?.is_none() {
@@ -206,24 +230,27 @@ fn spawn_maintenance(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(error) = crate::sessions::forget_successors(pool, grace).await {
                 tracing::warn!(%error, "forgetting refresh successors failed");
             }
-            let retired = async {
-                let mut tx = pool.begin().await?;
-                let retired = crate::keys::retire_expired(&mut tx).await?;
-                if retired > 0 {
-                    crate::bundle::bump(&mut tx).await?;
-                }
-                tx.commit().await?;
-                Ok::<_, sqlx::Error>(retired)
-            };
-            match retired.await {
-                Ok(0) => {}
-                Ok(_) => {
-                    let _ = state.republish().await;
-                }
-                Err(error) => tracing::warn!(%error, "retiring keys failed"),
+            if let Err(error) = retire_expired_keys(&state).await {
+                tracing::warn!(%error, "retiring keys failed");
             }
         }
     })
+}
+
+/// Retires signing keys whose last token has expired, audited in the same transaction, and
+/// republishes the bundle when any was; returns how many.
+pub async fn retire_expired_keys(state: &AppState) -> Result<u64, StartError> {
+    let mut tx = state.db().pool.begin().await?;
+    let retired = crate::keys::retire_expired(&mut tx).await?;
+    if retired > 0 {
+        crate::bundle::bump(&mut tx).await?;
+        system_event(&mut tx, state.master(), "key.retired", "signing-keys").await?;
+    }
+    tx.commit().await?;
+    if retired > 0 {
+        state.republish().await?;
+    }
+    Ok(retired)
 }
 
 /// SIGINT or SIGTERM. The handlers are installed now, not when the future is first polled, so a

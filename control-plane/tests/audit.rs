@@ -320,3 +320,53 @@ async fn the_service_role_appends_to_the_audit_log_but_cannot_change_it() {
         )
         .await;
 }
+
+/// Actions of the audit rows with `action` prefix `prefix`, oldest first.
+async fn actions(app: &TestApp, prefix: &str) -> Vec<String> {
+    sqlx::query_scalar("SELECT action FROM audit_log WHERE action LIKE $1 ORDER BY seq")
+        .bind(format!("{prefix}%"))
+        .fetch_all(&app.state.db().pool)
+        .await
+        .unwrap()
+}
+
+async fn key_changes(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    assert_eq!(
+        actions(&app, "key.").await,
+        vec!["key.created"],
+        "the keys made at first start are audited"
+    );
+    // Nothing to retire: nothing audited.
+    assert_eq!(
+        portcullis_control_plane::server::retire_expired_keys(&app.state)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(actions(&app, "key.").await, vec!["key.created"]);
+    sqlx::query(
+        "UPDATE signing_keys SET state = 'retiring', retire_after = 1 WHERE state = 'next'",
+    )
+    .execute(&app.state.db().pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        portcullis_control_plane::server::retire_expired_keys(&app.state)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        actions(&app, "key.").await,
+        vec!["key.created", "key.retired"],
+        "a scheduled retirement is audited"
+    );
+    assert!(audit::verify(&app.state.db().pool, app.state.master())
+        .await
+        .is_ok());
+}
+both_backends!(
+    key_creation_at_start_and_scheduled_retirement_are_audited,
+    key_changes
+);
