@@ -206,6 +206,8 @@ pub struct Filter {
     pub action: Option<String>,
     /// Exact target.
     pub target: Option<String>,
+    /// Rows whose actor or target is this (everything about one principal).
+    pub subject: Option<String>,
     /// Events at or after (epoch seconds).
     pub since: Option<i64>,
     /// Events before (epoch seconds).
@@ -241,7 +243,8 @@ pub async fn list(pool: &AnyPool, filter: &Filter) -> Result<Vec<Record>, sqlx::
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM audit_log \
          WHERE ($1 = '' OR actor = $1) AND ($2 = '' OR action = $2) AND ($3 = '' OR target = $3) \
-         AND at >= $4 AND at < $5 AND seq > $6 ORDER BY seq LIMIT $7"
+         AND at >= $4 AND at < $5 AND seq > $6 AND ($8 = '' OR actor = $8 OR target = $8) \
+         ORDER BY seq LIMIT $7"
     ))
     .bind(filter.actor.clone().unwrap_or_default())
     .bind(filter.action.clone().unwrap_or_default())
@@ -250,6 +253,7 @@ pub async fn list(pool: &AnyPool, filter: &Filter) -> Result<Vec<Record>, sqlx::
     .bind(filter.until.unwrap_or(i64::MAX))
     .bind(filter.after.unwrap_or(0))
     .bind(filter.limit.unwrap_or(100).clamp(1, 1000))
+    .bind(filter.subject.clone().unwrap_or_default())
     .fetch_all(pool)
     .await?;
     rows.iter().map(row_to_record).collect()

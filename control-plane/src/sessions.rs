@@ -309,6 +309,39 @@ pub async fn end_for_client(
     end_where(tx, "client_id", client_id, None, longest_access).await
 }
 
+/// Every session of a user, live or ended, oldest first (for a data export).
+pub async fn all_of_user(pool: &AnyPool, user_id: &str) -> Result<Vec<Session>, sqlx::Error> {
+    sqlx::query(
+        "SELECT id, user_id, client_id, scope, amr, created_at, expires_at FROM sessions \
+         WHERE user_id = $1 ORDER BY created_at, id",
+    )
+    .bind(user_id)
+    .fetch_all(pool)
+    .await?
+    .iter()
+    .map(session_from_row)
+    .collect()
+}
+
+/// Deletes a user's session rows and their refresh tokens (erasure); the revocation entries
+/// that keep their access tokens out at the edge are not personal data and stay until expiry.
+pub async fn erase_for_user(
+    tx: &mut Transaction<'static, Any>,
+    user_id: &str,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM refresh_tokens WHERE session_id IN (SELECT id FROM sessions WHERE user_id = $1)",
+    )
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
+}
+
 /// Forgets the successors of tokens used more than `grace` seconds ago (their retry window has
 /// passed); returns how many.
 pub async fn forget_successors(pool: &AnyPool, grace: i64) -> Result<u64, sqlx::Error> {

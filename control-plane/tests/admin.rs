@@ -218,10 +218,68 @@ async fn user_lifecycle(db: &TestDb) {
         .json();
     assert_eq!(export["user"]["username"], "frank");
     assert!(export["audit"].as_array().unwrap().len() >= 2);
+    assert_eq!(
+        export["sessions"].as_array().unwrap().len(),
+        1,
+        "the export holds ended sessions too"
+    );
+    assert!(
+        export["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["actor"] == format!("user:{user_id}").as_str()),
+        "the export holds what the user did, not only what was done to them"
+    );
+    // Paged: page by page, the same rows as in one piece.
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = app
+            .send(call(
+                Method::GET,
+                &format!("/admin/v1/users/{user_id}/export?limit=1&after={after}"),
+            ))
+            .await
+            .json();
+        paged.extend(
+            page["audit"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["seq"].clone()),
+        );
+        match page["next_after"].as_i64() {
+            Some(next) => after = next,
+            None => break,
+        }
+    }
+    let whole: Vec<_> = export["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].clone())
+        .collect();
+    assert_eq!(paged, whole);
     let deleted = app
         .send(call(Method::DELETE, &format!("/admin/v1/users/{user_id}")))
         .await;
     assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    for table in ["sessions", "refresh_tokens"] {
+        let left: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&app.state.db().pool)
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "erasure leaves no {table} rows");
+    }
+    let revoked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM revocations WHERE sid IS NOT NULL")
+        .fetch_one(&app.state.db().pool)
+        .await
+        .unwrap();
+    assert!(
+        revoked >= 1,
+        "the edge still refuses the erased user's tokens"
+    );
     assert_eq!(
         app.send(call(Method::GET, &format!("/admin/v1/users/{user_id}")))
             .await

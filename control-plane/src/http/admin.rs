@@ -428,6 +428,7 @@ pub async fn delete_user(
     let mut tx = state.db().pool.begin().await?;
     managed_user(&mut tx, &admin, &id).await?;
     end_all_sessions(&mut tx, &state, &id).await?;
+    sessions::erase_for_user(&mut tx, &id).await?;
     users::delete(&mut tx, &id).await?;
     let target = format!("user:{id}");
     audited(
@@ -444,27 +445,45 @@ pub async fn delete_user(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /admin/v1/users/{id}/export`: the user's record, sessions and audit trail.
+/// Paging of a user export's audit rows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportPage {
+    /// Audit rows after this sequence number.
+    after: Option<i64>,
+    /// Audit rows per page (default and most 1000).
+    limit: Option<i64>,
+}
+
+/// `GET /admin/v1/users/{id}/export`: the user's record, every session (live or ended) and every
+/// audit row whose actor or target is the user, paged by `after` (`next_after` is set while more
+/// rows follow).
 pub async fn export_user(
     State(state): State<AppState>,
     admin: Admin,
     Path(id): Path<String>,
+    Query(page): Query<ExportPage>,
 ) -> Result<Json<Value>, ApiError> {
     let mut tx = state.db().pool.begin().await?;
     let user = managed_user(&mut tx, &admin, &id).await?;
     tx.commit().await?;
-    let sessions = sessions::live(&state.db().pool, Some(&id), None).await?;
+    let sessions = sessions::all_of_user(&state.db().pool, &id).await?;
+    let limit = page.limit.unwrap_or(1000).clamp(1, 1000);
     let events = audit::list(
         &state.db().pool,
         &audit::Filter {
-            target: Some(format!("user:{id}")),
-            limit: Some(1000),
+            subject: Some(format!("user:{id}")),
+            after: page.after,
+            limit: Some(limit),
             ..audit::Filter::default()
         },
     )
     .await?;
+    let next_after = (events.len() as i64 == limit)
+        .then(|| events.last().map(|e| e.seq))
+        .flatten();
     Ok(Json(
-        json!({"user": user, "sessions": sessions, "audit": events}),
+        json!({"user": user, "sessions": sessions, "audit": events, "next_after": next_after}),
     ))
 }
 
