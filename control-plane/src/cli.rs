@@ -24,6 +24,10 @@ usage: portcullis <command>
   client rotate --id ID                   new secret; the old one works for the overlap window
   keys rotate [--force]                   the pre-published next key starts signing (--force: a
                                           compromised key — rotate now and retire the old key)
+  keys bundle-public                      the bundle-signing public keys (active, next) to pin in
+                                          every filter's bundle_signing_keys
+  keys rotate-bundle                      the next bundle-signing key signs, the active one
+                                          retires (pin the new next key beside it)
   policy fmt --dir DIR [--check]          format every *.cedar file (--check: list, change nothing)
   policy validate --dir DIR               validate a policy folder (no database needed)
   policy test --dir DIR                   run DIR/tests/ALLOW/*.json and DIR/tests/DENY/*.json
@@ -458,6 +462,29 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
             print(&json!({"active_kid": kid}));
+        }
+        ["keys", "bundle-public"] => {
+            options.check_known(&[])?;
+            print(&json!(crate::bundle_keys::pins(pool)
+                .await
+                .map_err(failed)?));
+        }
+        ["keys", "rotate-bundle"] => {
+            options.check_known(&[])?;
+            let mut tx = pool.begin().await.map_err(failed)?;
+            let kid = crate::bundle_keys::rotate(&mut tx, &master)
+                .await
+                .map_err(failed)?;
+            audit::append(
+                &mut tx,
+                &origin,
+                &cli_event("bundle_key.rotated", &format!("key:{kid}")),
+            )
+            .await
+            .map_err(failed)?;
+            tx.commit().await.map_err(failed)?;
+            let pins = crate::bundle_keys::pins(pool).await.map_err(failed)?;
+            print(&json!({"active_kid": kid, "keys": pins.keys}));
         }
         ["policy", "load"] => {
             options.check_known(&["dir"])?;

@@ -15,6 +15,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/0004_client_roles_tenant.sql"),
     ),
+    (
+        5,
+        include_str!("../migrations/0005_bundle_signing_keys.sql"),
+    ),
 ];
 
 /// Which database is behind the pool.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod audit_batch;
 pub mod authority;
 pub mod bundle;
+pub mod bundle_keys;
 pub mod cli;
 pub mod clients;
 pub mod config;

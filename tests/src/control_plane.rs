@@ -225,6 +225,19 @@ impl ControlPlane {
             .await
     }
 
+    /// The bundle-signing public keys edges pin (as `portcullis keys bundle-public` prints
+    /// them): the filter configuration's `bundle_signing_keys`.
+    pub async fn bundle_pins(&self) -> Value {
+        let db = portcullis_control_plane::db::connect(&self.database_url)
+            .await
+            .unwrap_or_else(|e| panic!("db: {e}"));
+        let pins = portcullis_control_plane::bundle_keys::pins(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("bundle pins: {e}"));
+        db.pool.close().await;
+        serde_json::to_value(pins.keys).unwrap_or_default()
+    }
+
     /// Creates a client directly in the store (as `portcullis client create` does).
     pub async fn create_client(
         &self,

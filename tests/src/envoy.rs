@@ -40,11 +40,13 @@ pub struct EnvoyOptions {
     pub routes: Vec<Value>,
 }
 
-/// A filter configuration pointing at the bundle server with fast test timings.
+/// A filter configuration pointing at the bundle server (and pinning its signing key) with fast
+/// test timings.
 pub fn plugin_config(extra: Value) -> Value {
     let mut config = serde_json::json!({
         "cluster": "portcullis_control_plane",
         "credential": crate::bundle_server::CREDENTIAL,
+        "bundle_signing_keys": crate::tokens::bundle_pins(),
         "refresh_interval_ms": 200,
         "long_poll_seconds": 5,
         "bypass_paths": ["/healthz"],

@@ -34,6 +34,7 @@ impl Stack {
         let options = EnvoyOptions {
             plugin_config: plugin_config(json!({
                 "credential": BUNDLE_CREDENTIAL,
+                "bundle_signing_keys": plane.bundle_pins().await,
                 "refresh_interval_ms": 200,
                 "long_poll_seconds": 5,
             })),
