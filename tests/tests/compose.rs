@@ -239,3 +239,30 @@ fn compose_matches_the_repository() {
         );
     }
 }
+
+#[test]
+fn every_envoy_configuration_binds_the_admin_interface_to_loopback() {
+    let admin_line = |text: &str| {
+        let mut lines = text.lines().skip_while(|l| !l.starts_with("admin:"));
+        lines.nth(1).map(str::to_owned).unwrap_or_default()
+    };
+    for file in ["envoy/envoy.template.yaml", "envoy/envoy-compose.yaml"] {
+        let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
+        assert!(
+            admin_line(&text).contains("address: 127.0.0.1,"),
+            "{file}: the admin interface is not on 127.0.0.1: {}",
+            admin_line(&text)
+        );
+    }
+    // The tests' and the README's renderings come from the template; the benchmark builds its own.
+    let bench = std::fs::read_to_string(repo_root().join("tests/src/bin/portcullis-bench-edge.rs"))
+        .unwrap();
+    assert!(bench.contains(
+        r#""admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}}"#
+    ));
+    let compose = compose();
+    assert!(
+        !compose.contains("9901:"),
+        "docker-compose.yml publishes Envoy's admin port"
+    );
+}
