@@ -13,11 +13,13 @@
 //! with the new `next` at their own pace. A bundle key never signs tokens, so a token key leak
 //! cannot forge bundles and a bundle key leak cannot forge tokens.
 
-use crate::keys::{active_in, insert_new, list_in, KeyError, KeyInfo, BUNDLE_KEYS};
+use crate::keys::{
+    active_in, jwks_from_rows, list_in, promote_next, KeyError, KeyInfo, BUNDLE_KEYS,
+};
 use crate::secrets::MasterKey;
 use portcullis_authz::issue::SigningKey;
-use portcullis_authz::jwk::{Jwk, Jwks};
-use sqlx::{Any, AnyPool, Row as _, Transaction};
+use portcullis_authz::jwk::Jwks;
+use sqlx::{Any, AnyPool, Transaction};
 
 /// The key that signs bundles now, unsealed.
 pub async fn signer(pool: &AnyPool, master: &MasterKey) -> Result<SigningKey, KeyError> {
@@ -32,14 +34,7 @@ pub async fn pins(pool: &AnyPool) -> Result<Jwks, KeyError> {
     )
     .fetch_all(pool)
     .await?;
-    let mut keys = Vec::with_capacity(rows.len());
-    for row in rows {
-        let kid: String = row.try_get(0)?;
-        let text: String = row.try_get(1)?;
-        let jwk: Jwk = serde_json::from_str(&text).map_err(|_| KeyError::Corrupt(kid))?;
-        keys.push(jwk);
-    }
-    Ok(Jwks { keys })
+    jwks_from_rows(&rows)
 }
 
 /// Every bundle-signing key with its state, newest first (`retire_after` is when it retired).
@@ -58,25 +53,5 @@ pub async fn rotate(
     crate::bundle::bump(tx).await?;
     crate::keys::ensure(tx, master).await?;
     let now = crate::now();
-    sqlx::query(
-        "UPDATE bundle_signing_keys SET state = 'retired', retire_after = $1 WHERE state = 'active'",
-    )
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    let next: String = sqlx::query(
-        "SELECT kid FROM bundle_signing_keys WHERE state = 'next' ORDER BY created_at, kid LIMIT 1",
-    )
-    .fetch_one(&mut **tx)
-    .await?
-    .try_get(0)?;
-    sqlx::query(
-        "UPDATE bundle_signing_keys SET state = 'active', activated_at = $1 WHERE kid = $2",
-    )
-    .bind(now)
-    .bind(&next)
-    .execute(&mut **tx)
-    .await?;
-    insert_new(tx, master, BUNDLE_KEYS, "next", now).await?;
-    Ok(next)
+    promote_next(tx, master, BUNDLE_KEYS, ("retired", now), now).await
 }

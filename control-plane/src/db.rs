@@ -15,9 +15,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/0004_client_roles_tenant.sql"),
     ),
+    // 5 is taken on main (0005_refresh_successor.sql); this branch skips it.
     (
-        5,
-        include_str!("../migrations/0005_bundle_signing_keys.sql"),
+        6,
+        include_str!("../migrations/0006_bundle_signing_keys.sql"),
     ),
 ];
 

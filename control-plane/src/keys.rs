@@ -73,7 +73,7 @@ pub(crate) const BUNDLE_KEYS: KeyStore = KeyStore {
 };
 
 /// Creates a key in `store`, sealed under `master`, in `state`; returns its kid.
-pub(crate) async fn insert_new(
+async fn insert_new(
     tx: &mut Transaction<'static, Any>,
     master: &MasterKey,
     store: KeyStore,
@@ -181,24 +181,43 @@ pub async fn rotate(
     } else {
         ("retiring", now + longest_access)
     };
-    sqlx::query("UPDATE signing_keys SET state = $1, retire_after = $2 WHERE state = 'active'")
-        .bind(old_state)
-        .bind(retire_after)
-        .execute(&mut **tx)
-        .await?;
-    let next: String = sqlx::query(
-        "SELECT kid FROM signing_keys WHERE state = 'next' ORDER BY created_at LIMIT 1",
-    )
+    let next = promote_next(tx, master, TOKEN_KEYS, (old_state, retire_after), now).await?;
+    retire_expired(tx).await?;
+    Ok(next)
+}
+
+/// The rotation step both kinds of key share: the active key of `store` moves to `old` (its
+/// state and `retire_after`), the oldest next key becomes active, and a new next key is created.
+/// Returns the new active kid.
+pub(crate) async fn promote_next(
+    tx: &mut Transaction<'static, Any>,
+    master: &MasterKey,
+    store: KeyStore,
+    old: (&str, i64),
+    now: i64,
+) -> Result<String, KeyError> {
+    let table = store.table;
+    sqlx::query(&format!(
+        "UPDATE {table} SET state = $1, retire_after = $2 WHERE state = 'active'"
+    ))
+    .bind(old.0)
+    .bind(old.1)
+    .execute(&mut **tx)
+    .await?;
+    let next: String = sqlx::query(&format!(
+        "SELECT kid FROM {table} WHERE state = 'next' ORDER BY created_at, kid LIMIT 1"
+    ))
     .fetch_one(&mut **tx)
     .await?
     .try_get(0)?;
-    sqlx::query("UPDATE signing_keys SET state = 'active', activated_at = $1 WHERE kid = $2")
-        .bind(now)
-        .bind(&next)
-        .execute(&mut **tx)
-        .await?;
-    insert_new(tx, master, TOKEN_KEYS, "next", now).await?;
-    retire_expired(tx).await?;
+    sqlx::query(&format!(
+        "UPDATE {table} SET state = 'active', activated_at = $1 WHERE kid = $2"
+    ))
+    .bind(now)
+    .bind(&next)
+    .execute(&mut **tx)
+    .await?;
+    insert_new(tx, master, store, "next", now).await?;
     Ok(next)
 }
 
@@ -247,6 +266,11 @@ pub async fn jwks(pool: &AnyPool) -> Result<Jwks, KeyError> {
     )
     .fetch_all(pool)
     .await?;
+    jwks_from_rows(&rows)
+}
+
+/// The JWKS of `(kid, public_jwk)` rows.
+pub(crate) fn jwks_from_rows(rows: &[sqlx::any::AnyRow]) -> Result<Jwks, KeyError> {
     let mut keys = Vec::with_capacity(rows.len());
     for row in rows {
         let kid: String = row.try_get(0)?;

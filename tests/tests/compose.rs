@@ -57,6 +57,15 @@ fn env_file_value(name: &str) -> String {
     found.map(|(_, v)| v.clone()).unwrap_or_default()
 }
 
+/// The lines of one service's block in docker-compose.yml, joined.
+fn service_block(text: &str, service: &str) -> String {
+    text.lines()
+        .skip_while(|l| l.trim_end() != format!("  {service}:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("    ") || l.is_empty())
+        .collect()
+}
+
 /// `KEY: value` lines of one service's `environment:` block.
 fn environment(service: &str) -> Vec<(String, String)> {
     let text = compose();
@@ -173,12 +182,7 @@ fn compose_matches_the_repository() {
         .bundle_credential
         .is_some_and(|c| c == env_file_value(CREDENTIAL_VARIABLE)));
     for service in ["control-plane", "envoy"] {
-        let block: String = text
-            .lines()
-            .skip_while(|l| l.trim_end() != format!("  {service}:"))
-            .skip(1)
-            .take_while(|l| l.starts_with("    ") || l.is_empty())
-            .collect();
+        let block = service_block(&text, service);
         assert!(
             block.contains("env_file: portcullis.env"),
             "{service} does not read portcullis.env"
@@ -227,12 +231,7 @@ fn compose_matches_the_repository() {
     ));
     // Every service has a health check or is depended on only as started.
     for service in ["postgres", "redis", "control-plane", "envoy"] {
-        let block: String = text
-            .lines()
-            .skip_while(|l| l.trim_end() != format!("  {service}:"))
-            .skip(1)
-            .take_while(|l| l.starts_with("    ") || l.is_empty())
-            .collect();
+        let block = service_block(&text, service);
         assert!(
             block.contains("healthcheck:"),
             "{service} has no health check"
