@@ -86,6 +86,18 @@ pub struct Config {
     pub master_key: Option<String>,
     /// Token lifetimes.
     pub lifetimes: Lifetimes,
+    /// Certificate and key the listener serves TLS with (`PORTCULLIS_TLS_CERT`,
+    /// `PORTCULLIS_TLS_KEY`); plain HTTP without them. See [`crate::tls`].
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of the listener's TLS certificate chain and private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// Every environment variable the service reads.
@@ -106,6 +118,8 @@ pub const VARIABLES: &[&str] = &[
     "PORTCULLIS_KEY_PREPUBLISH",
     "PORTCULLIS_LOG",
     "PORTCULLIS_CONFIG",
+    "PORTCULLIS_TLS_CERT",
+    "PORTCULLIS_TLS_KEY",
 ];
 
 /// The variable each key of a TOML configuration file stands for.
@@ -257,7 +271,27 @@ impl Config {
             lifetimes.key_prepublish,
             7 * 86_400,
         )?;
+        let tls = match (lookup("PORTCULLIS_TLS_CERT"), lookup("PORTCULLIS_TLS_KEY")) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.into(),
+                key: key.into(),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "PORTCULLIS_TLS_KEY",
+                    "is required with PORTCULLIS_TLS_CERT",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "PORTCULLIS_TLS_CERT",
+                    "is required with PORTCULLIS_TLS_KEY",
+                ))
+            }
+        };
         Ok(Config {
+            tls,
             listen,
             database_url,
             redis_url,
@@ -363,6 +397,14 @@ mod tests {
             (
                 vec![("PORTCULLIS_BUNDLE_CREDENTIAL", "short")],
                 "PORTCULLIS_BUNDLE_CREDENTIAL",
+            ),
+            (
+                vec![("PORTCULLIS_TLS_CERT", "cert.pem")],
+                "PORTCULLIS_TLS_KEY",
+            ),
+            (
+                vec![("PORTCULLIS_TLS_KEY", "key.pem")],
+                "PORTCULLIS_TLS_CERT",
             ),
         ] {
             let error = config(&pairs).unwrap_err().to_string();

@@ -27,6 +27,7 @@ pub mod server;
 pub mod sessions;
 pub mod state;
 pub mod throttle;
+pub mod tls;
 pub mod tokens;
 pub mod totp;
 pub mod users;

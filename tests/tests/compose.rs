@@ -31,6 +31,10 @@ fn compose_values(wasm: &str) -> Vec<(&'static str, String)> {
         ("UPSTREAM_PORT", "8081".into()),
         ("CONTROL_PLANE_PORT", "8080".into()),
         ("NORMALIZE_PATHS", "true".into()),
+        (
+            "CONTROL_PLANE_TRANSPORT",
+            portcullis_tests::envoy::control_plane_transport(None),
+        ),
         ("ACCESS_LOG", "/dev/stdout".into()),
         ("WASM_PATH", wasm.into()),
         ("PLUGIN_CONFIG", quoted_plugin_config(&plugin)),
