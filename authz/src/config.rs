@@ -1,5 +1,7 @@
 //! The filter's configuration: the JSON in Envoy's `plugin_config.configuration`.
 
+use crate::bundle_signature::PinnedKeys;
+use crate::jwk::{Jwk, JwkError};
 use serde::{Deserialize, Serialize};
 
 /// The largest clock-skew leeway an edge may be configured with. An edge accepts a token up to
@@ -19,7 +21,23 @@ pub struct PluginConfig {
     #[serde(default = "defaults::bundle_path")]
     pub bundle_path: String,
     /// Bearer credential the filter presents to the control plane.
+    #[serde(default)]
     pub credential: String,
+    /// Instead of `credential`: the environment variable that holds it, so the secret stays out
+    /// of the Envoy configuration (listed in `vm_config.environment_variables.host_env_keys`).
+    #[serde(default)]
+    pub credential_env: Option<String>,
+    /// The control plane's bundle-signing public keys, as Ed25519 JWKs (what `portcullis keys
+    /// bundle-public` prints): a bundle is applied only if one of them signed it. At least one
+    /// is required; pinning the active and the next key lets the control plane rotate without an
+    /// edge restart. See [`crate::bundle_signature`].
+    #[serde(default)]
+    pub bundle_signing_keys: Vec<Jwk>,
+    /// Instead of `bundle_signing_keys`: the environment variable that holds them, as the JWKS
+    /// `portcullis keys bundle-public` prints (or a JSON array of JWKs). Envoy passes a variable
+    /// to the filter only when `vm_config.environment_variables.host_env_keys` lists it.
+    #[serde(default)]
+    pub bundle_signing_keys_env: Option<String>,
     /// Minimum time between two bundle requests, in milliseconds.
     #[serde(default = "defaults::refresh_interval_ms")]
     pub refresh_interval_ms: u64,
@@ -220,6 +238,9 @@ pub enum ConfigError {
     /// The JSON does not parse or has unknown fields.
     #[error("invalid plugin configuration: {0}")]
     Json(String),
+    /// A pinned bundle-signing key is not a usable Ed25519 public key.
+    #[error("invalid plugin configuration: `bundle_signing_keys`: {0}")]
+    Pin(JwkError),
     /// A field holds a value outside its allowed range.
     #[error("invalid plugin configuration: `{field}` {problem}")]
     Invalid {
@@ -231,12 +252,62 @@ pub enum ConfigError {
 }
 
 impl PluginConfig {
-    /// Parses and validates the configuration bytes.
+    /// Parses and validates the configuration bytes (no environment: `*_env` fields fail).
     pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let config: PluginConfig =
+        Self::from_json_with_env(bytes, |_| None)
+    }
+
+    /// Parses the configuration bytes, fills `credential` and `bundle_signing_keys` from the
+    /// variables `credential_env` and `bundle_signing_keys_env` name (read through `env`), and
+    /// validates the result.
+    pub fn from_json_with_env(
+        bytes: &[u8],
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut config: PluginConfig =
             serde_json::from_slice(bytes).map_err(|e| ConfigError::Json(e.to_string()))?;
+        config.read_env(env)?;
         config.validate()?;
         Ok(config)
+    }
+
+    fn read_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let invalid = |field, problem| Err(ConfigError::Invalid { field, problem });
+        let unset = "names a variable that is not set (list it in vm_config.environment_variables.host_env_keys)";
+        let value = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        if let Some(name) = &self.credential_env {
+            if !self.credential.is_empty() {
+                return invalid("credential_env", "and `credential` exclude each other");
+            }
+            match value(name) {
+                Some(credential) => self.credential = credential.trim().to_owned(),
+                None => return invalid("credential_env", unset),
+            }
+        }
+        if let Some(name) = &self.bundle_signing_keys_env {
+            if !self.bundle_signing_keys.is_empty() {
+                return invalid(
+                    "bundle_signing_keys_env",
+                    "and `bundle_signing_keys` exclude each other",
+                );
+            }
+            let Some(text) = value(name) else {
+                return invalid("bundle_signing_keys_env", unset);
+            };
+            let keys = serde_json::from_str::<crate::jwk::Jwks>(&text)
+                .map(|jwks| jwks.keys)
+                .or_else(|_| serde_json::from_str::<Vec<Jwk>>(&text));
+            match keys {
+                Ok(keys) => self.bundle_signing_keys = keys,
+                Err(_) => {
+                    return invalid(
+                        "bundle_signing_keys_env",
+                        "names a variable that holds no JWKS or JSON array of JWKs",
+                    )
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
@@ -247,6 +318,13 @@ impl PluginConfig {
         if self.credential.is_empty() {
             return invalid("credential", "must not be empty");
         }
+        if self.bundle_signing_keys.is_empty() {
+            return invalid(
+                "bundle_signing_keys",
+                "must pin at least one key (`portcullis keys bundle-public` prints them)",
+            );
+        }
+        self.pinned_keys()?;
         if !self.bundle_path.starts_with('/') {
             return invalid("bundle_path", "must start with `/`");
         }
@@ -292,6 +370,11 @@ impl PluginConfig {
             }
         }
         Ok(())
+    }
+
+    /// The pinned bundle-signing keys, ready to verify.
+    pub fn pinned_keys(&self) -> Result<PinnedKeys, ConfigError> {
+        PinnedKeys::from_jwks(&self.bundle_signing_keys).map_err(ConfigError::Pin)
     }
 
     /// Whether `path` (normalised) is a bypass route.
@@ -347,9 +430,24 @@ fn matches_any(patterns: &[String], path: &str) -> bool {
 mod tests {
     use super::*;
 
+    /// Parses `json` with a bundle-signing key pinned (unless it pins its own or is no object).
+    fn parse(json: &str) -> Result<PluginConfig, ConfigError> {
+        let mut value: serde_json::Value = match serde_json::from_str(json) {
+            Ok(value) => value,
+            Err(_) => return PluginConfig::from_json(json.as_bytes()),
+        };
+        if let Some(object) = value.as_object_mut() {
+            let pin = crate::issue::SigningKey::ed25519("b-1", [5; 32]).public_jwk();
+            object
+                .entry("bundle_signing_keys")
+                .or_insert_with(|| serde_json::json!([pin]));
+        }
+        PluginConfig::from_json(value.to_string().as_bytes())
+    }
+
     #[test]
     fn minimal_config_gets_safe_defaults() {
-        let config = PluginConfig::from_json(br#"{"cluster":"cp","credential":"s"}"#).unwrap();
+        let config = parse(r#"{"cluster":"cp","credential":"s"}"#).unwrap();
         assert_eq!(config.leeway_seconds, 60);
         assert_eq!(config.header_prefix, "x-portcullis-");
         assert!(config.fail_open_paths.is_empty());
@@ -363,29 +461,98 @@ mod tests {
     }
 
     #[test]
+    fn a_configuration_without_a_pinned_bundle_key_is_refused() {
+        let error = PluginConfig::from_json(br#"{"cluster":"cp","credential":"s"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("`bundle_signing_keys` must pin at least one key"),
+            "an edge that would take any bundle must not start: {error}"
+        );
+        let pinned = parse(r#"{"cluster":"cp","credential":"s"}"#).unwrap();
+        assert_eq!(pinned.pinned_keys().map(|k| k.len()), Ok(1));
+    }
+
+    #[test]
+    fn the_credential_and_the_pins_can_come_from_the_environment() {
+        let pin = crate::issue::SigningKey::ed25519("b-1", [5; 32]).public_jwk();
+        let jwks = serde_json::json!({ "keys": [pin] }).to_string();
+        let array = serde_json::json!([pin]).to_string();
+        let env = |pins: String| {
+            move |name: &str| match name {
+                "CREDENTIAL" => Some("from-the-environment".to_owned()),
+                "PINS" => Some(pins.clone()),
+                "EMPTY" => Some(" ".to_owned()),
+                _ => None,
+            }
+        };
+        let from_env =
+            br#"{"cluster":"cp","credential_env":"CREDENTIAL","bundle_signing_keys_env":"PINS"}"#;
+        for pins in [jwks.clone(), array] {
+            let config = PluginConfig::from_json_with_env(from_env, env(pins)).unwrap();
+            assert_eq!(config.credential, "from-the-environment");
+            assert_eq!(
+                config.pinned_keys().map(|k| k.len()),
+                Ok(1),
+                "the variable's keys are pinned"
+            );
+        }
+        let cases = [
+            (
+                r#"{"cluster":"cp","credential_env":"UNSET","bundle_signing_keys_env":"PINS"}"#,
+                "`credential_env` names a variable that is not set",
+            ),
+            (
+                r#"{"cluster":"cp","credential_env":"EMPTY","bundle_signing_keys_env":"PINS"}"#,
+                "`credential_env` names a variable that is not set",
+            ),
+            (
+                r#"{"cluster":"cp","credential":"s","credential_env":"CREDENTIAL","bundle_signing_keys_env":"PINS"}"#,
+                "`credential_env` and `credential` exclude each other",
+            ),
+            (
+                r#"{"cluster":"cp","credential":"s","bundle_signing_keys_env":"CREDENTIAL"}"#,
+                "`bundle_signing_keys_env` names a variable that holds no JWKS",
+            ),
+            (
+                r#"{"cluster":"cp","credential":"s","bundle_signing_keys_env":"UNSET"}"#,
+                "`bundle_signing_keys_env` names a variable that is not set",
+            ),
+        ];
+        for (json, expected) in cases {
+            let error = PluginConfig::from_json_with_env(json.as_bytes(), env(jwks.clone()))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{json}: {error}");
+        }
+        let both = r#"{"cluster":"cp","credential":"s","bundle_signing_keys_env":"PINS"}"#;
+        let error = parse(both).unwrap_err().to_string();
+        assert!(
+            error
+                .contains("`bundle_signing_keys_env` and `bundle_signing_keys` exclude each other"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn the_token_can_be_forwarded() {
-        let config =
-            PluginConfig::from_json(br#"{"cluster":"cp","credential":"s","forward_token":true}"#)
-                .unwrap();
+        let config = parse(r#"{"cluster":"cp","credential":"s","forward_token":true}"#).unwrap();
         assert!(config.forward_token);
     }
 
     #[test]
     fn path_parameters_can_be_stripped() {
-        let config = PluginConfig::from_json(
-            br#"{"cluster":"cp","credential":"s","path_parameters":"strip"}"#,
-        )
-        .unwrap();
+        let config =
+            parse(r#"{"cluster":"cp","credential":"s","path_parameters":"strip"}"#).unwrap();
         assert_eq!(config.path_parameters, PathParameters::Strip);
-        let reject = br#"{"cluster":"cp","credential":"s","path_parameters":"reject"}"#;
-        let parsed = PluginConfig::from_json(reject).unwrap();
+        let reject = r#"{"cluster":"cp","credential":"s","path_parameters":"reject"}"#;
+        let parsed = parse(reject).unwrap();
         assert_eq!(parsed.path_parameters, PathParameters::Reject);
     }
 
     #[test]
     fn identity_headers_and_the_decision_record_can_be_narrowed() {
-        let config = PluginConfig::from_json(
-            br#"{"cluster":"cp","credential":"s","identity_headers":["tenant","sub"],"decision_record":"denied"}"#,
+        let config = parse(r#"{"cluster":"cp","credential":"s","identity_headers":["tenant","sub"],"decision_record":"denied"}"#,
         )
         .unwrap();
         assert_eq!(
@@ -395,9 +562,7 @@ mod tests {
         assert!(!config.decision_record.allowed() && config.decision_record.denied());
         let off = DecisionRecord::Off;
         assert!(!off.allowed() && !off.denied());
-        let parsed = PluginConfig::from_json(
-            br#"{"cluster":"cp","credential":"s","decision_record":"none"}"#,
-        );
+        let parsed = parse(r#"{"cluster":"cp","credential":"s","decision_record":"none"}"#);
         assert_eq!(parsed.unwrap().decision_record, off);
         assert!(DecisionRecord::All.allowed() && DecisionRecord::All.denied());
         let suffixes: Vec<&str> = IdentityHeader::ALL.iter().map(|h| h.suffix()).collect();
@@ -415,7 +580,7 @@ mod tests {
                 r#"{"cluster":"","credential":"s"}"#,
                 "`cluster` must not be empty",
             ),
-            (r#"{"cluster":"cp"}"#, "missing field `credential`"),
+            (r#"{"cluster":"cp"}"#, "`credential` must not be empty"),
             (
                 r#"{"cluster":"cp","credential":"s","leeway_seconds":3600}"#,
                 "`leeway_seconds`",
@@ -448,22 +613,31 @@ mod tests {
                 r#"{"cluster":"cp","credential":"s","forward_token":"yes"}"#,
                 "invalid type: string \"yes\", expected a boolean",
             ),
+            (
+                r#"{"cluster":"cp","credential":"s","bundle_signing_keys":[]}"#,
+                "`bundle_signing_keys` must pin at least one key",
+            ),
+            (
+                r#"{"cluster":"cp","credential":"s","bundle_signing_keys":[{"kty":"OKP","crv":"Ed25519","kid":"b","x":"AAAA"}]}"#,
+                "`bundle_signing_keys`: key `b` is malformed",
+            ),
+            (
+                r#"{"cluster":"cp","credential":"s","bundle_signing_keys":[{"kty":"oct","kid":"h"}]}"#,
+                "`bundle_signing_keys`: key `h` has an unsupported type",
+            ),
             ("not json", "invalid plugin configuration"),
         ];
         for (json, expected) in cases {
-            let err = PluginConfig::from_json(json.as_bytes())
-                .unwrap_err()
-                .to_string();
+            let err = parse(json).unwrap_err().to_string();
             assert!(err.contains(expected), "{json}: {err}");
         }
     }
 
     #[test]
     fn path_patterns_are_exact_or_prefix() {
-        let config = PluginConfig::from_json(
-            br#"{"cluster":"cp","credential":"s","bypass_paths":["/healthz","/public/*"]}"#,
-        )
-        .unwrap();
+        let config =
+            parse(r#"{"cluster":"cp","credential":"s","bypass_paths":["/healthz","/public/*"]}"#)
+                .unwrap();
         assert!(config.is_bypass("/healthz"));
         assert!(!config.is_bypass("/healthz/x"));
         assert!(!config.is_bypass("/healthzz"));

@@ -104,7 +104,9 @@ pub fn verify(
         return Err(TokenError::Malformed);
     };
     let header = UniqueObject::parse(&decode(header_b64)?).map_err(|_| TokenError::BadHeader)?;
-    let (algorithm, kid) = check_header(&header)?;
+    let (algorithm, kid) = check_header(&header, |typ| {
+        typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
+    })?;
     let key = keys.get(kid).ok_or(TokenError::UnknownKey)?;
     if key.algorithm() != algorithm {
         return Err(TokenError::AlgorithmMismatch);
@@ -126,7 +128,7 @@ pub fn verify(
 
 /// Strict base64url: no padding, no whitespace, no standard-alphabet characters, canonical
 /// trailing bits, non-empty.
-fn decode(segment: &str) -> Result<Vec<u8>, TokenError> {
+pub(crate) fn decode(segment: &str) -> Result<Vec<u8>, TokenError> {
     if segment.is_empty() {
         return Err(TokenError::Malformed);
     }
@@ -135,19 +137,18 @@ fn decode(segment: &str) -> Result<Vec<u8>, TokenError> {
         .map_err(|_| TokenError::Malformed)
 }
 
-fn check_header(header: &UniqueObject) -> Result<(Algorithm, &str), TokenError> {
+/// The JOSE header rules shared by access tokens and bundle signatures: an accepted `alg`, a
+/// `typ` that `typ_ok` accepts, no extension this verifier does not implement, and a `kid`.
+pub(crate) fn check_header(
+    header: &UniqueObject,
+    typ_ok: impl Fn(&str) -> bool,
+) -> Result<(Algorithm, &str), TokenError> {
     let algorithm = match header.get("alg") {
         Some(Value::String(name)) => Algorithm::from_name(name),
         _ => None,
     }
     .ok_or(TokenError::UnsupportedAlgorithm)?;
-    let typ_ok = match header.get("typ") {
-        Some(Value::String(typ)) => {
-            typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
-        }
-        _ => false,
-    };
-    if !typ_ok {
+    if !matches!(header.get("typ"), Some(Value::String(typ)) if typ_ok(typ)) {
         return Err(TokenError::WrongType);
     }
     if ["crit", "b64", "zip"]
@@ -156,7 +157,8 @@ fn check_header(header: &UniqueObject) -> Result<(Algorithm, &str), TokenError> 
     {
         return Err(TokenError::UnsupportedExtension);
     }
-    // `jku`, `x5u`, `jwk` and `x5c` are deliberately ignored: keys only ever come from the bundle.
+    // `jku`, `x5u`, `jwk` and `x5c` are deliberately ignored: a token's keys only ever come from
+    // the bundle, and a bundle's from the filter configuration.
     match header.get("kid") {
         Some(Value::String(kid)) if !kid.is_empty() && kid.len() <= MAX_KID_LEN => {
             Ok((algorithm, kid.as_str()))

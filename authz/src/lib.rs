@@ -13,7 +13,8 @@
 //! 6. [`policy`] builds the Cedar request from the verified identity and evaluates it against
 //!    the [`slice`] of policies whose heads may match.
 //!
-//! [`bundle`] turns the control plane's bundle into a validated [`bundle::Snapshot`], and
+//! [`bundle_signature`] checks that a bundle was signed by a key pinned in the filter
+//! configuration, [`bundle`] turns it into a validated [`bundle::Snapshot`], and
 //! [`gate`] runs the whole pipeline with its caches. [`config`] is the filter's configuration
 //! contract and [`issue`] signs tokens (used by the control plane and tests).
 #![deny(
@@ -25,6 +26,7 @@
 
 pub mod bearer;
 pub mod bundle;
+pub mod bundle_signature;
 pub mod cache;
 pub mod claims;
 pub mod config;

@@ -118,6 +118,8 @@ fn main() {
             serde_json::from_str(caches).unwrap_or_else(|e| panic!("{e}"));
         config["cluster"] = "control_plane".into();
         config["credential"] = "bench".into();
+        config["bundle_signing_keys"] =
+            serde_json::json!([SigningKey::ed25519("bundle", [5; 32]).public_jwk()]);
         let config = PluginConfig::from_json(config.to_string().as_bytes())
             .unwrap_or_else(|e| panic!("{e}"));
         let mut gate = Gate::new(Arc::clone(&snapshot), &config);

@@ -75,6 +75,9 @@ pub struct Served {
     pub body: Arc<[u8]>,
     /// Its entity tag.
     pub etag: String,
+    /// The detached JWS over `body` by the active bundle-signing key, sent as the
+    /// `Portcullis-Bundle-Signature` header (see `portcullis_authz::bundle_signature`).
+    pub signature: String,
     /// The validated snapshot (what `/v1/authorize` decides with).
     pub snapshot: Arc<Snapshot>,
 }
@@ -129,7 +132,9 @@ pub async fn assemble(
                 .map_err(|e| AssembleError::Invalid(e.to_string()))?;
             let body =
                 serde_json::to_vec(&bundle).map_err(|e| AssembleError::Invalid(e.to_string()))?;
+            let bundle_signer = crate::bundle_keys::signer(pool, master).await?;
             Some(Served {
+                signature: portcullis_authz::bundle_signature::sign(&bundle_signer, &body),
                 body: body.into(),
                 etag: format!("\"v{version}\""),
                 snapshot: Arc::new(snapshot),

@@ -24,6 +24,10 @@ usage: portcullis <command>
   client rotate --id ID                   new secret; the old one works for the overlap window
   keys rotate [--force]                   the pre-published next key starts signing (--force: a
                                           compromised key — rotate now and retire the old key)
+  keys bundle-public                      the bundle-signing public keys (active, next) to pin in
+                                          every filter's bundle_signing_keys
+  keys rotate-bundle                      the next bundle-signing key signs, the active one
+                                          retires (pin the new next key beside it)
   policy fmt --dir DIR [--check]          format every *.cedar file (--check: list, change nothing)
   policy validate --dir DIR               validate a policy folder (no database needed)
   policy test --dir DIR                   run DIR/tests/ALLOW/*.json and DIR/tests/DENY/*.json
@@ -39,7 +43,8 @@ environment: PORTCULLIS_LISTEN (127.0.0.1:8080), DATABASE_URL (sqlite://portcull
   REDIS_URL, PORTCULLIS_ISSUER (http://<listen>), PORTCULLIS_AUDIENCES (portcullis-edge),
   PORTCULLIS_MASTER_KEY (required with Postgres), PORTCULLIS_BUNDLE_CREDENTIAL,
   PORTCULLIS_POLICY_DIR, PORTCULLIS_ACCESS_TTL, PORTCULLIS_CLIENT_ACCESS_TTL,
-  PORTCULLIS_REFRESH_TTL, PORTCULLIS_REFRESH_GRACE, PORTCULLIS_KEY_PREPUBLISH (300)";
+  PORTCULLIS_REFRESH_TTL, PORTCULLIS_REFRESH_GRACE, PORTCULLIS_KEY_PREPUBLISH (300),
+  PORTCULLIS_TLS_CERT and PORTCULLIS_TLS_KEY (PEM files: serve TLS 1.3)";
 
 /// Why a command failed; printed as one line, exit status 1 (2 for usage).
 #[derive(Debug, thiserror::Error)]
@@ -482,6 +487,30 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
             print(&json!({"active_kid": kid}));
+        }
+        ["keys", "bundle-public"] => {
+            options.check_known(&[])?;
+            print(&json!(crate::bundle_keys::pins(pool)
+                .await
+                .map_err(failed)?));
+        }
+        ["keys", "rotate-bundle"] => {
+            options.check_known(&[])?;
+            let mut tx = pool.begin().await.map_err(failed)?;
+            let kid = crate::bundle_keys::rotate(&mut tx, &master)
+                .await
+                .map_err(failed)?;
+            audit::append(
+                &mut tx,
+                &master,
+                &origin,
+                &cli_event("bundle_key.rotated", &format!("key:{kid}")),
+            )
+            .await
+            .map_err(failed)?;
+            tx.commit().await.map_err(failed)?;
+            let pins = crate::bundle_keys::pins(pool).await.map_err(failed)?;
+            print(&json!({"active_kid": kid, "keys": pins.keys}));
         }
         ["policy", "load"] => {
             options.check_known(&["dir"])?;

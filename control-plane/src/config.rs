@@ -99,6 +99,18 @@ pub struct Config {
     /// Live sessions a user may hold (`PORTCULLIS_MAX_SESSIONS`, 10); a new sign-in beyond it
     /// ends the oldest.
     pub max_sessions: usize,
+    /// Certificate and key the listener serves TLS with (`PORTCULLIS_TLS_CERT`,
+    /// `PORTCULLIS_TLS_KEY`); plain HTTP without them. See [`crate::tls`].
+    pub tls: Option<TlsFiles>,
+}
+
+/// The PEM files of the listener's TLS certificate chain and private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 impl std::fmt::Debug for Config {
@@ -119,6 +131,7 @@ impl std::fmt::Debug for Config {
             .field("lifetimes", &self.lifetimes)
             .field("metrics_token", &set(&self.metrics_token))
             .field("max_sessions", &self.max_sessions)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -148,6 +161,8 @@ pub const VARIABLES: &[&str] = &[
     "PORTCULLIS_METRICS_TOKEN",
     "PORTCULLIS_LOG",
     "PORTCULLIS_CONFIG",
+    "PORTCULLIS_TLS_CERT",
+    "PORTCULLIS_TLS_KEY",
 ];
 
 /// The variable each key of a TOML configuration file stands for.
@@ -337,7 +352,27 @@ impl Config {
             lifetimes.key_prepublish,
             7 * 86_400,
         )?;
+        let tls = match (lookup("PORTCULLIS_TLS_CERT"), lookup("PORTCULLIS_TLS_KEY")) {
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.into(),
+                key: key.into(),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "PORTCULLIS_TLS_KEY",
+                    "is required with PORTCULLIS_TLS_CERT",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(invalid(
+                    "PORTCULLIS_TLS_CERT",
+                    "is required with PORTCULLIS_TLS_KEY",
+                ))
+            }
+        };
         Ok(Config {
+            tls,
             listen,
             database_url,
             redis_url,
@@ -491,6 +526,14 @@ mod tests {
             (
                 vec![("PORTCULLIS_BUNDLE_CREDENTIAL", "short")],
                 "PORTCULLIS_BUNDLE_CREDENTIAL",
+            ),
+            (
+                vec![("PORTCULLIS_TLS_CERT", "cert.pem")],
+                "PORTCULLIS_TLS_KEY",
+            ),
+            (
+                vec![("PORTCULLIS_TLS_KEY", "key.pem")],
+                "PORTCULLIS_TLS_CERT",
             ),
         ] {
             let error = config(&pairs).unwrap_err().to_string();

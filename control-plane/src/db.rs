@@ -17,6 +17,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (5, include_str!("../migrations/0005_refresh_successor.sql")),
     (6, include_str!("../migrations/0006_audit_keyed.sql")),
+    (
+        7,
+        include_str!("../migrations/0007_bundle_signing_keys.sql"),
+    ),
 ];
 
 /// Which database is behind the pool.

@@ -3,6 +3,9 @@
 //!
 //! States: `next` (published, not signing) → `active` (signing) → `retiring` (published until
 //! `retire_after`) → `retired` (gone from the JWKS).
+//!
+//! The keys that sign the edge bundle live in their own table with the same columns and are
+//! managed by [`crate::bundle_keys`] through the [`KeyStore`] helpers here.
 
 use crate::secrets::{random_bytes, random_id, MasterKey, SecretError};
 use portcullis_authz::issue::SigningKey;
@@ -50,22 +53,44 @@ pub struct KeyInfo {
     pub retire_after: Option<i64>,
 }
 
+/// Where one kind of key is kept: its table and the prefix of its key ids.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyStore {
+    table: &'static str,
+    prefix: &'static str,
+}
+
+/// Token signing keys.
+pub(crate) const TOKEN_KEYS: KeyStore = KeyStore {
+    table: "signing_keys",
+    prefix: "k-",
+};
+
+/// Bundle-signing keys (see [`crate::bundle_keys`]).
+pub(crate) const BUNDLE_KEYS: KeyStore = KeyStore {
+    table: "bundle_signing_keys",
+    prefix: "b-",
+};
+
+/// Creates a key in `store`, sealed under `master`, in `state`; returns its kid.
 async fn insert_new(
     tx: &mut Transaction<'static, Any>,
     master: &MasterKey,
+    store: KeyStore,
     state: &str,
     now: i64,
 ) -> Result<String, KeyError> {
-    let kid = format!("k-{}", &random_id()?[..16]);
+    let kid = format!("{}{}", store.prefix, &random_id()?[..16]);
     let seed = random_bytes::<32>()?;
     let key = SigningKey::ed25519(&kid, seed);
     let jwk =
         serde_json::to_string(&key.public_jwk()).map_err(|_| KeyError::Corrupt(kid.clone()))?;
     let sealed = master.seal(&kid, &seed)?;
-    sqlx::query(
-        "INSERT INTO signing_keys (kid, alg, sealed_private, public_jwk, state, created_at, activated_at, retire_after) \
+    sqlx::query(&format!(
+        "INSERT INTO {} (kid, alg, sealed_private, public_jwk, state, created_at, activated_at, retire_after) \
          VALUES ($1, 'EdDSA', $2, $3, $4, $5, $6, NULL)",
-    )
+        store.table
+    ))
     .bind(&kid)
     .bind(&sealed)
     .bind(&jwk)
@@ -79,29 +104,44 @@ async fn insert_new(
 
 async fn count_in_state(
     tx: &mut Transaction<'static, Any>,
+    store: KeyStore,
     state: &str,
 ) -> Result<i64, sqlx::Error> {
-    sqlx::query("SELECT COUNT(*) FROM signing_keys WHERE state = $1")
-        .bind(state)
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get(0)
+    sqlx::query(&format!(
+        "SELECT COUNT(*) FROM {} WHERE state = $1",
+        store.table
+    ))
+    .bind(state)
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get(0)
 }
 
-/// Makes sure an active and a next key exist; returns whether anything was created.
+/// Makes sure an active and a next key exist, for tokens and for the bundle; returns whether
+/// anything was created.
 pub async fn ensure(
     tx: &mut Transaction<'static, Any>,
     master: &MasterKey,
 ) -> Result<bool, KeyError> {
+    let mut created = false;
+    for store in [TOKEN_KEYS, BUNDLE_KEYS] {
+        created |= ensure_in(tx, master, store).await?;
+    }
+    Ok(created)
+}
+
+async fn ensure_in(
+    tx: &mut Transaction<'static, Any>,
+    master: &MasterKey,
+    store: KeyStore,
+) -> Result<bool, KeyError> {
     let now = crate::now();
     let mut created = false;
-    if count_in_state(tx, "active").await? == 0 {
-        insert_new(tx, master, "active", now).await?;
-        created = true;
-    }
-    if count_in_state(tx, "next").await? == 0 {
-        insert_new(tx, master, "next", now).await?;
-        created = true;
+    for state in ["active", "next"] {
+        if count_in_state(tx, store, state).await? == 0 {
+            insert_new(tx, master, store, state, now).await?;
+            created = true;
+        }
     }
     Ok(created)
 }
@@ -141,24 +181,43 @@ pub async fn rotate(
     } else {
         ("retiring", now + longest_access)
     };
-    sqlx::query("UPDATE signing_keys SET state = $1, retire_after = $2 WHERE state = 'active'")
-        .bind(old_state)
-        .bind(retire_after)
-        .execute(&mut **tx)
-        .await?;
-    let next: String = sqlx::query(
-        "SELECT kid FROM signing_keys WHERE state = 'next' ORDER BY created_at LIMIT 1",
-    )
+    let next = promote_next(tx, master, TOKEN_KEYS, (old_state, retire_after), now).await?;
+    retire_expired(tx).await?;
+    Ok(next)
+}
+
+/// The rotation step both kinds of key share: the active key of `store` moves to `old` (its
+/// state and `retire_after`), the oldest next key becomes active, and a new next key is created.
+/// Returns the new active kid.
+pub(crate) async fn promote_next(
+    tx: &mut Transaction<'static, Any>,
+    master: &MasterKey,
+    store: KeyStore,
+    old: (&str, i64),
+    now: i64,
+) -> Result<String, KeyError> {
+    let table = store.table;
+    sqlx::query(&format!(
+        "UPDATE {table} SET state = $1, retire_after = $2 WHERE state = 'active'"
+    ))
+    .bind(old.0)
+    .bind(old.1)
+    .execute(&mut **tx)
+    .await?;
+    let next: String = sqlx::query(&format!(
+        "SELECT kid FROM {table} WHERE state = 'next' ORDER BY created_at, kid LIMIT 1"
+    ))
     .fetch_one(&mut **tx)
     .await?
     .try_get(0)?;
-    sqlx::query("UPDATE signing_keys SET state = 'active', activated_at = $1 WHERE kid = $2")
-        .bind(now)
-        .bind(&next)
-        .execute(&mut **tx)
-        .await?;
-    insert_new(tx, master, "next", now).await?;
-    retire_expired(tx).await?;
+    sqlx::query(&format!(
+        "UPDATE {table} SET state = 'active', activated_at = $1 WHERE kid = $2"
+    ))
+    .bind(now)
+    .bind(&next)
+    .execute(&mut **tx)
+    .await?;
+    insert_new(tx, master, store, "next", now).await?;
     Ok(next)
 }
 
@@ -175,9 +234,19 @@ pub async fn retire_expired(tx: &mut Transaction<'static, Any>) -> Result<u64, s
 
 /// The active signing key, unsealed.
 pub async fn active(pool: &AnyPool, master: &MasterKey) -> Result<SigningKey, KeyError> {
-    let row = sqlx::query(
-        "SELECT kid, sealed_private FROM signing_keys WHERE state = 'active' ORDER BY activated_at DESC LIMIT 1",
-    )
+    active_in(pool, master, TOKEN_KEYS).await
+}
+
+/// The active key of `store`, unsealed.
+pub(crate) async fn active_in(
+    pool: &AnyPool,
+    master: &MasterKey,
+    store: KeyStore,
+) -> Result<SigningKey, KeyError> {
+    let row = sqlx::query(&format!(
+        "SELECT kid, sealed_private FROM {} WHERE state = 'active' ORDER BY activated_at DESC LIMIT 1",
+        store.table
+    ))
     .fetch_optional(pool)
     .await?
     .ok_or(KeyError::NoActiveKey)?;
@@ -197,6 +266,11 @@ pub async fn jwks(pool: &AnyPool) -> Result<Jwks, KeyError> {
     )
     .fetch_all(pool)
     .await?;
+    jwks_from_rows(&rows)
+}
+
+/// The JWKS of `(kid, public_jwk)` rows.
+pub(crate) fn jwks_from_rows(rows: &[sqlx::any::AnyRow]) -> Result<Jwks, KeyError> {
     let mut keys = Vec::with_capacity(rows.len());
     for row in rows {
         let kid: String = row.try_get(0)?;
@@ -209,9 +283,15 @@ pub async fn jwks(pool: &AnyPool) -> Result<Jwks, KeyError> {
 
 /// Every key with its state, newest first.
 pub async fn list(pool: &AnyPool) -> Result<Vec<KeyInfo>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT kid, alg, state, created_at, activated_at, retire_after FROM signing_keys ORDER BY created_at DESC, kid",
-    )
+    list_in(pool, TOKEN_KEYS).await
+}
+
+/// Every key of `store` with its state, newest first.
+pub(crate) async fn list_in(pool: &AnyPool, store: KeyStore) -> Result<Vec<KeyInfo>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT kid, alg, state, created_at, activated_at, retire_after FROM {} ORDER BY created_at DESC, kid",
+        store.table
+    ))
     .fetch_all(pool)
     .await?;
     rows.iter()

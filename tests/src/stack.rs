@@ -6,6 +6,7 @@ use crate::echo::EchoUpstream;
 use crate::envoy::{plugin_config, Envoy, EnvoyOptions};
 use crate::http::get;
 use serde_json::json;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// How long a change may take to reach the edge in tests (the goal is about a second).
@@ -30,13 +31,21 @@ impl Stack {
 
     /// Starts Envoy (and an upstream) following `plane`, and waits for its first bundle.
     pub async fn around(plane: ControlPlane) -> Self {
+        Self::around_with(plane, None).await
+    }
+
+    /// Like [`Stack::around`], with Envoy reaching `plane` over TLS when `tls` (the CA it trusts,
+    /// the name it expects) is given.
+    pub async fn around_with(plane: ControlPlane, tls: Option<(PathBuf, String)>) -> Self {
         let upstream = EchoUpstream::start().await;
         let options = EnvoyOptions {
             plugin_config: plugin_config(json!({
                 "credential": BUNDLE_CREDENTIAL,
+                "bundle_signing_keys": plane.bundle_pins().await,
                 "refresh_interval_ms": 200,
                 "long_poll_seconds": 5,
             })),
+            control_plane_tls: tls,
             ..EnvoyOptions::default()
         };
         let envoy = Envoy::start(&options, upstream.port, plane.port);

@@ -24,6 +24,22 @@ pub fn key() -> SigningKey {
     SigningKey::ed25519("key-1", [21; 32])
 }
 
+/// The key the test bundle server signs bundles with, as the control plane signs with its
+/// active bundle-signing key.
+pub fn bundle_key() -> SigningKey {
+    SigningKey::ed25519("b-test", [31; 32])
+}
+
+/// The filter's `bundle_signing_keys` pinning [`bundle_key`].
+pub fn bundle_pins() -> Value {
+    json!([bundle_key().public_jwk()])
+}
+
+/// The `Portcullis-Bundle-Signature` of `body` by [`bundle_key`].
+pub fn bundle_signature(body: &[u8]) -> String {
+    portcullis_authz::bundle_signature::sign(&bundle_key(), body)
+}
+
 /// Valid claims for `user:42` with `scope`, expiring in 15 minutes.
 pub fn claims(scope: &str) -> Value {
     let now = now();

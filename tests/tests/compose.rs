@@ -1,7 +1,8 @@
 //! docker-compose.yml cannot run here (no Docker engine), so this checks it against the
 //! repository: the Envoy config it mounts is the template rendered for compose and passes
 //! `envoy --mode validate`, every mounted file exists, every variable it sets is one the control
-//! plane reads, and the ports and credentials on both sides agree.
+//! plane reads, and the ports and credentials on both sides agree: both take the bundle
+//! credential from `portcullis.env`, and Envoy takes its pinned bundle-signing keys from there.
 
 use portcullis_authz::config::PluginConfig;
 use portcullis_tests::envoy::{envoy_bin, quoted_plugin_config, render_template, wasm_path};
@@ -9,13 +10,15 @@ use portcullis_tests::repo_root;
 use serde_json::json;
 use std::process::Command;
 
-const CREDENTIAL: &str = "compose-demo-bundle-credential-change-me";
+const CREDENTIAL_VARIABLE: &str = "PORTCULLIS_BUNDLE_CREDENTIAL";
+const PINS_VARIABLE: &str = "PORTCULLIS_BUNDLE_SIGNING_KEYS";
 
 fn compose_values(wasm: &str) -> Vec<(&'static str, String)> {
     let plugin = json!({
         "cluster": "portcullis_control_plane",
         "authority": "control-plane",
-        "credential": CREDENTIAL,
+        "credential_env": CREDENTIAL_VARIABLE,
+        "bundle_signing_keys_env": PINS_VARIABLE,
         "bypass_paths": ["/healthz"],
     });
     vec![
@@ -28,6 +31,10 @@ fn compose_values(wasm: &str) -> Vec<(&'static str, String)> {
         ("UPSTREAM_PORT", "8081".into()),
         ("CONTROL_PLANE_PORT", "8080".into()),
         ("NORMALIZE_PATHS", "true".into()),
+        (
+            "CONTROL_PLANE_TRANSPORT",
+            portcullis_tests::envoy::control_plane_transport(None),
+        ),
         ("ACCESS_LOG", "/dev/stdout".into()),
         ("WASM_PATH", wasm.into()),
         ("PLUGIN_CONFIG", quoted_plugin_config(&plugin)),
@@ -36,6 +43,31 @@ fn compose_values(wasm: &str) -> Vec<(&'static str, String)> {
 
 fn compose() -> String {
     std::fs::read_to_string(repo_root().join("docker-compose.yml")).unwrap()
+}
+
+/// `NAME=value` lines of `portcullis.env.example`, the env file's template.
+fn env_file() -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(repo_root().join("portcullis.env.example")).unwrap();
+    text.lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+fn env_file_value(name: &str) -> String {
+    let entries = env_file();
+    let found = entries.iter().find(|(k, _)| k == name);
+    found.map(|(_, v)| v.clone()).unwrap_or_default()
+}
+
+/// The lines of one service's block in docker-compose.yml, joined.
+fn service_block(text: &str, service: &str) -> String {
+    text.lines()
+        .skip_while(|l| l.trim_end() != format!("  {service}:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("    ") || l.is_empty())
+        .collect()
 }
 
 /// `KEY: value` lines of one service's `environment:` block.
@@ -83,9 +115,13 @@ fn envoy_accepts_the_compose_config() {
         render_template(&compose_values(&wasm_path().display().to_string())),
     )
     .unwrap();
+    // What the env file holds once `keys bundle-public` has been appended to it.
+    let pins = json!({ "keys": portcullis_tests::tokens::bundle_pins() });
     let output = Command::new(envoy_bin())
         .args(["--mode", "validate", "-c"])
         .arg(&path)
+        .env(CREDENTIAL_VARIABLE, env_file_value(CREDENTIAL_VARIABLE))
+        .env(PINS_VARIABLE, pins.to_string())
         .output()
         .unwrap();
     assert!(
@@ -129,15 +165,44 @@ fn compose_matches_the_repository() {
     };
     // Its configuration is valid (master key stands in for the required variable).
     let listen = value("PORTCULLIS_LISTEN");
+    let from_file = env_file();
     let config = portcullis_control_plane::config::Config::from_lookup(|name| match name {
         "PORTCULLIS_MASTER_KEY" => Some("AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=".into()),
-        other => env.iter().find(|(k, _)| k == other).map(|(_, v)| v.clone()),
+        other => env
+            .iter()
+            .chain(&from_file)
+            .find(|(k, _)| k == other)
+            .map(|(_, v)| v.clone()),
     })
     .unwrap();
     assert!(config.database_url.contains("@postgres:5432/"));
     assert_eq!(listen, "0.0.0.0:8080");
-    // Envoy's filter presents the credential the control plane expects, on the port it serves.
-    assert_eq!(value("PORTCULLIS_BUNDLE_CREDENTIAL"), CREDENTIAL);
+    // The credential comes from the env file, on both sides, and never from a committed file.
+    assert!(
+        value(CREDENTIAL_VARIABLE).is_empty() && !text.contains("credential-change-me"),
+        "the bundle credential is written into docker-compose.yml"
+    );
+    assert!(config
+        .bundle_credential
+        .is_some_and(|c| c == env_file_value(CREDENTIAL_VARIABLE)));
+    for service in ["control-plane", "envoy"] {
+        let block = service_block(&text, service);
+        assert!(
+            block.contains("env_file: portcullis.env"),
+            "{service} does not read portcullis.env"
+        );
+    }
+    let ignored = std::fs::read_to_string(repo_root().join(".gitignore")).unwrap();
+    assert!(
+        ignored.lines().any(|l| l == "portcullis.env"),
+        "portcullis.env is not git-ignored"
+    );
+    assert!(
+        env_file().iter().any(|(k, _)| k == PINS_VARIABLE),
+        "the env file has no place for the bundle-signing keys"
+    );
+    // Envoy's filter reads both variables, which Envoy passes into its VM, and fetches from the
+    // port the control plane serves.
     let envoy = std::fs::read_to_string(repo_root().join("envoy/envoy-compose.yaml")).unwrap();
     let plugin_json = envoy
         .lines()
@@ -149,7 +214,14 @@ fn compose_matches_the_repository() {
         .unwrap()
         .replace("''", "'");
     let plugin: PluginConfig = serde_json::from_str(&plugin_json).unwrap();
-    assert_eq!(plugin.credential, CREDENTIAL);
+    assert_eq!(plugin.credential_env.as_deref(), Some(CREDENTIAL_VARIABLE));
+    assert_eq!(
+        plugin.bundle_signing_keys_env.as_deref(),
+        Some(PINS_VARIABLE)
+    );
+    assert!(envoy.contains(&format!(
+        "host_env_keys: [{CREDENTIAL_VARIABLE}, {PINS_VARIABLE}]"
+    )));
     assert!(envoy.contains("address: control-plane, port_value: 8080"));
     assert!(text.contains("\"8080:8080\""));
     // The upstream listens where Envoy sends traffic.
@@ -163,15 +235,37 @@ fn compose_matches_the_repository() {
     ));
     // Every service has a health check or is depended on only as started.
     for service in ["postgres", "redis", "control-plane", "envoy"] {
-        let block: String = text
-            .lines()
-            .skip_while(|l| l.trim_end() != format!("  {service}:"))
-            .skip(1)
-            .take_while(|l| l.starts_with("    ") || l.is_empty())
-            .collect();
+        let block = service_block(&text, service);
         assert!(
             block.contains("healthcheck:"),
             "{service} has no health check"
         );
     }
+}
+
+#[test]
+fn every_envoy_configuration_binds_the_admin_interface_to_loopback() {
+    let admin_line = |text: &str| {
+        let mut lines = text.lines().skip_while(|l| !l.starts_with("admin:"));
+        lines.nth(1).map(str::to_owned).unwrap_or_default()
+    };
+    for file in ["envoy/envoy.template.yaml", "envoy/envoy-compose.yaml"] {
+        let text = std::fs::read_to_string(repo_root().join(file)).unwrap();
+        assert!(
+            admin_line(&text).contains("address: 127.0.0.1,"),
+            "{file}: the admin interface is not on 127.0.0.1: {}",
+            admin_line(&text)
+        );
+    }
+    // The tests' and the README's renderings come from the template; the benchmark builds its own.
+    let bench = std::fs::read_to_string(repo_root().join("tests/src/bin/portcullis-bench-edge.rs"))
+        .unwrap();
+    assert!(bench.contains(
+        r#""admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}}"#
+    ));
+    let compose = compose();
+    assert!(
+        !compose.contains("9901:"),
+        "docker-compose.yml publishes Envoy's admin port"
+    );
 }

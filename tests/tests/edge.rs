@@ -4,7 +4,7 @@ use portcullis_tests::bundle_server::{BundleServer, Mode};
 use portcullis_tests::echo::EchoUpstream;
 use portcullis_tests::envoy::{plugin_config, Envoy, EnvoyOptions};
 use portcullis_tests::http::{get, request};
-use portcullis_tests::tokens::{bundle, claims, key, now, token};
+use portcullis_tests::tokens::{bundle, bundle_signature, claims, key, now, token};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -794,4 +794,74 @@ async fn shadow_policies_are_counted_not_enforced() {
         "{log}"
     );
     drop(stack.upstream);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_man_in_the_middle_cannot_inject_a_key_through_envoy() {
+    let stack = stack(EnvoyOptions::default()).await;
+    let port = stack.envoy.port;
+    let read = token(&claims("api:items:read"));
+    let attacker = portcullis_authz::issue::SigningKey::ed25519("attacker", [66; 32]);
+    let forged_token = attacker.sign_access_token(&claims("api:items:read"));
+    assert_eq!(
+        get(port, "/api/items", Some(&forged_token)).await.status,
+        401
+    );
+
+    // The genuine v2 bundle's signature, sent with the attacker's key added to the body; then
+    // the forged body with no signature at all.
+    let mut forged = bundle(2, &[&key()]);
+    let genuine = bundle_signature(serde_json::to_string(&forged).unwrap().as_bytes());
+    forged.jwks.keys.push(attacker.public_jwk());
+    let forged = serde_json::to_string(&forged).unwrap();
+    for (signature, reason) in [(Some(genuine), "bad_signature"), (None, "unsigned")] {
+        stack.server.set_raw(forged.clone(), signature);
+        let stat = format!("wasmcustom.portcullis.bundle.signature_refused.{reason}");
+        let refused = eventually(Duration::from_secs(20), || async {
+            stack.envoy.stat(&stat).unwrap_or(0) >= 1
+        })
+        .await;
+        assert!(
+            refused,
+            "the forged bundle was never refused ({reason}):\n{}",
+            stack.envoy.log()
+        );
+        assert_eq!(
+            get(port, "/api/items", Some(&forged_token)).await.status,
+            401,
+            "the injected key verified a token ({reason})"
+        );
+        assert_eq!(
+            get(port, "/api/items", Some(&read)).await.status,
+            200,
+            "the last good bundle stopped deciding ({reason})"
+        );
+        assert_eq!(
+            stack.envoy.stat("wasmcustom.portcullis.bundle.version"),
+            Some(1),
+            "a forged bundle replaced the last good one ({reason})"
+        );
+    }
+    assert!(stack
+        .envoy
+        .log()
+        .contains("bundle refused, keeping the last good one"));
+
+    // The control plane's own next bundle, signed, is applied as usual.
+    stack
+        .server
+        .set_bundle(&bundle(3, &[&key(), &attacker]), true);
+    let applied = status_becomes(
+        port,
+        "/api/items",
+        &forged_token,
+        200,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(
+        applied,
+        "a signed bundle was not applied after the refusals:\n{}",
+        stack.envoy.log()
+    );
 }

@@ -297,3 +297,49 @@ async fn key_rotation_under_traffic_fails_no_request() {
     );
     eprintln!("{served} requests, {rotations} rotations, {refused} early rotations refused");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_key_rotation_reaches_envoy_without_a_restart() {
+    // Envoy pins what `portcullis keys bundle-public` prints: the active and the next key.
+    let s = system(&sqlite_url("bundle-rotation")).await;
+    let port = s.envoy.port;
+    let keys_admin = s
+        .plane
+        .create_client("key-admin", "admin:keys", &["client_credentials"])
+        .await;
+    let admin = s.plane.admin_token(&keys_admin).await;
+    let rotated = s
+        .plane
+        .admin("POST", "/admin/v1/keys/bundle/rotate", &admin, None)
+        .await;
+    assert_eq!(
+        rotated.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&rotated.body)
+    );
+    // Bundles are signed by the former next key now; a change still reaches Envoy.
+    let client = s
+        .plane
+        .create_client("inventory", "api:items:read", &["client_credentials"])
+        .await;
+    let token = s.plane.client_token(&client, None).await;
+    let allowed = status_within(port, "/api/items/7", &token, 200, PROPAGATION).await;
+    assert!(
+        allowed.is_some(),
+        "a fresh token was refused:\n{}",
+        s.envoy.log()
+    );
+    assert_eq!(s.plane.revoke(&client, &token).await.status, 200);
+    let took = status_within(port, "/api/items/7", &token, 401, PROPAGATION).await;
+    assert!(
+        took.is_some(),
+        "a bundle signed by the rotated-in key never reached Envoy:\n{}",
+        s.envoy.log()
+    );
+    assert!(
+        !s.envoy.log().contains("bundle refused"),
+        "Envoy refused a bundle during the rotation:\n{}",
+        s.envoy.log()
+    );
+}

@@ -164,6 +164,14 @@ impl Host {
         &self.store.data().pending
     }
 
+    /// Sets an environment variable the guest sees (as Envoy's
+    /// `vm_config.environment_variables` would); call before [`Host::start`].
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        let env = &mut self.store.data_mut().env;
+        env.retain(|(n, _)| n != name);
+        env.push((name.to_owned(), value.to_owned()));
+    }
+
     /// Answers the pending call `token` with `status`, `headers` and `body`.
     pub fn respond(
         &mut self,

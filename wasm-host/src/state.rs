@@ -94,6 +94,8 @@ pub struct HostState {
     pub tick_period_ms: u32,
     /// Everything logged.
     pub logs: Vec<LogLine>,
+    /// The environment the guest sees (Envoy's `vm_config.environment_variables`).
+    pub env: Vec<(String, String)>,
     /// State of the deterministic `random_get` generator.
     pub random: u64,
 }

@@ -1,5 +1,6 @@
 //! The few WASI preview1 imports a Rust `wasm32-wasip1` module links against, stubbed:
-//! no environment, stdio captured into the log, deterministic randomness, `proc_exit` traps.
+//! the environment the test set, stdio captured into the log, deterministic randomness,
+//! `proc_exit` traps.
 
 use crate::memory::{read, write, write_u32, Ctx};
 use crate::state::{HostState, LogLine};
@@ -40,16 +41,37 @@ pub fn define(linker: &mut Linker<HostState>) -> Result<()> {
         WASI,
         "environ_sizes_get",
         |mut c: Ctx<'_>, count_out: u32, size_out: u32| {
-            write_u32(&mut c, count_out, 0)?;
-            write_u32(&mut c, size_out, 0)?;
+            let entries = environment(&c);
+            let size: usize = entries.iter().map(Vec::len).sum();
+            write_u32(&mut c, count_out, u32::try_from(entries.len())?)?;
+            write_u32(&mut c, size_out, u32::try_from(size)?)?;
             Ok(ERRNO_SUCCESS)
         },
     )?;
-    linker.func_wrap(WASI, "environ_get", |_: Ctx<'_>, _: u32, _: u32| {
-        ERRNO_SUCCESS
-    })?;
+    linker.func_wrap(
+        WASI,
+        "environ_get",
+        |mut c: Ctx<'_>, pointers: u32, buffer: u32| -> Result<u32> {
+            let mut at = buffer;
+            for (n, entry) in environment(&c).iter().enumerate() {
+                write_u32(&mut c, pointers.wrapping_add(u32::try_from(n)? * 4), at)?;
+                write(&mut c, at, entry)?;
+                at = at.wrapping_add(u32::try_from(entry.len())?);
+            }
+            Ok(ERRNO_SUCCESS)
+        },
+    )?;
     linker.func_wrap(WASI, "proc_exit", |_: Ctx<'_>, code: u32| -> Result<()> {
         Err(format_err!("the guest called proc_exit({code})"))
     })?;
     Ok(())
+}
+
+/// The environment as WASI hands it over: `NAME=value` strings, each NUL-terminated.
+fn environment(c: &Ctx<'_>) -> Vec<Vec<u8>> {
+    c.data()
+        .env
+        .iter()
+        .map(|(name, value)| format!("{name}={value}\0").into_bytes())
+        .collect()
 }

@@ -136,9 +136,17 @@ fn bundle_body() -> impl Strategy<Value = Vec<u8>> {
 fn call_response() -> impl Strategy<Value = (HeaderMap, Vec<u8>)> {
     let status = prop_oneof![Just(200u16), Just(304), 100u16..600];
     let etag = proptest::option::of(header_value());
-    (status, etag, bundle_body()).prop_map(|(status, etag, body)| {
+    // Unsigned, signed by the pinned key (so the parser sees every body) or garbage signatures.
+    let signature = (0u8..3, header_value());
+    (status, etag, bundle_body(), signature).prop_map(|(status, etag, body, signature)| {
         let mut headers = vec![(":status".to_owned(), status.to_string().into_bytes())];
         headers.extend(etag.map(|e| ("etag".to_owned(), e)));
+        let signature = match signature {
+            (0, _) => None,
+            (1, _) => Some(bundle_signature(&body).into_bytes()),
+            (_, garbage) => Some(garbage),
+        };
+        headers.extend(signature.map(|s| ("portcullis-bundle-signature".to_owned(), s)));
         (headers, body)
     })
 }
@@ -168,7 +176,7 @@ proptest! {
             host.tick().unwrap();
         }
         let (call, _) = only_call(&host);
-        host.respond(call, 200, &[("etag", "\"good\"")], &bundle_json(1_000_000, &[&key()])).unwrap();
+        respond_signed(&mut host, call, "\"good\"", &bundle_json(1_000_000, &[&key()]));
         prop_assert_eq!(status(&get(&mut host, Some(&valid), &[])), 200);
     }
 }

@@ -12,6 +12,9 @@ fn a_bad_configuration_is_refused() {
         r#"{"cluster":"cp"}"#,
         r#"{"cluster":"cp","credential":"s","typo":1}"#,
         r#"{"cluster":"","credential":"s"}"#,
+        // Valid but pinning no bundle-signing key: it would apply any bundle, so it never starts.
+        r#"{"cluster":"cp","credential":"s"}"#,
+        r#"{"cluster":"cp","credential":"s","bundle_signing_keys":[]}"#,
     ] {
         let mut host = load_filter();
         assert!(!host.start(config).unwrap(), "accepted {config}");
@@ -82,8 +85,7 @@ fn a_failed_first_fetch_is_retried_after_a_backoff() {
     host.advance(1_100);
     host.tick().unwrap();
     let (call, _) = only_call(&host);
-    host.respond(call, 200, &[("etag", "\"v1\"")], &bundle_json(1, &[&key()]))
-        .unwrap();
+    respond_signed(&mut host, call, "\"v1\"", &bundle_json(1, &[&key()]));
     assert_eq!(status(&get(&mut host, Some(&token(&key())), &[])), 200);
 }
 
@@ -98,4 +100,33 @@ fn a_trap_in_the_filter_is_an_error_and_poisons_the_host() {
     );
     let again = host.tick().unwrap_err().to_string();
     assert!(again.contains("the filter trapped earlier"), "{again}");
+}
+
+#[test]
+fn the_credential_and_the_pins_can_come_from_envoy_environment_variables() {
+    let config = r#"{"cluster":"cp","credential_env":"PORTCULLIS_BUNDLE_CREDENTIAL","bundle_signing_keys_env":"PORTCULLIS_BUNDLE_SIGNING_KEYS"}"#;
+    let mut unset = load_filter();
+    assert!(
+        !unset.start(config).unwrap(),
+        "started without the variables its configuration names"
+    );
+
+    let mut host = load_filter();
+    host.set_env("PORTCULLIS_BUNDLE_CREDENTIAL", "from-the-env-file");
+    let jwks = serde_json::json!({ "keys": bundle_pins() });
+    host.set_env("PORTCULLIS_BUNDLE_SIGNING_KEYS", &jwks.to_string());
+    assert!(host.start(config).unwrap(), "{:?}", host.logs());
+    host.tick().unwrap();
+    let (call, _) = only_call(&host);
+    assert_eq!(
+        host.pending_calls()[0].header("authorization").as_deref(),
+        Some("Bearer from-the-env-file"),
+        "the credential is not the variable's"
+    );
+    respond_signed(&mut host, call, "\"v1\"", &bundle_json(1, &[&key()]));
+    assert_eq!(
+        status(&get(&mut host, Some(&token(&key())), &[])),
+        200,
+        "a bundle signed by the key in the variable was not applied"
+    );
 }

@@ -6,20 +6,6 @@ use common::*;
 use portcullis_authz::issue::SigningKey;
 use portcullis_wasm_host::Host;
 
-/// Moves the clock until the poll lease (or backoff) runs out and returns the poll sent.
-fn next_poll(host: &mut Host) -> u32 {
-    for _ in 0..100 {
-        host.advance(500);
-        host.tick().unwrap();
-        if !host.pending_calls().is_empty() {
-            let (call, path) = only_call(host);
-            assert_eq!(path, "/plugin/v1/bundle?wait=20");
-            return call;
-        }
-    }
-    panic!("no poll within 50 s");
-}
-
 #[test]
 fn bad_bundles_keep_the_last_good_one_and_a_good_one_replaces_it() {
     let mut host = ready();
@@ -38,8 +24,7 @@ fn bad_bundles_keep_the_last_good_one_and_a_good_one_replaces_it() {
             host.pending_calls()[0].header("if-none-match").as_deref(),
             Some("\"v1\"")
         );
-        host.respond(call, 200, &[("etag", "\"bad\"")], body)
-            .unwrap();
+        respond_signed(&mut host, call, "\"bad\"", body);
         assert_eq!(counter(&mut host, "bundle.rejected"), n as u64 + 1);
         assert_eq!(
             status(&get(&mut host, Some(&valid), &[])),
@@ -50,24 +35,12 @@ fn bad_bundles_keep_the_last_good_one_and_a_good_one_replaces_it() {
     assert_eq!(host.metric("portcullis.bundle.version"), Some(1));
 
     let call = next_poll(&mut host);
-    host.respond(
-        call,
-        200,
-        &[("etag", "\"v0\"")],
-        &bundle_json(0, &[&other_key()]),
-    )
-    .unwrap();
+    respond_signed(&mut host, call, "\"v0\"", &bundle_json(0, &[&other_key()]));
     assert_eq!(counter(&mut host, "bundle.refused_older"), 1);
     assert_eq!(status(&get(&mut host, Some(&valid), &[])), 200);
 
     let call = next_poll(&mut host);
-    host.respond(
-        call,
-        200,
-        &[("etag", "\"v2\"")],
-        &bundle_json(2, &[&other_key()]),
-    )
-    .unwrap();
+    respond_signed(&mut host, call, "\"v2\"", &bundle_json(2, &[&other_key()]));
     assert_eq!(host.metric("portcullis.bundle.version"), Some(2));
     assert_eq!(
         status(&get(&mut host, Some(&valid), &[])),
@@ -104,8 +77,7 @@ fn an_unknown_kid_triggers_at_most_one_extra_fetch_per_interval() {
         .find(|c| c.header(":path").as_deref() == Some("/plugin/v1/bundle"));
     let token_id = refresh.unwrap().token;
     let body = bundle_json(2, &[&key(), &other_key()]);
-    host.respond(token_id, 200, &[("etag", "\"v2\"")], &body)
-        .unwrap();
+    respond_signed(&mut host, token_id, "\"v2\"", &body);
     assert_eq!(status(&get(&mut host, Some(&newcomer), &[])), 200);
 
     // Once the interval (10 s) has passed, another unknown key may refresh again.

@@ -85,7 +85,10 @@ pub fn bundle(keys: &[&SigningKey], revoked: Vec<RevocationEntry>) -> Bundle {
 }
 
 pub fn config() -> PluginConfig {
-    PluginConfig::from_json(br#"{"cluster":"cp","credential":"s"}"#).unwrap()
+    let pin = SigningKey::ed25519("b-1", [5; 32]).public_jwk();
+    let config =
+        serde_json::json!({"cluster": "cp", "credential": "s", "bundle_signing_keys": [pin]});
+    PluginConfig::from_json(config.to_string().as_bytes()).unwrap()
 }
 
 pub fn gate_with(revoked: Vec<RevocationEntry>) -> Gate {

@@ -47,6 +47,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         )
         .route("/admin/v1/keys", get(list_keys))
         .route("/admin/v1/keys/rotate", post(rotate_keys))
+        .route("/admin/v1/keys/bundle", get(list_bundle_keys))
+        .route("/admin/v1/keys/bundle/rotate", post(rotate_bundle_keys))
         .route("/admin/v1/audit", get(audit_log))
         .route("/admin/v1/sessions", get(list_sessions))
         .route("/admin/v1/sessions/{id}", delete(revoke_session))
@@ -745,6 +747,48 @@ pub async fn rotate_keys(
     Ok(Json(
         json!({"active_kid": kid, "keys": keys::list(&state.db().pool).await?}),
     ))
+}
+
+/// The bundle-signing keys with their states, and the public keys edges pin (`pins`: the active
+/// and the next key, the `bundle_signing_keys` of the filter configuration).
+async fn bundle_keys_view(state: &AppState) -> Result<Value, ApiError> {
+    let pool = &state.db().pool;
+    let pins = crate::bundle_keys::pins(pool).await?;
+    Ok(json!({"keys": crate::bundle_keys::list(pool).await?, "pins": pins.keys}))
+}
+
+/// `GET /admin/v1/keys/bundle`.
+pub async fn list_bundle_keys(
+    State(state): State<AppState>,
+    _: Admin,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(bundle_keys_view(&state).await?))
+}
+
+/// `POST /admin/v1/keys/bundle/rotate`: the next bundle-signing key signs from now on and the
+/// active one retires. Edges that have not pinned the next key refuse every bundle from here on
+/// (keeping their last good one until it goes stale), so pin it everywhere first.
+pub async fn rotate_bundle_keys(
+    State(state): State<AppState>,
+    origin: Origin,
+    admin: Admin,
+) -> Result<Json<Value>, ApiError> {
+    let mut tx = state.db().pool.begin().await?;
+    let kid = crate::bundle_keys::rotate(&mut tx, state.master()).await?;
+    audited(
+        tx,
+        &state,
+        &origin,
+        &admin.actor,
+        "bundle_key.rotated",
+        &format!("key:{kid}"),
+        json!({}),
+    )
+    .await?;
+    state.republish().await?;
+    let mut view = bundle_keys_view(&state).await?;
+    view["active_kid"] = json!(kid);
+    Ok(Json(view))
 }
 
 /// Audit query: the filters plus `format=ndjson`.

@@ -1,6 +1,8 @@
 //! `GET /plugin/v1/bundle`: what every edge filter follows. Authenticated with the bundle
 //! credential; `ETag`/`If-None-Match` → 304; `?wait=<seconds>` holds the request until the
-//! version moves (long-poll), so a change reaches every Envoy in about a second.
+//! version moves (long-poll), so a change reaches every Envoy in about a second. Every `200`
+//! carries `Portcullis-Bundle-Signature`, the detached JWS over its body that edges verify
+//! against their pinned keys.
 
 use super::error::{ApiError, OAuthCode};
 use super::request::bearer;
@@ -9,6 +11,7 @@ use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use portcullis_authz::bundle_signature::SIGNATURE_HEADER;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -81,6 +84,9 @@ fn full(served: &crate::bundle::Served) -> Response {
         headers.insert(header::ETAG, tag);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(signature) = HeaderValue::from_str(&served.signature) {
+        headers.insert(SIGNATURE_HEADER, signature);
+    }
     response
 }
 

@@ -183,6 +183,18 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/admin/v1/keys/bundle",
+        "Bundle-signing keys and the public keys edges pin (active, next)",
+        "admin:keys",
+    ),
+    op(
+        "post",
+        "/admin/v1/keys/bundle/rotate",
+        "Rotate bundle-signing keys (next signs, active retires)",
+        "admin:keys",
+    ),
+    op(
+        "get",
         "/admin/v1/audit",
         "Audit events (actor, action, target, since, until, after, limit, format=ndjson)",
         "admin:audit",

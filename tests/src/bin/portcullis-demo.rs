@@ -124,6 +124,9 @@ async fn main() {
         Some("alice demo password"),
     );
 
+    // The keys Envoy's filter pins: it applies only bundles the control plane signed.
+    let pins = cli(&dir, &credential, &["keys", "bundle-public"], None);
+
     let control_plane = Guard(
         Command::new(portcullis_bin())
             .arg("serve")
@@ -152,7 +155,7 @@ async fn main() {
     let upstream = EchoUpstream::start_on(8081).await;
     let options = EnvoyOptions {
         plugin_config: plugin_config(
-            json!({"credential": credential, "refresh_interval_ms": 1000, "long_poll_seconds": 20}),
+            json!({"credential": credential, "bundle_signing_keys": pins["keys"], "refresh_interval_ms": 1000, "long_poll_seconds": 20}),
         ),
         ..EnvoyOptions::default()
     };

@@ -6,9 +6,11 @@ use portcullis_authz::issue::SigningKey;
 use portcullis_wasm_host::{load_filter, Host, Outcome, START_MS};
 use serde_json::{json, Value};
 
+/// The minimal configuration; [`started_with`] pins the test bundle-signing key into it.
 pub const CONFIG: &str = r#"{"cluster":"cp","credential":"s"}"#;
-// The end-to-end tests' bundle: the repository's `policies/` through the control plane's loader.
-pub use portcullis_tests::tokens::{bundle, AUDIENCE, ISSUER};
+// The end-to-end tests' bundle: the repository's `policies/` through the control plane's loader,
+// signed by the key the end-to-end tests' bundle server signs with.
+pub use portcullis_tests::tokens::{bundle, bundle_pins, bundle_signature, AUDIENCE, ISSUER};
 /// The host clock at start, in seconds: tokens are issued then.
 pub const NOW: i64 = (START_MS / 1_000) as i64;
 
@@ -42,8 +44,16 @@ pub fn started() -> Host {
     started_with(CONFIG)
 }
 
-/// A filter started with `config`.
+/// A filter started with `config`, with [`bundle_key`] pinned unless `config` pins keys itself.
 pub fn started_with(config: &str) -> Host {
+    let mut config: Value = serde_json::from_str(config).unwrap();
+    if let Some(object) = config.as_object_mut() {
+        object
+            .entry("bundle_signing_keys")
+            .or_insert_with(bundle_pins);
+    }
+    let config = config.to_string();
+    let config = config.as_str();
     let mut host = load_filter();
     assert!(
         host.start(config).unwrap(),
@@ -63,6 +73,16 @@ pub fn only_call(host: &Host) -> (u32, String) {
     (calls[0].token, calls[0].header(":path").unwrap())
 }
 
+/// Answers the bundle request `call` with `200`, `etag` and `body` signed by [`bundle_key`].
+pub fn respond_signed(host: &mut Host, call: u32, etag: &str, body: &[u8]) {
+    let signature = bundle_signature(body);
+    let headers = [
+        ("etag", etag),
+        ("portcullis-bundle-signature", signature.as_str()),
+    ];
+    host.respond(call, 200, &headers, body).unwrap();
+}
+
 /// A filter holding bundle version 1 with [`key`].
 pub fn ready() -> Host {
     ready_with(CONFIG)
@@ -73,9 +93,7 @@ pub fn ready_with(config: &str) -> Host {
     let mut host = started_with(config);
     host.tick().unwrap();
     let (call, _) = only_call(&host);
-    let body = bundle_json(1, &[&key()]);
-    host.respond(call, 200, &[("etag", "\"v1\"")], &body)
-        .unwrap();
+    respond_signed(&mut host, call, "\"v1\"", &bundle_json(1, &[&key()]));
     host
 }
 
@@ -87,9 +105,12 @@ pub fn ready_with_policy(policy: &str) -> Host {
     let mut bundle = bundle(1, &[&key()]);
     bundle.policies.push('\n');
     bundle.policies.push_str(policy);
-    let body = serde_json::to_vec(&bundle).unwrap();
-    host.respond(call, 200, &[("etag", "\"v1\"")], &body)
-        .unwrap();
+    respond_signed(
+        &mut host,
+        call,
+        "\"v1\"",
+        &serde_json::to_vec(&bundle).unwrap(),
+    );
     assert_eq!(
         status(&get(&mut host, None, &[])),
         401,
@@ -136,4 +157,18 @@ pub fn status(outcome: &Outcome) -> u32 {
 pub fn counter(host: &mut Host, name: &str) -> u64 {
     host.tick().unwrap();
     host.metric(&format!("portcullis.{name}")).unwrap_or(0)
+}
+
+/// Moves the clock until the poll lease (or backoff) runs out and returns the poll sent.
+pub fn next_poll(host: &mut Host) -> u32 {
+    for _ in 0..100 {
+        host.advance(500);
+        host.tick().unwrap();
+        if !host.pending_calls().is_empty() {
+            let (call, path) = only_call(host);
+            assert_eq!(path, "/plugin/v1/bundle?wait=20");
+            return call;
+        }
+    }
+    panic!("no poll within 50 s");
 }

@@ -1,0 +1,57 @@
+//! The keys that sign the edge bundle (see `portcullis_authz::bundle_signature`).
+//!
+//! The rule: every bundle the control plane serves is signed with the one `active`
+//! bundle-signing key; a `next` key always exists beside it, and `portcullis keys
+//! bundle-public` (or `GET /admin/v1/keys/bundle`) prints both, for operators to pin in every
+//! filter configuration. A rotation makes `next` sign, retires the old active key at once and
+//! creates a new `next`. Keys are Ed25519, generated here and sealed at rest under the master
+//! key like token keys, but never the same keys and never in the token JWKS.
+//!
+//! The reason: an edge trusts a bundle only through a key its own configuration pins, so the
+//! key that will sign next must be pinned before it signs. With both keys pinned, a rotation
+//! needs no edge restart: edges keep applying bundles, and operators replace the retired pin
+//! with the new `next` at their own pace. A bundle key never signs tokens, so a token key leak
+//! cannot forge bundles and a bundle key leak cannot forge tokens.
+
+use crate::keys::{
+    active_in, jwks_from_rows, list_in, promote_next, KeyError, KeyInfo, BUNDLE_KEYS,
+};
+use crate::secrets::MasterKey;
+use portcullis_authz::issue::SigningKey;
+use portcullis_authz::jwk::Jwks;
+use sqlx::{Any, AnyPool, Transaction};
+
+/// The key that signs bundles now, unsealed.
+pub async fn signer(pool: &AnyPool, master: &MasterKey) -> Result<SigningKey, KeyError> {
+    active_in(pool, master, BUNDLE_KEYS).await
+}
+
+/// The public keys to pin: the active key, then the next one.
+pub async fn pins(pool: &AnyPool) -> Result<Jwks, KeyError> {
+    let rows = sqlx::query(
+        "SELECT kid, public_jwk FROM bundle_signing_keys WHERE state IN ('active', 'next') \
+         ORDER BY CASE state WHEN 'active' THEN 0 ELSE 1 END, created_at, kid",
+    )
+    .fetch_all(pool)
+    .await?;
+    jwks_from_rows(&rows)
+}
+
+/// Every bundle-signing key with its state, newest first (`retire_after` is when it retired).
+pub async fn list(pool: &AnyPool) -> Result<Vec<KeyInfo>, sqlx::Error> {
+    list_in(pool, BUNDLE_KEYS).await
+}
+
+/// Rotates: the next key starts signing, the active one is retired, and a new next key is
+/// created (pin it beside the new active one). Moves the bundle version first, which serialises
+/// concurrent rotations and makes every edge fetch a bundle signed by the new key. Returns the
+/// new active kid.
+pub async fn rotate(
+    tx: &mut Transaction<'static, Any>,
+    master: &MasterKey,
+) -> Result<String, KeyError> {
+    crate::bundle::bump(tx).await?;
+    crate::keys::ensure(tx, master).await?;
+    let now = crate::now();
+    promote_next(tx, master, BUNDLE_KEYS, ("retired", now), now).await
+}
