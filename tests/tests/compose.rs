@@ -13,6 +13,24 @@ use std::process::Command;
 const CREDENTIAL_VARIABLE: &str = "PORTCULLIS_BUNDLE_CREDENTIAL";
 const PINS_VARIABLE: &str = "PORTCULLIS_BUNDLE_SIGNING_KEYS";
 
+/// `value` with each `${NAME…}` of compose's interpolation replaced by a stand-in.
+fn interpolated(value: &str) -> String {
+    let mut out = value.to_owned();
+    while let Some(start) = out.find("${") {
+        let Some(end) = out[start..].find('}') else {
+            break;
+        };
+        let name = &out[start + 2..start + end];
+        let stand_in = if name.starts_with("PORTCULLIS_REDIS_PASSWORD") {
+            "redis-password"
+        } else {
+            "x"
+        };
+        out.replace_range(start..start + end + 1, stand_in);
+    }
+    out
+}
+
 fn compose_values(wasm: &str) -> Vec<(&'static str, String)> {
     let plugin = json!({
         "cluster": "portcullis_control_plane",
@@ -172,10 +190,21 @@ fn compose_matches_the_repository() {
             .iter()
             .chain(&from_file)
             .find(|(k, _)| k == other)
-            .map(|(_, v)| v.clone()),
+            .map(|(_, v)| interpolated(v)),
     })
     .unwrap();
     assert!(config.database_url.contains("@postgres:5432/"));
+    // Redis needs its password, from the operator's environment, never from a committed file.
+    let redis = service_block(&text, "redis");
+    assert!(
+        redis.contains("--requirepass") && redis.contains("${PORTCULLIS_REDIS_PASSWORD"),
+        "compose's Redis accepts anyone: {redis}"
+    );
+    assert_eq!(
+        config.redis_url.as_deref(),
+        Some("redis://:redis-password@redis:6379"),
+        "the control plane does not send the Redis password"
+    );
     assert_eq!(listen, "0.0.0.0:8080");
     // The credential comes from the env file, on both sides, and never from a committed file.
     assert!(
