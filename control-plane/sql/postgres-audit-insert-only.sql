@@ -12,3 +12,5 @@ DO $$ BEGIN CREATE ROLE portcullis_app LOGIN; EXCEPTION WHEN duplicate_object TH
 GRANT USAGE ON SCHEMA public TO portcullis_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO portcullis_app;
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM portcullis_app;
+REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM portcullis_app;
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;

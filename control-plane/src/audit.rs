@@ -285,6 +285,15 @@ pub enum ChainError {
     /// The checkpoint does not parse or its signature does not verify.
     #[error("not a valid audit checkpoint: {0}")]
     BadCheckpoint(&'static str),
+    /// The chain predates keying and must be keyed once by the operator.
+    #[error("the audit chain is not keyed yet: run `portcullis audit rekey` once (after upgrading)")]
+    Unkeyed,
+    /// `audit rekey` on a chain that is keyed already.
+    #[error("the audit chain is keyed already")]
+    AlreadyKeyed,
+    /// Rows exist past the head (the head was moved back).
+    #[error("audit rows exist beyond the head at {0}")]
+    BeyondHead(i64),
     /// The database failed.
     #[error("database: {0}")]
     Db(String),
@@ -300,12 +309,21 @@ async fn walk(
     pool: &AnyPool,
     hash: impl Fn(&str, &Record) -> String,
 ) -> Result<(i64, String), ChainError> {
+    // Read before the head: an append moves both in one transaction, so a newest row above the
+    // head read after it means the head was moved back.
+    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_log")
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
     let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
         .fetch_one(pool)
         .await
         .map_err(db)?;
     let head_seq: i64 = head.try_get(0).map_err(db)?;
     let head_hash: String = head.try_get(1).map_err(db)?;
+    if newest.is_some_and(|newest| newest > head_seq) {
+        return Err(ChainError::BeyondHead(head_seq));
+    }
     let mut prev = "0".repeat(64);
     let mut expected = 1;
     while expected <= head_seq {
@@ -346,18 +364,48 @@ pub async fn verify(pool: &AnyPool, master: &MasterKey) -> Result<i64, ChainErro
         .map(|(seq, _)| seq)
 }
 
-/// Keys a chain written before the chain was keyed: the unkeyed chain must verify first, then
-/// every row is re-hashed under the master key in one transaction. Runs at every start (a no-op
-/// once done, and on a new store); whether anything was re-hashed.
-pub async fn rekey(pool: &AnyPool, master: &MasterKey) -> Result<bool, ChainError> {
+/// Refuses to go on with a chain that is not keyed, unless it is empty (a new store, which is
+/// marked keyed here). Keying an old chain is a deliberate, one-time operator step
+/// ([`rekey`]): done automatically, anyone who can write the database could rewrite the rows,
+/// recompute the unkeyed chain, clear the flag, and have the next start bless the forgery.
+pub async fn ensure_keyed(pool: &AnyPool) -> Result<(), ChainError> {
+    let head = sqlx::query("SELECT seq, keyed FROM audit_head WHERE id = 1")
+        .fetch_one(pool)
+        .await
+        .map_err(db)?;
+    let (seq, keyed): (i64, i64) = (head.try_get(0).map_err(db)?, head.try_get(1).map_err(db)?);
+    if keyed == 1 {
+        return Ok(());
+    }
+    if seq > 0 {
+        return Err(ChainError::Unkeyed);
+    }
+    sqlx::query("UPDATE audit_head SET keyed = 1 WHERE id = 1 AND seq = 0")
+        .execute(pool)
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// `portcullis audit rekey`: keys a chain written before the chain was keyed. The unkeyed chain
+/// must verify first; every row is then re-hashed under the master key in one transaction and an
+/// `audit.rekeyed` row records the old head. Refused when the chain is keyed already or holds a
+/// checkpoint (only chains written by this version have those). Returns the rows re-hashed.
+pub async fn rekey(pool: &AnyPool, master: &MasterKey) -> Result<i64, ChainError> {
     let keyed: i64 = sqlx::query_scalar("SELECT keyed FROM audit_head WHERE id = 1")
         .fetch_one(pool)
         .await
         .map_err(db)?;
-    if keyed == 1 {
-        return Ok(false);
+    let checkpoints: Option<i64> =
+        sqlx::query_scalar("SELECT seq FROM audit_log WHERE action = $1 LIMIT 1")
+            .bind(CHECKPOINT_ACTION)
+            .fetch_optional(pool)
+            .await
+            .map_err(db)?;
+    if keyed == 1 || checkpoints.is_some() {
+        return Err(ChainError::AlreadyKeyed);
     }
-    let (head_seq, _) = walk(pool, legacy_chain_hash).await?;
+    let (head_seq, old_head) = walk(pool, legacy_chain_hash).await?;
     let mut tx = pool.begin().await.map_err(db)?;
     let key = master.audit_chain_key();
     let mut prev = "0".repeat(64);
@@ -391,8 +439,22 @@ pub async fn rekey(pool: &AnyPool, master: &MasterKey) -> Result<bool, ChainErro
         .execute(&mut *tx)
         .await
         .map_err(db)?;
+    append(
+        &mut tx,
+        master,
+        &Origin::default(),
+        &Event {
+            actor: "cli",
+            action: "audit.rekeyed",
+            target: "audit-log",
+            outcome: "success",
+            detail: serde_json::json!({"rows": head_seq, "unkeyed_head": old_head}),
+        },
+    )
+    .await
+    .map_err(db)?;
     tx.commit().await.map_err(db)?;
-    Ok(head_seq > 0)
+    Ok(head_seq)
 }
 
 /// A signed statement that the chain's row `seq` had hash `hash` at time `at`.
@@ -522,6 +584,15 @@ pub async fn checkpoint_if_moved(
     let head = checkpoint(pool).await?;
     if head.seq <= last {
         return Ok(last);
+    }
+    // Another replica's checkpoint is the newest row: nothing happened since.
+    let newest: Option<String> = sqlx::query_scalar("SELECT action FROM audit_log WHERE seq = $1")
+        .bind(head.seq)
+        .fetch_optional(pool)
+        .await
+        .map_err(db)?;
+    if newest.as_deref() == Some(CHECKPOINT_ACTION) {
+        return Ok(head.seq);
     }
     let signed = head.sign(master);
     tracing::info!(checkpoint = %signed, "audit checkpoint");

@@ -37,6 +37,7 @@ usage: portcullis <command>
   policy load --dir DIR                   validate, store and activate a policy folder
   audit verify [--checkpoint TEXT]        check the audit chain (and that it still holds a checkpoint's row)
   audit checkpoint                        print a signed checkpoint of the audit head
+  audit rekey                             once, after upgrading a store whose audit chain predates keying
   audit checkpoint-key                    print the public key checkpoints verify with (JWK)
 
 environment: PORTCULLIS_LISTEN (127.0.0.1:8080), DATABASE_URL (sqlite://portcullis.db?mode=rwc),
@@ -281,6 +282,13 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
     if words == ["serve"] {
         options.check_known(&[])?;
         return crate::server::serve(config).await.map_err(failed);
+    }
+    if words == ["audit", "rekey"] {
+        options.check_known(&[])?;
+        let (db, master) = crate::server::open_store(&config).await.map_err(failed)?;
+        let rows = audit::rekey(&db.pool, &master).await.map_err(failed)?;
+        print(&json!({"rekeyed": rows}));
+        return Ok(());
     }
     let (db, master) = crate::server::open(&config).await.map_err(failed)?;
     let pool = &db.pool;

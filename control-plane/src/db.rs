@@ -83,12 +83,11 @@ pub async fn connect(url: &str) -> Result<Db, sqlx::Error> {
 pub async fn migrate(db: &Db) -> Result<usize, sqlx::Error> {
     // Up to date: no DDL at all, so a service role without CREATE (see
     // `control-plane/sql/postgres-audit-insert-only.sql`) starts.
-    let newest = MIGRATIONS.last().map_or(0, |(version, _)| *version);
-    let recorded: Result<Option<i64>, sqlx::Error> =
-        sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
-            .fetch_one(&db.pool)
+    let recorded: Result<Vec<i64>, sqlx::Error> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations")
+            .fetch_all(&db.pool)
             .await;
-    if recorded.is_ok_and(|v| v >= Some(newest)) {
+    if recorded.is_ok_and(|done| MIGRATIONS.iter().all(|(v, _)| done.contains(v))) {
         return Ok(0);
     }
     db.pool

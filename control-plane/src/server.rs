@@ -29,7 +29,7 @@ pub enum StartError {
     /// The bundle could not be assembled.
     #[error(transparent)]
     Bundle(#[from] crate::bundle::AssembleError),
-    /// The audit chain does not verify, so it cannot be keyed.
+    /// The audit chain is not keyed yet, or does not verify.
     #[error("audit log: {0}")]
     Audit(#[from] crate::audit::ChainError),
     /// The TLS certificate or key is unusable.
@@ -89,14 +89,19 @@ async fn system_event(
     .map(drop)
 }
 
-/// Connects, migrates, prepares keys and loads the first policy set if none exists.
-pub async fn open(config: &Config) -> Result<(Db, MasterKey), StartError> {
+/// Connects, migrates and reads the master key, and nothing else (`audit rekey` runs on this).
+pub async fn open_store(config: &Config) -> Result<(Db, MasterKey), StartError> {
     let db = db::connect(&config.database_url).await?;
     db::migrate(&db).await?;
     let master = master_key(config, db.backend)?;
-    if crate::audit::rekey(&db.pool, &master).await? {
-        tracing::info!("audit chain keyed under the master key");
-    }
+    Ok((db, master))
+}
+
+/// Connects, migrates, checks the audit chain is keyed, prepares keys and loads the first policy
+/// set if none exists.
+pub async fn open(config: &Config) -> Result<(Db, MasterKey), StartError> {
+    let (db, master) = open_store(config).await?;
+    crate::audit::ensure_keyed(&db.pool).await?;
     let mut tx = db.pool.begin().await?;
     if crate::keys::ensure(&mut tx, &master).await? {
         crate::bundle::bump(&mut tx).await?;

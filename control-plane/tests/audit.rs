@@ -148,13 +148,14 @@ async fn rewritten_with_key(db: &TestDb) {
     let (pool, master) = (&app.state.db().pool, app.state.master());
     let checkpoint =
         Checkpoint::verified(&audit::checkpoint(pool).await.unwrap().sign(master), master).unwrap();
-    // An insider with the key rewrites a row and re-keys the whole chain.
+    // Someone who can write the database rewrites a row, recomputes the unkeyed chain, clears
+    // the keyed flag, and gets an operator to run the one-time `audit rekey`.
     sqlx::query("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3")
         .execute(pool)
         .await
         .unwrap();
     rechain_unkeyed(&app, 0).await;
-    assert!(audit::rekey(pool, master).await.unwrap());
+    assert!(audit::rekey(pool, master).await.unwrap() > 0);
     assert!(
         audit::verify(pool, master).await.is_ok(),
         "the chain is valid again"
@@ -233,12 +234,35 @@ async fn legacy_chain(db: &TestDb) {
     // A store from before the chain was keyed.
     rechain_unkeyed(&app, 0).await;
     assert!(audit::verify(pool, master).await.is_err());
+    let refused = portcullis_control_plane::server::open(&config(db, &[])).await;
     assert!(
-        audit::rekey(pool, master).await.unwrap(),
-        "the old chain is keyed"
+        matches!(
+            refused,
+            Err(portcullis_control_plane::server::StartError::Audit(
+                ChainError::Unkeyed
+            ))
+        ),
+        "the service starts on an unkeyed chain (it must not key it by itself): {refused:?}"
     );
+    let rows = audit::rekey(pool, master).await.unwrap();
+    assert!(rows >= 5, "{rows}");
     assert!(audit::verify(pool, master).await.is_ok());
-    assert!(!audit::rekey(pool, master).await.unwrap(), "once");
+    let rekeyed: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'audit.rekeyed'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(rekeyed, 1, "the rekey is itself audited");
+    assert_eq!(audit::rekey(pool, master).await, Err(ChainError::AlreadyKeyed));
+    assert!(portcullis_control_plane::server::open(&config(db, &[]))
+        .await
+        .is_ok());
+}
+both_backends!(an_unkeyed_chain_is_keyed_only_by_the_operator, legacy_chain);
+
+async fn legacy_refusals(db: &TestDb) {
+    let app = with_rows(db).await;
+    let (pool, master) = (&app.state.db().pool, app.state.master());
     // A broken old chain is not blessed.
     rechain_unkeyed(&app, 0).await;
     sqlx::query("UPDATE audit_log SET outcome = 'failure' WHERE seq = 2")
@@ -251,8 +275,39 @@ async fn legacy_chain(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(keyed, 0, "nothing changed");
+    // A chain this version wrote (it holds a checkpoint) is never re-keyed, even with the flag
+    // cleared and the rows re-chained.
+    let other = TestDb::sqlite();
+    let app = with_rows(&other).await;
+    let (pool, master) = (&app.state.db().pool, app.state.master());
+    audit::checkpoint_if_moved(pool, master, 0).await.unwrap();
+    rechain_unkeyed(&app, 0).await;
+    assert_eq!(audit::rekey(pool, master).await, Err(ChainError::AlreadyKeyed));
 }
-both_backends!(an_unkeyed_chain_is_keyed_only_if_it_verifies, legacy_chain);
+both_backends!(a_broken_or_checkpointed_chain_is_never_rekeyed, legacy_refusals);
+
+async fn head_moved_back(db: &TestDb) {
+    let app = with_rows(db).await;
+    let (pool, master) = (&app.state.db().pool, app.state.master());
+    let previous: (i64, String) = sqlx::query_as(
+        "SELECT seq, hash FROM audit_log WHERE seq = (SELECT MAX(seq) - 2 FROM audit_log)",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(previous.0)
+        .bind(&previous.1)
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        audit::verify(pool, master).await,
+        Err(ChainError::BeyondHead(previous.0)),
+        "a head moved back over rows that still exist is found"
+    );
+}
+both_backends!(a_head_moved_back_is_found, head_moved_back);
 
 /// `control-plane/sql/postgres-audit-insert-only.sql` with its role renamed for this test (roles
 /// are shared by every database of the server).
