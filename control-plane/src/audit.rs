@@ -286,7 +286,9 @@ pub enum ChainError {
     #[error("not a valid audit checkpoint: {0}")]
     BadCheckpoint(&'static str),
     /// The chain predates keying and must be keyed once by the operator.
-    #[error("the audit chain is not keyed yet: run `portcullis audit rekey` once (after upgrading)")]
+    #[error(
+        "the audit chain is not keyed yet: run `portcullis audit rekey` once (after upgrading)"
+    )]
     Unkeyed,
     /// `audit rekey` on a chain that is keyed already.
     #[error("the audit chain is keyed already")]

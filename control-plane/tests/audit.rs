@@ -253,7 +253,10 @@ async fn legacy_chain(db: &TestDb) {
             .await
             .unwrap();
     assert_eq!(rekeyed, 1, "the rekey is itself audited");
-    assert_eq!(audit::rekey(pool, master).await, Err(ChainError::AlreadyKeyed));
+    assert_eq!(
+        audit::rekey(pool, master).await,
+        Err(ChainError::AlreadyKeyed)
+    );
     assert!(portcullis_control_plane::server::open(&config(db, &[]))
         .await
         .is_ok());
@@ -282,9 +285,15 @@ async fn legacy_refusals(db: &TestDb) {
     let (pool, master) = (&app.state.db().pool, app.state.master());
     audit::checkpoint_if_moved(pool, master, 0).await.unwrap();
     rechain_unkeyed(&app, 0).await;
-    assert_eq!(audit::rekey(pool, master).await, Err(ChainError::AlreadyKeyed));
+    assert_eq!(
+        audit::rekey(pool, master).await,
+        Err(ChainError::AlreadyKeyed)
+    );
 }
-both_backends!(a_broken_or_checkpointed_chain_is_never_rekeyed, legacy_refusals);
+both_backends!(
+    a_broken_or_checkpointed_chain_is_never_rekeyed,
+    legacy_refusals
+);
 
 async fn head_moved_back(db: &TestDb) {
     let app = with_rows(db).await;
