@@ -43,15 +43,28 @@ pub async fn list(pool: &AnyPool) -> Result<Vec<KeyInfo>, sqlx::Error> {
 }
 
 /// Rotates: the next key starts signing, the active one is retired, and a new next key is
-/// created (pin it beside the new active one). Moves the bundle version first, which serialises
-/// concurrent rotations and makes every edge fetch a bundle signed by the new key. Returns the
-/// new active kid.
+/// created (pin it beside the new active one). The next key must have existed for `prepublish`
+/// seconds (0 for an emergency): two rotations in a row would otherwise make a key no edge has
+/// pinned yet sign, and every edge would refuse every bundle from then on. Moves the bundle
+/// version first, which serialises concurrent rotations and makes every edge fetch a bundle
+/// signed by the new key. Returns the new active kid.
 pub async fn rotate(
     tx: &mut Transaction<'static, Any>,
     master: &MasterKey,
+    prepublish: i64,
 ) -> Result<String, KeyError> {
     crate::bundle::bump(tx).await?;
     crate::keys::ensure(tx, master).await?;
     let now = crate::now();
+    let published: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(created_at) FROM bundle_signing_keys WHERE state = 'next'")
+            .fetch_one(&mut **tx)
+            .await?;
+    let published = published.unwrap_or(now);
+    if published + prepublish > now {
+        return Err(KeyError::NotYetPublished {
+            ready_at: published + prepublish,
+        });
+    }
     promote_next(tx, master, BUNDLE_KEYS, ("retired", now), now).await
 }

@@ -26,8 +26,9 @@ usage: portcullis <command>
                                           compromised key — rotate now and retire the old key)
   keys bundle-public                      the bundle-signing public keys (active, next) to pin in
                                           every filter's bundle_signing_keys
-  keys rotate-bundle                      the next bundle-signing key signs, the active one
-                                          retires (pin the new next key beside it)
+  keys rotate-bundle [--force]            the next bundle-signing key signs, the active one
+                                          retires (pin the new next key beside it; --force:
+                                          before the pre-publication time has passed)
   policy fmt --dir DIR [--check]          format every *.cedar file (--check: list, change nothing)
   policy validate --dir DIR               validate a policy folder (no database needed)
   policy test --dir DIR                   run DIR/tests/ALLOW/*.json and DIR/tests/DENY/*.json
@@ -503,9 +504,14 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
                 .map_err(failed)?));
         }
         ["keys", "rotate-bundle"] => {
-            options.check_known(&[])?;
+            options.check_known(&["force"])?;
+            let prepublish = if options.flag("force") {
+                0
+            } else {
+                config.lifetimes.key_prepublish
+            };
             let mut tx = pool.begin().await.map_err(failed)?;
-            let kid = crate::bundle_keys::rotate(&mut tx, &master)
+            let kid = crate::bundle_keys::rotate(&mut tx, &master, prepublish)
                 .await
                 .map_err(failed)?;
             audit::append(

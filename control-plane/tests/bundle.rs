@@ -364,8 +364,17 @@ async fn bundle_signing(db: &TestDb) {
 
     // Rotation: the next key signs, the old one retires, a new next appears; an edge pinning the
     // original two keys goes on applying bundles.
-    let rotated = app
+    let early = app
         .send(Call::new(Method::POST, "/admin/v1/keys/bundle/rotate").bearer(&admin))
+        .await;
+    assert_eq!(
+        early.status,
+        StatusCode::CONFLICT,
+        "a next key younger than the pre-publication time signs (no edge may pin it yet): {}",
+        early.text
+    );
+    let rotated = app
+        .send(Call::new(Method::POST, "/admin/v1/keys/bundle/rotate?force=true").bearer(&admin))
         .await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
     let view = rotated.json();

@@ -514,7 +514,9 @@ fn keys_bundle_public_prints_the_keys_to_pin_and_rotate_bundle_moves_them_on() {
     );
     let (_, again, _) = portcullis(&db, &["keys", "bundle-public"], None);
     assert_eq!(again, printed, "printing the keys created new ones");
-    let (code, rotated, err) = portcullis(&db, &["keys", "rotate-bundle"], None);
+    let (code, _, _) = portcullis(&db, &["keys", "rotate-bundle"], None);
+    assert_ne!(code, 0, "a next key created seconds ago starts signing");
+    let (code, rotated, err) = portcullis(&db, &["keys", "rotate-bundle", "--force"], None);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         rotated["active_kid"], printed["keys"][1]["kid"],

@@ -310,7 +310,12 @@ async fn a_bundle_key_rotation_reaches_envoy_without_a_restart() {
     let admin = s.plane.admin_token(&keys_admin).await;
     let rotated = s
         .plane
-        .admin("POST", "/admin/v1/keys/bundle/rotate", &admin, None)
+        .admin(
+            "POST",
+            "/admin/v1/keys/bundle/rotate?force=true",
+            &admin,
+            None,
+        )
         .await;
     assert_eq!(
         rotated.status,

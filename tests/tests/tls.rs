@@ -47,7 +47,7 @@ async fn the_filter_follows_the_control_plane_over_tls() {
         .unwrap();
     let master = portcullis_control_plane::secrets::MasterKey::from_base64(MASTER_KEY).unwrap();
     let mut tx = db.pool.begin().await.unwrap();
-    portcullis_control_plane::bundle_keys::rotate(&mut tx, &master)
+    portcullis_control_plane::bundle_keys::rotate(&mut tx, &master, 0)
         .await
         .unwrap();
     tx.commit().await.unwrap();

@@ -765,16 +765,24 @@ pub async fn list_bundle_keys(
     Ok(Json(bundle_keys_view(&state).await?))
 }
 
-/// `POST /admin/v1/keys/bundle/rotate`: the next bundle-signing key signs from now on and the
-/// active one retires. Edges that have not pinned the next key refuse every bundle from here on
-/// (keeping their last good one until it goes stale), so pin it everywhere first.
+/// `POST /admin/v1/keys/bundle/rotate[?force=true]`: the next bundle-signing key signs from now
+/// on and the active one retires; 409 while the next key is younger than
+/// `PORTCULLIS_KEY_PREPUBLISH` (`force` for an emergency). Edges that have not pinned the next key
+/// refuse every bundle from here on (keeping their last good one until it goes stale), so pin it
+/// everywhere first.
 pub async fn rotate_bundle_keys(
     State(state): State<AppState>,
     origin: Origin,
     admin: Admin,
+    Query(query): Query<RotateQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    let prepublish = if query.force {
+        0
+    } else {
+        state.config().lifetimes.key_prepublish
+    };
     let mut tx = state.db().pool.begin().await?;
-    let kid = crate::bundle_keys::rotate(&mut tx, state.master()).await?;
+    let kid = crate::bundle_keys::rotate(&mut tx, state.master(), prepublish).await?;
     audited(
         tx,
         &state,
@@ -782,7 +790,7 @@ pub async fn rotate_bundle_keys(
         &admin.actor,
         "bundle_key.rotated",
         &format!("key:{kid}"),
-        json!({}),
+        json!({"forced": query.force}),
     )
     .await?;
     state.republish().await?;
