@@ -104,9 +104,21 @@ impl PortcullisRoot {
         if published.version == 0 || !behind || worker.failed_version == Some(published.version) {
             return published;
         }
-        let Some(bytes) = shared::bundle_bytes(keys) else {
+        let Some((signature, bytes)) = shared::bundle_bytes(keys) else {
             return published;
         };
+        if let Err(e) = worker.pinned.verify(Some(signature.as_slice()), &bytes) {
+            worker.failed_version = Some(published.version);
+            worker.metrics.count("bundle.rejected");
+            worker
+                .metrics
+                .count_dynamic(format!("bundle.signature_refused.{}", e.reason()));
+            host::log(
+                LogLevel::Error,
+                &format!("portcullis: shared bundle refused, keeping the last good one: {e}"),
+            );
+            return published;
+        }
         match Snapshot::from_json(&bytes) {
             Ok(snapshot) if worker.version().is_none_or(|v| v < snapshot.version) => {
                 worker.install(snapshot)
@@ -222,7 +234,15 @@ impl PortcullisRoot {
                 match Snapshot::from_json(&body) {
                     Ok(snapshot) => {
                         let etag = header("etag").unwrap_or_default();
-                        if !shared::publish(keys, snapshot.version, &etag, &body, now_ms) {
+                        let signature = signature.unwrap_or_default();
+                        if !shared::publish(
+                            keys,
+                            snapshot.version,
+                            &etag,
+                            signature.as_bytes(),
+                            &body,
+                            now_ms,
+                        ) {
                             worker.metrics.count("bundle.refused_older");
                             host::log(
                                 LogLevel::Warn,

@@ -4,6 +4,11 @@
 //! fetch it. Workers take a lease (compare-and-swap on a shared key) before fetching; the holder
 //! publishes the validated bundle bytes, and the others pick them up on their next tick. The
 //! control plane therefore sees one long-poll per Envoy instead of one per worker.
+//!
+//! The bundle is shared with its signature, and every worker verifies it against its own pins
+//! before parsing: shared data outlives a configuration change (a pin removed after a leak) and
+//! any module in the same VM id may write it, so a copy in shared data is trusted no more than
+//! one from the wire.
 
 use crate::host;
 
@@ -93,14 +98,26 @@ pub fn published(keys: &SharedKeys) -> Published {
         .unwrap_or_default()
 }
 
-/// The published bundle bytes.
-pub fn bundle_bytes(keys: &SharedKeys) -> Option<Vec<u8>> {
-    host::shared_get(&keys.bundle).0
+/// The published bundle: its signature (the `Portcullis-Bundle-Signature` value) and its bytes.
+pub fn bundle_bytes(keys: &SharedKeys) -> Option<(Vec<u8>, Vec<u8>)> {
+    let stored = host::shared_get(&keys.bundle).0?;
+    let length = u32::from_le_bytes(stored.get(0..4)?.try_into().ok()?) as usize;
+    let signature = stored.get(4..4usize.checked_add(length)?)?.to_vec();
+    let body = stored.get(4 + length..)?.to_vec();
+    Some((signature, body))
 }
 
-/// Publishes a validated bundle. Refuses a version older than the published one: a lagging
-/// control-plane replica must never roll back revocations or keys.
-pub fn publish(keys: &SharedKeys, version: u64, etag: &str, body: &[u8], now_ms: u64) -> bool {
+/// Publishes a verified bundle with its signature, in one shared value (so that no worker reads
+/// a body with another body's signature). Refuses a version older than the published one: a
+/// lagging control-plane replica must never roll back revocations or keys.
+pub fn publish(
+    keys: &SharedKeys,
+    version: u64,
+    etag: &str,
+    signature: &[u8],
+    body: &[u8],
+    now_ms: u64,
+) -> bool {
     let (current, cas) = host::shared_get(&keys.state);
     let current = current
         .and_then(|b| Published::decode(&b))
@@ -108,8 +125,17 @@ pub fn publish(keys: &SharedKeys, version: u64, etag: &str, body: &[u8], now_ms:
     if version < current.version {
         return false;
     }
-    if version > current.version && !host::shared_set(&keys.bundle, body, None) {
-        return false;
+    if version > current.version {
+        let Ok(length) = u32::try_from(signature.len()) else {
+            return false;
+        };
+        let mut stored = Vec::with_capacity(4 + signature.len() + body.len());
+        stored.extend_from_slice(&length.to_le_bytes());
+        stored.extend_from_slice(signature);
+        stored.extend_from_slice(body);
+        if !host::shared_set(&keys.bundle, &stored, None) {
+            return false;
+        }
     }
     let next = Published {
         version,

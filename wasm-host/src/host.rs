@@ -291,6 +291,13 @@ impl Host {
             .map(|(value, _)| value.as_slice())
     }
 
+    /// Writes a shared-data value as another worker (or another module in the VM id) would.
+    pub fn set_shared_data(&mut self, key: &str, value: &[u8]) {
+        self.store
+            .data_mut()
+            .set_shared(key.to_owned(), value.to_vec(), 0);
+    }
+
     /// Everything the guest logged, oldest first.
     pub fn logs(&self) -> &[LogLine] {
         &self.store.data().logs

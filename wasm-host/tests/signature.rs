@@ -174,3 +174,54 @@ fn with_the_next_key_pinned_too_a_bundle_key_rotation_needs_no_restart() {
         200
     );
 }
+
+/// Puts `body` with `signature` into shared data as bundle version 2, as the worker holding the
+/// fetch lease (or anything else writing the VM's shared data) would.
+fn share(host: &mut Host, body: &[u8], signature: &str) {
+    let mut stored = (signature.len() as u32).to_le_bytes().to_vec();
+    stored.extend_from_slice(signature.as_bytes());
+    stored.extend_from_slice(body);
+    host.set_shared_data("portcullis|cp|/plugin/v1/bundle|bundle", &stored);
+    let mut state = 2u64.to_le_bytes().to_vec();
+    state.extend_from_slice(&host.now_ms().to_le_bytes());
+    state.extend_from_slice(b"\"v2\"");
+    host.set_shared_data("portcullis|cp|/plugin/v1/bundle|state", &state);
+    host.tick().unwrap();
+}
+
+#[test]
+fn a_bundle_in_shared_data_is_verified_before_a_worker_applies_it() {
+    let mut host = ready();
+    let body = with_injected_key();
+    share(&mut host, &body, &sign(&attacker(), &body));
+    assert_eq!(
+        host.metric("portcullis.bundle.version"),
+        Some(1),
+        "a worker applied a shared bundle its pins do not vouch for"
+    );
+    assert_eq!(
+        status(&get(&mut host, Some(&token(&attacker())), &[])),
+        401,
+        "a token signed by the key injected through shared data was accepted"
+    );
+    assert_eq!(
+        counter(&mut host, "bundle.signature_refused.unpinned_kid"),
+        1
+    );
+    assert!(host
+        .logs()
+        .iter()
+        .any(|l| l.message.contains("shared bundle refused")));
+}
+
+#[test]
+fn a_signed_bundle_in_shared_data_is_applied_by_the_other_workers() {
+    let mut host = ready();
+    let body = bundle_json(2, &[&key(), &attacker()]);
+    share(&mut host, &body, &bundle_signature(&body));
+    assert_eq!(
+        host.metric("portcullis.bundle.version"),
+        Some(2),
+        "the worker did not pick up the signed shared bundle"
+    );
+}
