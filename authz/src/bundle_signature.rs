@@ -67,6 +67,9 @@ pub enum SignatureError {
     /// The signature does not verify over the body received.
     #[error("bundle signature does not verify (the body was altered or another key signed it)")]
     BadSignature,
+    /// The body is larger than any bundle may be (refused before it is encoded and hashed).
+    #[error("bundle is larger than {} bytes", crate::bundle::MAX_BUNDLE_BYTES)]
+    TooLarge,
 }
 
 impl SignatureError {
@@ -81,6 +84,7 @@ impl SignatureError {
             SignatureError::UnsupportedExtension => "unsupported_extension",
             SignatureError::BadKeyId => "bad_kid",
             SignatureError::UnpinnedKey(_) => "unpinned_kid",
+            SignatureError::TooLarge => "too_large",
             SignatureError::BadSignature => "bad_signature",
         }
     }
@@ -151,6 +155,9 @@ impl PinnedKeys {
     /// Checks the signature header value `signature` against `body`; returns the signing `kid`.
     pub fn verify(&self, signature: Option<&[u8]>, body: &[u8]) -> Result<&str, SignatureError> {
         let signature = signature.ok_or(SignatureError::Missing)?;
+        if body.len() > crate::bundle::MAX_BUNDLE_BYTES {
+            return Err(SignatureError::TooLarge);
+        }
         if signature.len() > MAX_SIGNATURE_BYTES {
             return Err(SignatureError::Malformed);
         }
@@ -174,7 +181,15 @@ impl PinnedKeys {
             .keys
             .iter()
             .find(|(pinned, _)| pinned == kid)
-            .ok_or_else(|| SignatureError::UnpinnedKey(kid.to_owned()))?;
+            // The kid is the sender's text and goes to the log: printable ASCII only.
+            .ok_or_else(|| {
+                SignatureError::UnpinnedKey(
+                    kid.chars()
+                        .filter(char::is_ascii_graphic)
+                        .take(64)
+                        .collect(),
+                )
+            })?;
         let signature = ed25519_dalek::Signature::from_slice(&decode(signature_b64)?)
             .map_err(|_| SignatureError::BadSignature)?;
         let input = format!("{header_b64}.{}", URL_SAFE_NO_PAD.encode(body));
@@ -244,6 +259,7 @@ mod tests {
         let header = |h: serde_json::Value| sign_with_header(&key, h.to_string().as_bytes(), BODY);
         let stranger = SigningKey::ed25519("b-1", [6; 32]);
         let (head, tail) = good.split_once("..").unwrap();
+        let oversized = vec![b' '; crate::bundle::MAX_BUNDLE_BYTES + 1];
         let cases: Vec<(Option<String>, &[u8], SignatureError)> = vec![
             (None, BODY, SignatureError::Missing),
             (
@@ -310,6 +326,15 @@ mod tests {
                 BODY,
                 SignatureError::BadKeyId,
             ),
+            (
+                Some(sign(
+                    &SigningKey::ed25519("b-9\nforged log line", [5; 32]),
+                    BODY,
+                )),
+                BODY,
+                SignatureError::UnpinnedKey("b-9forgedlogline".into()),
+            ),
+            (Some(good.clone()), &oversized, SignatureError::TooLarge),
         ];
         let pins = pinned();
         for (signature, body, expected) in cases {
