@@ -876,3 +876,45 @@ both_backends!(
     a_tenants_client_signs_in_only_that_tenants_users,
     tenant_clients
 );
+
+/// A partial administrator acts on a user while an `admin:full` administrator's promotion of
+/// that user is in flight: the check must see the promotion, not the row as it was (on Postgres,
+/// where the two transactions really overlap).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promotion_in_flight_is_seen_by_the_check_not_raced() {
+    use sqlx::Connection as _;
+    let db = TestDb::postgres().await;
+    let app = TestApp::start(config(&db, &[])).await;
+    let partial = partial_admin(&app).await;
+    let user_id = app
+        .user_in("vera", PASSWORD, &[], "api:items:read", None)
+        .await;
+    // The promotion: locked and written, not yet committed.
+    let mut promoter = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut promotion = promoter.begin().await.unwrap();
+    sqlx::query("UPDATE users SET scopes = 'admin:full api:items:read' WHERE id = $1")
+        .bind(&user_id)
+        .execute(&mut *promotion)
+        .await
+        .unwrap();
+    let disabling = {
+        let (app, partial, user_id) = (app.clone(), partial.clone(), user_id.clone());
+        tokio::spawn(async move {
+            app.send(
+                Call::new(Method::POST, &format!("/admin/v1/users/{user_id}/disable"))
+                    .bearer(&partial),
+            )
+            .await
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    promotion.commit().await.unwrap();
+    let reply = disabling.await.unwrap();
+    assert_refused(&reply, "disabling a user promoted to admin:full meanwhile");
+    let disabled: i64 = sqlx::query_scalar("SELECT disabled FROM users WHERE id = $1")
+        .bind(&user_id)
+        .fetch_one(&app.state.db().pool)
+        .await
+        .unwrap();
+    assert_eq!(disabled, 0, "the refused change was applied");
+}

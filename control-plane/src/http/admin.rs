@@ -132,6 +132,7 @@ async fn managed_user(
     admin: &Admin,
     id: &str,
 ) -> Result<User, ApiError> {
+    lock_row(tx, "users", id).await?;
     let user = users::get(&mut **tx, id)
         .await?
         .filter(|u| admin.authority.sees(u.tenant.as_deref()))
@@ -144,12 +145,29 @@ async fn managed_user(
     Ok(user)
 }
 
+/// Locks the row `id` of `table` until `tx` ends, so that the principal checked is the one acted
+/// on: without it, another administrator could promote the principal between the check and the
+/// change. A no-op `UPDATE` is the portable row lock (`FOR UPDATE` on Postgres; SQLite takes its
+/// write lock). A missing row locks nothing and is answered by the read that follows.
+async fn lock_row(
+    tx: &mut Transaction<'static, Any>,
+    table: &'static str,
+    id: &str,
+) -> Result<(), ApiError> {
+    sqlx::query(&format!("UPDATE {table} SET id = id WHERE id = $1"))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// The client `id` if `admin` may act on it (as [`managed_user`]).
 async fn managed_client(
     tx: &mut Transaction<'static, Any>,
     admin: &Admin,
     id: &str,
 ) -> Result<Client, ApiError> {
+    lock_row(tx, "clients", id).await?;
     let client = clients::get(&mut **tx, id)
         .await?
         .filter(|c| admin.authority.sees(c.tenant.as_deref()))
