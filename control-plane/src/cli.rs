@@ -62,6 +62,15 @@ pub enum CliError {
     Failed(String),
 }
 
+/// How long a next key must have been published before a rotation (none with `--force`).
+fn prepublish(options: &Options, config: &Config) -> i64 {
+    if options.flag("force") {
+        0
+    } else {
+        config.lifetimes.key_prepublish
+    }
+}
+
 fn failed(e: impl std::fmt::Display) -> CliError {
     CliError::Failed(e.to_string())
 }
@@ -471,11 +480,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
         }
         ["keys", "rotate"] => {
             options.check_known(&["force"])?;
-            let prepublish = if options.flag("force") {
-                0
-            } else {
-                config.lifetimes.key_prepublish
-            };
+            let prepublish = prepublish(&options, &config);
             let mut tx = pool.begin().await.map_err(failed)?;
             let kid = crate::keys::rotate(
                 &mut tx,
@@ -505,11 +510,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
         }
         ["keys", "rotate-bundle"] => {
             options.check_known(&["force"])?;
-            let prepublish = if options.flag("force") {
-                0
-            } else {
-                config.lifetimes.key_prepublish
-            };
+            let prepublish = prepublish(&options, &config);
             let mut tx = pool.begin().await.map_err(failed)?;
             let kid = crate::bundle_keys::rotate(&mut tx, &master, prepublish)
                 .await

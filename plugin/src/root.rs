@@ -5,7 +5,7 @@ use crate::metrics::Metrics;
 use crate::schedule;
 use crate::shared::{self, SharedKeys};
 use portcullis_authz::bundle::Snapshot;
-use portcullis_authz::bundle_signature::{PinnedKeys, SIGNATURE_HEADER};
+use portcullis_authz::bundle_signature::{PinnedKeys, SignatureError, SIGNATURE_HEADER};
 use portcullis_authz::config::PluginConfig;
 use portcullis_authz::gate::Gate;
 use proxy_wasm::hostcalls;
@@ -87,6 +87,18 @@ struct InFlight {
     failures: u32,
 }
 
+/// Counts and logs a bundle refused for its signature (`what`: where it came from).
+fn refuse_signature(worker: &mut Worker, what: &str, error: &SignatureError) {
+    worker.metrics.count("bundle.rejected");
+    worker
+        .metrics
+        .count_dynamic(format!("bundle.signature_refused.{}", error.reason()));
+    host::log(
+        LogLevel::Error,
+        &format!("portcullis: {what} refused, keeping the last good one: {error}"),
+    );
+}
+
 /// The filter's root context.
 #[derive(Debug, Default)]
 pub struct PortcullisRoot {
@@ -109,14 +121,7 @@ impl PortcullisRoot {
         };
         if let Err(e) = worker.pinned.verify(Some(signature.as_slice()), &bytes) {
             worker.failed_version = Some(published.version);
-            worker.metrics.count("bundle.rejected");
-            worker
-                .metrics
-                .count_dynamic(format!("bundle.signature_refused.{}", e.reason()));
-            host::log(
-                LogLevel::Error,
-                &format!("portcullis: shared bundle refused, keeping the last good one: {e}"),
-            );
+            refuse_signature(worker, "shared bundle", &e);
             return published;
         }
         match Snapshot::from_json(&bytes) {
@@ -221,14 +226,7 @@ impl PortcullisRoot {
                     .pinned
                     .verify(signature.as_deref().map(str::as_bytes), &body)
                 {
-                    worker.metrics.count("bundle.rejected");
-                    worker
-                        .metrics
-                        .count_dynamic(format!("bundle.signature_refused.{}", e.reason()));
-                    host::log(
-                        LogLevel::Error,
-                        &format!("portcullis: bundle refused, keeping the last good one: {e}"),
-                    );
+                    refuse_signature(worker, "bundle", &e);
                     return false;
                 }
                 match Snapshot::from_json(&body) {
