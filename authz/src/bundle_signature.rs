@@ -102,6 +102,22 @@ impl From<TokenError> for SignatureError {
     }
 }
 
+/// The header that says, signed, when the control plane last vouched for a bundle version:
+/// `<unix seconds>.<detached JWS over the freshness statement>`. It comes with every `200` and
+/// every `304`, so that neither an unsigned `304` nor a replayed old `200` can keep an edge from
+/// going stale: the edge's freshness is the signed time, not the time a response arrived.
+pub const FRESHNESS_HEADER: &str = "portcullis-bundle-freshness";
+
+/// What a freshness header signs: the bundle version and the time.
+fn freshness_statement(version: u64, at: u64) -> Vec<u8> {
+    format!("portcullis-bundle-freshness:{version}:{at}").into_bytes()
+}
+
+/// The [`FRESHNESS_HEADER`] value saying `version` was current at `at` (unix seconds).
+pub fn sign_freshness(key: &SigningKey, version: u64, at: u64) -> String {
+    format!("{at}.{}", sign(key, &freshness_statement(version, at)))
+}
+
 /// Signs `body` as a bundle: the detached compact JWS that goes into [`SIGNATURE_HEADER`].
 pub fn sign(key: &SigningKey, body: &[u8]) -> String {
     let header = json!({"alg": key.algorithm().as_str(), "kid": key.kid(), "typ": SIGNATURE_TYPE});
@@ -150,6 +166,26 @@ impl PinnedKeys {
     /// Whether no key is pinned (then no bundle verifies).
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+
+    /// Checks a [`FRESHNESS_HEADER`] value for `version`; returns the signed time (unix seconds).
+    pub fn verify_freshness(
+        &self,
+        header: Option<&[u8]>,
+        version: u64,
+    ) -> Result<u64, SignatureError> {
+        let header = header.ok_or(SignatureError::Missing)?;
+        let text = std::str::from_utf8(header).map_err(|_| SignatureError::Malformed)?;
+        let (at, signature) = text.split_once('.').ok_or(SignatureError::Malformed)?;
+        if at.is_empty() || at.len() > 12 || !at.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(SignatureError::Malformed);
+        }
+        let at: u64 = at.parse().map_err(|_| SignatureError::Malformed)?;
+        self.verify(
+            Some(signature.as_bytes()),
+            &freshness_statement(version, at),
+        )?;
+        Ok(at)
     }
 
     /// Checks the signature header value `signature` against `body`; returns the signing `kid`.
@@ -250,6 +286,39 @@ mod tests {
             "detached: the payload segment is empty"
         );
         assert_eq!(pinned().verify(Some(signature.as_bytes()), BODY), Ok("b-1"));
+    }
+
+    #[test]
+    fn a_freshness_statement_verifies_only_for_its_version_and_time() {
+        let key = signer();
+        let pins = pinned();
+        let fresh = sign_freshness(&key, 7, 1_800_000_000);
+        assert_eq!(
+            pins.verify_freshness(Some(fresh.as_bytes()), 7),
+            Ok(1_800_000_000)
+        );
+        assert_eq!(
+            pins.verify_freshness(Some(fresh.as_bytes()), 8),
+            Err(SignatureError::BadSignature),
+            "a statement for another version verifies"
+        );
+        let (_, signature) = fresh.split_once('.').unwrap();
+        let later = format!("1900000000.{signature}");
+        assert_eq!(
+            pins.verify_freshness(Some(later.as_bytes()), 7),
+            Err(SignatureError::BadSignature),
+            "a statement whose time was moved verifies"
+        );
+        let stranger = sign_freshness(&SigningKey::ed25519("b-1", [6; 32]), 7, 1_800_000_000);
+        assert!(pins.verify_freshness(Some(stranger.as_bytes()), 7).is_err());
+        assert_eq!(pins.verify_freshness(None, 7), Err(SignatureError::Missing));
+        for garbage in ["", "x.y", "-1.abc", "99999999999999.abc"] {
+            assert_eq!(
+                pins.verify_freshness(Some(garbage.as_bytes()), 7),
+                Err(SignatureError::Malformed),
+                "{garbage}"
+            );
+        }
     }
 
     #[test]

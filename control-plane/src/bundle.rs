@@ -78,6 +78,10 @@ pub struct Served {
     /// The detached JWS over `body` by the active bundle-signing key, sent as the
     /// `Portcullis-Bundle-Signature` header (see `portcullis_authz::bundle_signature`).
     pub signature: String,
+    /// The bundle's version.
+    pub version: u64,
+    /// The key that signed it, which also signs each response's freshness statement.
+    pub bundle_signer: portcullis_authz::issue::SigningKey,
     /// The validated snapshot (what `/v1/authorize` decides with).
     pub snapshot: Arc<Snapshot>,
 }
@@ -135,6 +139,8 @@ pub async fn assemble(
             let bundle_signer = crate::bundle_keys::signer(pool, master).await?;
             Some(Served {
                 signature: portcullis_authz::bundle_signature::sign(&bundle_signer, &body),
+                version: u64::try_from(version).unwrap_or(0),
+                bundle_signer,
                 body: body.into(),
                 etag: format!("\"v{version}\""),
                 snapshot: Arc::new(snapshot),

@@ -345,6 +345,17 @@ async fn bundle_signing(db: &TestDb) {
         StatusCode::NOT_MODIFIED,
         "304 semantics change"
     );
+    // Both answers vouch, signed, that this version is current now.
+    let version = reply.json()["version"].as_u64().unwrap();
+    for (what, answer) in [("200", &reply), ("304", &same)] {
+        let fresh = answer.header("portcullis-bundle-freshness");
+        let at = pins.verify_freshness(fresh.as_deref().map(str::as_bytes), version);
+        assert!(
+            at.as_ref()
+                .is_ok_and(|at| at.abs_diff(portcullis_control_plane::now() as u64) <= 5),
+            "the {what} carries no current signed freshness: {at:?}"
+        );
+    }
 
     // Separate from token keys: no bundle key verifies tokens, none is in a JWKS.
     let jwks = app.get("/.well-known/jwks.json").await.text;

@@ -5,7 +5,9 @@ use crate::metrics::Metrics;
 use crate::schedule;
 use crate::shared::{self, SharedKeys};
 use portcullis_authz::bundle::Snapshot;
-use portcullis_authz::bundle_signature::{PinnedKeys, SignatureError, SIGNATURE_HEADER};
+use portcullis_authz::bundle_signature::{
+    PinnedKeys, SignatureError, FRESHNESS_HEADER, SIGNATURE_HEADER,
+};
 use portcullis_authz::config::PluginConfig;
 use portcullis_authz::gate::Gate;
 use proxy_wasm::hostcalls;
@@ -85,6 +87,49 @@ struct InFlight {
     kind: FetchKind,
     started_ms: u64,
     failures: u32,
+}
+
+/// How far ahead of this clock a control plane's signed time may be.
+const MAX_CLOCK_AHEAD_MS: u64 = 5 * 60 * 1_000;
+
+/// When the control plane vouched, signed, that `version` was current: the response's
+/// freshness statement if it verifies and is neither older than the staleness limit (a
+/// replayed response) nor implausibly far ahead of this clock; ms since the epoch, at most now.
+/// Anything else is refused (counted by reason), and the response counts as a failed fetch.
+fn freshness(
+    worker: &mut Worker,
+    header: Option<String>,
+    version: u64,
+    now_ms: u64,
+) -> Option<u64> {
+    let checked = worker
+        .pinned
+        .verify_freshness(header.as_deref().map(str::as_bytes), version);
+    let reason = match checked {
+        Ok(at) => {
+            let at_ms = at.saturating_mul(1_000);
+            let limit = worker.config.staleness_limit_seconds.saturating_mul(1_000);
+            if at_ms.saturating_add(limit) < now_ms {
+                "too_old"
+            } else if at_ms > now_ms.saturating_add(MAX_CLOCK_AHEAD_MS) {
+                "ahead_of_the_clock"
+            } else {
+                return Some(at_ms.min(now_ms));
+            }
+        }
+        Err(e) => e.reason(),
+    };
+    worker.metrics.count("bundle.rejected");
+    worker
+        .metrics
+        .count_dynamic(format!("bundle.freshness_refused.{reason}"));
+    host::log(
+        LogLevel::Error,
+        &format!(
+            "portcullis: bundle response refused ({reason} freshness), keeping the last good one"
+        ),
+    );
+    None
 }
 
 /// Counts and logs a bundle refused for its signature (`what`: where it came from).
@@ -213,8 +258,13 @@ impl PortcullisRoot {
         let status = header(":status").unwrap_or_default();
         match status.as_str() {
             "304" => {
-                shared::confirm(keys, now_ms);
-                worker.confirmed_ms = now_ms;
+                let version = shared::published(keys).version;
+                let Some(at_ms) = freshness(worker, header(FRESHNESS_HEADER), version, now_ms)
+                else {
+                    return false;
+                };
+                shared::confirm(keys, at_ms);
+                worker.confirmed_ms = worker.confirmed_ms.max(at_ms);
                 true
             }
             "200" => {
@@ -231,6 +281,11 @@ impl PortcullisRoot {
                 }
                 match Snapshot::from_json(&body) {
                     Ok(snapshot) => {
+                        let Some(at_ms) =
+                            freshness(worker, header(FRESHNESS_HEADER), snapshot.version, now_ms)
+                        else {
+                            return false;
+                        };
                         let etag = header("etag").unwrap_or_default();
                         let signature = signature.unwrap_or_default();
                         if !shared::publish(
@@ -239,7 +294,7 @@ impl PortcullisRoot {
                             &etag,
                             signature.as_bytes(),
                             &body,
-                            now_ms,
+                            at_ms,
                         ) {
                             worker.metrics.count("bundle.refused_older");
                             host::log(
@@ -251,7 +306,7 @@ impl PortcullisRoot {
                             );
                             return false;
                         }
-                        worker.confirmed_ms = now_ms;
+                        worker.confirmed_ms = worker.confirmed_ms.max(at_ms);
                         if worker.version().is_none_or(|v| v < snapshot.version) {
                             worker.install(snapshot);
                         }

@@ -1,13 +1,13 @@
 //! A stand-in for the control plane's bundle endpoint, with the same contract: bearer
-//! credential, `ETag`/`If-None-Match` → 304, `?wait=` long-poll, every bundle signed (with
-//! [`crate::tokens::bundle_key`]). Tests switch it to serving errors, garbage or forged bundles,
+//! credential, `ETag`/`If-None-Match` → 304, `?wait=` long-poll, every bundle signed and every
+//! response carrying a signed freshness statement (with [`crate::tokens::bundle_key`]). Tests switch it to serving errors, garbage or forged bundles,
 //! or kill it outright, to watch the filter keep its last good bundle.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portcullis_authz::bundle::Bundle;
-use portcullis_authz::bundle_signature::SIGNATURE_HEADER;
+use portcullis_authz::bundle_signature::{FRESHNESS_HEADER, SIGNATURE_HEADER};
 use serde::Deserialize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -217,6 +217,7 @@ async fn serve_bundle(
                     .into_response();
             }
             Mode::Serve if etag != if_none_match => {
+                let version = crate::tokens::bundle_version(body.as_bytes());
                 let mut response = (
                     StatusCode::OK,
                     [
@@ -229,6 +230,7 @@ async fn serve_bundle(
                 if let Some(value) = signature.and_then(|s| HeaderValue::from_str(&s).ok()) {
                     response.headers_mut().insert(SIGNATURE_HEADER, value);
                 }
+                insert_freshness(&mut response, version);
                 return response;
             }
             Mode::Serve => {}
@@ -237,7 +239,23 @@ async fn serve_bundle(
             .await
             .is_err()
         {
-            return (StatusCode::NOT_MODIFIED, [("etag", etag)]).into_response();
+            let mut response = (StatusCode::NOT_MODIFIED, [("etag", etag)]).into_response();
+            insert_freshness(
+                &mut response,
+                crate::tokens::bundle_version(body.as_bytes()),
+            );
+            return response;
         }
+    }
+}
+
+/// The signed statement that `version` is current now.
+fn insert_freshness(response: &mut Response, version: u64) {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let fresh = crate::tokens::bundle_freshness(version, now_ms);
+    if let Ok(value) = HeaderValue::from_str(&fresh) {
+        response.headers_mut().insert(FRESHNESS_HEADER, value);
     }
 }

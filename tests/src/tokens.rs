@@ -40,6 +40,20 @@ pub fn bundle_signature(body: &[u8]) -> String {
     portcullis_authz::bundle_signature::sign(&bundle_key(), body)
 }
 
+/// The `Portcullis-Bundle-Freshness` of `version` at `at_ms` (ms since the epoch) by
+/// [`bundle_key`].
+pub fn bundle_freshness(version: u64, at_ms: u64) -> String {
+    portcullis_authz::bundle_signature::sign_freshness(&bundle_key(), version, at_ms / 1_000)
+}
+
+/// The `"version"` of a bundle document, 0 when it has none.
+pub fn bundle_version(body: &[u8]) -> u64 {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|b| b["version"].as_u64())
+        .unwrap_or(0)
+}
+
 /// Valid claims for `user:42` with `scope`, expiring in 15 minutes.
 pub fn claims(scope: &str) -> Value {
     let now = now();

@@ -191,7 +191,7 @@ fn an_expired_token_is_refused_once_the_host_clock_passes_exp() {
     // The bundle must stay fresh across the jump: answer the poll it triggers.
     host.tick().unwrap();
     let (call, _) = only_call(&host);
-    host.respond(call, 304, &[], b"").unwrap();
+    respond_not_modified(&mut host, call, 1);
     assert_eq!(status(&get(&mut host, Some(&token), &[])), 401);
     assert_eq!(counter(&mut host, "invalid_token.expired"), 1);
 }

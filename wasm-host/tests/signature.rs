@@ -18,7 +18,11 @@ fn attacker() -> SigningKey {
 /// Answers the next poll with `body` and `signature` (none: the header is left out).
 fn serve(host: &mut Host, body: &[u8], signature: Option<&str>) {
     let call = next_poll(host);
-    let mut headers = vec![("etag", "\"v2\"")];
+    let fresh = bundle_freshness(2, host.now_ms());
+    let mut headers = vec![
+        ("etag", "\"v2\""),
+        ("portcullis-bundle-freshness", fresh.as_str()),
+    ];
     headers.extend(signature.map(|s| ("portcullis-bundle-signature", s)));
     host.respond(call, 200, &headers, body).unwrap();
 }

@@ -2,7 +2,9 @@
 //! credential; `ETag`/`If-None-Match` → 304; `?wait=<seconds>` holds the request until the
 //! version moves (long-poll), so a change reaches every Envoy in about a second. Every `200`
 //! carries `Portcullis-Bundle-Signature`, the detached JWS over its body that edges verify
-//! against their pinned keys.
+//! against their pinned keys, and every `200` and `304` carries `Portcullis-Bundle-Freshness`,
+//! the signed statement that this version is current now: an edge's freshness is that signed
+//! time, so a forged `304` or a replayed old `200` cannot keep it from going stale.
 
 use super::error::{ApiError, OAuthCode};
 use super::request::bearer;
@@ -11,7 +13,7 @@ use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use portcullis_authz::bundle_signature::SIGNATURE_HEADER;
+use portcullis_authz::bundle_signature::{sign_freshness, FRESHNESS_HEADER, SIGNATURE_HEADER};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -65,7 +67,11 @@ pub async fn bundle(
         let changed = tokio::time::timeout_at(deadline, updates.changed()).await;
         if !matches!(changed, Ok(Ok(()))) {
             return Ok(match current {
-                Some(tag) => not_modified(&tag),
+                Some(tag) => match &published.served {
+                    Some(served) => not_modified(served, &tag),
+                    None => ApiError::Unavailable("no policy set has been loaded yet".into())
+                        .into_response(),
+                },
                 None => ApiError::Unavailable("no policy set has been loaded yet".into())
                     .into_response(),
             });
@@ -87,13 +93,24 @@ fn full(served: &crate::bundle::Served) -> Response {
     if let Ok(signature) = HeaderValue::from_str(&served.signature) {
         headers.insert(SIGNATURE_HEADER, signature);
     }
+    insert_freshness(headers, served);
     response
 }
 
-fn not_modified(tag: &str) -> Response {
+fn not_modified(served: &crate::bundle::Served, tag: &str) -> Response {
     let mut response = StatusCode::NOT_MODIFIED.into_response();
     if let Ok(tag) = HeaderValue::from_str(tag) {
         response.headers_mut().insert(header::ETAG, tag);
     }
+    insert_freshness(response.headers_mut(), served);
     response
+}
+
+/// The signed statement that `served` is the current version now.
+fn insert_freshness(headers: &mut HeaderMap, served: &crate::bundle::Served) {
+    let now = u64::try_from(crate::now()).unwrap_or(0);
+    let fresh = sign_freshness(&served.bundle_signer, served.version, now);
+    if let Ok(value) = HeaderValue::from_str(&fresh) {
+        headers.insert(FRESHNESS_HEADER, value);
+    }
 }

@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 pub const CONFIG: &str = r#"{"cluster":"cp","credential":"s"}"#;
 // The end-to-end tests' bundle: the repository's `policies/` through the control plane's loader,
 // signed by the key the end-to-end tests' bundle server signs with.
-pub use portcullis_tests::tokens::{bundle, bundle_pins, bundle_signature, AUDIENCE, ISSUER};
+pub use portcullis_tests::tokens::{
+    bundle, bundle_freshness, bundle_pins, bundle_signature, bundle_version, AUDIENCE, ISSUER,
+};
 /// The host clock at start, in seconds: tokens are issued then.
 pub const NOW: i64 = (START_MS / 1_000) as i64;
 
@@ -76,11 +78,26 @@ pub fn only_call(host: &Host) -> (u32, String) {
 /// Answers the bundle request `call` with `200`, `etag` and `body` signed by [`bundle_key`].
 pub fn respond_signed(host: &mut Host, call: u32, etag: &str, body: &[u8]) {
     let signature = bundle_signature(body);
+    let fresh = bundle_freshness(bundle_version(body), host.now_ms());
     let headers = [
         ("etag", etag),
         ("portcullis-bundle-signature", signature.as_str()),
+        ("portcullis-bundle-freshness", fresh.as_str()),
     ];
     host.respond(call, 200, &headers, body).unwrap();
+}
+
+/// Answers the bundle request `call` with `304` and a freshness statement for `version` signed
+/// now by [`bundle_key`], as the control plane does.
+pub fn respond_not_modified(host: &mut Host, call: u32, version: u64) {
+    let fresh = bundle_freshness(version, host.now_ms());
+    host.respond(
+        call,
+        304,
+        &[("portcullis-bundle-freshness", fresh.as_str())],
+        b"",
+    )
+    .unwrap();
 }
 
 /// A filter holding bundle version 1 with [`key`].
