@@ -113,7 +113,7 @@ pub async fn assemble(
         Err(crate::keys::KeyError::NoActiveKey) => None,
         Err(e) => return Err(e.into()),
     };
-    let jwks = crate::keys::jwks(pool).await?;
+    let jwks = crate::keys::jwks(pool, master).await?;
     let revoked = live_revocations(pool, crate::now()).await?;
     let policies = crate::policies::active(pool).await?;
     let (keys, _) = KeySet::from_jwks(&jwks);

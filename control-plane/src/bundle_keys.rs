@@ -27,14 +27,14 @@ pub async fn signer(pool: &AnyPool, master: &MasterKey) -> Result<SigningKey, Ke
 }
 
 /// The public keys to pin: the active key, then the next one.
-pub async fn pins(pool: &AnyPool) -> Result<Jwks, KeyError> {
+pub async fn pins(pool: &AnyPool, master: &MasterKey) -> Result<Jwks, KeyError> {
     let rows = sqlx::query(
-        "SELECT kid, public_jwk FROM bundle_signing_keys WHERE state IN ('active', 'next') \
+        "SELECT kid, public_jwk, sealed_private FROM bundle_signing_keys WHERE state IN ('active', 'next') \
          ORDER BY CASE state WHEN 'active' THEN 0 ELSE 1 END, created_at, kid",
     )
     .fetch_all(pool)
     .await?;
-    jwks_from_rows(&rows)
+    jwks_from_rows(&rows, master)
 }
 
 /// Every bundle-signing key with its state, newest first (`retire_after` is when it retired).

@@ -504,7 +504,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
         }
         ["keys", "bundle-public"] => {
             options.check_known(&[])?;
-            print(&json!(crate::bundle_keys::pins(pool)
+            print(&json!(crate::bundle_keys::pins(pool, &master)
                 .await
                 .map_err(failed)?));
         }
@@ -524,7 +524,9 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             .await
             .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
-            let pins = crate::bundle_keys::pins(pool).await.map_err(failed)?;
+            let pins = crate::bundle_keys::pins(pool, &master)
+                .await
+                .map_err(failed)?;
             print(&json!({"active_kid": kid, "keys": pins.keys}));
         }
         ["policy", "load"] => {

@@ -260,23 +260,39 @@ pub(crate) async fn active_in(
 }
 
 /// The published keys (next, active, retiring): public parts only.
-pub async fn jwks(pool: &AnyPool) -> Result<Jwks, KeyError> {
+pub async fn jwks(pool: &AnyPool, master: &MasterKey) -> Result<Jwks, KeyError> {
     let rows = sqlx::query(
-        "SELECT kid, public_jwk FROM signing_keys WHERE state IN ('next', 'active', 'retiring') ORDER BY created_at, kid",
+        "SELECT kid, public_jwk, sealed_private FROM signing_keys WHERE state IN ('next', 'active', 'retiring') ORDER BY created_at, kid",
     )
     .fetch_all(pool)
     .await?;
-    jwks_from_rows(&rows)
+    jwks_from_rows(&rows, master)
 }
 
-/// The JWKS of `(kid, public_jwk)` rows.
-pub(crate) fn jwks_from_rows(rows: &[sqlx::any::AnyRow]) -> Result<Jwks, KeyError> {
+/// The JWKS of `(kid, public_jwk, sealed_private)` rows. Each public key is derived from its
+/// sealed private key, and a row whose stored public key differs is refused as corrupt: the
+/// public column alone could be written by anyone with database access, who could then plant a
+/// key of their own among the published ones; the sealed key needs the master key.
+pub(crate) fn jwks_from_rows(
+    rows: &[sqlx::any::AnyRow],
+    master: &MasterKey,
+) -> Result<Jwks, KeyError> {
     let mut keys = Vec::with_capacity(rows.len());
     for row in rows {
         let kid: String = row.try_get(0)?;
         let text: String = row.try_get(1)?;
-        let jwk: Jwk = serde_json::from_str(&text).map_err(|_| KeyError::Corrupt(kid))?;
-        keys.push(jwk);
+        let sealed: String = row.try_get(2)?;
+        let stored: Jwk =
+            serde_json::from_str(&text).map_err(|_| KeyError::Corrupt(kid.clone()))?;
+        let seed: [u8; 32] = master
+            .open(&kid, &sealed)?
+            .try_into()
+            .map_err(|_| KeyError::Corrupt(kid.clone()))?;
+        let derived = SigningKey::ed25519(&kid, seed).public_jwk();
+        if derived.x != stored.x || derived.kty != stored.kty {
+            return Err(KeyError::Corrupt(kid));
+        }
+        keys.push(stored);
     }
     Ok(Jwks { keys })
 }

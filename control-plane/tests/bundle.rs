@@ -423,3 +423,82 @@ both_backends!(
     bundles_are_signed_by_a_rotatable_key_of_their_own,
     bundle_signing
 );
+
+/// Swaps the public part of `table`'s next key for `planted` (as someone who can write the
+/// database but does not hold the master key could); returns the kid and the original.
+async fn plant(
+    app: &TestApp,
+    table: &str,
+    planted: &portcullis_authz::jwk::Jwk,
+) -> (String, String) {
+    let (kid, original): (String, String) = sqlx::query_as(&format!(
+        "SELECT kid, public_jwk FROM {table} WHERE state = 'next'"
+    ))
+    .fetch_one(&app.state.db().pool)
+    .await
+    .unwrap();
+    let mut planted = planted.clone();
+    planted.kid = Some(kid.clone());
+    sqlx::query(&format!(
+        "UPDATE {table} SET public_jwk = $1 WHERE kid = $2"
+    ))
+    .bind(serde_json::to_string(&planted).unwrap())
+    .bind(&kid)
+    .execute(&app.state.db().pool)
+    .await
+    .unwrap();
+    (kid, original)
+}
+
+async fn planted_keys(db: &TestDb) {
+    use portcullis_authz::issue::SigningKey;
+    let app = TestApp::start(config(db, &[])).await;
+    let attacker = SigningKey::ed25519("attacker", [66; 32]).public_jwk();
+    let attacker_x = attacker.x.clone().unwrap();
+    let before = app.send(bundle_call()).await;
+    assert_eq!(before.status, StatusCode::OK);
+
+    // A token key: the next bundle would trust tokens the attacker signs.
+    plant(&app, "signing_keys", &attacker).await;
+    let mut tx = app.state.db().pool.begin().await.unwrap();
+    portcullis_control_plane::bundle::bump(&mut tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        app.state.refresh().await.is_err(),
+        "a bundle with a planted token key was assembled"
+    );
+    let served = app.send(bundle_call()).await;
+    assert!(
+        !served.text.contains(&attacker_x),
+        "the planted key reached the edge"
+    );
+    assert_eq!(
+        served.header("etag"),
+        before.header("etag"),
+        "the last good bundle stays"
+    );
+    let jwks = app.get("/.well-known/jwks.json").await;
+    assert!(
+        !jwks.text.contains(&attacker_x),
+        "the planted key is published"
+    );
+
+    // A bundle key: operators would pin the attacker's key.
+    plant(&app, "bundle_signing_keys", &attacker).await;
+    let admin = app.admin_token().await;
+    let pins = app
+        .send(Call::new(Method::GET, "/admin/v1/keys/bundle").bearer(&admin))
+        .await;
+    assert!(
+        !pins.status.is_success() && !pins.text.contains(&attacker_x),
+        "the planted bundle key is offered for pinning: {} {}",
+        pins.status,
+        pins.text
+    );
+}
+both_backends!(
+    a_public_key_planted_in_the_database_is_refused,
+    planted_keys
+);

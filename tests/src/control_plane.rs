@@ -261,7 +261,9 @@ impl ControlPlane {
         let db = portcullis_control_plane::db::connect(&self.database_url)
             .await
             .unwrap_or_else(|e| panic!("db: {e}"));
-        let pins = portcullis_control_plane::bundle_keys::pins(&db.pool)
+        let master = portcullis_control_plane::secrets::MasterKey::from_base64(MASTER_KEY)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let pins = portcullis_control_plane::bundle_keys::pins(&db.pool, &master)
             .await
             .unwrap_or_else(|e| panic!("bundle pins: {e}"));
         db.pool.close().await;

@@ -771,7 +771,7 @@ pub async fn rotate_keys(
 /// and the next key, the `bundle_signing_keys` of the filter configuration).
 async fn bundle_keys_view(state: &AppState) -> Result<Value, ApiError> {
     let pool = &state.db().pool;
-    let pins = crate::bundle_keys::pins(pool).await?;
+    let pins = crate::bundle_keys::pins(pool, state.master()).await?;
     Ok(json!({"keys": crate::bundle_keys::list(pool).await?, "pins": pins.keys}))
 }
 

@@ -40,7 +40,7 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
 
 /// `GET /.well-known/jwks.json`: the published keys, public parts only.
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let jwks = crate::keys::jwks(&state.db().pool).await?;
+    let jwks = crate::keys::jwks(&state.db().pool, state.master()).await?;
     let mut response = Json(jwks).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
