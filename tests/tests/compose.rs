@@ -194,6 +194,30 @@ fn compose_matches_the_repository() {
     })
     .unwrap();
     assert!(config.database_url.contains("@postgres:5432/"));
+    // The service runs as the insert-only role; the owner migrates and grants first.
+    assert!(
+        config.database_url.starts_with("postgres://portcullis_app:"),
+        "the control plane runs as the database owner: {}",
+        config.database_url
+    );
+    let migrate = environment("migrate");
+    assert!(
+        migrate
+            .iter()
+            .any(|(k, v)| k == "DATABASE_URL" && v.starts_with("postgres://portcullis:")),
+        "migrate does not run as the owner: {migrate:?}"
+    );
+    let grant = service_block(&text, "grant");
+    assert!(
+        grant.contains("/sql/postgres-audit-insert-only.sql")
+            && grant.contains("./control-plane/sql:/sql:ro")
+            && grant.contains("condition: service_completed_successfully"),
+        "grant does not apply the insert-only role after migrate: {grant}"
+    );
+    assert!(
+        service_block(&text, "control-plane").contains("grant:"),
+        "the control plane starts before its role is granted"
+    );
     // Redis needs its password, from the operator's environment, never from a committed file.
     let redis = service_block(&text, "redis");
     assert!(
