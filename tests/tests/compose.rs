@@ -196,7 +196,9 @@ fn compose_matches_the_repository() {
     assert!(config.database_url.contains("@postgres:5432/"));
     // The service runs as the insert-only role; the owner migrates and grants first.
     assert!(
-        config.database_url.starts_with("postgres://portcullis_app:"),
+        config
+            .database_url
+            .starts_with("postgres://portcullis_app:"),
         "the control plane runs as the database owner: {}",
         config.database_url
     );
