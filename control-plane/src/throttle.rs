@@ -194,6 +194,7 @@ fn account_key(account: &str) -> String {
 }
 
 /// Redis keys of one attempt.
+#[derive(Debug)]
 struct Keys {
     pair: String,
     ip: String,
@@ -225,6 +226,8 @@ pub struct Attempt<'a> {
     /// Whether a token was taken from the account bucket (given back on success).
     charged: bool,
     turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// Its Redis keys, made once (with Redis only).
+    keys: Option<Keys>,
 }
 
 impl Drop for Attempt<'_> {
@@ -260,10 +263,12 @@ impl Throttle {
     /// `Err(retry_after_seconds)`. Refusals are answered before the queue, so a flood of refused
     /// attempts cannot hold it against the owner.
     pub async fn start(&self, account: &str, ip: &str, now: i64) -> Result<Attempt<'_>, i64> {
+        let group = address_group(ip);
         let mut attempt = Attempt {
             throttle: self,
+            keys: self.redis.as_ref().map(|_| Keys::new(account, &group)),
             account: account.to_owned(),
-            group: address_group(ip),
+            group,
             charged: false,
             turn: None,
         };
@@ -291,10 +296,10 @@ impl Throttle {
     /// no failures at all.
     async fn counts(&self, attempt: &Attempt<'_>, now: i64) -> Counts {
         let local = self.local_counts(attempt, now);
-        let Some(redis) = &self.redis else {
+        let (Some(redis), Some(keys)) = (&self.redis, &attempt.keys) else {
             return local;
         };
-        match shared_counts(redis, &Keys::new(&attempt.account, &attempt.group), now).await {
+        match shared_counts(redis, keys, now).await {
             Ok(shared) => stricter(local, shared, now),
             Err(error) => {
                 warn(&error);
@@ -330,8 +335,7 @@ impl Throttle {
             }
             taken
         };
-        if let Some(redis) = &self.redis {
-            let keys = Keys::new(&attempt.account, &attempt.group);
+        if let (Some(redis), Some(keys)) = (&self.redis, &attempt.keys) {
             let shared: Result<i64, RedisError> = invoke(
                 redis,
                 &SCRIPTS.take_token,
@@ -454,8 +458,7 @@ impl Attempt<'_> {
                 .add(now, HOUR);
             local.prune(now);
         }
-        if let Some(redis) = &throttle.redis {
-            let keys = Keys::new(&self.account, &self.group);
+        if let (Some(redis), Some(keys)) = (&throttle.redis, &self.keys) {
             let shared: Result<(), RedisError> =
                 invoke(redis, &SCRIPTS.failed, &[&keys.pair, &keys.ip], &[now]).await;
             if let Err(error) = shared {
@@ -478,8 +481,7 @@ impl Attempt<'_> {
             }
             local.known.insert(pair_key, now);
         }
-        if let Some(redis) = &throttle.redis {
-            let keys = Keys::new(&self.account, &self.group);
+        if let (Some(redis), Some(keys)) = (&throttle.redis, &self.keys) {
             let refund = if self.charged { ACCOUNT_EMISSION } else { 0 };
             let shared: Result<(), RedisError> = invoke(
                 redis,
@@ -503,8 +505,7 @@ impl Attempt<'_> {
                 .get(&self.account)
                 .is_none_or(|w| !w.live(now, OTP_WINDOW) || w.failures < OTP_FAILURES)
         });
-        if let Some(redis) = &self.throttle.redis {
-            let keys = Keys::new(&self.account, &self.group);
+        if let (Some(redis), Some(keys)) = (&self.throttle.redis, &self.keys) {
             let shared: Result<Option<u32>, RedisError> = redis
                 .run(|mut c| {
                     let get = redis::cmd("GET").arg(&keys.otp).clone();
@@ -528,8 +529,7 @@ impl Attempt<'_> {
                 .or_default()
                 .add(now, OTP_WINDOW);
         }
-        if let Some(redis) = &self.throttle.redis {
-            let keys = Keys::new(&self.account, &self.group);
+        if let (Some(redis), Some(keys)) = (&self.throttle.redis, &self.keys) {
             let shared: Result<(), RedisError> =
                 invoke(redis, &SCRIPTS.otp_failed, &[&keys.otp], &[OTP_WINDOW]).await;
             if let Err(error) = shared {

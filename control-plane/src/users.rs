@@ -327,6 +327,25 @@ pub async fn set_disabled(
     Ok(())
 }
 
+/// Claims TOTP step `step` for the user: only a step later than the last accepted one is
+/// claimed, in one conditional `UPDATE`, so each code passes once even under races. Whether it
+/// was claimed.
+pub async fn claim_totp_step<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
+    id: &str,
+    step: i64,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+    )
+    .bind(step)
+    .bind(id)
+    .execute(executor)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
 /// Replaces the password hash.
 pub async fn set_password_hash(
     tx: &mut Transaction<'static, Any>,

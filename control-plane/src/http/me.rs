@@ -104,19 +104,8 @@ async fn reauthenticate(
             }
             _ => None,
         };
-        // Each step once, even under races.
         let claimed = match step {
-            Some(step) => {
-                sqlx::query(
-                    "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
-                )
-                .bind(step)
-                .bind(user_id)
-                .execute(&state.db().pool)
-                .await?
-                .rows_affected()
-                    == 1
-            }
+            Some(step) => users::claim_totp_step(&state.db().pool, user_id, step).await?,
             None => false,
         };
         if !claimed {
@@ -126,6 +115,34 @@ async fn reauthenticate(
     }
     attempt.succeeded(now).await;
     Ok(record)
+}
+
+/// Finishes a change to the user's credentials in `tx`: every session but `current` ends (their
+/// access tokens revoked at the edge), `action` is audited with the count, and the bundle moves.
+/// Returns how many sessions ended.
+async fn end_other_sessions(
+    mut tx: sqlx::Transaction<'static, sqlx::Any>,
+    state: &AppState,
+    origin: &Origin,
+    user_id: &str,
+    current: Option<&str>,
+    action: &str,
+) -> Result<usize, ApiError> {
+    let longest = state.config().lifetimes.longest_access();
+    let ended = sessions::end_others(&mut tx, user_id, current, longest).await?;
+    crate::bundle::bump(&mut tx).await?;
+    record(
+        &mut tx,
+        state.master(),
+        origin,
+        user_id,
+        action,
+        json!({"sessions_ended": ended}),
+    )
+    .await?;
+    tx.commit().await?;
+    state.republish().await?;
+    Ok(ended)
 }
 
 async fn record(
@@ -234,22 +251,17 @@ pub async fn change_password(
     crate::passwords::check_policy(&body.new_password)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let hash = state.hasher().hash(&body.new_password).await?;
-    let longest = state.config().lifetimes.longest_access();
     let mut tx = state.db().pool.begin().await?;
     users::set_password_hash(&mut tx, &user_id, &hash).await?;
-    let ended = sessions::end_others(&mut tx, &user_id, current.as_deref(), longest).await?;
-    crate::bundle::bump(&mut tx).await?;
-    record(
-        &mut tx,
-        state.master(),
+    let ended = end_other_sessions(
+        tx,
+        &state,
         &origin,
         &user_id,
+        current.as_deref(),
         "password.changed",
-        json!({"sessions_ended": ended}),
     )
     .await?;
-    tx.commit().await?;
-    state.republish().await?;
     Ok(Json(json!({"sessions_ended": ended})))
 }
 
@@ -373,20 +385,15 @@ pub async fn remove_totp(
         .bind(&user_id)
         .execute(&mut *tx)
         .await?;
-    let longest = state.config().lifetimes.longest_access();
-    let ended = sessions::end_others(&mut tx, &user_id, current.as_deref(), longest).await?;
-    crate::bundle::bump(&mut tx).await?;
-    record(
-        &mut tx,
-        state.master(),
+    let ended = end_other_sessions(
+        tx,
+        &state,
         &origin,
         &user_id,
+        current.as_deref(),
         "mfa.removed",
-        json!({"sessions_ended": ended}),
     )
     .await?;
-    tx.commit().await?;
-    state.republish().await?;
     Ok(Json(
         json!({"totp_enabled": false, "sessions_ended": ended}),
     ))

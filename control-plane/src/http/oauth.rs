@@ -282,16 +282,7 @@ async fn password(
     let lifetimes = &state.config().lifetimes;
     let mut tx = state.db().pool.begin().await?;
     if let Some(step) = totp_step {
-        // Single use: only a later step than the last accepted one may pass, even under races.
-        let claimed = sqlx::query(
-            "UPDATE users SET totp_last_step = $1 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
-        )
-        .bind(step)
-        .bind(&user.user_id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if claimed == 0 {
+        if !users::claim_totp_step(&mut *tx, &user.user_id, step).await? {
             return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
         }
     }
