@@ -162,26 +162,8 @@ async fn code_for_changes(db: &TestDb) {
     let access = self_token(&app, &client, "uma", None).await;
     // A second session, opened before TOTP (so the test needs only two codes).
     self_token(&app, &client, "uma", None).await;
-    let enrol = app
-        .send(
-            Call::new(Method::POST, "/v1/me/totp")
-                .bearer(&access)
-                .json(&json!({"current_password": PASSWORD})),
-        )
-        .await
-        .json();
-    let key =
-        portcullis_control_plane::totp::decode_base32(enrol["secret"].as_str().unwrap()).unwrap();
-    let step = portcullis_control_plane::now() / 30;
+    let (key, step) = common::enrol_totp(&app, &access, PASSWORD).await;
     let code = |step: i64| portcullis_control_plane::totp::code(&key, step);
-    let confirm = app
-        .send(
-            Call::new(Method::POST, "/v1/me/totp/confirm")
-                .bearer(&access)
-                .json(&json!({"code": code(step)})),
-        )
-        .await;
-    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.text);
 
     let before = credentials(&app, "uma").await;
     for body in [

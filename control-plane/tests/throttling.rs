@@ -7,7 +7,6 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{config, Call, Reply, TestApp, TestDb};
-use serde_json::json;
 use sqlx::Row as _;
 
 /// One password-grant attempt from `ip`.
@@ -117,26 +116,9 @@ async fn enrol_totp(app: &TestApp, client: &(String, String), username: &str) ->
         )
         .await;
     let access = common::access_token(&login);
-    let enrol = app
-        .send(
-            Call::new(Method::POST, "/v1/me/totp")
-                .bearer(&access)
-                .json(&json!({"current_password": "correct horse battery"})),
-        )
+    common::enrol_totp(app, &access, "correct horse battery")
         .await
-        .json();
-    let key =
-        portcullis_control_plane::totp::decode_base32(enrol["secret"].as_str().unwrap()).unwrap();
-    let step = portcullis_control_plane::now() / 30;
-    let confirm = app
-        .send(
-            Call::new(Method::POST, "/v1/me/totp/confirm")
-                .bearer(&access)
-                .json(&json!({"code": portcullis_control_plane::totp::code(&key, step)})),
-        )
-        .await;
-    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.text);
-    key
+        .0
 }
 
 /// `detail.code` of every `mfa.failed` audit row, oldest first.

@@ -464,3 +464,30 @@ pub async fn totp_code_after(key: &[u8], last_step: i64) -> (String, i64) {
     }
     (portcullis_control_plane::totp::code(key, step), step)
 }
+
+/// Enrols TOTP through `/v1/me` with a user's control-plane `access` token and `password`
+/// (start, then confirm with the current step); the key and that step.
+pub async fn enrol_totp(app: &TestApp, access: &str, password: &str) -> (Vec<u8>, i64) {
+    let enrol = app
+        .send(
+            Call::new(Method::POST, "/v1/me/totp")
+                .bearer(access)
+                .json(&serde_json::json!({"current_password": password})),
+        )
+        .await;
+    assert_eq!(enrol.status, StatusCode::OK, "{}", enrol.text);
+    let secret = enrol.json()["secret"].as_str().unwrap().to_owned();
+    let key = portcullis_control_plane::totp::decode_base32(&secret).unwrap();
+    let step = portcullis_control_plane::now() / 30;
+    let confirm = app
+        .send(
+            Call::new(Method::POST, "/v1/me/totp/confirm")
+                .bearer(access)
+                .json(
+                    &serde_json::json!({"code": portcullis_control_plane::totp::code(&key, step)}),
+                ),
+        )
+        .await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.text);
+    (key, step)
+}
