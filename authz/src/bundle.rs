@@ -1,12 +1,20 @@
 //! The bundle the control plane serves at `GET /plugin/v1/bundle`, and the validated snapshot the
 //! filter decides with. A snapshot exists only if every part parsed and validated, so swapping
 //! snapshots is all-or-nothing.
+//!
+//! Compiling the policy part (schema, policies, entities) is the expensive step of reading a
+//! bundle, and most new bundles change only revocations or keys: a logout must not make the
+//! control plane and every Envoy worker recompile Cedar. So a snapshot remembers a digest of the
+//! policy part it was built from, and [`Snapshot::from_bundle_after`] shares the previous
+//! snapshot's engine when the digest is the same.
 
 use crate::claims::ClaimRules;
 use crate::jwk::{JwkError, Jwks, KeySet};
 use crate::policy::{PolicyEngine, PolicyError};
 use crate::revocation::{RevocationEntry, RevocationError, Revocations};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::sync::Arc;
 
 /// Largest bundle accepted, in bytes.
 pub const MAX_BUNDLE_BYTES: usize = 16 * 1024 * 1024;
@@ -70,25 +78,58 @@ pub struct Snapshot {
     pub issuer: String,
     /// Accepted audiences.
     pub audiences: Vec<String>,
-    /// Policies, schema and entities.
-    pub engine: PolicyEngine,
+    /// Policies, schema and entities, shared with the snapshot before when they did not change.
+    pub engine: Arc<PolicyEngine>,
+    /// SHA-256 over the schema, policies and entities `engine` was built from.
+    pub policy_digest: [u8; 32],
     /// Revocations.
     pub revocations: Revocations,
+}
+
+/// The digest that tells whether two bundles carry the same policy part: each part
+/// length-prefixed, so no two different parts hash alike by moving bytes between them.
+fn policy_digest(bundle: &Bundle) -> [u8; 32] {
+    let entities = serde_json::to_vec(&bundle.entities).unwrap_or_default();
+    let mut hasher = Sha256::new();
+    for part in [
+        bundle.schema.as_bytes(),
+        bundle.policies.as_bytes(),
+        &entities,
+    ] {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hasher.finalize().into()
 }
 
 impl Snapshot {
     /// Parses and validates a bundle document.
     pub fn from_json(bytes: &[u8]) -> Result<Self, BundleError> {
+        Self::from_json_after(bytes, None)
+    }
+
+    /// Parses and validates a bundle document that follows `previous`, whose compiled policies
+    /// are reused when the policy part is unchanged.
+    pub fn from_json_after(bytes: &[u8], previous: Option<&Snapshot>) -> Result<Self, BundleError> {
         if bytes.len() > MAX_BUNDLE_BYTES {
             return Err(BundleError::TooLarge);
         }
         let bundle: Bundle =
             serde_json::from_slice(bytes).map_err(|e| BundleError::Json(e.to_string()))?;
-        Self::from_bundle(&bundle)
+        Self::from_bundle_after(&bundle, previous)
     }
 
     /// Validates a parsed bundle.
     pub fn from_bundle(bundle: &Bundle) -> Result<Self, BundleError> {
+        Self::from_bundle_after(bundle, None)
+    }
+
+    /// Validates a parsed bundle that follows `previous`, sharing its engine when the schema,
+    /// policies and entities are the same (everything else is validated anew).
+    pub fn from_bundle_after(
+        bundle: &Bundle,
+        previous: Option<&Snapshot>,
+    ) -> Result<Self, BundleError> {
         if bundle.issuer.is_empty() || bundle.audiences.iter().all(String::is_empty) {
             return Err(BundleError::MissingIssuerOrAudience);
         }
@@ -96,9 +137,19 @@ impl Snapshot {
         if keys.is_empty() {
             return Err(BundleError::NoUsableKey);
         }
+        let policy_digest = policy_digest(bundle);
+        let engine = match previous {
+            Some(previous) if previous.policy_digest == policy_digest => previous.engine.clone(),
+            _ => Arc::new(PolicyEngine::new(
+                &bundle.schema,
+                &bundle.policies,
+                &bundle.entities,
+            )?),
+        };
         Ok(Snapshot {
             version: bundle.version,
-            engine: PolicyEngine::new(&bundle.schema, &bundle.policies, &bundle.entities)?,
+            engine,
+            policy_digest,
             revocations: Revocations::from_entries(&bundle.revoked)?,
             keys,
             rejected_keys,

@@ -101,11 +101,24 @@ pub enum AssembleError {
     Invalid(String),
 }
 
-/// Reads everything and builds the published state at the current version.
+impl Published {
+    /// Whether this state compiled its policies rather than sharing them with `before`.
+    pub fn compiled_after(&self, before: &Published) -> bool {
+        match (&self.served, &before.served) {
+            (Some(now), Some(then)) => !Arc::ptr_eq(&now.snapshot.engine, &then.snapshot.engine),
+            (now, _) => now.is_some(),
+        }
+    }
+}
+
+/// Reads everything and builds the published state at the current version. The policies of
+/// `previous` are reused when the policy set in force is unchanged (a revocation, a key), so
+/// only a new policy version is compiled.
 pub async fn assemble(
     pool: &AnyPool,
     config: &Config,
     master: &crate::secrets::MasterKey,
+    previous: Option<&Published>,
 ) -> Result<Published, AssembleError> {
     let version = current_version(pool).await?;
     let signer = match crate::keys::active(pool, master).await {
@@ -132,7 +145,10 @@ pub async fn assemble(
                 entities: set.entities,
                 revoked,
             };
-            let snapshot = Snapshot::from_bundle(&bundle)
+            let before = previous
+                .and_then(|p| p.served.as_ref())
+                .map(|served| served.snapshot.as_ref());
+            let snapshot = Snapshot::from_bundle_after(&bundle, before)
                 .map_err(|e| AssembleError::Invalid(e.to_string()))?;
             let body =
                 serde_json::to_vec(&bundle).map_err(|e| AssembleError::Invalid(e.to_string()))?;

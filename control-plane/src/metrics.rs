@@ -1,5 +1,5 @@
 //! Prometheus metrics kept in atomics: tokens issued by grant, login failures, lockouts and
-//! token endpoint latency.
+//! token endpoint latency, policy compilations.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +58,7 @@ pub struct Metrics {
     login_failures: AtomicU64,
     throttled: AtomicU64,
     refresh_reuse: AtomicU64,
+    policy_compilations: AtomicU64,
 }
 
 fn grant_index(grant: &str) -> Option<usize> {
@@ -88,6 +89,11 @@ impl Metrics {
         self.refresh_reuse.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts a compilation of the policy set in force (a new policy version, not a revocation).
+    pub fn policy_compiled(&self) {
+        self.policy_compilations.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self, bundle_version: i64) -> String {
         let mut out = String::new();
@@ -111,6 +117,10 @@ impl Metrics {
             ("portcullis_login_failures_total", &self.login_failures),
             ("portcullis_login_throttled_total", &self.throttled),
             ("portcullis_refresh_reuse_total", &self.refresh_reuse),
+            (
+                "portcullis_policy_compilations_total",
+                &self.policy_compilations,
+            ),
         ] {
             let _ = writeln!(
                 out,

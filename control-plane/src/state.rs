@@ -43,7 +43,11 @@ struct Inner {
 impl AppState {
     /// Builds the state and publishes the current bundle.
     pub async fn new(db: Db, config: Config, master: MasterKey) -> Result<Self, AssembleError> {
-        let published = assemble(&db.pool, &config, &master).await?;
+        let published = assemble(&db.pool, &config, &master, None).await?;
+        let metrics = Metrics::default();
+        if published.served.is_some() {
+            metrics.policy_compiled();
+        }
         let concurrency = std::thread::available_parallelism().map_or(2, |n| n.get());
         let hasher = Hasher::new(concurrency).map_err(|e| AssembleError::Invalid(e.to_string()))?;
         let (sender, _) = watch::channel(Arc::new(published));
@@ -61,7 +65,7 @@ impl AppState {
                 config,
                 master,
                 hasher,
-                metrics: Metrics::default(),
+                metrics,
                 throttle,
                 revocations: crate::rate::Limiter::new(REVOKE_BURST, REVOKE_PER_SECOND),
                 redis,
@@ -146,9 +150,18 @@ impl AppState {
         if version <= self.published().version {
             return Ok(false);
         }
-        let published =
-            assemble(&self.inner.db.pool, &self.inner.config, &self.inner.master).await?;
-        if published.version > self.published().version {
+        let before = self.published();
+        let published = assemble(
+            &self.inner.db.pool,
+            &self.inner.config,
+            &self.inner.master,
+            Some(&before),
+        )
+        .await?;
+        if published.version > before.version {
+            if published.compiled_after(&before) {
+                self.inner.metrics.policy_compiled();
+            }
             self.inner.published.send_replace(Arc::new(published));
             return Ok(true);
         }

@@ -502,3 +502,87 @@ both_backends!(
     a_public_key_planted_in_the_database_is_refused,
     planted_keys
 );
+
+fn policy_compilations(metrics: &str) -> u64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("portcullis_policy_compilations_total "))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or_else(|| panic!("no compilation counter in:\n{metrics}"))
+}
+
+/// A revocation changes the bundle every edge follows but not its policies: the control plane
+/// publishes it without compiling Cedar again; only a new policy version is compiled.
+async fn revocations_reuse_policies(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let compiled_at_start = policy_compilations(&app.get("/metrics").await.text);
+    assert_eq!(
+        compiled_at_start, 1,
+        "the policies in force compile once at start"
+    );
+    let first = Snapshot::from_json(app.send(bundle_call()).await.text.as_bytes()).unwrap();
+    let (id, secret) = app.client("svc", "a", &["client_credentials"]).await;
+    for _ in 0..3 {
+        let token = common::access_token(&app.cc_token(&id, &secret, None).await);
+        let revoked = app
+            .send(
+                Call::new(Method::POST, "/oauth2/revoke")
+                    .basic(&id, &secret)
+                    .form(&[("token", &token)]),
+            )
+            .await;
+        assert_eq!(revoked.status, StatusCode::OK);
+    }
+    let after = Snapshot::from_json(app.send(bundle_call()).await.text.as_bytes()).unwrap();
+    assert!(
+        after.version > first.version,
+        "each revocation moved the bundle"
+    );
+    assert_eq!(
+        after.revocations.len(),
+        first.revocations.len() + 3,
+        "the revocations are in the bundle"
+    );
+    assert_eq!(
+        policy_compilations(&app.get("/metrics").await.text),
+        compiled_at_start,
+        "revocations must not compile the policies again"
+    );
+
+    let (admin_id, admin_secret) = app
+        .client("policy-admin", "admin:policies", &["client_credentials"])
+        .await;
+    let admin = common::access_token(&app.cc_token(&admin_id, &admin_secret, None).await);
+    let active = app
+        .send(Call::new(Method::GET, "/admin/v1/policies").bearer(&admin))
+        .await
+        .json();
+    let policies = format!(
+        "{}\n@id(\"never\")\nforbid (principal, action, resource) when {{ false }};\n",
+        active["policies"].as_str().unwrap()
+    );
+    let pushed = app
+        .send(
+            Call::new(Method::PUT, "/admin/v1/policies")
+                .bearer(&admin)
+                .json(&serde_json::json!({"schema": active["schema"],
+                    "entities": active["entities"], "policies": policies})),
+        )
+        .await;
+    assert!(pushed.status.is_success(), "{}", pushed.text);
+    assert_eq!(
+        policy_compilations(&app.get("/metrics").await.text),
+        compiled_at_start + 1,
+        "a new policy version is compiled once"
+    );
+    let newest = Snapshot::from_json(app.send(bundle_call()).await.text.as_bytes()).unwrap();
+    assert_eq!(
+        newest.engine.policy_count(),
+        after.engine.policy_count() + 1,
+        "the new policy is in the bundle"
+    );
+}
+both_backends!(
+    revocations_publish_without_compiling_the_policies_again,
+    revocations_reuse_policies
+);

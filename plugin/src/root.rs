@@ -72,6 +72,11 @@ impl Worker {
     fn version(&self) -> Option<u64> {
         self.gate.as_ref().map(|g| g.snapshot().version)
     }
+
+    /// Reads a bundle after the one in force, reusing its compiled policies when unchanged.
+    fn read_bundle(&self, bytes: &[u8]) -> Result<Snapshot, portcullis_authz::bundle::BundleError> {
+        Snapshot::from_json_after(bytes, self.gate.as_ref().map(|g| g.snapshot().as_ref()))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +174,7 @@ impl PortcullisRoot {
             refuse_signature(worker, "shared bundle", &e);
             return published;
         }
-        match Snapshot::from_json(&bytes) {
+        match worker.read_bundle(&bytes) {
             Ok(snapshot) if worker.version().is_none_or(|v| v < snapshot.version) => {
                 worker.install(snapshot)
             }
@@ -279,7 +284,7 @@ impl PortcullisRoot {
                     refuse_signature(worker, "bundle", &e);
                     return false;
                 }
-                match Snapshot::from_json(&body) {
+                match worker.read_bundle(&body) {
                     Ok(snapshot) => {
                         let Some(at_ms) =
                             freshness(worker, header(FRESHNESS_HEADER), snapshot.version, now_ms)
