@@ -1,5 +1,6 @@
 -- The service's own Postgres role, which may append to the audit log but never change or delete
--- a row of it. Run once as the database owner, after `portcullis migrate` (with the owner's
+-- a row of it (it may blank a row's client address, for an erasure; a changed address breaks the
+-- chain). Run once as the database owner, after `portcullis migrate` (with the owner's
 -- DATABASE_URL) has created the tables:
 --
 --   psql "$OWNER_DATABASE_URL" -f control-plane/sql/postgres-audit-insert-only.sql
@@ -12,5 +13,7 @@ DO $$ BEGIN CREATE ROLE portcullis_app LOGIN; EXCEPTION WHEN duplicate_object TH
 GRANT USAGE ON SCHEMA public TO portcullis_app;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO portcullis_app;
 REVOKE UPDATE, DELETE, TRUNCATE ON audit_log FROM portcullis_app;
+-- Only to erase a person's addresses (the chain covers their pseudonyms, not the addresses).
+GRANT UPDATE (client_ip) ON audit_log TO portcullis_app;
 REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON schema_migrations FROM portcullis_app;
 REVOKE CREATE ON SCHEMA public FROM PUBLIC;

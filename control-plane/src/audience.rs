@@ -12,6 +12,10 @@
 //! any edge scope is for the edge (all edge audiences, as before there were two sides), and one
 //! with only control-plane scopes is for the control plane. A client may ask only for a side it
 //! holds a scope of.
+//!
+//! A refresh token is bound to the audiences of the grant that opened its session (RFC 8707
+//! §2.2: the refreshed token may be for those resources only). Without `resource` a refresh
+//! gets a token for all of them; with one outside them it is refused.
 
 use crate::config::Config;
 
@@ -48,6 +52,9 @@ pub enum TargetError {
     /// The client holds no scope for that audience.
     #[error("this client holds no scope for resource `{0}`")]
     NotAllowed(String),
+    /// A refresh asked for an audience its grant was not for.
+    #[error("resource `{0}` was not granted to this refresh token")]
+    NotGranted(String),
 }
 
 /// The side `scope` belongs to.
@@ -102,6 +109,50 @@ pub fn target(
     }
     let scopes = scopes.into_iter().filter(|s| side_of(s) == side).collect();
     Ok(Target { audiences, scopes })
+}
+
+/// The target of a refresh of a session whose grant was for `bound` (space separated; empty for
+/// a session older than the binding, which is judged like a new grant).
+pub fn refreshed(
+    config: &Config,
+    resource: Option<&str>,
+    bound: &str,
+    held: &[String],
+    scopes: Vec<String>,
+) -> Result<Target, TargetError> {
+    let bound: Vec<String> = bound.split_whitespace().map(str::to_owned).collect();
+    let Some(first) = bound.first() else {
+        return target(config, resource, held, scopes);
+    };
+    match resource {
+        Some(r) if !bound.iter().any(|b| b == r) => {
+            Err(TargetError::NotGranted(r.chars().take(128).collect()))
+        }
+        Some(r) => target(config, Some(r), held, scopes),
+        None => {
+            let mut whole = target(config, Some(first), held, scopes)?;
+            // Only audiences the server still issues for: one removed from the configuration
+            // since login is not granted again.
+            let known = audiences_of(config, side_of_audience(config, first));
+            whole.audiences = bound
+                .iter()
+                .filter(|b| known.contains(b))
+                .cloned()
+                .collect();
+            if whole.audiences.is_empty() {
+                return Err(TargetError::NotGranted(first.chars().take(128).collect()));
+            }
+            Ok(whole)
+        }
+    }
+}
+
+fn side_of_audience(config: &Config, audience: &str) -> Side {
+    if audience == config.control_plane_audience {
+        Side::ControlPlane
+    } else {
+        Side::Edge
+    }
 }
 
 /// Every audience of `side`.

@@ -9,6 +9,13 @@
 //! from the master key, written to the service log and, as an `audit.checkpoint` row, to the event
 //! stream, both outside the database. `portcullis audit verify --checkpoint` compares the chain
 //! with one. Rows never hold secrets; callers pass identifiers only.
+//!
+//! A row's client address is personal data that an erasure must be able to remove, yet a chained
+//! row cannot change. So the chain covers the address's pseudonym (a keyed hash, stored beside
+//! it), not the address: [`erase_addresses`] blanks the addresses of one principal's rows and
+//! the chain still verifies, while an address changed to another one no longer matches its
+//! pseudonym and breaks verification. Rows written before pseudonyms existed (an empty
+//! pseudonym) are chained over the address itself and keep it.
 
 use crate::secrets::{hex, MasterKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -57,8 +64,10 @@ pub struct Record {
     pub target: String,
     /// Outcome.
     pub outcome: String,
-    /// Client IP.
+    /// Client IP (empty once erased).
     pub client_ip: String,
+    /// The client IP's keyed pseudonym, which the chain covers (empty on rows older than it).
+    pub client_ip_pseudonym: String,
     /// Request id.
     pub request_id: String,
     /// Details (JSON text).
@@ -71,6 +80,11 @@ pub struct Record {
 
 /// The fields a row's hash covers, each length-prefixed so that no two rows share an input.
 fn chain_input(prev: &str, record: &Record) -> Vec<u8> {
+    let address = if record.client_ip_pseudonym.is_empty() {
+        record.client_ip.clone()
+    } else {
+        format!("pseudonym:{}", record.client_ip_pseudonym)
+    };
     let mut input = Vec::new();
     for field in [
         prev,
@@ -80,7 +94,7 @@ fn chain_input(prev: &str, record: &Record) -> Vec<u8> {
         &record.action,
         &record.target,
         &record.outcome,
-        &record.client_ip,
+        &address,
         &record.request_id,
         &record.detail,
     ] {
@@ -141,6 +155,7 @@ pub async fn append_many(
             target: event.target.to_owned(),
             outcome: event.outcome.to_owned(),
             client_ip: origin.client_ip.clone(),
+            client_ip_pseudonym: master.address_pseudonym(&origin.client_ip),
             request_id: origin.request_id.clone(),
             detail: event.detail.to_string(),
             prev_hash: prev.clone(),
@@ -152,12 +167,12 @@ pub async fn append_many(
     }
     let placeholders: Vec<String> = (0..records.len())
         .map(|row| {
-            let cells: Vec<String> = (1..=11).map(|col| format!("${}", row * 11 + col)).collect();
+            let cells: Vec<String> = (1..=12).map(|col| format!("${}", row * 12 + col)).collect();
             format!("({})", cells.join(", "))
         })
         .collect();
     let sql = format!(
-        "INSERT INTO audit_log (seq, at, actor, action, target, outcome, client_ip, request_id, detail, prev_hash, hash) VALUES {}",
+        "INSERT INTO audit_log (seq, at, actor, action, target, outcome, client_ip, client_ip_pseudonym, request_id, detail, prev_hash, hash) VALUES {}",
         placeholders.join(", ")
     );
     let mut insert = sqlx::query(&sql);
@@ -170,6 +185,7 @@ pub async fn append_many(
             .bind(record.target.clone())
             .bind(record.outcome.clone())
             .bind(record.client_ip.clone())
+            .bind(record.client_ip_pseudonym.clone())
             .bind(record.request_id.clone())
             .bind(record.detail.clone())
             .bind(record.prev_hash.clone())
@@ -227,6 +243,7 @@ fn row_to_record(row: &sqlx::any::AnyRow) -> Result<Record, sqlx::Error> {
         target: row.try_get("target")?,
         outcome: row.try_get("outcome")?,
         client_ip: row.try_get("client_ip")?,
+        client_ip_pseudonym: row.try_get("client_ip_pseudonym")?,
         request_id: row.try_get("request_id")?,
         detail: row.try_get("detail")?,
         prev_hash: row.try_get("prev_hash")?,
@@ -234,8 +251,8 @@ fn row_to_record(row: &sqlx::any::AnyRow) -> Result<Record, sqlx::Error> {
     })
 }
 
-const COLUMNS: &str =
-    "seq, at, actor, action, target, outcome, client_ip, request_id, detail, prev_hash, hash";
+const COLUMNS: &str = "seq, at, actor, action, target, outcome, client_ip, client_ip_pseudonym, \
+     request_id, detail, prev_hash, hash";
 
 /// Lists rows matching `filter`, oldest first.
 pub async fn list(pool: &AnyPool, filter: &Filter) -> Result<Vec<Record>, sqlx::Error> {
@@ -310,6 +327,7 @@ fn db(error: sqlx::Error) -> ChainError {
 async fn walk(
     pool: &AnyPool,
     hash: impl Fn(&str, &Record) -> String,
+    address_matches: impl Fn(&Record) -> bool,
 ) -> Result<(i64, String), ChainError> {
     // Read before the head: an append moves both in one transaction, so a newest row above the
     // head read after it means the head was moved back.
@@ -345,7 +363,10 @@ async fn walk(
             if record.seq != expected {
                 return Err(ChainError::Missing(expected));
             }
-            if record.prev_hash != prev || hash(&prev, &record) != record.hash {
+            if record.prev_hash != prev
+                || hash(&prev, &record) != record.hash
+                || !address_matches(&record)
+            {
                 return Err(ChainError::Broken(record.seq));
             }
             prev = record.hash;
@@ -361,9 +382,37 @@ async fn walk(
 /// Verifies the keyed chain up to the head; returns the number of rows verified.
 pub async fn verify(pool: &AnyPool, master: &MasterKey) -> Result<i64, ChainError> {
     let key = master.audit_chain_key();
-    walk(pool, |prev, record| chain_hash(key, prev, record))
-        .await
-        .map(|(seq, _)| seq)
+    walk(
+        pool,
+        |prev, record| chain_hash(key, prev, record),
+        |record| address_matches(master, record),
+    )
+    .await
+    .map(|(seq, _)| seq)
+}
+
+/// Whether a row's address is its pseudonym's (or erased, or from before pseudonyms).
+fn address_matches(master: &MasterKey, record: &Record) -> bool {
+    record.client_ip_pseudonym.is_empty()
+        || record.client_ip.is_empty()
+        || master.address_pseudonym(&record.client_ip) == record.client_ip_pseudonym
+}
+
+/// Erases the client addresses of every row whose actor or target is `subject` (a principal's
+/// erasure); their pseudonyms stay, so the chain verifies and rows from one address still
+/// correlate. Returns the rows erased.
+pub async fn erase_addresses(
+    tx: &mut Transaction<'static, Any>,
+    subject: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE audit_log SET client_ip = '' WHERE (actor = $1 OR target = $1) \
+         AND client_ip_pseudonym <> '' AND client_ip <> ''",
+    )
+    .bind(subject)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
 }
 
 /// Refuses to go on with a chain that is not keyed, unless it is empty (a new store, which is
@@ -407,7 +456,10 @@ pub async fn rekey(pool: &AnyPool, master: &MasterKey) -> Result<i64, ChainError
     if keyed == 1 || checkpoints.is_some() {
         return Err(ChainError::AlreadyKeyed);
     }
-    let (head_seq, old_head) = walk(pool, legacy_chain_hash).await?;
+    let (head_seq, old_head) = walk(pool, legacy_chain_hash, |record| {
+        address_matches(master, record)
+    })
+    .await?;
     let mut tx = pool.begin().await.map_err(db)?;
     let key = master.audit_chain_key();
     let mut prev = "0".repeat(64);

@@ -21,6 +21,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/0007_bundle_signing_keys.sql"),
     ),
+    (8, include_str!("../migrations/0008_session_audience.sql")),
+    (
+        9,
+        include_str!("../migrations/0009_audit_address_pseudonym.sql"),
+    ),
 ];
 
 /// Which database is behind the pool.

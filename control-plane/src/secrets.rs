@@ -87,6 +87,7 @@ pub struct MasterKey {
     refresh_token_key: [u8; 32],
     audit_chain_key: [u8; 32],
     audit_checkpoint_seed: [u8; 32],
+    audit_address_key: [u8; 32],
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -110,6 +111,7 @@ impl MasterKey {
             refresh_token_key: derive(&bytes, "portcullis refresh token v1"),
             audit_chain_key: derive(&bytes, "portcullis audit chain v1"),
             audit_checkpoint_seed: derive(&bytes, "portcullis audit checkpoint v1"),
+            audit_address_key: derive(&bytes, "portcullis audit address v1"),
         }
     }
 
@@ -158,6 +160,15 @@ impl MasterKey {
     /// The key the audit chain's HMACs are made with (never stored).
     pub fn audit_chain_key(&self) -> &[u8; 32] {
         &self.audit_chain_key
+    }
+
+    /// The pseudonym of a client address in the audit log: a keyed hash (128 bits, hex), the
+    /// same for the same address, that no one without the master key can compute or reverse.
+    pub fn address_pseudonym(&self, address: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.audit_address_key)
+            .expect("HMAC takes any key size");
+        mac.update(address.as_bytes());
+        hex(&mac.finalize().into_bytes()[..16])
     }
 
     /// The Ed25519 key audit checkpoints are signed with (derived, never stored).

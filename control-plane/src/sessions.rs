@@ -19,6 +19,9 @@ pub struct Session {
     pub scope: String,
     /// Authentication methods (space separated).
     pub amr: String,
+    /// The audiences its grant was for (space separated; empty for sessions older than the
+    /// binding): refreshed access tokens are for these only.
+    pub audience: String,
     /// Opened, epoch seconds.
     pub created_at: i64,
     /// Absolute expiry, epoch seconds.
@@ -36,34 +39,49 @@ pub enum SessionError {
     Secret(#[from] SecretError),
 }
 
+/// What a sign-in grants a new session.
+#[derive(Debug, Clone, Copy)]
+pub struct Opening<'a> {
+    /// The user.
+    pub user_id: &'a str,
+    /// The client signed in through.
+    pub client_id: &'a str,
+    /// Granted scopes (space separated).
+    pub scope: &'a str,
+    /// Authentication methods (space separated).
+    pub amr: &'a str,
+    /// The grant's audiences (space separated).
+    pub audience: &'a str,
+    /// Seconds until the session ends, however often it is refreshed.
+    pub lifetime: i64,
+}
+
 /// Opens a session and returns it with its first refresh token.
 pub async fn open(
     tx: &mut Transaction<'static, Any>,
     master: &MasterKey,
-    user_id: &str,
-    client_id: &str,
-    scope: &str,
-    amr: &str,
-    lifetime: i64,
+    opening: &Opening<'_>,
 ) -> Result<(Session, String), SessionError> {
     let now = crate::now();
     let session = Session {
         session_id: random_id()?,
-        user_id: user_id.to_owned(),
-        client_id: client_id.to_owned(),
-        scope: scope.to_owned(),
-        amr: amr.to_owned(),
+        user_id: opening.user_id.to_owned(),
+        client_id: opening.client_id.to_owned(),
+        scope: opening.scope.to_owned(),
+        amr: opening.amr.to_owned(),
+        audience: opening.audience.to_owned(),
         created_at: now,
-        expires_at: now + lifetime,
+        expires_at: now + opening.lifetime,
     };
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, client_id, scope, amr, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
+        "INSERT INTO sessions (id, user_id, client_id, scope, amr, audience, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
     )
     .bind(&session.session_id)
-    .bind(user_id)
-    .bind(client_id)
-    .bind(scope)
-    .bind(amr)
+    .bind(&session.user_id)
+    .bind(&session.client_id)
+    .bind(&session.scope)
+    .bind(&session.amr)
+    .bind(&session.audience)
     .bind(now)
     .bind(session.expires_at)
     .execute(&mut **tx)
@@ -110,6 +128,7 @@ fn session_from_row(row: &sqlx::any::AnyRow) -> Result<Session, sqlx::Error> {
         client_id: row.try_get("client_id")?,
         scope: row.try_get("scope")?,
         amr: row.try_get("amr")?,
+        audience: row.try_get("audience")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
     })
@@ -127,7 +146,7 @@ pub async fn rotate(
     let now = crate::now();
     let hash = master.keyed_hash(HashPurpose::RefreshToken, token);
     let row = sqlx::query(
-        "SELECT s.id, s.user_id, s.client_id, s.scope, s.amr, s.created_at, s.expires_at, s.revoked_at, r.used_at \
+        "SELECT s.id, s.user_id, s.client_id, s.scope, s.amr, s.audience, s.created_at, s.expires_at, s.revoked_at, r.used_at \
          FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.token_hash = $1",
     )
     .bind(&hash)
@@ -312,7 +331,7 @@ pub async fn end_for_client(
 /// Every session of a user, live or ended, oldest first (for a data export).
 pub async fn all_of_user(pool: &AnyPool, user_id: &str) -> Result<Vec<Session>, sqlx::Error> {
     sqlx::query(
-        "SELECT id, user_id, client_id, scope, amr, created_at, expires_at FROM sessions \
+        "SELECT id, user_id, client_id, scope, amr, audience, created_at, expires_at FROM sessions \
          WHERE user_id = $1 ORDER BY created_at, id",
     )
     .bind(user_id)
@@ -361,7 +380,7 @@ pub async fn by_refresh_token(
     token: &str,
 ) -> Result<Option<Session>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT s.id, s.user_id, s.client_id, s.scope, s.amr, s.created_at, s.expires_at FROM refresh_tokens r \
+        "SELECT s.id, s.user_id, s.client_id, s.scope, s.amr, s.audience, s.created_at, s.expires_at FROM refresh_tokens r \
          JOIN sessions s ON s.id = r.session_id \
          WHERE r.token_hash = $1 AND r.used_at IS NULL AND s.revoked_at IS NULL AND s.expires_at > $2",
     )
@@ -380,7 +399,7 @@ pub async fn live(
     tenant: Option<&str>,
 ) -> Result<Vec<Session>, sqlx::Error> {
     sqlx::query(
-        "SELECT id, user_id, client_id, scope, amr, created_at, expires_at FROM sessions \
+        "SELECT id, user_id, client_id, scope, amr, audience, created_at, expires_at FROM sessions \
          WHERE ($1 = '' OR user_id = $1) AND revoked_at IS NULL AND expires_at > $2 \
          AND ($3 = '' OR user_id IN (SELECT id FROM users WHERE tenant = $3)) ORDER BY created_at, id LIMIT 1000",
     )

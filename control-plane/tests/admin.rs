@@ -208,6 +208,20 @@ async fn user_lifecycle(db: &TestDb) {
         )
         .await;
     assert_eq!(relogin.json()["error"], "invalid_grant");
+    // A sign-in attempt from a known address, for the erasure below.
+    let attempt = app
+        .send(
+            Call::new(Method::POST, "/oauth2/token")
+                .basic(&web_id, &web_secret)
+                .client_ip("203.0.113.7")
+                .form(&[
+                    ("grant_type", "password"),
+                    ("username", "frank"),
+                    ("password", "not the password"),
+                ]),
+        )
+        .await;
+    assert_eq!(attempt.json()["error"], "invalid_grant");
     // Export, then delete: personal data gone, audit keeps the pseudonymous id.
     let export = app
         .send(call(
@@ -300,6 +314,29 @@ async fn user_lifecycle(db: &TestDb) {
         "audit must not keep the deleted user's name"
     );
     assert!(!audit.text.contains("correct horse"));
+    assert!(
+        !audit.text.contains("203.0.113.7"),
+        "erasure blanks the addresses of the user's audit rows"
+    );
+    let about_user: Vec<serde_json::Value> = audit
+        .text
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .filter(|row| row["target"] == format!("user:{user_id}").as_str())
+        .collect();
+    assert!(
+        about_user.iter().all(|row| row["client_ip_pseudonym"]
+            .as_str()
+            .is_some_and(|p| p.len() == 32)),
+        "the user's rows keep a pseudonym of their address: {about_user:?}"
+    );
+    assert_eq!(
+        portcullis_control_plane::audit::verify(&app.state.db().pool, app.state.master())
+            .await
+            .map(|rows| rows > 0),
+        Ok(true),
+        "the chain still verifies after the erasure"
+    );
     let filtered = app
         .send(call(Method::GET, "/admin/v1/audit?action=user.disabled"))
         .await

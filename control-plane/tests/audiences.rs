@@ -166,3 +166,112 @@ async fn self_service(db: &TestDb) {
     );
 }
 both_backends!(only_a_users_self_token_opens_v1_me, self_service);
+
+async fn refresh(
+    app: &TestApp,
+    client: (&str, &str),
+    token: &str,
+    extra: &[(&str, &str)],
+) -> Reply {
+    let mut form = vec![("grant_type", "refresh_token"), ("refresh_token", token)];
+    form.extend_from_slice(extra);
+    app.send(
+        Call::new(Method::POST, "/oauth2/token")
+            .basic(client.0, client.1)
+            .form(&form),
+    )
+    .await
+}
+
+fn refresh_token(reply: &Reply) -> String {
+    reply.json()["refresh_token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no refresh token: {}", reply.text))
+        .to_owned()
+}
+
+/// RFC 8707 §2.2: a refresh token gives access tokens only for the audiences of the grant that
+/// opened its session; another `resource` is `invalid_target` and the refresh token survives.
+async fn refresh_bound(db: &TestDb) {
+    let app = TestApp::start(config(
+        db,
+        &[("PORTCULLIS_AUDIENCES", "portcullis-edge orders")],
+    ))
+    .await;
+    app.user("sam", PASSWORD, &[], "api:items:read").await;
+    let (id, secret) = app
+        .client("web", "api:items:read self", &["password", "refresh_token"])
+        .await;
+    let client = (id.as_str(), secret.as_str());
+    let login = app
+        .login(client, "sam", PASSWORD, &[("resource", "orders")])
+        .await;
+    assert_eq!(
+        decode_claims(&access_token(&login))["aud"],
+        serde_json::json!(["orders"])
+    );
+
+    // Without resource: the grant's own audience, not every edge audience.
+    let same = refresh(&app, client, &refresh_token(&login), &[]).await;
+    assert_eq!(same.status, StatusCode::OK, "{}", same.text);
+    assert_eq!(
+        decode_claims(&access_token(&same))["aud"],
+        serde_json::json!(["orders"]),
+        "a refresh without resource keeps the grant's audience"
+    );
+    let current = refresh_token(&same);
+    for other in ["portcullis-edge", ISSUER] {
+        let refused = refresh(&app, client, &current, &[("resource", other)]).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.text);
+        assert_eq!(
+            refused.json()["error"],
+            "invalid_target",
+            "a refresh for {other} outside the grant: {}",
+            refused.text
+        );
+    }
+    let named = refresh(&app, client, &current, &[("resource", "orders")]).await;
+    assert_eq!(
+        named.status,
+        StatusCode::OK,
+        "the refused refreshes did not use up the refresh token: {}",
+        named.text
+    );
+
+    // A grant for the whole edge may be narrowed to one of its audiences on refresh.
+    let wide = app.login(client, "sam", PASSWORD, &[]).await;
+    assert_eq!(
+        decode_claims(&access_token(&wide))["aud"],
+        serde_json::json!(["portcullis-edge", "orders"])
+    );
+    let narrowed = refresh(
+        &app,
+        client,
+        &refresh_token(&wide),
+        &[("resource", "portcullis-edge")],
+    )
+    .await;
+    assert_eq!(
+        decode_claims(&access_token(&narrowed))["aud"],
+        serde_json::json!(["portcullis-edge"]),
+        "{}",
+        narrowed.text
+    );
+    let control_plane = refresh(
+        &app,
+        client,
+        &refresh_token(&narrowed),
+        &[("resource", ISSUER)],
+    )
+    .await;
+    assert_eq!(
+        control_plane.json()["error"],
+        "invalid_target",
+        "an edge grant never refreshes into a control-plane token: {}",
+        control_plane.text
+    );
+}
+both_backends!(
+    a_refresh_token_is_bound_to_the_audiences_of_its_grant,
+    refresh_bound
+);

@@ -26,7 +26,7 @@ async fn with_rows(db: &TestDb) -> TestApp {
 async fn rechain_unkeyed(app: &TestApp, keyed: i64) {
     let pool = &app.state.db().pool;
     let rows = sqlx::query(
-        "SELECT seq, at, actor, action, target, outcome, client_ip, request_id, detail FROM audit_log ORDER BY seq",
+        "SELECT seq, at, actor, action, target, outcome, client_ip, request_id, detail, client_ip_pseudonym FROM audit_log ORDER BY seq",
     )
     .fetch_all(pool)
     .await
@@ -35,6 +35,12 @@ async fn rechain_unkeyed(app: &TestApp, keyed: i64) {
     for row in &rows {
         let seq: i64 = row.get(0);
         let at: i64 = row.get(1);
+        let pseudonym: String = row.get(9);
+        let address = if pseudonym.is_empty() {
+            row.get(6)
+        } else {
+            format!("pseudonym:{pseudonym}")
+        };
         let mut hasher = Sha256::new();
         let fields: Vec<String> = vec![
             prev.clone(),
@@ -44,7 +50,7 @@ async fn rechain_unkeyed(app: &TestApp, keyed: i64) {
             row.get(3),
             row.get(4),
             row.get(5),
-            row.get(6),
+            address,
             row.get(7),
             row.get(8),
         ];
@@ -365,6 +371,19 @@ async fn the_service_role_appends_to_the_audit_log_but_cannot_change_it() {
             "{statement}: {refused:?}"
         );
     }
+    // It may blank an address (an erasure), which the chain allows.
+    let erased = pool
+        .execute("UPDATE audit_log SET client_ip = '' WHERE client_ip <> ''")
+        .await
+        .unwrap();
+    assert!(
+        erased.rows_affected() > 0,
+        "the service role erased addresses"
+    );
+    assert!(
+        audit::verify(pool, service.state.master()).await.is_ok(),
+        "an erased address leaves the chain intact"
+    );
     // The owner still can (the role, not the table, is what stops it).
     owner
         .state
@@ -384,6 +403,72 @@ async fn the_service_role_appends_to_the_audit_log_but_cannot_change_it() {
         )
         .await;
 }
+
+/// An erasure blanks addresses and the chain verifies; an address changed to another one does
+/// not match its pseudonym and breaks the chain.
+async fn addresses(db: &TestDb) {
+    let app = with_rows(db).await;
+    let pool = &app.state.db().pool;
+    let master = app.state.master();
+    let rows: Vec<(i64, String, String)> = sqlx::query_as(
+        "SELECT seq, client_ip, client_ip_pseudonym FROM audit_log WHERE client_ip <> '' ORDER BY seq",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(
+        rows.len() >= 3,
+        "requests leave rows with their address: {rows:?}"
+    );
+    for (seq, address, pseudonym) in &rows {
+        assert_eq!(
+            pseudonym,
+            &master.address_pseudonym(address),
+            "row {seq} carries its address's pseudonym"
+        );
+    }
+    let [(erased, ..), (changed, address, _), (dropped, ..)] = [&rows[0], &rows[1], &rows[2]]
+        .map(|(seq, address, pseudonym)| (*seq, address.clone(), pseudonym.clone()));
+    sqlx::query("UPDATE audit_log SET client_ip = '' WHERE seq = $1")
+        .bind(erased)
+        .execute(pool)
+        .await
+        .unwrap();
+    assert!(
+        audit::verify(pool, master).await.is_ok(),
+        "a blanked address is an erasure, not a forgery"
+    );
+    sqlx::query("UPDATE audit_log SET client_ip = '198.51.100.1' WHERE seq = $1")
+        .bind(changed)
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        audit::verify(pool, master).await,
+        Err(ChainError::Broken(changed)),
+        "another address than the one the pseudonym was made from"
+    );
+    sqlx::query("UPDATE audit_log SET client_ip = $1 WHERE seq = $2")
+        .bind(&address)
+        .bind(changed)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET client_ip_pseudonym = '' WHERE seq = $1")
+        .bind(dropped)
+        .execute(pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        audit::verify(pool, master).await,
+        Err(ChainError::Broken(dropped)),
+        "a dropped pseudonym changes what the chain covers"
+    );
+}
+both_backends!(
+    erased_addresses_keep_the_chain_and_changed_ones_break_it,
+    addresses
+);
 
 /// Actions of the audit rows with `action` prefix `prefix`, oldest first.
 async fn actions(app: &TestApp, prefix: &str) -> Vec<String> {

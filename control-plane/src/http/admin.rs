@@ -438,7 +438,8 @@ pub async fn enable_user(
     Ok(Json(json!({"user_id": id, "disabled": false})))
 }
 
-/// `DELETE /admin/v1/users/{id}`: personal data erased; the audit keeps the random id only.
+/// `DELETE /admin/v1/users/{id}`: personal data erased (the user, sessions, the client addresses
+/// of the user's audit rows); the audit keeps the random id and the addresses' pseudonyms.
 pub async fn delete_user(
     State(state): State<AppState>,
     origin: Origin,
@@ -451,6 +452,7 @@ pub async fn delete_user(
     sessions::erase_for_user(&mut tx, &id).await?;
     users::delete(&mut tx, &id).await?;
     let target = format!("user:{id}");
+    let addresses_erased = crate::audit::erase_addresses(&mut tx, &target).await?;
     audited(
         tx,
         &state,
@@ -458,7 +460,7 @@ pub async fn delete_user(
         &admin.actor,
         "user.deleted",
         &target,
-        json!({}),
+        json!({"addresses_erased": addresses_erased}),
     )
     .await?;
     state.republish().await?;

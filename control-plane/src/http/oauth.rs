@@ -306,11 +306,14 @@ async fn password(
     let (session, refresh_token) = sessions::open(
         &mut tx,
         state.master(),
-        &user.user_id,
-        &client.client_id,
-        &scope_text,
-        &amr.join(" "),
-        lifetimes.refresh,
+        &sessions::Opening {
+            user_id: &user.user_id,
+            client_id: &client.client_id,
+            scope: &scope_text,
+            amr: &amr.join(" "),
+            audience: &target.audiences.join(" "),
+            lifetime: lifetimes.refresh,
+        },
     )
     .await?;
     let capped = sessions::cap(
@@ -426,7 +429,13 @@ async fn refresh(
         .filter(|s| held.contains(s))
         .collect();
     let scopes = narrowed(requested, &session_scopes)?;
-    let target = audience::target(state.config(), form.get("resource"), &client.scopes, scopes)?;
+    let target = audience::refreshed(
+        state.config(),
+        form.get("resource"),
+        &session.audience,
+        &client.scopes,
+        scopes,
+    )?;
     let scopes = target.scopes;
     let amr = crate::db::words(&session.amr);
     let subject = format!("user:{}", user.user_id);
