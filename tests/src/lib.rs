@@ -38,3 +38,11 @@ pub fn free_port() -> u16 {
         }
     }
 }
+
+/// Whether a bench runs as a smoke test (`--smoke`, which `cargo xtask test` passes): the
+/// smallest sizes for a second or so, asserting that each scenario behaves as the bench
+/// assumes (the statuses it expects), never a speed. So a bench cannot silently stop measuring
+/// what it says.
+pub fn smoke() -> bool {
+    std::env::args().any(|a| a == "--smoke")
+}

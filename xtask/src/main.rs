@@ -8,6 +8,11 @@
 //! - `cargo xtask bench control-plane`: token endpoint throughput (see BENCHMARKS.md).
 //! - `cargo xtask bench propagation`: change at the control plane → decided at Envoy.
 //! - `cargo xtask bench soak`: mixed load through Envoy while policies and keys change.
+//! - `cargo xtask bench gate`: the filter's own pipeline in V8, without Envoy.
+//!
+//! Every bench takes `--smoke`: the test build, the smallest sizes, a few seconds, asserting
+//! that each scenario behaves as the bench assumes. `cargo xtask test` runs each one that way
+//! (`tests/tests/benches.rs`), so a bench cannot rot unnoticed.
 
 mod callbacks;
 
@@ -30,7 +35,7 @@ fn main() {
         ["bench", "gate", rest @ ..] => bench_gate(rest),
         ["setup"] => setup().map(|_| ()),
         _ => {
-            eprintln!("usage: cargo xtask <test [nextest args]|up|bench edge [--seconds N]|bench control-plane [--seconds N] [--sqlite]|bench propagation [--trials N]|bench soak [--seconds N]|bench gate [stage]|setup>");
+            eprintln!("usage: cargo xtask <test [nextest args]|up|bench edge [--seconds N] [--policies]|bench control-plane [--seconds N] [--sqlite]|bench propagation [--trials N] [--back-to-back]|bench soak [--seconds N]|bench gate [stage]|setup> (every bench also takes --smoke)");
             exit(2);
         }
     };
@@ -195,6 +200,9 @@ fn test(extra: &[&str]) -> Result<(), String> {
         "-D",
         "warnings",
     ]))?;
+    // What the bench smoke tests (tests/tests/benches.rs) run besides the filter.
+    let floor = build_filter("portcullis-bench-floor")?;
+    let gate = bench_gate_wasm()?;
     let mut tests = Command::new("cargo");
     if succeeds(Command::new("cargo").args(["nextest", "--version"])) {
         tests.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
@@ -204,7 +212,9 @@ fn test(extra: &[&str]) -> Result<(), String> {
     tests
         .args(extra)
         .env("ENVOY_BIN", &envoy)
-        .env("PORTCULLIS_WASM", &wasm);
+        .env("PORTCULLIS_WASM", &wasm)
+        .env("PORTCULLIS_FLOOR_WASM", &floor)
+        .env("PORTCULLIS_BENCH_GATE_WASM", &gate);
     run(&mut tests)
 }
 
@@ -232,7 +242,7 @@ fn bench_edge(extra: &[&str]) -> Result<(), String> {
         .args([
             "run",
             "--profile",
-            "bench-native",
+            bench_profile(extra),
             "--quiet",
             "-p",
             "portcullis-tests",
@@ -249,10 +259,7 @@ fn bench_edge(extra: &[&str]) -> Result<(), String> {
 /// The filter's own code in V8 without Envoy: the gate bench built for wasm32-wasip1, run by
 /// Node with Liftoff off (as Envoy's V8 runs filters).
 fn bench_gate(extra: &[&str]) -> Result<(), String> {
-    ensure_wasm_target()?;
-    cargo_build_wasm("portcullis-bench-gate")?;
-    // A binary (not a filter): its file keeps the package name, dashes and all.
-    let wasm = root().join("target/wasm32-wasip1/release/portcullis-bench-gate.wasm");
+    let wasm = bench_gate_wasm()?;
     if !succeeds(Command::new("node").arg("--version")) {
         return Err("`node` (18 or newer) is needed to run wasm in V8 outside Envoy".into());
     }
@@ -264,12 +271,29 @@ fn bench_gate(extra: &[&str]) -> Result<(), String> {
         .args(extra))
 }
 
+/// Builds the gate bench for wasm32-wasip1; returns its path.
+fn bench_gate_wasm() -> Result<PathBuf, String> {
+    ensure_wasm_target()?;
+    cargo_build_wasm("portcullis-bench-gate")?;
+    // A binary (not a filter): its file keeps the package name, dashes and all.
+    Ok(root().join("target/wasm32-wasip1/release/portcullis-bench-gate.wasm"))
+}
+
+/// The profile a native bench is built in: optimised, or the test build's for `--smoke`.
+fn bench_profile(extra: &[&str]) -> &'static str {
+    if extra.contains(&"--smoke") {
+        "dev"
+    } else {
+        "bench-native"
+    }
+}
+
 fn bench_control_plane(extra: &[&str]) -> Result<(), String> {
     run(Command::new("cargo")
         .args([
             "run",
             "--profile",
-            "bench-native",
+            bench_profile(extra),
             "--quiet",
             "-p",
             "portcullis-tests",
@@ -290,7 +314,7 @@ fn bench_with_envoy(bin: &str, extra: &[&str]) -> Result<(), String> {
         .args([
             "run",
             "--profile",
-            "bench-native",
+            bench_profile(extra),
             "--quiet",
             "-p",
             "portcullis-tests",

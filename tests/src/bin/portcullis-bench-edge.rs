@@ -1,4 +1,5 @@
-//! `cargo xtask bench edge [--seconds N]`: Envoy CPU per request, same Envoy, same run.
+//! `cargo xtask bench edge [--seconds N] [--smoke]`: Envoy CPU per request, same Envoy, same
+//! run. With `--smoke`, cells of 200 ms that must all answer 200 (see `portcullis_tests::smoke`).
 //!
 //! One Envoy (1 worker, direct response) with listeners for: no auth; the bare wasm filter;
 //! native `jwt_authn` + `rbac` requiring a scope, without and with `jwt_cache_config`; and the
@@ -33,6 +34,11 @@ async fn main() {
     let seconds: u64 = flag_value("--seconds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
+    let seconds = if portcullis_tests::smoke() {
+        Duration::from_millis(200)
+    } else {
+        Duration::from_secs(seconds)
+    };
     if std::env::args().any(|a| a == "--policies") {
         policy_scaling(seconds).await;
         return;
@@ -80,7 +86,7 @@ async fn main() {
             "edge-uncached" => edge_uncached,
             _ => edge,
         };
-        println!("envoy pid {pid}: loading {only} for {seconds} s");
+        println!("envoy pid {pid}: loading {only} for {seconds:?}");
         let m = measure(pid, port, &[edge_token(&one)], false, seconds).await;
         println!("{only}: {:.1} µs per request ({:.0} rps)", m.cpu_us, m.rps);
         let _ = envoy.kill();
@@ -125,7 +131,7 @@ async fn main() {
     let _ = envoy.kill();
     let _ = envoy.wait();
 
-    println!("\nEnvoy 1.40, 1 worker, direct response; CPU µs per request ({} s per cell, {CONNECTIONS} keep-alive connections)\n", seconds);
+    println!("\nEnvoy 1.40, 1 worker, direct response; CPU µs per request ({seconds:?} per cell, {CONNECTIONS} keep-alive connections)\n");
     println!("| scenario | no auth | bare wasm filter (added) | jwt_authn+rbac ES256 (added) | + jwt_cache_config (added) | Portcullis EdDSA + Cedar, caches on (added) | Portcullis, caches off (added) | caches on / bare wasm | caches on / native uncached | caches off / native uncached | caches on, lean outputs (added) | lean / native uncached |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, base, bare, jwt, cached, ours, ours_uncached, lean) in rows {
@@ -219,13 +225,27 @@ async fn measure(
     port: u16,
     tokens: &[String],
     distinct_paths: bool,
-    seconds: u64,
+    cell: Duration,
 ) -> Measured {
     // Warm up caches and connections so every cell measures the steady state.
-    let _ = drive(port, tokens, distinct_paths, Duration::from_secs(1)).await;
+    let _ = drive(
+        port,
+        tokens,
+        distinct_paths,
+        cell.min(Duration::from_secs(1)),
+    )
+    .await;
     let before = cpu_ticks(pid);
-    let (ok, errors, elapsed) =
-        drive(port, tokens, distinct_paths, Duration::from_secs(seconds)).await;
+    let (ok, errors, elapsed) = drive(port, tokens, distinct_paths, cell).await;
+    if portcullis_tests::smoke() {
+        assert!(ok > 0, "listener {port} answered nothing");
+        assert_eq!(
+            errors,
+            0,
+            "listener {port} answered {errors} of {} with non-200",
+            ok + errors
+        );
+    }
     let ticks = cpu_ticks(pid).saturating_sub(before) as f64;
     let total = (ok + errors).max(1) as f64;
     Measured {
@@ -463,7 +483,7 @@ fn caches_off() -> Value {
 /// 6, rounded up to an even number), next to no auth; both caches off with `--uncached`.
 /// Interleaving in one process keeps machine drift out of the comparison, and alternating which
 /// build goes first in a round keeps the position out of it.
-async fn compare_builds(other: &str, seconds: u64) {
+async fn compare_builds(other: &str, seconds: Duration) {
     let rounds: usize = flag_value("--rounds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(6);
@@ -565,8 +585,12 @@ fn wasm_filter_from(vm_id: &str, wasm: &Path, settings: Value) -> Value {
     }})
 }
 
-async fn policy_scaling(seconds: u64) {
-    let counts = [10usize, 100, 1_000];
+async fn policy_scaling(seconds: Duration) {
+    let counts: &[usize] = if portcullis_tests::smoke() {
+        &[10]
+    } else {
+        &[10, 100, 1_000]
+    };
     let servers: Vec<BundleServer> = counts
         .iter()
         .map(|&n| {
@@ -614,12 +638,12 @@ async fn policy_scaling(seconds: u64) {
     let _ = envoy.kill();
     let _ = envoy.wait();
     let floor_added = (bare.cpu_us - base.cpu_us).max(0.0);
-    println!("\nEnvoy 1.40, 1 worker, direct response; repeated token, distinct paths, decision cache off; CPU µs per request ({seconds} s per cell); no auth = {:.1} µs ({:.0} rps); the bare wasm filter adds {floor_added:.1} µs\n", base.cpu_us, base.rps);
+    println!("\nEnvoy 1.40, 1 worker, direct response; repeated token, distinct paths, decision cache off; CPU µs per request ({seconds:?} per cell); no auth = {:.1} µs ({:.0} rps); the bare wasm filter adds {floor_added:.1} µs\n", base.cpu_us, base.rps);
     println!(
         "| policies | sliced (added) | every policy (added) | sliced / every policy | sliced beyond the bare wasm filter | non-200 |"
     );
     println!("|---|---|---|---|---|---|");
-    for &n in &counts {
+    for &n in counts {
         let added = |slicing: bool| {
             results
                 .iter()

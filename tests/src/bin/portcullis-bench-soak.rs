@@ -7,6 +7,7 @@
 //! token's scope (expect 403). Meanwhile a policy set is pushed every 2 s (alternating with and
 //! without an unrelated permit) and keys are rotated as often as pre-publication allows. Reports
 //! requests by kind, wrong decisions, 5xx for valid tokens, and memory before and after.
+//! `--smoke`: 8 s, and any wrong decision, 5xx, idle kind or missing push or rotation fails it.
 
 use portcullis_tests::control_plane::{ControlPlane, PostgresDb};
 use portcullis_tests::http::{get, request};
@@ -53,7 +54,7 @@ async fn main() {
         .skip_while(|a| a != "--seconds")
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .unwrap_or(30);
+        .unwrap_or(if portcullis_tests::smoke() { 8 } else { 30 });
     let db = PostgresDb::create().await;
     let plane = ControlPlane::start_with(
         portcullis_tests::free_port(),
@@ -268,6 +269,25 @@ async fn main() {
         bench_before as f64 / 1024.0,
         bench_after as f64 / 1024.0
     );
+    if portcullis_tests::smoke() {
+        for (kind, name) in KINDS.iter().enumerate() {
+            assert!(
+                tally.sent[kind].load(Ordering::Relaxed) > 0,
+                "no {name} was sent"
+            );
+            assert_eq!(
+                tally.wrong[kind].load(Ordering::Relaxed),
+                0,
+                "wrong decisions: {name}"
+            );
+        }
+        assert_eq!(
+            tally.valid_5xx.load(Ordering::Relaxed),
+            0,
+            "5xx for valid tokens"
+        );
+        assert!(revocations > 0 && pushes > 0 && rotations > 0, "the soak changed nothing: {revocations} revocations, {pushes} pushes, {rotations} rotations");
+    }
     let mib = |kib: u64| format!("{:.1}", kib as f64 / 1024.0);
     println!(
         "Envoy VmRSS every tenth of the run (MiB): {}",
