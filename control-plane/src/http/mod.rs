@@ -9,6 +9,7 @@ pub mod me;
 pub mod oauth;
 pub mod openapi;
 pub mod ops;
+pub mod readiness;
 pub mod request;
 
 use crate::state::AppState;
@@ -43,7 +44,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/me/totp/confirm", post(me::confirm_totp))
         .merge(admin::routes(state.clone()))
         .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
+        .route("/readyz", get(readiness::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(ops::openapi))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

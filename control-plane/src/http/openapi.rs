@@ -236,7 +236,7 @@ pub const OPERATIONS: &[Operation] = &[
         "admin:policies",
     ),
     op("get", "/healthz", "Liveness", "none"),
-    op("get", "/readyz", "Readiness (database reachable)", "none"),
+    op("get", "/readyz", "Readiness: each dependency with its status and latency (503 without database or signing key)", "none"),
     op("get", "/metrics", "Prometheus metrics", "none"),
     op("get", "/openapi.json", "This document", "none"),
 ];

@@ -1,4 +1,5 @@
-//! Operations endpoints: liveness, readiness, Prometheus metrics and the OpenAPI document.
+//! Operations endpoints: liveness, Prometheus metrics and the OpenAPI document (readiness is
+//! `readiness.rs`).
 
 use crate::state::AppState;
 use axum::extract::State;
@@ -11,20 +12,6 @@ use subtle::ConstantTimeEq as _;
 /// `GET /healthz`: the process is serving.
 pub async fn healthz() -> &'static str {
     "ok"
-}
-
-/// `GET /readyz`: the database answers.
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    let ping = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        crate::db::ping(state.db()),
-    )
-    .await;
-    if matches!(ping, Ok(true)) {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
-    }
 }
 
 /// `GET /metrics`; with `PORTCULLIS_METRICS_TOKEN`, only for a bearer of that token (the
