@@ -3,6 +3,16 @@
 //! The order matters: size and shape are checked before any decoding, the header before any
 //! cryptography, and the payload is parsed only once the signature has verified, so forged tokens
 //! cost as little as possible and never reach the claims parser.
+//!
+//! Why our own verifier and not `jsonwebtoken` (which signs the control plane's tokens): it is
+//! stricter where an edge must be — one algorithm per key, fixed by the key and never by the
+//! header; `typ` must be `at+jwt` (RFC 9068) so an ID token or another JWT cannot pass as an
+//! access token; `crit`, `b64` and `zip` refused; duplicate JSON members refused in header and
+//! payload (parsers disagree on which one wins); a size bound and strict unpadded base64url before
+//! any decoding; `iat` and a bounded lifetime required — and faster in the filter: Ed25519 with
+//! fixed-base tables built once per key (`ed25519.rs`) and no allocation of the claims before the
+//! signature has verified. `tests/differential.rs` holds it to never accepting a token that
+//! `jsonwebtoken`, configured with the same key, issuer, audience and algorithm, refuses.
 
 use crate::claims::{AccessClaims, ClaimRules, ClaimsError};
 use crate::json::UniqueObject;

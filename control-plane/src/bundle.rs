@@ -65,7 +65,7 @@ pub struct Published {
     /// Serialized bundle and its snapshot, when policies exist.
     pub served: Option<Served>,
     /// The key that signs new tokens.
-    pub signer: Option<portcullis_authz::issue::SigningKey>,
+    pub signer: Option<crate::tokens::TokenKey>,
 }
 
 /// A bundle ready to serve.

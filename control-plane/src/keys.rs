@@ -232,9 +232,13 @@ pub async fn retire_expired(tx: &mut Transaction<'static, Any>) -> Result<u64, s
     .rows_affected())
 }
 
-/// The active signing key, unsealed.
-pub async fn active(pool: &AnyPool, master: &MasterKey) -> Result<SigningKey, KeyError> {
-    active_in(pool, master, TOKEN_KEYS).await
+/// The active token-signing key, unsealed.
+pub async fn active(
+    pool: &AnyPool,
+    master: &MasterKey,
+) -> Result<crate::tokens::TokenKey, KeyError> {
+    let (kid, seed) = active_seed(pool, master, TOKEN_KEYS).await?;
+    Ok(crate::tokens::TokenKey::ed25519(&kid, &seed))
 }
 
 /// The active key of `store`, unsealed.
@@ -243,6 +247,16 @@ pub(crate) async fn active_in(
     master: &MasterKey,
     store: KeyStore,
 ) -> Result<SigningKey, KeyError> {
+    let (kid, seed) = active_seed(pool, master, store).await?;
+    Ok(SigningKey::ed25519(&kid, seed))
+}
+
+/// The `kid` and unsealed seed of the active key of `store`.
+async fn active_seed(
+    pool: &AnyPool,
+    master: &MasterKey,
+    store: KeyStore,
+) -> Result<(String, [u8; 32]), KeyError> {
     let row = sqlx::query(&format!(
         "SELECT kid, sealed_private FROM {} WHERE state = 'active' ORDER BY activated_at DESC LIMIT 1",
         store.table
@@ -256,7 +270,7 @@ pub(crate) async fn active_in(
         .open(&kid, &sealed)?
         .try_into()
         .map_err(|_| KeyError::Corrupt(kid.clone()))?;
-    Ok(SigningKey::ed25519(&kid, seed))
+    Ok((kid, seed))
 }
 
 /// The published keys (next, active, retiring): public parts only.

@@ -1,11 +1,16 @@
 //! Access tokens in the RFC 9068 profile the edge verifies, and their verification here (same
 //! `authz` code as the filter).
+//!
+//! Tokens are signed with `jsonwebtoken`, the well-kept crate, and verified with
+//! `portcullis_authz::jws`, which is stricter than it (a fixed algorithm per key, `typ` must be
+//! `at+jwt`, no `crit`, duplicate members refused, a size bound before any decoding) and faster
+//! (precomputed Ed25519 tables) — see that module's doc. A differential test
+//! (`authz/tests/differential.rs`) holds the edge to never accepting what `jsonwebtoken` refuses.
 
 use crate::audience::Accept;
 use crate::bundle::Published;
 use crate::config::Config;
 use portcullis_authz::claims::{AccessClaims, ClaimRules};
-use portcullis_authz::issue::SigningKey;
 use portcullis_authz::jws::{self, TokenError};
 use portcullis_authz::revocation::Revoked;
 use serde_json::json;
@@ -14,6 +19,63 @@ use serde_json::json;
 pub const MAX_TOKEN_BYTES: usize = 8192;
 /// Clock skew tolerated when verifying our own tokens.
 const LEEWAY: i64 = 60;
+
+/// The key that signs access tokens (Ed25519, as `jsonwebtoken` takes it), with its `kid`.
+#[derive(Clone)]
+pub struct TokenKey {
+    kid: String,
+    encoding: jsonwebtoken::EncodingKey,
+}
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenKey")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// PKCS#8 v1 for an Ed25519 seed (RFC 8410 §7): this prefix, then the 32 seed bytes.
+const ED25519_PKCS8_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+impl TokenKey {
+    /// The Ed25519 key with this 32-byte seed.
+    pub fn ed25519(kid: &str, seed: &[u8; 32]) -> Self {
+        let mut der = ED25519_PKCS8_PREFIX.to_vec();
+        der.extend_from_slice(seed);
+        TokenKey {
+            kid: kid.to_owned(),
+            encoding: jsonwebtoken::EncodingKey::from_ed_der(&der),
+        }
+    }
+
+    /// Its key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// Signs `claims` as an RFC 9068 access token (`typ: at+jwt`, EdDSA, this key's `kid`).
+    pub fn sign(&self, claims: &serde_json::Value) -> Result<String, IssueError> {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(self.kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .map_err(|e| IssueError::Sign(e.to_string()))
+    }
+}
+
+/// Why a token could not be issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// No randomness for the `jti`.
+    #[error(transparent)]
+    Random(#[from] crate::secrets::SecretError),
+    /// The key did not sign.
+    #[error("signing failed: {0}")]
+    Sign(String),
+}
 
 /// Who the token is for.
 #[derive(Debug, Clone)]
@@ -50,11 +112,7 @@ pub struct Issued {
 }
 
 /// Signs an access token for `grant`.
-pub fn issue(
-    key: &SigningKey,
-    config: &Config,
-    grant: &Grant<'_>,
-) -> Result<Issued, crate::secrets::SecretError> {
+pub fn issue(key: &TokenKey, config: &Config, grant: &Grant<'_>) -> Result<Issued, IssueError> {
     let now = crate::now();
     let jti = crate::secrets::random_id()?;
     let exp = now + grant.ttl;
@@ -80,7 +138,7 @@ pub fn issue(
         }
     }
     Ok(Issued {
-        token: key.sign_access_token(&claims),
+        token: key.sign(&claims)?,
         jti,
         exp,
     })
@@ -133,4 +191,50 @@ pub fn verify_signature(
         crate::now(),
         MAX_TOKEN_BYTES,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TokenKey;
+    use portcullis_authz::claims::ClaimRules;
+    use portcullis_authz::issue::SigningKey;
+    use portcullis_authz::jwk::{Jwks, KeySet};
+
+    #[test]
+    fn a_token_signed_through_jsonwebtoken_verifies_at_the_edge_as_rfc_9068() {
+        let seed = [9; 32];
+        let token = TokenKey::ed25519("k-1", &seed)
+            .sign(
+                &serde_json::json!({"iss": "https://id.test", "sub": "user:1", "aud": ["edge"],
+                "iat": 1_800_000_000, "exp": 1_800_000_300, "jti": "j", "client_id": "web"}),
+            )
+            .unwrap();
+        let header: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                token.split('.').next().unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["typ"], "at+jwt", "{header}");
+        assert_eq!(header["alg"], "EdDSA", "{header}");
+        assert_eq!(header["kid"], "k-1", "{header}");
+        // The same seed's public key, as the JWKS publishes it.
+        let (keys, _) = KeySet::from_jwks(&Jwks {
+            keys: vec![SigningKey::ed25519("k-1", seed).public_jwk()],
+        });
+        let rules = ClaimRules {
+            issuer: "https://id.test".into(),
+            audiences: vec!["edge".into()],
+            leeway: 0,
+            max_lifetime: 600,
+        };
+        let claims = portcullis_authz::jws::verify(&token, &keys, &rules, 1_800_000_100, 8192)
+            .expect("the edge verifies what the control plane signs");
+        assert_eq!(
+            claims.sub,
+            portcullis_authz::claims::Subject::User("1".into())
+        );
+    }
 }

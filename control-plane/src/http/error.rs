@@ -311,6 +311,12 @@ impl IntoApi for crate::secrets::SecretError {
     }
 }
 
+impl IntoApi for crate::tokens::IssueError {
+    fn into_api(self) -> ApiError {
+        ApiError::Internal(self.to_string())
+    }
+}
+
 impl IntoApi for crate::audit_batch::BatchError {
     fn into_api(self) -> ApiError {
         ApiError::Unavailable(self.to_string())
@@ -345,6 +351,7 @@ from_store_error!(
     crate::policies::PolicyStoreError,
     crate::bundle::AssembleError,
     crate::secrets::SecretError,
+    crate::tokens::IssueError,
     crate::passwords::HashError,
     crate::audit_batch::BatchError
 );

@@ -75,7 +75,7 @@ fn narrowed(requested: Option<Vec<String>>, allowed: &[String]) -> Result<Vec<St
     Ok(granted)
 }
 
-fn signer(state: &AppState) -> Result<portcullis_authz::issue::SigningKey, ApiError> {
+fn signer(state: &AppState) -> Result<crate::tokens::TokenKey, ApiError> {
     state
         .published()
         .signer
