@@ -1,46 +1,20 @@
-//! The `portcullis` command line. Every command reads the same environment as `serve`
-//! (`DATABASE_URL`, `PORTCULLIS_MASTER_KEY`, …); commands that create something print one JSON
-//! object on stdout.
+//! The `portcullis` command line (clap): generated help, typed arguments, shell completions
+//! (`portcullis completions bash`). Every command reads the same environment as `serve`
+//! (`DATABASE_URL`, `PORTCULLIS_MASTER_KEY`, …; see `--help`); commands that create something
+//! print one JSON object on stdout.
 
 use crate::audit::{self, Event, Origin};
 use crate::clients::NewClient;
 use crate::config::Config;
 use crate::policies::PolicySet;
 use crate::users::NewUser;
+use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use serde_json::{json, Value};
 use std::io::Read as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Usage text.
-pub const USAGE: &str = "\
-usage: portcullis <command>
-
-  serve                                   run the control plane (PORTCULLIS_LISTEN, DATABASE_URL, …)
-  migrate                                 apply database migrations
-  bootstrap --username U --password-stdin create the first administrator (only on an empty store)
-  user create --username U --password-stdin [--roles r1,r2] [--scopes \"a b\"] [--tenant T] [--email E]
-  user disable --id ID                    disable a user and end all sessions
-  client create --name N [--scopes \"a b\"] [--grants client_credentials,password,refresh_token] [--roles r1,r2] [--tenant T]
-  client rotate --id ID                   new secret; the old one works for the overlap window
-  keys rotate [--force]                   the pre-published next key starts signing (--force: a
-                                          compromised key — rotate now and retire the old key)
-  keys bundle-public                      the bundle-signing public keys (active, next) to pin in
-                                          every filter's bundle_signing_keys
-  keys rotate-bundle [--force]            the next bundle-signing key signs, the active one
-                                          retires (pin the new next key beside it; --force:
-                                          before the pre-publication time has passed)
-  policy fmt --dir DIR [--check]          format every *.cedar file (--check: list, change nothing)
-  policy validate --dir DIR               validate a policy folder (no database needed)
-  policy test --dir DIR                   run DIR/tests/ALLOW/*.json and DIR/tests/DENY/*.json
-  policy diff --dir DIR --against OTHER   corpus decisions that differ between OTHER and DIR
-  policy push --dir DIR --url URL         test locally, then publish to a running control plane
-                                          (token with admin:policies in PORTCULLIS_TOKEN)
-  policy load --dir DIR                   validate, store and activate a policy folder
-  audit verify [--checkpoint TEXT]        check the audit chain (and that it still holds a checkpoint's row)
-  audit checkpoint                        print a signed checkpoint of the audit head
-  audit rekey                             once, after upgrading a store whose audit chain predates keying
-  audit checkpoint-key                    print the public key checkpoints verify with (JWK)
-
+/// The environment every command reads, shown under `--help`.
+const ENVIRONMENT: &str = "\
 environment: PORTCULLIS_LISTEN (127.0.0.1:8080), DATABASE_URL (sqlite://portcullis.db?mode=rwc),
   REDIS_URL, PORTCULLIS_ISSUER (http://<listen>), PORTCULLIS_AUDIENCES (portcullis-edge),
   PORTCULLIS_MASTER_KEY (required with Postgres), PORTCULLIS_BUNDLE_CREDENTIAL,
@@ -48,11 +22,207 @@ environment: PORTCULLIS_LISTEN (127.0.0.1:8080), DATABASE_URL (sqlite://portcull
   PORTCULLIS_REFRESH_TTL, PORTCULLIS_REFRESH_GRACE, PORTCULLIS_KEY_PREPUBLISH (300),
   PORTCULLIS_TLS_CERT and PORTCULLIS_TLS_KEY (PEM files: serve TLS 1.3)";
 
+/// The Portcullis control plane and its administration.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, after_help = ENVIRONMENT)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the control plane (PORTCULLIS_LISTEN, DATABASE_URL, …)
+    Serve,
+    /// Apply database migrations
+    Migrate,
+    /// Create the first administrator (only on an empty store)
+    Bootstrap {
+        /// The administrator's username.
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        password: PasswordStdin,
+    },
+    /// Users
+    #[command(subcommand)]
+    User(UserCommand),
+    /// OAuth clients
+    #[command(subcommand)]
+    Client(ClientCommand),
+    /// Token-signing and bundle-signing keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Policy folders and the policy store
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// The hash-chained audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Print a shell completion script
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        shell: clap_complete::Shell,
+    },
+}
+
+/// The password, read from standard input: passwords never go on the command line.
+#[derive(Debug, Args)]
+struct PasswordStdin {
+    /// Read the password from standard input (required).
+    #[arg(long = "password-stdin")]
+    password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user
+    Create {
+        /// Username.
+        #[arg(long)]
+        username: String,
+        #[command(flatten)]
+        password: PasswordStdin,
+        /// Roles, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// Scopes, space separated.
+        #[arg(long, default_value = "")]
+        scopes: String,
+        /// Tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Email address.
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// Disable a user and end all its sessions
+    Disable {
+        /// User id.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Create a client (prints its secret once)
+    Create {
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Scopes, space separated.
+        #[arg(long, default_value = "")]
+        scopes: String,
+        /// Grant types, comma separated.
+        #[arg(long, value_delimiter = ',', default_value = "client_credentials")]
+        grants: Vec<String>,
+        /// Roles, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        roles: Vec<String>,
+        /// Tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// New secret; the old one works for the overlap window
+    Rotate {
+        /// Client id.
+        #[arg(long)]
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// The pre-published next key starts signing
+    Rotate {
+        /// A compromised key: rotate now and retire the old key.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The bundle-signing public keys (active, next) to pin in every filter's bundle_signing_keys
+    BundlePublic,
+    /// The next bundle-signing key signs, the active one retires (pin the new next key beside it)
+    RotateBundle {
+        /// Before the pre-publication time has passed.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Format every *.cedar file
+    Fmt {
+        /// The policy folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// List the unformatted files, change nothing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Validate a policy folder (no database needed)
+    Validate {
+        /// The policy folder.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Run DIR/tests/ALLOW/*.json and DIR/tests/DENY/*.json
+    Test {
+        /// The policy folder.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Corpus decisions that differ between OTHER and DIR
+    Diff {
+        /// The policy folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The folder to compare with.
+        #[arg(long)]
+        against: PathBuf,
+    },
+    /// Test locally, then publish to a running control plane
+    Push {
+        /// The policy folder.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The control plane, http://host:port.
+        #[arg(long)]
+        url: String,
+        /// An access token with admin:policies.
+        #[arg(long, env = "PORTCULLIS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Validate, store and activate a policy folder
+    Load {
+        /// The policy folder.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the audit chain (and that it still holds a checkpoint's row)
+    Verify {
+        /// A checkpoint printed earlier (pcc1.…).
+        #[arg(long)]
+        checkpoint: Option<String>,
+    },
+    /// Print a signed checkpoint of the audit head
+    Checkpoint,
+    /// Once, after upgrading a store whose audit chain predates keying
+    Rekey,
+    /// Print the public key checkpoints verify with (JWK)
+    CheckpointKey,
+}
+
 /// Why a command failed; printed as one line, exit status 1 (2 for usage).
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    /// Bad arguments.
-    #[error("{0}\n\n{USAGE}")]
+    /// Bad arguments (clap's message, with usage).
+    #[error("{0}")]
     Usage(String),
     /// Invalid configuration.
     #[error(transparent)]
@@ -63,8 +233,8 @@ pub enum CliError {
 }
 
 /// How long a next key must have been published before a rotation (none with `--force`).
-fn prepublish(options: &Options, config: &Config) -> i64 {
-    if options.flag("force") {
+fn prepublish(force: bool, config: &Config) -> i64 {
+    if force {
         0
     } else {
         config.lifetimes.key_prepublish
@@ -75,67 +245,8 @@ fn failed(e: impl std::fmt::Display) -> CliError {
     CliError::Failed(e.to_string())
 }
 
-/// `--name value` options after the command words.
-struct Options {
-    pairs: Vec<(String, Option<String>)>,
-}
-
-impl Options {
-    fn parse(args: &[String]) -> Result<Self, CliError> {
-        let mut pairs = Vec::new();
-        let mut iter = args.iter().peekable();
-        while let Some(arg) = iter.next() {
-            let Some(name) = arg.strip_prefix("--") else {
-                return Err(CliError::Usage(format!("unexpected argument `{arg}`")));
-            };
-            let value = match iter.peek() {
-                Some(next) if !next.starts_with("--") => iter.next().cloned(),
-                _ => None,
-            };
-            pairs.push((name.to_owned(), value));
-        }
-        Ok(Options { pairs })
-    }
-
-    fn value(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.as_deref())
-    }
-
-    fn flag(&self, name: &str) -> bool {
-        self.pairs.iter().any(|(n, _)| n == name)
-    }
-
-    fn required(&self, name: &str) -> Result<&str, CliError> {
-        self.value(name)
-            .ok_or_else(|| CliError::Usage(format!("--{name} is required")))
-    }
-
-    fn check_known(&self, known: &[&str]) -> Result<(), CliError> {
-        match self
-            .pairs
-            .iter()
-            .find(|(n, _)| !known.contains(&n.as_str()))
-        {
-            Some((name, _)) => Err(CliError::Usage(format!("unknown option --{name}"))),
-            None => Ok(()),
-        }
-    }
-}
-
-fn list(text: Option<&str>) -> Vec<String> {
-    text.unwrap_or("")
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-fn password_from_stdin(options: &Options) -> Result<String, CliError> {
-    if !options.flag("password-stdin") {
+fn password_from_stdin(flag: &PasswordStdin) -> Result<String, CliError> {
+    if !flag.password_stdin {
         return Err(CliError::Usage(
             "--password-stdin is required (passwords never go on the command line)".into(),
         ));
@@ -150,7 +261,7 @@ fn password_from_stdin(options: &Options) -> Result<String, CliError> {
 
 /// `policy fmt`: rewrites every `*.cedar` file of `dir` formatted, or with `check` only reports
 /// the files that are not.
-fn format_dir(dir: &std::path::Path, check: bool) -> Result<(), CliError> {
+fn format_dir(dir: &Path, check: bool) -> Result<(), CliError> {
     let mut changed = Vec::new();
     for path in crate::policies::cedar_files(dir).map_err(failed)? {
         let text = std::fs::read_to_string(&path).map_err(failed)?;
@@ -184,121 +295,130 @@ fn print(value: &Value) {
 
 /// Runs the command in `args` (without the program name).
 pub async fn run(args: &[String]) -> Result<(), CliError> {
-    let words: Vec<&str> = args
-        .iter()
-        .take_while(|a| !a.starts_with("--"))
-        .map(String::as_str)
-        .collect();
-    let options = Options::parse(&args[words.len()..])?;
-    if options.flag("help") || words.is_empty() || words == ["help"] {
-        println!("{USAGE}");
-        return Ok(());
-    }
-    if words == ["policy", "test"] {
-        options.check_known(&["dir"])?;
-        let dir = PathBuf::from(options.required("dir")?);
-        let (_, results) = crate::policies::test_dir(&dir).map_err(failed)?;
-        let failures: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
-        print(&json!({"passed": results.len() - failures.len(), "failed": failures}));
-        return if failures.is_empty() {
-            Ok(())
-        } else {
-            Err(failed(format!(
-                "{} of {} cases failed",
-                failures.len(),
-                results.len()
-            )))
-        };
-    }
-    if words == ["policy", "diff"] {
-        options.check_known(&["dir", "against"])?;
-        let dir = PathBuf::from(options.required("dir")?);
-        let other = PathBuf::from(options.required("against")?);
-        let ours = PolicySet::from_dir(&dir)
-            .map_err(failed)?
-            .validate()
-            .map_err(failed)?;
-        let theirs = PolicySet::from_dir(&other)
-            .map_err(failed)?
-            .validate()
-            .map_err(failed)?;
-        let cases = crate::policies::load_corpus(&dir).map_err(failed)?;
-        let before = crate::policies::run_corpus(&theirs, &cases);
-        let after = crate::policies::run_corpus(&ours, &cases);
-        let changed: Vec<Value> = before
-            .iter()
-            .zip(&after)
-            .filter(|(b, a)| b.got != a.got)
-            .map(|(b, a)| json!({"file": a.file, "before": b.got, "after": a.got, "deciding": a.policy_ids}))
-            .collect();
-        print(&json!({"cases": cases.len(), "changed": changed}));
-        return Ok(());
-    }
-    if words == ["policy", "push"] {
-        options.check_known(&["dir", "url"])?;
-        let dir = PathBuf::from(options.required("dir")?);
-        let (set, results) = crate::policies::test_dir(&dir).map_err(failed)?;
-        let failures = results.iter().filter(|r| !r.passed()).count();
-        if failures > 0 {
-            return Err(failed(format!(
-                "{failures} corpus cases fail; run `portcullis policy test --dir {}` (nothing pushed)",
-                dir.display()
-            )));
+    let cli = match Cli::try_parse_from(
+        std::iter::once("portcullis".to_owned()).chain(args.iter().cloned()),
+    ) {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            // --help and --version: printed, and not an error.
+            print!("{error}");
+            return Ok(());
         }
-        let token = std::env::var("PORTCULLIS_TOKEN").map_err(|_| {
-            CliError::Usage("PORTCULLIS_TOKEN must hold an access token with admin:policies".into())
-        })?;
-        let body = serde_json::to_string(&set).map_err(failed)?;
-        let (status, reply) = http_put(
-            options.required("url")?,
-            "/admin/v1/policies",
-            &token,
-            &body,
-        )
-        .await
-        .map_err(failed)?;
-        println!("{reply}");
-        return if status == 200 {
+        Err(error) => return Err(CliError::Usage(error.render().to_string())),
+    };
+    match cli.command {
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "portcullis",
+                &mut std::io::stdout(),
+            );
             Ok(())
-        } else {
-            Err(failed(format!(
-                "the control plane refused the push ({status})"
-            )))
-        };
+        }
+        Command::Policy(command) if !matches!(command, PolicyCommand::Load { .. }) => {
+            offline_policy(command).await
+        }
+        command => with_store(command).await,
     }
-    if words == ["policy", "fmt"] {
-        options.check_known(&["dir", "check"])?;
-        return format_dir(
-            &PathBuf::from(options.required("dir")?),
-            options.flag("check"),
-        );
-    }
-    if words == ["policy", "validate"] {
-        options.check_known(&["dir"])?;
-        let dir = PathBuf::from(options.required("dir")?);
-        let problems = crate::diagnostics::check_dir(&dir).map_err(failed)?;
-        if !problems.is_empty() {
-            for problem in &problems {
-                eprintln!("{problem}\n");
+}
+
+/// The policy commands that need no database.
+async fn offline_policy(command: PolicyCommand) -> Result<(), CliError> {
+    match command {
+        PolicyCommand::Test { dir } => {
+            let (_, results) = crate::policies::test_dir(&dir).map_err(failed)?;
+            let failures: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
+            print(&json!({"passed": results.len() - failures.len(), "failed": failures}));
+            if failures.is_empty() {
+                Ok(())
+            } else {
+                Err(failed(format!(
+                    "{} of {} cases failed",
+                    failures.len(),
+                    results.len()
+                )))
             }
-            return Err(failed(format!("{} problems", problems.len())));
         }
-        let set = PolicySet::from_dir(&dir).map_err(failed)?;
-        let engine = set.validate().map_err(failed)?;
-        print(&json!({"valid": true, "policies": engine.policy_count()}));
-        return Ok(());
+        PolicyCommand::Diff { dir, against } => {
+            let ours = PolicySet::from_dir(&dir)
+                .map_err(failed)?
+                .validate()
+                .map_err(failed)?;
+            let theirs = PolicySet::from_dir(&against)
+                .map_err(failed)?
+                .validate()
+                .map_err(failed)?;
+            let cases = crate::policies::load_corpus(&dir).map_err(failed)?;
+            let before = crate::policies::run_corpus(&theirs, &cases);
+            let after = crate::policies::run_corpus(&ours, &cases);
+            let changed: Vec<Value> = before
+                .iter()
+                .zip(&after)
+                .filter(|(b, a)| b.got != a.got)
+                .map(|(b, a)| json!({"file": a.file, "before": b.got, "after": a.got, "deciding": a.policy_ids}))
+                .collect();
+            print(&json!({"cases": cases.len(), "changed": changed}));
+            Ok(())
+        }
+        PolicyCommand::Push { dir, url, token } => {
+            let (set, results) = crate::policies::test_dir(&dir).map_err(failed)?;
+            let failures = results.iter().filter(|r| !r.passed()).count();
+            if failures > 0 {
+                return Err(failed(format!(
+                    "{failures} corpus cases fail; run `portcullis policy test --dir {}` (nothing pushed)",
+                    dir.display()
+                )));
+            }
+            let token = token.ok_or_else(|| {
+                CliError::Usage(
+                    "PORTCULLIS_TOKEN (or --token) must hold an access token with admin:policies"
+                        .into(),
+                )
+            })?;
+            let body = serde_json::to_string(&set).map_err(failed)?;
+            let (status, reply) = http_put(&url, "/admin/v1/policies", &token, &body)
+                .await
+                .map_err(failed)?;
+            println!("{reply}");
+            if status == 200 {
+                Ok(())
+            } else {
+                Err(failed(format!(
+                    "the control plane refused the push ({status})"
+                )))
+            }
+        }
+        PolicyCommand::Fmt { dir, check } => format_dir(&dir, check),
+        PolicyCommand::Validate { dir } => {
+            let problems = crate::diagnostics::check_dir(&dir).map_err(failed)?;
+            if !problems.is_empty() {
+                for problem in &problems {
+                    eprintln!("{problem}\n");
+                }
+                return Err(failed(format!("{} problems", problems.len())));
+            }
+            let set = PolicySet::from_dir(&dir).map_err(failed)?;
+            let engine = set.validate().map_err(failed)?;
+            print(&json!({"valid": true, "policies": engine.policy_count()}));
+            Ok(())
+        }
+        PolicyCommand::Load { .. } => unreachable!("policy load needs the store"),
     }
+}
+
+/// The commands that read the configuration and open the store.
+async fn with_store(command: Command) -> Result<(), CliError> {
     let config = Config::from_env()?;
-    if words == ["serve"] {
-        options.check_known(&[])?;
-        return crate::server::serve(config).await.map_err(failed);
-    }
-    if words == ["audit", "rekey"] {
-        options.check_known(&[])?;
-        let (db, master) = crate::server::open_store(&config).await.map_err(failed)?;
-        let rows = audit::rekey(&db.pool, &master).await.map_err(failed)?;
-        print(&json!({"rekeyed": rows}));
-        return Ok(());
+    match command {
+        Command::Serve => return crate::server::serve(config).await.map_err(failed),
+        Command::Audit(AuditCommand::Rekey) => {
+            let (db, master) = crate::server::open_store(&config).await.map_err(failed)?;
+            let rows = audit::rekey(&db.pool, &master).await.map_err(failed)?;
+            print(&json!({"rekeyed": rows}));
+            return Ok(());
+        }
+        _ => {}
     }
     let (db, master) = crate::server::open(&config).await.map_err(failed)?;
     let pool = &db.pool;
@@ -306,20 +426,17 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
         client_ip: "local".into(),
         request_id: crate::secrets::random_id().unwrap_or_default(),
     };
-    match words.as_slice() {
-        ["migrate"] => {
-            options.check_known(&[])?;
+    match command {
+        Command::Migrate => {
             print(&json!({"migrated": true}));
         }
-        ["bootstrap"] => {
-            options.check_known(&["username", "password-stdin"])?;
+        Command::Bootstrap { username, password } => {
             if crate::users::any_exist(pool).await.map_err(failed)? {
                 return Err(failed(
                     "bootstrap runs only on an empty store; use the admin API",
                 ));
             }
-            let username = options.required("username")?.to_owned();
-            let password = password_from_stdin(&options)?;
+            let password = password_from_stdin(&password)?;
             let hasher = crate::passwords::Hasher::new(1).map_err(failed)?;
             let hash = hasher.hash(&password).await.map_err(failed)?;
             let mut tx = pool.begin().await.map_err(failed)?;
@@ -362,18 +479,16 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
                 &json!({"user_id": user.user_id, "client_id": client.client_id, "client_secret": secret}),
             );
         }
-        ["user", "create"] => {
-            options.check_known(&[
-                "username",
-                "password-stdin",
-                "roles",
-                "scopes",
-                "tenant",
-                "email",
-            ])?;
-            let username = options.required("username")?.to_owned();
+        Command::User(UserCommand::Create {
+            username,
+            password,
+            roles,
+            scopes,
+            tenant,
+            email,
+        }) => {
             crate::users::check_username(&username).map_err(failed)?;
-            let password = password_from_stdin(&options)?;
+            let password = password_from_stdin(&password)?;
             let hasher = crate::passwords::Hasher::new(1).map_err(failed)?;
             let hash = hasher.hash(&password).await.map_err(failed)?;
             let mut tx = pool.begin().await.map_err(failed)?;
@@ -382,10 +497,10 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
                 &NewUser {
                     username,
                     password_hash: hash,
-                    email: options.value("email").map(str::to_owned),
-                    roles: list(options.value("roles")),
-                    scopes: options.value("scopes").unwrap_or("").to_owned(),
-                    tenant: options.value("tenant").map(str::to_owned),
+                    email,
+                    roles: trimmed(roles),
+                    scopes,
+                    tenant,
                 },
             )
             .await
@@ -402,15 +517,13 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             tx.commit().await.map_err(failed)?;
             print(&json!({"user_id": user.user_id}));
         }
-        ["user", "disable"] => {
-            options.check_known(&["id"])?;
-            let id = options.required("id")?;
+        Command::User(UserCommand::Disable { id }) => {
             let longest = config.lifetimes.longest_access();
             let mut tx = pool.begin().await.map_err(failed)?;
-            crate::users::set_disabled(&mut tx, id, true)
+            crate::users::set_disabled(&mut tx, &id, true)
                 .await
                 .map_err(failed)?;
-            let ended = crate::sessions::end_for_user(&mut tx, id, longest)
+            let ended = crate::sessions::end_for_user(&mut tx, &id, longest)
                 .await
                 .map_err(failed)?;
             crate::bundle::bump(&mut tx).await.map_err(failed)?;
@@ -426,22 +539,23 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             tx.commit().await.map_err(failed)?;
             print(&json!({"user_id": id, "disabled": true, "sessions_ended": ended}));
         }
-        ["client", "create"] => {
-            options.check_known(&["name", "scopes", "grants", "roles", "tenant"])?;
-            let grants = match options.value("grants") {
-                Some(text) => list(Some(text)),
-                None => vec!["client_credentials".into()],
-            };
+        Command::Client(ClientCommand::Create {
+            name,
+            scopes,
+            grants,
+            roles,
+            tenant,
+        }) => {
             let mut tx = pool.begin().await.map_err(failed)?;
             let (client, secret) = crate::clients::create(
                 &mut tx,
                 &master,
                 &NewClient {
-                    name: options.required("name")?,
-                    scopes: options.value("scopes").unwrap_or(""),
-                    grants: &grants,
-                    roles: &list(options.value("roles")),
-                    tenant: options.value("tenant"),
+                    name: &name,
+                    scopes: &scopes,
+                    grants: &trimmed(grants),
+                    roles: &trimmed(roles),
+                    tenant: tenant.as_deref(),
                 },
             )
             .await
@@ -458,12 +572,10 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             tx.commit().await.map_err(failed)?;
             print(&json!({"client_id": client.client_id, "client_secret": secret}));
         }
-        ["client", "rotate"] => {
-            options.check_known(&["id"])?;
-            let id = options.required("id")?;
+        Command::Client(ClientCommand::Rotate { id }) => {
             let overlap = config.lifetimes.secret_overlap;
             let mut tx = pool.begin().await.map_err(failed)?;
-            let secret = crate::clients::rotate_secret(&mut tx, &master, id, overlap)
+            let secret = crate::clients::rotate_secret(&mut tx, &master, &id, overlap)
                 .await
                 .map_err(failed)?;
             let target = format!("client:{id}");
@@ -478,16 +590,14 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             tx.commit().await.map_err(failed)?;
             print(&json!({"client_id": id, "client_secret": secret}));
         }
-        ["keys", "rotate"] => {
-            options.check_known(&["force"])?;
-            let prepublish = prepublish(&options, &config);
+        Command::Keys(KeysCommand::Rotate { force }) => {
             let mut tx = pool.begin().await.map_err(failed)?;
             let kid = crate::keys::rotate(
                 &mut tx,
                 &master,
                 config.lifetimes.longest_access(),
-                prepublish,
-                options.flag("force"),
+                prepublish(force, &config),
+                force,
             )
             .await
             .map_err(failed)?;
@@ -502,17 +612,14 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             tx.commit().await.map_err(failed)?;
             print(&json!({"active_kid": kid}));
         }
-        ["keys", "bundle-public"] => {
-            options.check_known(&[])?;
+        Command::Keys(KeysCommand::BundlePublic) => {
             print(&json!(crate::bundle_keys::pins(pool, &master)
                 .await
                 .map_err(failed)?));
         }
-        ["keys", "rotate-bundle"] => {
-            options.check_known(&["force"])?;
-            let prepublish = prepublish(&options, &config);
+        Command::Keys(KeysCommand::RotateBundle { force }) => {
             let mut tx = pool.begin().await.map_err(failed)?;
-            let kid = crate::bundle_keys::rotate(&mut tx, &master, prepublish)
+            let kid = crate::bundle_keys::rotate(&mut tx, &master, prepublish(force, &config))
                 .await
                 .map_err(failed)?;
             audit::append(
@@ -529,10 +636,8 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
                 .map_err(failed)?;
             print(&json!({"active_kid": kid, "keys": pins.keys}));
         }
-        ["policy", "load"] => {
-            options.check_known(&["dir"])?;
-            let set =
-                PolicySet::from_dir(&PathBuf::from(options.required("dir")?)).map_err(failed)?;
+        Command::Policy(PolicyCommand::Load { dir }) => {
+            let set = PolicySet::from_dir(&dir).map_err(failed)?;
             let mut tx = pool.begin().await.map_err(failed)?;
             let version = crate::policies::store_and_activate(&mut tx, &set, "cli")
                 .await
@@ -548,11 +653,10 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             tx.commit().await.map_err(failed)?;
             print(&json!({"version": version}));
         }
-        ["audit", "verify"] => {
-            options.check_known(&["checkpoint"])?;
-            let rows = match options.value("checkpoint") {
+        Command::Audit(AuditCommand::Verify { checkpoint }) => {
+            let rows = match checkpoint {
                 Some(text) => {
-                    let checkpoint = audit::Checkpoint::verified(text, &master).map_err(failed)?;
+                    let checkpoint = audit::Checkpoint::verified(&text, &master).map_err(failed)?;
                     audit::verify_against(pool, &master, &checkpoint)
                         .await
                         .map_err(failed)?
@@ -561,26 +665,31 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
             };
             print(&json!({"verified": rows}));
         }
-        ["audit", "checkpoint"] => {
-            options.check_known(&[])?;
+        Command::Audit(AuditCommand::Checkpoint) => {
             let checkpoint = audit::checkpoint(pool).await.map_err(failed)?;
             print(&json!({"seq": checkpoint.seq, "checkpoint": checkpoint.sign(&master)}));
         }
-        ["audit", "checkpoint-key"] => {
-            options.check_known(&[])?;
+        Command::Audit(AuditCommand::CheckpointKey) => {
             print(
                 &serde_json::to_value(master.audit_checkpoint_key().public_jwk())
                     .map_err(|e| CliError::Failed(e.to_string()))?,
             );
         }
-        _ => {
-            return Err(CliError::Usage(format!(
-                "unknown command `{}`",
-                words.join(" ")
-            )));
-        }
+        Command::Serve
+        | Command::Audit(AuditCommand::Rekey)
+        | Command::Completions { .. }
+        | Command::Policy(_) => unreachable!("dispatched before the store opens"),
     }
     Ok(())
+}
+
+/// Comma-separated items without blanks (`--roles "a, b,"` is `a`, `b`).
+fn trimmed(items: Vec<String>) -> Vec<String> {
+    items
+        .into_iter()
+        .map(|item| item.trim().to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
 }
 
 /// A minimal HTTP/1.1 `PUT` over plain TCP (`http://host:port` only; put TLS in front of the

@@ -528,3 +528,86 @@ fn keys_bundle_public_prints_the_keys_to_pin_and_rotate_bundle_moves_them_on() {
         "a new next key is created"
     );
 }
+
+/// What the binary prints for `args`: exit code, stdout, stderr.
+fn printed(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .env_clear()
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn help_is_generated_for_every_command_and_names_the_environment() {
+    let (code, help, err) = printed(&["--help"]);
+    assert_eq!(code, 0, "{err}");
+    for command in [
+        "serve",
+        "bootstrap",
+        "user",
+        "client",
+        "keys",
+        "policy",
+        "audit",
+        "completions",
+    ] {
+        assert!(help.contains(command), "--help lists {command}:\n{help}");
+    }
+    assert!(
+        help.contains("DATABASE_URL"),
+        "--help names the environment:\n{help}"
+    );
+    let (code, help, err) = printed(&["client", "create", "--help"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        help.contains("--grants") && help.contains("client_credentials"),
+        "a subcommand's help lists its options and defaults:\n{help}"
+    );
+}
+
+#[test]
+fn usage_errors_exit_2_and_say_what_is_wrong() {
+    let (code, _, err) = printed(&["client", "create"]);
+    assert_eq!(code, 2, "a missing required option is a usage error: {err}");
+    assert!(err.contains("--name"), "the missing option is named: {err}");
+    let (code, _, err) = printed(&["keys", "rotate", "--forse"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--force"),
+        "a misspelt option gets a suggestion: {err}"
+    );
+}
+
+#[test]
+fn a_password_never_comes_from_the_command_line() {
+    let db = common::TestDb::sqlite();
+    let (code, _, err) = portcullis(&db, &["bootstrap", "--username", "root"], None);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--password-stdin"), "{err}");
+    let (code, _, err) = portcullis(
+        &db,
+        &["bootstrap", "--username", "root", "--password", "x"],
+        None,
+    );
+    assert_eq!(code, 2, "there is no --password option: {err}");
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let (code, script, err) = printed(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {err}");
+        assert!(
+            script.contains("portcullis") && script.contains("rotate-bundle"),
+            "{shell}: the script completes the commands:\n{script}"
+        );
+    }
+    let (code, _, _) = printed(&["completions", "tcsh"]);
+    assert_eq!(code, 2, "an unknown shell is a usage error");
+}
