@@ -85,7 +85,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 
 /// Authorizes every admin request with `policies/admin-api.cedar` before its handler runs.
 async fn admin_gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let claims = match caller(&state, request.headers(), Accept::ControlPlane) {
+    let verified = super::request::bearer(request.headers(), request.uri().query())
+        .map_err(ApiError::from)
+        .and_then(|token| caller(&state, token, Accept::ControlPlane));
+    let claims = match verified {
         Ok(claims) => claims,
         Err(error) => return error.into_response(),
     };

@@ -11,7 +11,7 @@ use super::request::bearer;
 use crate::secrets::constant_time_eq;
 use crate::state::AppState;
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use portcullis_authz::bundle_signature::{sign_freshness, FRESHNESS_HEADER, SIGNATURE_HEADER};
 use serde::Deserialize;
@@ -30,6 +30,7 @@ pub struct BundleQuery {
 pub async fn bundle(
     State(state): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
     Query(query): Query<BundleQuery>,
 ) -> Result<Response, ApiError> {
     let Some(expected) = &state.config().bundle_credential else {
@@ -37,7 +38,8 @@ pub async fn bundle(
             "PORTCULLIS_BUNDLE_CREDENTIAL is not set".into(),
         ));
     };
-    if !bearer(&headers).is_some_and(|presented| constant_time_eq(presented, expected)) {
+    let presented = bearer(&headers, uri.query());
+    if !presented.is_ok_and(|presented| constant_time_eq(presented, expected)) {
         return Err(ApiError::oauth(
             OAuthCode::InvalidToken,
             "a valid bundle credential is required",

@@ -311,6 +311,28 @@ impl IntoApi for crate::secrets::SecretError {
     }
 }
 
+impl IntoApi for portcullis_authz::bearer::BearerError {
+    fn into_api(self) -> ApiError {
+        use portcullis_authz::bearer::BearerError;
+        match self {
+            BearerError::Missing => {
+                ApiError::oauth(OAuthCode::InvalidToken, "a bearer token is required")
+            }
+            BearerError::Malformed => {
+                ApiError::oauth(OAuthCode::InvalidToken, "the bearer token is malformed")
+            }
+            BearerError::MultipleHeaders => ApiError::oauth(
+                OAuthCode::InvalidRequest,
+                "send exactly one Authorization header",
+            ),
+            BearerError::QueryToken => ApiError::oauth(
+                OAuthCode::InvalidRequest,
+                "access tokens go in the Authorization header, never in the query string",
+            ),
+        }
+    }
+}
+
 impl IntoApi for crate::tokens::IssueError {
     fn into_api(self) -> ApiError {
         ApiError::Internal(self.to_string())
@@ -352,6 +374,7 @@ from_store_error!(
     crate::bundle::AssembleError,
     crate::secrets::SecretError,
     crate::tokens::IssueError,
+    portcullis_authz::bearer::BearerError,
     crate::passwords::HashError,
     crate::audit_batch::BatchError
 );

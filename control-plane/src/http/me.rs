@@ -5,21 +5,22 @@
 use super::error::{ApiError, OAuthCode};
 use super::json::JsonBody;
 use super::oauth::caller;
+use super::request::Bearer;
 use crate::audience::{Accept, SELF_SCOPE};
 use crate::audit::{self, Event, Origin};
 use crate::sessions::{self, revocations};
 use crate::state::AppState;
 use crate::users;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use portcullis_authz::claims::Subject;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// The calling user's id and the session of their token.
-fn me(state: &AppState, headers: &HeaderMap) -> Result<(String, Option<String>), ApiError> {
-    let claims = caller(state, headers, Accept::ControlPlane)?;
+fn me(state: &AppState, token: &Bearer) -> Result<(String, Option<String>), ApiError> {
+    let claims = caller(state, &token.0, Accept::ControlPlane)?;
     if !claims.scopes.iter().any(|s| s == SELF_SCOPE) {
         return Err(ApiError::oauth(
             OAuthCode::InsufficientScope,
@@ -173,9 +174,9 @@ async fn record(
 /// `GET /v1/me/sessions`.
 pub async fn list_sessions(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    bearer: Bearer,
 ) -> Result<Json<Value>, ApiError> {
-    let (user_id, current) = me(&state, &headers)?;
+    let (user_id, current) = me(&state, &bearer)?;
     let found = sessions::live(&state.db().pool, Some(&user_id), None).await?;
     Ok(Json(json!({"sessions": found, "current": current})))
 }
@@ -184,10 +185,10 @@ pub async fn list_sessions(
 pub async fn revoke_session(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    bearer: Bearer,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let (user_id, _) = me(&state, &headers)?;
+    let (user_id, _) = me(&state, &bearer)?;
     let owned = sessions::live(&state.db().pool, Some(&user_id), None)
         .await?
         .iter()
@@ -231,10 +232,10 @@ pub struct PasswordChange {
 pub async fn change_password(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    bearer: Bearer,
     JsonBody(body): JsonBody<PasswordChange>,
 ) -> Result<Json<Value>, ApiError> {
-    let (user_id, current) = me(&state, &headers)?;
+    let (user_id, current) = me(&state, &bearer)?;
     if body.end_other_sessions == Some(false) {
         return Err(ApiError::BadRequest(
             "a password change always ends the other sessions".into(),
@@ -279,10 +280,10 @@ pub struct Reauth {
 pub async fn enroll_totp(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    bearer: Bearer,
     JsonBody(body): JsonBody<Reauth>,
 ) -> Result<Json<Value>, ApiError> {
-    let (user_id, _) = me(&state, &headers)?;
+    let (user_id, _) = me(&state, &bearer)?;
     let credentials = reauthenticate(
         &state,
         &origin,
@@ -331,10 +332,10 @@ pub struct Confirm {
 pub async fn confirm_totp(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    bearer: Bearer,
     JsonBody(body): JsonBody<Confirm>,
 ) -> Result<Json<Value>, ApiError> {
-    let (user_id, _) = me(&state, &headers)?;
+    let (user_id, _) = me(&state, &bearer)?;
     let pending: Option<String> =
         sqlx::query_scalar("SELECT totp_pending FROM users WHERE id = $1")
             .bind(&user_id)
@@ -368,10 +369,10 @@ pub async fn confirm_totp(
 pub async fn remove_totp(
     State(state): State<AppState>,
     origin: Origin,
-    headers: HeaderMap,
+    bearer: Bearer,
     JsonBody(body): JsonBody<Reauth>,
 ) -> Result<Json<Value>, ApiError> {
-    let (user_id, current) = me(&state, &headers)?;
+    let (user_id, current) = me(&state, &bearer)?;
     reauthenticate(
         &state,
         &origin,

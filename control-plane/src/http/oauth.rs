@@ -2,7 +2,7 @@
 //! (RFC 7009), introspection (RFC 7662) and userinfo.
 
 use super::error::{ApiError, OAuthCode};
-use super::request::{authenticate_client, bearer, may_examine, OAuthForm, INTROSPECT_SCOPE};
+use super::request::{authenticate_client, may_examine, Bearer, OAuthForm, INTROSPECT_SCOPE};
 use crate::audience::{self, Accept};
 use crate::audit::{self, Event, Origin};
 use crate::clients::Client;
@@ -11,7 +11,7 @@ use crate::state::AppState;
 use crate::tokens::{self, Grant};
 use crate::users;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use portcullis_authz::claims::{AccessClaims, Subject};
@@ -632,14 +632,8 @@ pub async fn introspect(
     Ok(no_store(body))
 }
 
-/// Verifies the request's bearer token (RFC 6750) for `accept`.
-pub fn caller(
-    state: &AppState,
-    headers: &HeaderMap,
-    accept: Accept,
-) -> Result<AccessClaims, ApiError> {
-    let token = bearer(headers)
-        .ok_or_else(|| ApiError::oauth(OAuthCode::InvalidToken, "a bearer token is required"))?;
+/// Verifies a request's bearer token (see [`super::request::Bearer`]) for `accept`.
+pub fn caller(state: &AppState, token: &str, accept: Accept) -> Result<AccessClaims, ApiError> {
     tokens::verify(&state.published(), state.config(), accept, token)
         .map_err(|_| ApiError::oauth(OAuthCode::InvalidToken, "the access token is not valid"))
 }
@@ -647,9 +641,9 @@ pub fn caller(
 /// `GET /oauth2/userinfo`.
 pub async fn userinfo(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Bearer(token): Bearer,
 ) -> Result<Json<Value>, ApiError> {
-    let claims = caller(&state, &headers, Accept::Any)?;
+    let claims = caller(&state, &token, Accept::Any)?;
     let mut body = json!({"sub": claims.sub.to_string(), "roles": claims.roles});
     if let Some(tenant) = &claims.tenant {
         body["tenant"] = json!(tenant);

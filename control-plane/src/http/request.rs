@@ -251,14 +251,32 @@ pub async fn authenticate_client(state: &AppState, form: &OAuthForm) -> Result<C
     .ok_or_else(|| ApiError::invalid_client(presented.basic))
 }
 
-/// The bearer token of a request (RFC 6750 §2.1), if any.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+/// The request's bearer token by the README's one rule (`portcullis_authz::bearer`, the same
+/// code as the filter): a single `Authorization: Bearer` header, never a query-string token.
+pub fn bearer<'a>(
+    headers: &'a HeaderMap,
+    query: Option<&str>,
+) -> Result<&'a str, portcullis_authz::bearer::BearerError> {
+    let values: Vec<&[u8]> = headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(|value| value.as_bytes())
+        .collect();
+    portcullis_authz::bearer::extract(&values, query)
+}
+
+/// The bearer token of a request, extracted by [`bearer`]; refused as RFC 6750 §3.1 says.
+#[derive(Debug, Clone)]
+pub struct Bearer(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        bearer(&parts.headers, parts.uri.query())
+            .map(|token| Bearer(token.to_owned()))
+            .map_err(ApiError::from)
+    }
 }
 
 #[cfg(test)]
