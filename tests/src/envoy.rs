@@ -12,16 +12,15 @@ pub fn envoy_bin() -> PathBuf {
         .unwrap_or_else(|| crate::repo_root().join(".tools/venv/bin/envoy"))
 }
 
-/// The release filter: `$PORTCULLIS_WASM`, or the workspace's release build.
+/// The release filter as Envoy loads it: `$PORTCULLIS_WASM`, or the trimmed build that `cargo
+/// xtask setup` (and `cargo xtask test`) writes to `target/portcullis/portcullis.wasm`.
 pub fn wasm_path() -> PathBuf {
     let path = std::env::var_os("PORTCULLIS_WASM")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            crate::repo_root().join("target/wasm32-wasip1/release/portcullis_plugin.wasm")
-        });
+        .unwrap_or_else(|| crate::repo_root().join("target/portcullis/portcullis.wasm"));
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build --release --target wasm32-wasip1 -p portcullis-plugin` (or `cargo xtask test`)",
+        "{} is missing: run `cargo xtask setup` (or `cargo xtask test`)",
         path.display()
     );
     path

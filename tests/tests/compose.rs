@@ -285,9 +285,7 @@ fn compose_matches_the_repository() {
         vec![("HTTP_PORT".to_owned(), "8081".to_owned())]
     );
     assert!(envoy.contains("address: upstream, port_value: 8081"));
-    assert!(text.contains(
-        "./target/wasm32-wasip1/release/portcullis_plugin.wasm:/etc/envoy/portcullis.wasm"
-    ));
+    assert!(text.contains("./target/portcullis/portcullis.wasm:/etc/envoy/portcullis.wasm"));
     // Every service has a health check or is depended on only as started.
     for service in ["postgres", "redis", "control-plane", "envoy"] {
         let block = service_block(&text, service);

@@ -90,16 +90,28 @@ fn cargo_build_wasm(package: &str) -> Result<(), String> {
     ]))
 }
 
-/// Builds a proxy-wasm filter (a cdylib package) and drops the callbacks it does not implement
-/// from its exports (see [`callbacks`]); returns its path.
+/// Where the trimmed filters go: beside cargo's artifacts, never over them.
+const FILTERS: &str = "target/portcullis";
+
+/// Builds a proxy-wasm filter (a cdylib package), drops the callbacks it does not implement from
+/// its exports (see [`callbacks`]) and writes the result to `target/portcullis/<name>.wasm`
+/// (`portcullis.wasm` for the filter itself); returns that path.
 fn build_filter(package: &str) -> Result<PathBuf, String> {
     cargo_build_wasm(package)?;
-    let file = format!("{}.wasm", package.replace('-', "_"));
-    let path = root().join("target/wasm32-wasip1/release").join(file);
-    let module = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let built = root()
+        .join("target/wasm32-wasip1/release")
+        .join(format!("{}.wasm", package.replace('-', "_")));
+    let module = std::fs::read(&built).map_err(|e| format!("{}: {e}", built.display()))?;
     let stripped = callbacks::strip(&module, callbacks::KEPT)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    // A new file, not a write through cargo's hard link to its own copy in deps/.
+        .map_err(|e| format!("{}: {e}", built.display()))?;
+    let name = match package {
+        "portcullis-plugin" => "portcullis",
+        other => other.strip_prefix("portcullis-").unwrap_or(other),
+    };
+    let dir = root().join(FILTERS);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = dir.join(format!("{name}.wasm"));
+    // Written whole, then renamed: an Envoy reading the file never sees half of it.
     let temporary = path.with_extension("wasm.tmp");
     std::fs::write(&temporary, stripped).map_err(|e| format!("{}: {e}", temporary.display()))?;
     std::fs::rename(&temporary, &path).map_err(|e| format!("{}: {e}", path.display()))?;
