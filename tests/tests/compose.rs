@@ -311,8 +311,9 @@ fn every_envoy_configuration_binds_the_admin_interface_to_loopback() {
         );
     }
     // The tests' and the README's renderings come from the template; the benchmark builds its own.
-    let bench = std::fs::read_to_string(repo_root().join("tests/src/bin/portcullis-bench-edge.rs"))
-        .unwrap();
+    let bench =
+        std::fs::read_to_string(repo_root().join("bench/system/src/bin/portcullis-bench-edge.rs"))
+            .unwrap();
     assert!(bench.contains(
         r#""admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin}}}"#
     ));

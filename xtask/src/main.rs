@@ -257,7 +257,7 @@ fn bench_edge(extra: &[&str]) -> Result<(), String> {
             bench_profile(extra),
             "--quiet",
             "-p",
-            "portcullis-tests",
+            "portcullis-bench",
             "--bin",
             "portcullis-bench-edge",
             "--",
@@ -278,7 +278,7 @@ fn bench_gate(extra: &[&str]) -> Result<(), String> {
     run(Command::new("node")
         .arg("--no-liftoff")
         .arg("--no-warnings")
-        .arg(root().join("bench-gate/run.mjs"))
+        .arg(root().join("bench/gate/run.mjs"))
         .arg(&wasm)
         .args(extra))
 }
@@ -308,7 +308,7 @@ fn bench_control_plane(extra: &[&str]) -> Result<(), String> {
             bench_profile(extra),
             "--quiet",
             "-p",
-            "portcullis-tests",
+            "portcullis-bench",
             "--bin",
             "portcullis-bench-cp",
             "--",
@@ -329,7 +329,7 @@ fn bench_with_envoy(bin: &str, extra: &[&str]) -> Result<(), String> {
             bench_profile(extra),
             "--quiet",
             "-p",
-            "portcullis-tests",
+            "portcullis-bench",
             "--bin",
             bin,
             "--",

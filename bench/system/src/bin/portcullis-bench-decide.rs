@@ -1,6 +1,6 @@
 //! Native cost of one Cedar decision (`PolicyEngine::decide`) at 10, 100 and 1,000 policies,
 //! sliced and unsliced, on the same generated sets as `cargo xtask bench edge --policies`.
-//! `cargo run --profile bench-native -p portcullis-tests --bin portcullis-bench-decide`. Inside
+//! `cargo run --profile bench-native -p portcullis-bench --bin portcullis-bench-decide`. Inside
 //! Envoy (V8) the same work costs several times more; this is for finding where the time goes,
 //! BENCHMARKS.md has the Envoy numbers.
 
@@ -8,7 +8,7 @@ use portcullis_authz::claims::{AccessClaims, Subject};
 use portcullis_authz::policy::{HttpRequest, PolicyEngine};
 use std::time::Instant;
 
-const SCHEMA: &str = include_str!("../../../policies/schema.cedarschema");
+const SCHEMA: &str = include_str!("../../../../policies/schema.cedarschema");
 
 fn main() {
     let claims = AccessClaims {

@@ -33,7 +33,7 @@ fn main() {
         .find(|a| !a.starts_with("--"))
         .unwrap_or_default();
     let key = SigningKey::ed25519("key-1", [21; 32]);
-    let entities = serde_json::from_str(include_str!("../../policies/entities.json"))
+    let entities = serde_json::from_str(include_str!("../../../policies/entities.json"))
         .unwrap_or_else(|e| panic!("policies/entities.json: {e}"));
     let bundle = Bundle {
         version: 1,
@@ -43,7 +43,7 @@ fn main() {
             keys: vec![key.public_jwk()],
         },
         policies: POLICY.into(),
-        schema: include_str!("../../policies/schema.cedarschema").into(),
+        schema: include_str!("../../../policies/schema.cedarschema").into(),
         entities,
         revoked: Vec::new(),
     };

@@ -94,7 +94,7 @@ fn the_gate_bench_runs_every_stage_in_v8() {
     );
     let stages = ran(Command::new("node")
         .args(["--no-liftoff", "--no-warnings"])
-        .arg(portcullis_tests::repo_root().join("bench-gate/run.mjs"))
+        .arg(portcullis_tests::repo_root().join("bench/gate/run.mjs"))
         .arg(wasm)
         .arg("--smoke"));
     for stage in [

@@ -551,7 +551,7 @@ async fn compare_builds(other: &str, seconds: Duration) {
     let _ = envoy.wait();
 }
 
-/// The bare wasm floor (`bench-floor/`): reads one header, in its own VM.
+/// The bare wasm floor (`bench/floor/`): reads one header, in its own VM.
 fn floor_filter() -> Value {
     let path = std::env::var("PORTCULLIS_FLOOR_WASM").unwrap_or_else(|_| {
         panic!("PORTCULLIS_FLOOR_WASM is not set: run `cargo xtask bench edge`")
