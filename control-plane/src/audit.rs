@@ -17,6 +17,7 @@
 //! pseudonym and breaks verification. Rows written before pseudonyms existed (an empty
 //! pseudonym) are chained over the address itself and keep it.
 
+use crate::audit_action::Action;
 use crate::secrets::{hex, MasterKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -39,8 +40,8 @@ pub struct Origin {
 pub struct Event<'a> {
     /// Who acted (`user:<id>`, `client:<id>`, `cli`, `anonymous`).
     pub actor: &'a str,
-    /// What happened (`login.succeeded`, `token.issued`, `user.created`, …).
-    pub action: &'a str,
+    /// What happened.
+    pub action: crate::audit_action::Action,
     /// What it happened to.
     pub target: &'a str,
     /// `success` or `failure`.
@@ -151,7 +152,7 @@ pub async fn append_many(
             seq: last - count + 1 + offset as i64,
             at,
             actor: event.actor.to_owned(),
-            action: event.action.to_owned(),
+            action: event.action.as_str().to_owned(),
             target: event.target.to_owned(),
             outcome: event.outcome.to_owned(),
             client_ip: origin.client_ip.clone(),
@@ -499,7 +500,7 @@ pub async fn rekey(pool: &AnyPool, master: &MasterKey) -> Result<i64, ChainError
         &Origin::default(),
         &Event {
             actor: "cli",
-            action: "audit.rekeyed",
+            action: Action::AuditRekeyed,
             target: "audit-log",
             outcome: "success",
             detail: serde_json::json!({"rows": head_seq, "unkeyed_head": old_head}),
@@ -625,7 +626,7 @@ pub async fn verify_against(
 }
 
 /// The audit action of a checkpoint row (also an event).
-pub const CHECKPOINT_ACTION: &str = "audit.checkpoint";
+pub const CHECKPOINT_ACTION: &str = crate::audit_action::Action::AuditCheckpoint.as_str();
 
 /// Checkpoints the head if it moved past `last` (the sequence of the previous checkpoint row):
 /// logs the signed checkpoint and appends it as an [`CHECKPOINT_ACTION`] row, so it also leaves
@@ -657,7 +658,7 @@ pub async fn checkpoint_if_moved(
         &origin,
         &Event {
             actor: "portcullis",
-            action: CHECKPOINT_ACTION,
+            action: crate::audit_action::Action::AuditCheckpoint,
             target: &signed,
             outcome: "success",
             detail: serde_json::json!({"seq": head.seq}),

@@ -16,7 +16,7 @@ const MAX_BATCH: usize = 256;
 struct Pending {
     origin: Origin,
     actor: String,
-    action: String,
+    action: crate::audit_action::Action,
     target: String,
     outcome: String,
     detail: serde_json::Value,
@@ -71,7 +71,7 @@ impl AuditBatcher {
             .send(Pending {
                 origin: origin.clone(),
                 actor: event.actor.to_owned(),
-                action: event.action.to_owned(),
+                action: event.action,
                 target: event.target.to_owned(),
                 outcome: event.outcome.to_owned(),
                 detail: event.detail.clone(),
@@ -90,7 +90,7 @@ async fn write(pool: &AnyPool, master: &MasterKey, batch: &[Pending]) -> Result<
         .iter()
         .map(|pending| Event {
             actor: &pending.actor,
-            action: &pending.action,
+            action: pending.action,
             target: &pending.target,
             outcome: &pending.outcome,
             detail: pending.detail.clone(),

@@ -4,6 +4,7 @@
 //! print one JSON object on stdout.
 
 use crate::audit::{self, Event, Origin};
+use crate::audit_action::Action;
 use crate::clients::NewClient;
 use crate::config::Config;
 use crate::policies::PolicySet;
@@ -470,7 +471,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
                 &mut tx,
                 &master,
                 &origin,
-                &cli_event("admin.bootstrapped", &target),
+                &cli_event(Action::AdminBootstrapped, &target),
             )
             .await
             .map_err(failed)?;
@@ -510,7 +511,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
                 &mut tx,
                 &master,
                 &origin,
-                &cli_event("user.created", &target),
+                &cli_event(Action::UserCreated, &target),
             )
             .await
             .map_err(failed)?;
@@ -532,7 +533,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
                 &mut tx,
                 &master,
                 &origin,
-                &cli_event("user.disabled", &target),
+                &cli_event(Action::UserDisabled, &target),
             )
             .await
             .map_err(failed)?;
@@ -565,7 +566,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
                 &mut tx,
                 &master,
                 &origin,
-                &cli_event("client.created", &target),
+                &cli_event(Action::ClientCreated, &target),
             )
             .await
             .map_err(failed)?;
@@ -583,7 +584,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
                 &mut tx,
                 &master,
                 &origin,
-                &cli_event("client.secret_rotated", &target),
+                &cli_event(Action::ClientSecretRotated, &target),
             )
             .await
             .map_err(failed)?;
@@ -605,7 +606,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
                 &mut tx,
                 &master,
                 &origin,
-                &cli_event("key.rotated", &format!("key:{kid}")),
+                &cli_event(Action::KeyRotated, &format!("key:{kid}")),
             )
             .await
             .map_err(failed)?;
@@ -626,7 +627,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
                 &mut tx,
                 &master,
                 &origin,
-                &cli_event("bundle_key.rotated", &format!("key:{kid}")),
+                &cli_event(Action::BundleKeyRotated, &format!("key:{kid}")),
             )
             .await
             .map_err(failed)?;
@@ -646,7 +647,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
                 &mut tx,
                 &master,
                 &origin,
-                &cli_event("policy.published", &format!("policy:{version}")),
+                &cli_event(Action::PolicyPublished, &format!("policy:{version}")),
             )
             .await
             .map_err(failed)?;
@@ -726,7 +727,7 @@ async fn http_put(url: &str, path: &str, token: &str, body: &str) -> Result<(u16
     Ok((status, body.to_owned()))
 }
 
-fn cli_event<'a>(action: &'a str, target: &'a str) -> Event<'a> {
+fn cli_event(action: Action, target: &str) -> Event<'_> {
     Event {
         actor: "cli",
         action,

@@ -14,32 +14,6 @@ use std::time::Duration;
 /// The stream key.
 pub const STREAM: &str = "portcullis:events";
 
-/// Audit actions that are also published as events.
-pub const EVENT_ACTIONS: &[&str] = &[
-    "user.created",
-    "user.updated",
-    "user.disabled",
-    "user.enabled",
-    "user.deleted",
-    "login.succeeded",
-    "login.failed",
-    "mfa.failed",
-    "mfa.enrolment_started",
-    "mfa.enrolled",
-    "mfa.removed",
-    "password.changed",
-    "token.revoked",
-    "token.reuse_detected",
-    "session.revoked",
-    "client.created",
-    "client.updated",
-    "client.secret_rotated",
-    "key.rotated",
-    "policy.published",
-    "policy.activated",
-    crate::audit::CHECKPOINT_ACTION,
-];
-
 /// Why a relay pass stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -70,7 +44,7 @@ pub async fn relay_once(
     for row in &rows {
         let seq: i64 = row.try_get(0)?;
         let action: String = row.try_get(3)?;
-        if EVENT_ACTIONS.contains(&action.as_str()) {
+        if crate::audit_action::Action::from_name(&action).is_some_and(|a| a.is_event()) {
             let at: i64 = row.try_get(1)?;
             let actor: String = row.try_get(2)?;
             let target: String = row.try_get(4)?;

@@ -4,6 +4,7 @@
 pub mod admin_policy;
 pub mod audience;
 pub mod audit;
+pub mod audit_action;
 pub mod audit_batch;
 pub mod authority;
 pub mod bundle;

@@ -1,6 +1,7 @@
 //! Opening the store (connect, migrate, master key, signing keys, first policy set) and
 //! running the HTTP service until a shutdown signal.
 
+use crate::audit_action::Action;
 use crate::config::Config;
 use crate::db::{self, Backend, Db};
 use crate::policies::{PolicySet, PolicyStoreError};
@@ -70,7 +71,7 @@ fn sqlite_dir(url: &str) -> std::path::PathBuf {
 async fn system_event(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     master: &MasterKey,
-    action: &str,
+    action: Action,
     target: &str,
 ) -> Result<(), sqlx::Error> {
     crate::audit::append(
@@ -105,7 +106,7 @@ pub async fn open(config: &Config) -> Result<(Db, MasterKey), StartError> {
     let mut tx = db.pool.begin().await?;
     if crate::keys::ensure(&mut tx, &master).await? {
         crate::bundle::bump(&mut tx).await?;
-        system_event(&mut tx, &master, "key.created", "signing-keys").await?;
+        system_event(&mut tx, &master, Action::KeyCreated, "signing-keys").await?;
     }
     tx.commit().await?;
     if crate::policies::active(&db.pool).await?.is_none() {
@@ -119,7 +120,7 @@ pub async fn open(config: &Config) -> Result<(Db, MasterKey), StartError> {
                 &crate::audit::Origin::default(),
                 &crate::audit::Event {
                     actor: "system",
-                    action: "policy.published",
+                    action: Action::PolicyPublished,
                     target: &format!("policy:{version}"),
                     outcome: "success",
                     detail: serde_json::json!({"source": dir.display().to_string()}),
@@ -261,7 +262,7 @@ pub async fn retire_expired_keys(state: &AppState) -> Result<u64, StartError> {
     let retired = crate::keys::retire_expired(&mut tx).await?;
     if retired > 0 {
         crate::bundle::bump(&mut tx).await?;
-        system_event(&mut tx, state.master(), "key.retired", "signing-keys").await?;
+        system_event(&mut tx, state.master(), Action::KeyRetired, "signing-keys").await?;
     }
     tx.commit().await?;
     if retired > 0 {

@@ -9,6 +9,7 @@ use super::json::JsonBody;
 use super::oauth::caller;
 use crate::audience::Accept;
 use crate::audit::{self, Event, Origin};
+use crate::audit_action::Action;
 use crate::authority::{Authority, Grants};
 use crate::clients::{Client, ClientPatch, NewClient};
 use crate::sessions::{self, revocations};
@@ -210,7 +211,7 @@ async fn audited(
     state: &AppState,
     origin: &Origin,
     actor: &str,
-    action: &str,
+    action: Action,
     target: &str,
     detail: Value,
 ) -> Result<(), ApiError> {
@@ -289,7 +290,7 @@ pub async fn create_user(
         &state,
         &origin,
         &admin.actor,
-        "user.created",
+        Action::UserCreated,
         &target,
         json!({}),
     )
@@ -366,7 +367,7 @@ pub async fn update_user(
         &state,
         &origin,
         &admin.actor,
-        "user.updated",
+        Action::UserUpdated,
         &target,
         json!({"fields": fields}),
     )
@@ -406,7 +407,7 @@ pub async fn disable_user(
         &state,
         &origin,
         &admin.actor,
-        "user.disabled",
+        Action::UserDisabled,
         &target,
         json!({"sessions_ended": ended}),
     )
@@ -433,7 +434,7 @@ pub async fn enable_user(
         &state,
         &origin,
         &admin.actor,
-        "user.enabled",
+        Action::UserEnabled,
         &target,
         json!({}),
     )
@@ -461,7 +462,7 @@ pub async fn delete_user(
         &state,
         &origin,
         &admin.actor,
-        "user.deleted",
+        Action::UserDeleted,
         &target,
         json!({"addresses_erased": addresses_erased}),
     )
@@ -562,7 +563,7 @@ pub async fn create_client(
         &state,
         &origin,
         &admin.actor,
-        "client.created",
+        Action::ClientCreated,
         &target,
         json!({"scopes": client.scopes, "roles": client.roles}),
     )
@@ -674,7 +675,7 @@ pub async fn update_client(
     audited(tx, &state,
         &origin,
         &admin.actor,
-        "client.updated",
+        Action::ClientUpdated,
         &target,
         json!({"scopes": body.scopes, "grant_types": body.grant_types, "roles": body.roles, "tenant_changed": body.tenant.is_some(), "disabled": body.disabled}),
     )
@@ -706,7 +707,7 @@ pub async fn rotate_client_secret(
         &state,
         &origin,
         &admin.actor,
-        "client.secret_rotated",
+        Action::ClientSecretRotated,
         &target,
         json!({"overlap_seconds": overlap}),
     )
@@ -761,7 +762,7 @@ pub async fn rotate_keys(
         &state,
         &origin,
         &actor,
-        "key.rotated",
+        Action::KeyRotated,
         &format!("key:{kid}"),
         json!({"forced": query.force}),
     )
@@ -811,7 +812,7 @@ pub async fn rotate_bundle_keys(
         &state,
         &origin,
         &admin.actor,
-        "bundle_key.rotated",
+        Action::BundleKeyRotated,
         &format!("key:{kid}"),
         json!({"forced": query.force}),
     )
@@ -894,7 +895,7 @@ pub async fn revoke_session(
         &state,
         &origin,
         &admin.actor,
-        "session.revoked",
+        Action::SessionRevoked,
         &format!("session:{id}"),
         json!({}),
     )
@@ -932,7 +933,7 @@ pub async fn put_policies(
         &state,
         &origin,
         &actor,
-        "policy.published",
+        Action::PolicyPublished,
         &format!("policy:{version}"),
         json!({}),
     )
@@ -975,7 +976,7 @@ pub async fn activate_policy(
         &state,
         &origin,
         &actor,
-        "policy.activated",
+        Action::PolicyActivated,
         &format!("policy:{version}"),
         json!({}),
     )

@@ -8,6 +8,7 @@ use super::oauth::caller;
 use super::request::Bearer;
 use crate::audience::{Accept, SELF_SCOPE};
 use crate::audit::{self, Event, Origin};
+use crate::audit_action::Action;
 use crate::sessions::{self, revocations};
 use crate::state::AppState;
 use crate::users;
@@ -72,7 +73,7 @@ async fn reauthenticate(
     let subject = format!("user:{user_id}");
     // Both refusals do the same work (a code-cap read, a failure, an audit row), so that their
     // timing does not tell a right password from a wrong one.
-    let refuse = async |action: &str, wrong_code: bool| -> Result<(), ApiError> {
+    let refuse = async |action: Action, wrong_code: bool| -> Result<(), ApiError> {
         attempt.failed(now).await;
         if wrong_code {
             attempt.otp_failed(now).await;
@@ -94,7 +95,7 @@ async fn reauthenticate(
     };
     if !verified.matches {
         let _ = attempt.otp_allowed(now).await;
-        refuse("login.failed", false).await?;
+        refuse(Action::LoginFailed, false).await?;
         return Err(wrong());
     }
     if let Some(sealed) = &record.totp_secret {
@@ -110,7 +111,7 @@ async fn reauthenticate(
             None => false,
         };
         if !claimed {
-            refuse("mfa.failed", otp.is_some()).await?;
+            refuse(Action::MfaFailed, otp.is_some()).await?;
             return Err(wrong());
         }
     }
@@ -127,7 +128,7 @@ async fn end_other_sessions(
     origin: &Origin,
     user_id: &str,
     current: Option<&str>,
-    action: &str,
+    action: Action,
 ) -> Result<usize, ApiError> {
     let longest = state.config().lifetimes.longest_access();
     let ended = sessions::end_others(&mut tx, user_id, current, longest).await?;
@@ -151,7 +152,7 @@ async fn record(
     master: &crate::secrets::MasterKey,
     origin: &Origin,
     user_id: &str,
-    action: &str,
+    action: Action,
     detail: Value,
 ) -> Result<(), ApiError> {
     let subject = format!("user:{user_id}");
@@ -205,7 +206,7 @@ pub async fn revoke_session(
         state.master(),
         &origin,
         &user_id,
-        "session.revoked",
+        Action::SessionRevoked,
         json!({"sid": id}),
     )
     .await?;
@@ -260,7 +261,7 @@ pub async fn change_password(
         &origin,
         &user_id,
         current.as_deref(),
-        "password.changed",
+        Action::PasswordChanged,
     )
     .await?;
     Ok(Json(json!({"sessions_ended": ended})))
@@ -310,7 +311,7 @@ pub async fn enroll_totp(
         state.master(),
         &origin,
         &user_id,
-        "mfa.enrolment_started",
+        Action::MfaEnrolmentStarted,
         json!({}),
     )
     .await?;
@@ -357,7 +358,7 @@ pub async fn confirm_totp(
         state.master(),
         &origin,
         &user_id,
-        "mfa.enrolled",
+        Action::MfaEnrolled,
         json!({}),
     )
     .await?;
@@ -392,7 +393,7 @@ pub async fn remove_totp(
         &origin,
         &user_id,
         current.as_deref(),
-        "mfa.removed",
+        Action::MfaRemoved,
     )
     .await?;
     Ok(Json(

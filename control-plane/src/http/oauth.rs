@@ -5,6 +5,7 @@ use super::error::{ApiError, OAuthCode};
 use super::request::{authenticate_client, may_examine, Bearer, OAuthForm, INTROSPECT_SCOPE};
 use crate::audience::{self, Accept};
 use crate::audit::{self, Event, Origin};
+use crate::audit_action::Action;
 use crate::clients::Client;
 use crate::sessions::{self, revocations, Refresh};
 use crate::state::AppState;
@@ -143,7 +144,7 @@ async fn client_credentials(
         origin,
         &Event {
             actor: &subject,
-            action: "token.issued",
+            action: Action::TokenIssued,
             target: &subject,
             outcome: "success",
             detail: json!({"grant": "client_credentials", "jti": issued.jti, "scope": crate::scopes::join(&scopes)}),
@@ -223,7 +224,7 @@ async fn password(
                     origin,
                     &Event {
                         actor: "anonymous",
-                        action: "login.failed",
+                        action: Action::LoginFailed,
                         target: &target,
                         outcome: "failure",
                         detail: json!({"client_id": client.client_id}),
@@ -263,7 +264,7 @@ async fn password(
                     origin,
                     &Event {
                         actor: &subject,
-                        action: "mfa.failed",
+                        action: Action::MfaFailed,
                         target: &subject,
                         outcome: "failure",
                         detail: json!({"client_id": client.client_id, "code": reason}),
@@ -346,7 +347,7 @@ async fn password(
         origin,
         &Event {
             actor: &subject,
-            action: "login.succeeded",
+            action: Action::LoginSucceeded,
             target: &subject,
             outcome: "success",
             detail: json!({"client_id": client.client_id, "sid": session.session_id, "amr": amr, "jti": issued.jti, "sessions_ended": capped}),
@@ -390,10 +391,10 @@ async fn refresh(
     .await?;
     let invalid = || ApiError::oauth(OAuthCode::InvalidGrant, "refresh token is invalid");
     let (session, next, action) = match outcome {
-        Refresh::Rotated(session, next) => (session, next, "token.refreshed"),
+        Refresh::Rotated(session, next) => (session, next, Action::TokenRefreshed),
         Refresh::Invalid | Refresh::WrongClient => return Err(invalid()),
         // Told apart in the audit log: a retry is also what a thief within the window looks like.
-        Refresh::Retried(session, next) => (session, next, "token.refresh_retried"),
+        Refresh::Retried(session, next) => (session, next, Action::TokenRefreshRetried),
         Refresh::ReuseDetected(session) => {
             revocations::session(&mut tx, &session.session_id, lifetimes.longest_access()).await?;
             crate::bundle::bump(&mut tx).await?;
@@ -404,7 +405,7 @@ async fn refresh(
                 origin,
                 &Event {
                     actor: &format!("client:{}", client.client_id),
-                    action: "token.reuse_detected",
+                    action: Action::TokenReuseDetected,
                     target: &subject,
                     outcome: "failure",
                     detail: json!({"sid": session.session_id, "family_revoked": true}),
@@ -504,7 +505,7 @@ pub async fn revoke(
                     &origin,
                     &Event {
                         actor: &actor,
-                        action: "token.revoked",
+                        action: Action::TokenRevoked,
                         target: &format!("user:{}", session.user_id),
                         outcome: "success",
                         detail: json!({"token_type": "refresh_token", "sid": session.session_id}),
@@ -529,7 +530,7 @@ pub async fn revoke(
                 &origin,
                 &Event {
                     actor: &actor,
-                    action: "token.revoked",
+                    action: Action::TokenRevoked,
                     target: &claims.sub.to_string(),
                     outcome: "success",
                     detail: json!({"token_type": "access_token", "jti": claims.jti}),
