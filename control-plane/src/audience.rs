@@ -111,8 +111,10 @@ pub fn target(
     Ok(Target { audiences, scopes })
 }
 
-/// The target of a refresh of a session whose grant was for `bound` (space separated; empty for
-/// a session older than the binding, which is judged like a new grant).
+/// The target of a refresh of a session whose grant was for `bound` (space separated). A
+/// session older than the binding (`bound` empty) is bound to the side its scopes imply, as a
+/// grant of them without `resource` would be; audiences removed from the configuration since the
+/// sign-in are not granted again.
 pub fn refreshed(
     config: &Config,
     resource: Option<&str>,
@@ -120,9 +122,24 @@ pub fn refreshed(
     held: &[String],
     scopes: Vec<String>,
 ) -> Result<Target, TargetError> {
-    let bound: Vec<String> = bound.split_whitespace().map(str::to_owned).collect();
+    let bound: Vec<String> = if bound.trim().is_empty() {
+        target(config, None, held, scopes.clone())?.audiences
+    } else {
+        let known = [
+            audiences_of(config, Side::ControlPlane),
+            audiences_of(config, Side::Edge),
+        ]
+        .concat();
+        bound
+            .split_whitespace()
+            .filter(|b| known.iter().any(|k| k == b))
+            .map(str::to_owned)
+            .collect()
+    };
     let Some(first) = bound.first() else {
-        return target(config, resource, held, scopes);
+        return Err(TargetError::NotGranted(
+            resource.unwrap_or_default().chars().take(128).collect(),
+        ));
     };
     match resource {
         Some(r) if !bound.iter().any(|b| b == r) => {
@@ -131,27 +148,9 @@ pub fn refreshed(
         Some(r) => target(config, Some(r), held, scopes),
         None => {
             let mut whole = target(config, Some(first), held, scopes)?;
-            // Only audiences the server still issues for: one removed from the configuration
-            // since login is not granted again.
-            let known = audiences_of(config, side_of_audience(config, first));
-            whole.audiences = bound
-                .iter()
-                .filter(|b| known.contains(b))
-                .cloned()
-                .collect();
-            if whole.audiences.is_empty() {
-                return Err(TargetError::NotGranted(first.chars().take(128).collect()));
-            }
+            whole.audiences = bound;
             Ok(whole)
         }
-    }
-}
-
-fn side_of_audience(config: &Config, audience: &str) -> Side {
-    if audience == config.control_plane_audience {
-        Side::ControlPlane
-    } else {
-        Side::Edge
     }
 }
 

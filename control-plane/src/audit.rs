@@ -14,7 +14,8 @@
 //! row cannot change. So the chain covers the address's pseudonym (a keyed hash, stored beside
 //! it), not the address: [`erase_addresses`] blanks the addresses of one principal's rows and
 //! the chain still verifies, while an address changed to another one no longer matches its
-//! pseudonym and breaks verification. Rows written before pseudonyms existed (an empty
+//! pseudonym and breaks verification, and so does a blanked address on a row about anyone whose
+//! erasure (`user.deleted`) the chain does not record. Rows written before pseudonyms existed (an empty
 //! pseudonym) are chained over the address itself and keep it.
 
 use crate::audit_action::Action;
@@ -25,6 +26,7 @@ use hmac::{Hmac, Mac as _};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{Any, AnyPool, Row as _, Transaction};
+use std::collections::HashSet;
 
 /// Where a request came from, for audit rows.
 #[derive(Debug, Clone, Default)]
@@ -156,7 +158,12 @@ pub async fn append_many(
             target: event.target.to_owned(),
             outcome: event.outcome.to_owned(),
             client_ip: origin.client_ip.clone(),
-            client_ip_pseudonym: master.address_pseudonym(&origin.client_ip),
+            // A row without an address has nothing to erase: it is chained over the empty text.
+            client_ip_pseudonym: if origin.client_ip.is_empty() {
+                String::new()
+            } else {
+                master.address_pseudonym(&origin.client_ip)
+            },
             request_id: origin.request_id.clone(),
             detail: event.detail.to_string(),
             prev_hash: prev.clone(),
@@ -383,20 +390,38 @@ async fn walk(
 /// Verifies the keyed chain up to the head; returns the number of rows verified.
 pub async fn verify(pool: &AnyPool, master: &MasterKey) -> Result<i64, ChainError> {
     let key = master.audit_chain_key();
+    let erased = erased_subjects(pool).await?;
     walk(
         pool,
         |prev, record| chain_hash(key, prev, record),
-        |record| address_matches(master, record),
+        |record| address_matches(master, &erased, record),
     )
     .await
     .map(|(seq, _)| seq)
 }
 
-/// Whether a row's address is its pseudonym's (or erased, or from before pseudonyms).
-fn address_matches(master: &MasterKey, record: &Record) -> bool {
-    record.client_ip_pseudonym.is_empty()
-        || record.client_ip.is_empty()
-        || master.address_pseudonym(&record.client_ip) == record.client_ip_pseudonym
+/// The principals whose erasure the chain records (`user.deleted`): only their rows may have
+/// lost their address.
+async fn erased_subjects(pool: &AnyPool) -> Result<HashSet<String>, ChainError> {
+    let targets: Vec<String> = sqlx::query_scalar("SELECT target FROM audit_log WHERE action = $1")
+        .bind(Action::UserDeleted.as_str())
+        .fetch_all(pool)
+        .await
+        .map_err(db)?;
+    Ok(targets.into_iter().collect())
+}
+
+/// Whether a row's address is its pseudonym's, from before pseudonyms, or erased — and erased
+/// only on a row about a principal whose erasure the chain records, so whoever may blank the
+/// column (the insert-only role) cannot wipe the address of any other row unnoticed.
+fn address_matches(master: &MasterKey, erased: &HashSet<String>, record: &Record) -> bool {
+    if record.client_ip_pseudonym.is_empty() {
+        return true;
+    }
+    if record.client_ip.is_empty() {
+        return erased.contains(&record.actor) || erased.contains(&record.target);
+    }
+    master.address_pseudonym(&record.client_ip) == record.client_ip_pseudonym
 }
 
 /// Erases the client addresses of every row whose actor or target is `subject` (a principal's
@@ -457,8 +482,9 @@ pub async fn rekey(pool: &AnyPool, master: &MasterKey) -> Result<i64, ChainError
     if keyed == 1 || checkpoints.is_some() {
         return Err(ChainError::AlreadyKeyed);
     }
+    let erased = erased_subjects(pool).await?;
     let (head_seq, old_head) = walk(pool, legacy_chain_hash, |record| {
-        address_matches(master, record)
+        address_matches(master, &erased, record)
     })
     .await?;
     let mut tx = pool.begin().await.map_err(db)?;

@@ -270,6 +270,44 @@ async fn refresh_bound(db: &TestDb) {
         "an edge grant never refreshes into a control-plane token: {}",
         control_plane.text
     );
+
+    // After an audience is removed from the configuration, a session bound to it and another
+    // refreshes for the rest of its audiences only.
+    let restarted = TestApp::start(config(db, &[("PORTCULLIS_AUDIENCES", "orders")])).await;
+    let rest = refresh(&restarted, client, &refresh_token(&narrowed), &[]).await;
+    assert_eq!(
+        decode_claims(&access_token(&rest))["aud"],
+        serde_json::json!(["orders"]),
+        "{}",
+        rest.text
+    );
+
+    // A session opened before sessions were bound is bound to the side its scopes imply.
+    let legacy = app.login(client, "sam", PASSWORD, &[]).await;
+    sqlx::query("UPDATE sessions SET audience = ''")
+        .execute(&app.state.db().pool)
+        .await
+        .unwrap();
+    let refused = refresh(
+        &app,
+        client,
+        &refresh_token(&legacy),
+        &[("resource", ISSUER)],
+    )
+    .await;
+    assert_eq!(
+        refused.json()["error"],
+        "invalid_target",
+        "a legacy edge session does not refresh into a control-plane token: {}",
+        refused.text
+    );
+    let kept = refresh(&app, client, &refresh_token(&legacy), &[]).await;
+    assert_eq!(
+        decode_claims(&access_token(&kept))["aud"],
+        serde_json::json!(["portcullis-edge", "orders"]),
+        "{}",
+        kept.text
+    );
 }
 both_backends!(
     a_refresh_token_is_bound_to_the_audiences_of_its_grant,

@@ -371,19 +371,62 @@ async fn the_service_role_appends_to_the_audit_log_but_cannot_change_it() {
             "{statement}: {refused:?}"
         );
     }
-    // It may blank an address (an erasure), which the chain allows.
-    let erased = pool
-        .execute("UPDATE audit_log SET client_ip = '' WHERE client_ip <> ''")
-        .await
-        .unwrap();
-    assert!(
-        erased.rows_affected() > 0,
-        "the service role erased addresses"
+    // It erases a user (the one column it may change), and the chain still verifies.
+    let erased_user = service
+        .user("erin", "correct horse battery", &[], "a")
+        .await;
+    let failed = service
+        .login((&id, &secret), "erin", "not her password", &[])
+        .await;
+    assert_eq!(
+        failed.status,
+        axum::http::StatusCode::BAD_REQUEST,
+        "{}",
+        failed.text
+    );
+    let admin = service.admin_token().await;
+    let deleted = service
+        .send(
+            common::Call::new(
+                axum::http::Method::DELETE,
+                &format!("/admin/v1/users/{erased_user}"),
+            )
+            .bearer(&admin),
+        )
+        .await;
+    assert_eq!(
+        deleted.status,
+        axum::http::StatusCode::NO_CONTENT,
+        "{}",
+        deleted.text
     );
     assert!(
         audit::verify(pool, service.state.master()).await.is_ok(),
-        "an erased address leaves the chain intact"
+        "an erasure leaves the chain intact"
     );
+    // Blanking any other row's address is found.
+    pool.execute("UPDATE audit_log SET client_ip = '' WHERE client_ip <> ''")
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            audit::verify(pool, service.state.master()).await,
+            Err(ChainError::Broken(_))
+        ),
+        "an address blanked without an erasure breaks the chain"
+    );
+    for statement in [
+        "UPDATE audit_log SET client_ip_pseudonym = '' WHERE seq = 2",
+        "UPDATE audit_log SET hash = hash WHERE seq = 2",
+    ] {
+        let refused = pool.execute(statement).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("permission denied")),
+            "only client_ip may change: {statement}: {refused:?}"
+        );
+    }
     // The owner still can (the role, not the table, is what stops it).
     owner
         .state
@@ -404,8 +447,8 @@ async fn the_service_role_appends_to_the_audit_log_but_cannot_change_it() {
         .await;
 }
 
-/// An erasure blanks addresses and the chain verifies; an address changed to another one does
-/// not match its pseudonym and breaks the chain.
+/// Outside an erasure (see `admin.rs`), a blanked address breaks the chain, and so does an
+/// address changed to another one or a dropped pseudonym.
 async fn addresses(db: &TestDb) {
     let app = with_rows(db).await;
     let pool = &app.state.db().pool;
@@ -427,17 +470,25 @@ async fn addresses(db: &TestDb) {
             "row {seq} carries its address's pseudonym"
         );
     }
-    let [(erased, ..), (changed, address, _), (dropped, ..)] = [&rows[0], &rows[1], &rows[2]]
-        .map(|(seq, address, pseudonym)| (*seq, address.clone(), pseudonym.clone()));
+    let [(blanked, blanked_address, _), (changed, address, _), (dropped, ..)] =
+        [&rows[0], &rows[1], &rows[2]]
+            .map(|(seq, address, pseudonym)| (*seq, address.clone(), pseudonym.clone()));
     sqlx::query("UPDATE audit_log SET client_ip = '' WHERE seq = $1")
-        .bind(erased)
+        .bind(blanked)
         .execute(pool)
         .await
         .unwrap();
-    assert!(
-        audit::verify(pool, master).await.is_ok(),
-        "a blanked address is an erasure, not a forgery"
+    assert_eq!(
+        audit::verify(pool, master).await,
+        Err(ChainError::Broken(blanked)),
+        "an address blanked on a row of someone whose erasure the chain does not record"
     );
+    sqlx::query("UPDATE audit_log SET client_ip = $1 WHERE seq = $2")
+        .bind(&blanked_address)
+        .bind(blanked)
+        .execute(pool)
+        .await
+        .unwrap();
     sqlx::query("UPDATE audit_log SET client_ip = '198.51.100.1' WHERE seq = $1")
         .bind(changed)
         .execute(pool)
@@ -466,7 +517,7 @@ async fn addresses(db: &TestDb) {
     );
 }
 both_backends!(
-    erased_addresses_keep_the_chain_and_changed_ones_break_it,
+    addresses_blanked_or_changed_outside_an_erasure_break_the_chain,
     addresses
 );
 
