@@ -125,11 +125,7 @@ pub fn refreshed(
     let bound: Vec<String> = if bound.trim().is_empty() {
         target(config, None, held, scopes.clone())?.audiences
     } else {
-        let known = [
-            audiences_of(config, Side::ControlPlane),
-            audiences_of(config, Side::Edge),
-        ]
-        .concat();
+        let known = accepted(config, Accept::Any);
         bound
             .split_whitespace()
             .filter(|b| known.iter().any(|k| k == b))

@@ -15,8 +15,8 @@
 //! it), not the address: [`erase_addresses`] blanks the addresses of one principal's rows and
 //! the chain still verifies, while an address changed to another one no longer matches its
 //! pseudonym and breaks verification, and so does a blanked address on a row about anyone whose
-//! erasure (`user.deleted`) the chain does not record. Rows written before pseudonyms existed (an empty
-//! pseudonym) are chained over the address itself and keep it.
+//! erasure (`user.deleted`) the chain does not record. Rows written before pseudonyms existed
+//! (an empty pseudonym) are chained over the address itself and keep it.
 
 use crate::audit_action::Action;
 use crate::secrets::{hex, MasterKey};
@@ -43,7 +43,7 @@ pub struct Event<'a> {
     /// Who acted (`user:<id>`, `client:<id>`, `cli`, `anonymous`).
     pub actor: &'a str,
     /// What happened.
-    pub action: crate::audit_action::Action,
+    pub action: Action,
     /// What it happened to.
     pub target: &'a str,
     /// `success` or `failure`.
@@ -475,7 +475,7 @@ pub async fn rekey(pool: &AnyPool, master: &MasterKey) -> Result<i64, ChainError
         .map_err(db)?;
     let checkpoints: Option<i64> =
         sqlx::query_scalar("SELECT seq FROM audit_log WHERE action = $1 LIMIT 1")
-            .bind(CHECKPOINT_ACTION)
+            .bind(Action::AuditCheckpoint.as_str())
             .fetch_optional(pool)
             .await
             .map_err(db)?;
@@ -651,11 +651,8 @@ pub async fn verify_against(
     Ok(head)
 }
 
-/// The audit action of a checkpoint row (also an event).
-pub const CHECKPOINT_ACTION: &str = crate::audit_action::Action::AuditCheckpoint.as_str();
-
 /// Checkpoints the head if it moved past `last` (the sequence of the previous checkpoint row):
-/// logs the signed checkpoint and appends it as an [`CHECKPOINT_ACTION`] row, so it also leaves
+/// logs the signed checkpoint and appends it as an `audit.checkpoint` row, so it also leaves
 /// through the event stream. Returns that row's sequence number, the next call's `last`.
 pub async fn checkpoint_if_moved(
     pool: &AnyPool,
@@ -672,7 +669,7 @@ pub async fn checkpoint_if_moved(
         .fetch_optional(pool)
         .await
         .map_err(db)?;
-    if newest.as_deref() == Some(CHECKPOINT_ACTION) {
+    if newest.as_deref() == Some(Action::AuditCheckpoint.as_str()) {
         return Ok(head.seq);
     }
     let signed = head.sign(master);
@@ -684,7 +681,7 @@ pub async fn checkpoint_if_moved(
         &origin,
         &Event {
             actor: "portcullis",
-            action: crate::audit_action::Action::AuditCheckpoint,
+            action: Action::AuditCheckpoint,
             target: &signed,
             outcome: "success",
             detail: serde_json::json!({"seq": head.seq}),

@@ -80,6 +80,8 @@ pub struct Served {
     pub signature: String,
     /// The bundle's version.
     pub version: u64,
+    /// The version of the policy set in it.
+    pub policy_version: i64,
     /// The key that signed it, which also signs each response's freshness statement.
     pub bundle_signer: portcullis_authz::issue::SigningKey,
     /// The validated snapshot (what `/v1/authorize` decides with).
@@ -134,7 +136,7 @@ pub async fn assemble(
         Revocations::from_entries(&revoked).map_err(|e| AssembleError::Invalid(e.to_string()))?;
     let served = match policies {
         None => None,
-        Some((_, set)) => {
+        Some((policy_version, set)) => {
             let bundle = Bundle {
                 version: u64::try_from(version).unwrap_or(0),
                 issuer: config.issuer.clone(),
@@ -156,6 +158,7 @@ pub async fn assemble(
             Some(Served {
                 signature: portcullis_authz::bundle_signature::sign(&bundle_signer, &body),
                 version: u64::try_from(version).unwrap_or(0),
+                policy_version,
                 bundle_signer,
                 body: body.into(),
                 etag: format!("\"v{version}\""),

@@ -257,13 +257,6 @@ pub async fn activate(tx: &mut Transaction<'static, Any>, version: i64) -> Resul
     Ok(())
 }
 
-/// The version of the policy set in force, if any.
-pub async fn active_version(pool: &AnyPool) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT active_policy_version FROM bundle_state WHERE id = 1")
-        .fetch_one(pool)
-        .await
-}
-
 /// The policy set in force, if any.
 pub async fn active(pool: &AnyPool) -> Result<Option<(i64, PolicySet)>, sqlx::Error> {
     let row = sqlx::query(

@@ -51,11 +51,6 @@ impl TokenKey {
         }
     }
 
-    /// Its key id.
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-
     /// Signs `claims` as an RFC 9068 access token (`typ: at+jwt`, EdDSA, this key's `kid`).
     pub fn sign(&self, claims: &serde_json::Value) -> Result<String, IssueError> {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);

@@ -37,15 +37,19 @@ pub fn claims() -> Value {
 }
 
 pub fn claims_with(changes: Value) -> Value {
-    let mut claims = claims();
-    for (name, value) in changes.as_object().unwrap() {
-        if value.is_null() {
-            claims.as_object_mut().unwrap().remove(name);
+    with_changes(claims(), changes)
+}
+
+/// `value` with each member of `changes` set, or removed where it is `null`.
+pub fn with_changes(mut value: Value, changes: Value) -> Value {
+    for (name, change) in changes.as_object().unwrap() {
+        if change.is_null() {
+            value.as_object_mut().unwrap().remove(name);
         } else {
-            claims[name] = value.clone();
+            value[name] = change.clone();
         }
     }
-    claims
+    value
 }
 
 fn policies_dir() -> std::path::PathBuf {

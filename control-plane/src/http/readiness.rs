@@ -28,7 +28,7 @@ pub struct Check {
     /// What failed, without secrets.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The active policy version, for the policy check.
+    /// The policy version in force on this node, for the policy check.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
 }
@@ -57,9 +57,22 @@ impl Check {
 pub struct Readiness {
     /// `ready`, `degraded` (serving, something optional is wrong) or `unavailable`.
     pub status: &'static str,
-    /// Each dependency by name: `database`, `signing_key`, `policies` and, when configured,
-    /// `redis`.
-    pub checks: serde_json::Map<String, serde_json::Value>,
+    /// Each dependency.
+    pub checks: Checks,
+}
+
+/// The dependencies checked.
+#[derive(Debug, Serialize)]
+pub struct Checks {
+    /// The database.
+    pub database: Check,
+    /// The key that signs tokens.
+    pub signing_key: Check,
+    /// The policy set in the published bundle.
+    pub policies: Check,
+    /// Redis, when configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<Check>,
 }
 
 async fn database(state: &AppState) -> Check {
@@ -92,11 +105,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         Check::failed("missing", None, "no active signing key")
     };
     let policies = match &published.served {
-        Some(_) => Check {
-            version: crate::policies::active_version(&state.db().pool)
-                .await
-                .ok()
-                .flatten(),
+        Some(served) => Check {
+            version: Some(served.policy_version),
             ..Check::up(None)
         },
         None => Check::failed("missing", None, "no policy set is active"),
@@ -107,23 +117,18 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     };
     let unavailable = database.status != "up" || signing_key.status != "up";
     let degraded = policies.status != "up" || redis.as_ref().is_some_and(|r| r.status != "up");
-    let mut checks = serde_json::Map::new();
-    for (name, check) in [
-        ("database", Some(database)),
-        ("signing_key", Some(signing_key)),
-        ("policies", Some(policies)),
-        ("redis", redis),
-    ] {
-        if let Some(check) = check {
-            checks.insert(name.into(), serde_json::to_value(check).unwrap_or_default());
-        }
-    }
     let (code, status) = if unavailable {
         (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
     } else if degraded {
         (StatusCode::OK, "degraded")
     } else {
         (StatusCode::OK, "ready")
+    };
+    let checks = Checks {
+        database,
+        signing_key,
+        policies,
+        redis,
     };
     (code, Json(Readiness { status, checks }))
 }
