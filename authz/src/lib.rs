@@ -1,7 +1,9 @@
 //! Pure decision logic shared by the Portcullis edge filter and the control plane.
 //!
-//! Nothing here performs I/O, so the crate builds for `wasm32-wasip1` (inside Envoy) and natively
-//! (control plane, tests) and both sides decide identically. A request flows through the modules in
+//! Nothing on the request path performs I/O, so the crate builds for `wasm32-wasip1` (inside
+//! Envoy) and natively (control plane, tests) and both sides decide identically; [`folder`], which
+//! reads a policy folder for the control plane, tools and tests, is the one module that touches
+//! the file system. A request flows through the modules in
 //! this order:
 //!
 //! 1. [`bearer`] takes the token from the `Authorization` header (never the query string).
@@ -36,6 +38,7 @@ pub mod ed25519;
 pub mod endpoint;
 pub mod entity_store;
 pub mod evaluation;
+pub mod folder;
 pub mod gate;
 pub mod issue;
 pub mod json;

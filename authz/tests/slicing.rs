@@ -19,15 +19,11 @@ fn normalised(mut decision: Decision) -> Decision {
 }
 
 fn corpus() -> Vec<Case> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/tests");
-    let mut cases = Vec::new();
-    for folder in ["ALLOW", "DENY"] {
-        for entry in std::fs::read_dir(root.join(folder)).unwrap() {
-            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
-            cases.push(serde_json::from_str(&text).unwrap());
-        }
-    }
-    cases
+    portcullis_authz::folder::corpus(&common::policies_dir())
+        .unwrap()
+        .into_iter()
+        .map(|c| c.case)
+        .collect()
 }
 
 #[test]

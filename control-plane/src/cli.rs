@@ -3,12 +3,12 @@
 //! (`DATABASE_URL`, `PORTCULLIS_MASTER_KEY`, …; see `--help`); commands that create something
 //! print one JSON object on stdout.
 
+use crate::audit::action::Action;
 use crate::audit::{self, Event, Origin};
-use crate::audit_action::Action;
-use crate::clients::NewClient;
-use crate::config::Config;
-use crate::policies::PolicySet;
-use crate::users::NewUser;
+use crate::identity::users::NewUser;
+use crate::infra::config::Config;
+use crate::oauth::clients::NewClient;
+use crate::policy::set::PolicySet;
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use serde_json::{json, Value};
 use std::io::Read as _;
@@ -227,7 +227,7 @@ pub enum CliError {
     Usage(String),
     /// Invalid configuration.
     #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
+    Config(#[from] crate::infra::config::ConfigError),
     /// The command failed.
     #[error("{0}")]
     Failed(String),
@@ -256,7 +256,7 @@ fn password_from_stdin(flag: &PasswordStdin) -> Result<String, CliError> {
     std::io::stdin().read_to_string(&mut text).map_err(failed)?;
     let password = text.strip_suffix('\n').unwrap_or(&text);
     let password = password.strip_suffix('\r').unwrap_or(password).to_owned();
-    crate::passwords::check_policy(&password).map_err(failed)?;
+    crate::identity::passwords::check_policy(&password).map_err(failed)?;
     Ok(password)
 }
 
@@ -264,9 +264,9 @@ fn password_from_stdin(flag: &PasswordStdin) -> Result<String, CliError> {
 /// the files that are not.
 fn format_dir(dir: &Path, check: bool) -> Result<(), CliError> {
     let mut changed = Vec::new();
-    for path in crate::policies::cedar_files(dir).map_err(failed)? {
+    for path in portcullis_authz::folder::cedar_files(dir).map_err(failed)? {
         let text = std::fs::read_to_string(&path).map_err(failed)?;
-        let formatted = crate::policies::format_policies(&text)
+        let formatted = crate::policy::set::format_policies(&text)
             .map_err(|e| failed(format!("{}: {e}", path.display())))?;
         if formatted != text {
             if !check {
@@ -328,7 +328,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
 async fn offline_policy(command: PolicyCommand) -> Result<(), CliError> {
     match command {
         PolicyCommand::Test { dir } => {
-            let (_, results) = crate::policies::test_dir(&dir).map_err(failed)?;
+            let (_, results) = crate::policy::corpus::test_dir(&dir).map_err(failed)?;
             let failures: Vec<_> = results.iter().filter(|r| !r.passed()).collect();
             print(&json!({"passed": results.len() - failures.len(), "failed": failures}));
             if failures.is_empty() {
@@ -350,9 +350,9 @@ async fn offline_policy(command: PolicyCommand) -> Result<(), CliError> {
                 .map_err(failed)?
                 .validate()
                 .map_err(failed)?;
-            let cases = crate::policies::load_corpus(&dir).map_err(failed)?;
-            let before = crate::policies::run_corpus(&theirs, &cases);
-            let after = crate::policies::run_corpus(&ours, &cases);
+            let cases = portcullis_authz::folder::corpus(&dir).map_err(failed)?;
+            let before = crate::policy::corpus::run_corpus(&theirs, &cases);
+            let after = crate::policy::corpus::run_corpus(&ours, &cases);
             let changed: Vec<Value> = before
                 .iter()
                 .zip(&after)
@@ -363,7 +363,7 @@ async fn offline_policy(command: PolicyCommand) -> Result<(), CliError> {
             Ok(())
         }
         PolicyCommand::Push { dir, url, token } => {
-            let (set, results) = crate::policies::test_dir(&dir).map_err(failed)?;
+            let (set, results) = crate::policy::corpus::test_dir(&dir).map_err(failed)?;
             let failures = results.iter().filter(|r| !r.passed()).count();
             if failures > 0 {
                 return Err(failed(format!(
@@ -392,7 +392,7 @@ async fn offline_policy(command: PolicyCommand) -> Result<(), CliError> {
         }
         PolicyCommand::Fmt { dir, check } => format_dir(&dir, check),
         PolicyCommand::Validate { dir } => {
-            let problems = crate::diagnostics::check_dir(&dir).map_err(failed)?;
+            let problems = crate::policy::diagnostics::check_dir(&dir).map_err(failed)?;
             if !problems.is_empty() {
                 for problem in &problems {
                     eprintln!("{problem}\n");
@@ -425,23 +425,26 @@ async fn with_store(command: Command) -> Result<(), CliError> {
     let pool = &db.pool;
     let origin = Origin {
         client_ip: "local".into(),
-        request_id: crate::secrets::random_id().unwrap_or_default(),
+        request_id: crate::keys::secrets::random_id().unwrap_or_default(),
     };
     match command {
         Command::Migrate => {
             print(&json!({"migrated": true}));
         }
         Command::Bootstrap { username, password } => {
-            if crate::users::any_exist(pool).await.map_err(failed)? {
+            if crate::identity::users::any_exist(pool)
+                .await
+                .map_err(failed)?
+            {
                 return Err(failed(
                     "bootstrap runs only on an empty store; use the admin API",
                 ));
             }
             let password = password_from_stdin(&password)?;
-            let hasher = crate::passwords::Hasher::new(1).map_err(failed)?;
+            let hasher = crate::identity::passwords::Hasher::new(1).map_err(failed)?;
             let hash = hasher.hash(&password).await.map_err(failed)?;
             let mut tx = pool.begin().await.map_err(failed)?;
-            let user = crate::users::create(
+            let user = crate::identity::users::create(
                 &mut tx,
                 &NewUser {
                     username,
@@ -453,7 +456,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
             )
             .await
             .map_err(failed)?;
-            let (client, secret) = crate::clients::create(
+            let (client, secret) = crate::oauth::clients::create(
                 &mut tx,
                 &master,
                 &NewClient {
@@ -488,12 +491,12 @@ async fn with_store(command: Command) -> Result<(), CliError> {
             tenant,
             email,
         }) => {
-            crate::users::check_username(&username).map_err(failed)?;
+            crate::identity::users::check_username(&username).map_err(failed)?;
             let password = password_from_stdin(&password)?;
-            let hasher = crate::passwords::Hasher::new(1).map_err(failed)?;
+            let hasher = crate::identity::passwords::Hasher::new(1).map_err(failed)?;
             let hash = hasher.hash(&password).await.map_err(failed)?;
             let mut tx = pool.begin().await.map_err(failed)?;
-            let user = crate::users::create(
+            let user = crate::identity::users::create(
                 &mut tx,
                 &NewUser {
                     username,
@@ -521,10 +524,10 @@ async fn with_store(command: Command) -> Result<(), CliError> {
         Command::User(UserCommand::Disable { id }) => {
             let longest = config.lifetimes.longest_access();
             let mut tx = pool.begin().await.map_err(failed)?;
-            crate::users::set_disabled(&mut tx, &id, true)
+            crate::identity::users::set_disabled(&mut tx, &id, true)
                 .await
                 .map_err(failed)?;
-            let ended = crate::sessions::end_for_user(&mut tx, &id, longest)
+            let ended = crate::identity::sessions::end_for_user(&mut tx, &id, longest)
                 .await
                 .map_err(failed)?;
             crate::bundle::bump(&mut tx).await.map_err(failed)?;
@@ -548,7 +551,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
             tenant,
         }) => {
             let mut tx = pool.begin().await.map_err(failed)?;
-            let (client, secret) = crate::clients::create(
+            let (client, secret) = crate::oauth::clients::create(
                 &mut tx,
                 &master,
                 &NewClient {
@@ -576,7 +579,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
         Command::Client(ClientCommand::Rotate { id }) => {
             let overlap = config.lifetimes.secret_overlap;
             let mut tx = pool.begin().await.map_err(failed)?;
-            let secret = crate::clients::rotate_secret(&mut tx, &master, &id, overlap)
+            let secret = crate::oauth::clients::rotate_secret(&mut tx, &master, &id, overlap)
                 .await
                 .map_err(failed)?;
             let target = format!("client:{id}");
@@ -593,7 +596,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
         }
         Command::Keys(KeysCommand::Rotate { force }) => {
             let mut tx = pool.begin().await.map_err(failed)?;
-            let kid = crate::keys::rotate(
+            let kid = crate::keys::signing::rotate(
                 &mut tx,
                 &master,
                 config.lifetimes.longest_access(),
@@ -614,13 +617,13 @@ async fn with_store(command: Command) -> Result<(), CliError> {
             print(&json!({"active_kid": kid}));
         }
         Command::Keys(KeysCommand::BundlePublic) => {
-            print(&json!(crate::bundle_keys::pins(pool, &master)
+            print(&json!(crate::keys::bundle::pins(pool, &master)
                 .await
                 .map_err(failed)?));
         }
         Command::Keys(KeysCommand::RotateBundle { force }) => {
             let mut tx = pool.begin().await.map_err(failed)?;
-            let kid = crate::bundle_keys::rotate(&mut tx, &master, prepublish(force, &config))
+            let kid = crate::keys::bundle::rotate(&mut tx, &master, prepublish(force, &config))
                 .await
                 .map_err(failed)?;
             audit::append(
@@ -632,7 +635,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
             .await
             .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
-            let pins = crate::bundle_keys::pins(pool, &master)
+            let pins = crate::keys::bundle::pins(pool, &master)
                 .await
                 .map_err(failed)?;
             print(&json!({"active_kid": kid, "keys": pins.keys}));
@@ -640,7 +643,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
         Command::Policy(PolicyCommand::Load { dir }) => {
             let set = PolicySet::from_dir(&dir).map_err(failed)?;
             let mut tx = pool.begin().await.map_err(failed)?;
-            let version = crate::policies::store_and_activate(&mut tx, &set, "cli")
+            let version = crate::policy::store::store_and_activate(&mut tx, &set, "cli")
                 .await
                 .map_err(failed)?;
             audit::append(

@@ -1,11 +1,11 @@
 //! Opening the store (connect, migrate, master key, signing keys, first policy set) and
 //! running the HTTP service until a shutdown signal.
 
-use crate::audit_action::Action;
-use crate::config::Config;
-use crate::db::{self, Backend, Db};
-use crate::policies::{PolicySet, PolicyStoreError};
-use crate::secrets::{MasterKey, SecretError};
+use crate::audit::action::Action;
+use crate::infra::config::Config;
+use crate::infra::db::{self, Backend, Db};
+use crate::keys::secrets::{MasterKey, SecretError};
+use crate::policy::set::{PolicySet, PolicyStoreError};
 use crate::state::AppState;
 use axum::serve::ListenerExt as _;
 use std::net::SocketAddr;
@@ -23,7 +23,7 @@ pub enum StartError {
     Secret(#[from] SecretError),
     /// Keys could not be prepared.
     #[error(transparent)]
-    Keys(#[from] crate::keys::KeyError),
+    Keys(#[from] crate::keys::signing::KeyError),
     /// The initial policy set is invalid.
     #[error("policies: {0}")]
     Policies(#[from] PolicyStoreError),
@@ -35,7 +35,7 @@ pub enum StartError {
     Audit(#[from] crate::audit::ChainError),
     /// The TLS certificate or key is unusable.
     #[error("TLS: {0}")]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] crate::infra::tls::TlsError),
     /// The listener could not be bound.
     #[error("listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
@@ -104,16 +104,17 @@ pub async fn open(config: &Config) -> Result<(Db, MasterKey), StartError> {
     let (db, master) = open_store(config).await?;
     crate::audit::ensure_keyed(&db.pool).await?;
     let mut tx = db.pool.begin().await?;
-    if crate::keys::ensure(&mut tx, &master).await? {
+    if crate::keys::signing::ensure(&mut tx, &master).await? {
         crate::bundle::bump(&mut tx).await?;
         system_event(&mut tx, &master, Action::KeyCreated, "signing-keys").await?;
     }
     tx.commit().await?;
-    if crate::policies::active(&db.pool).await?.is_none() {
+    if crate::policy::store::active(&db.pool).await?.is_none() {
         if let Some(dir) = initial_policy_dir(config) {
             let set = PolicySet::from_dir(&dir)?;
             let mut tx = db.pool.begin().await?;
-            let version = crate::policies::store_and_activate(&mut tx, &set, "bootstrap").await?;
+            let version =
+                crate::policy::store::store_and_activate(&mut tx, &set, "bootstrap").await?;
             crate::audit::append(
                 &mut tx,
                 &master,
@@ -157,7 +158,7 @@ pub async fn serve_on(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let tls = match &config.tls {
-        Some(files) => Some(crate::tls::acceptor(&files.cert, &files.key)?),
+        Some(files) => Some(crate::infra::tls::acceptor(&files.cert, &files.key)?),
         None => None,
     };
     let (db, master) = open(&config).await?;
@@ -172,11 +173,11 @@ pub async fn serve_on(
     let follower = state.spawn_follower(follow_every);
     let fanout = state
         .redis()
-        .map(|redis| crate::fanout::spawn_listener(state.clone(), redis.clone()));
+        .map(|redis| crate::bundle::fanout::spawn_listener(state.clone(), redis.clone()));
     let maintenance = spawn_maintenance(state.clone());
     let checkpoints = spawn_checkpoints(state.clone());
     let relay = state.redis().map(|redis| {
-        crate::events::spawn_relay(
+        crate::audit::relay::spawn_relay(
             state.db().pool.clone(),
             redis.clone(),
             Duration::from_millis(200),
@@ -192,7 +193,7 @@ pub async fn serve_on(
         let _ = fired.send(());
     };
     // `tap_io` adds nothing but axum's `ConnectInfo<SocketAddr>` support for this listener type.
-    let incoming = crate::tls::Incoming::new(listener, tls)
+    let incoming = crate::infra::tls::Incoming::new(listener, tls)
         .map_err(|e| StartError::Bind(config.listen, e))?
         .tap_io(|_| ());
     let server = axum::serve(incoming, app).with_graceful_shutdown(signal);
@@ -241,11 +242,11 @@ fn spawn_maintenance(state: AppState) -> tokio::task::JoinHandle<()> {
         loop {
             ticker.tick().await;
             let pool = &state.db().pool;
-            if let Err(error) = crate::sessions::revocations::prune(pool).await {
+            if let Err(error) = crate::identity::sessions::revocations::prune(pool).await {
                 tracing::warn!(%error, "pruning revocations failed");
             }
             let grace = state.config().lifetimes.refresh_grace;
-            if let Err(error) = crate::sessions::forget_successors(pool, grace).await {
+            if let Err(error) = crate::identity::sessions::forget_successors(pool, grace).await {
                 tracing::warn!(%error, "forgetting refresh successors failed");
             }
             if let Err(error) = retire_expired_keys(&state).await {
@@ -259,7 +260,7 @@ fn spawn_maintenance(state: AppState) -> tokio::task::JoinHandle<()> {
 /// republishes the bundle when any was; returns how many.
 pub async fn retire_expired_keys(state: &AppState) -> Result<u64, StartError> {
     let mut tx = state.db().pool.begin().await?;
-    let retired = crate::keys::retire_expired(&mut tx).await?;
+    let retired = crate::keys::signing::retire_expired(&mut tx).await?;
     if retired > 0 {
         crate::bundle::bump(&mut tx).await?;
         system_event(&mut tx, state.master(), Action::KeyRetired, "signing-keys").await?;

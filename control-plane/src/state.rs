@@ -1,15 +1,15 @@
 //! Shared service state: the database, configuration, master key, password hasher, metrics,
 //! login throttle and the published bundle.
 
-use crate::audit_batch::AuditBatcher;
+use crate::audit::batch::AuditBatcher;
 use crate::bundle::{assemble, AssembleError, Published};
-use crate::config::Config;
-use crate::db::Db;
-use crate::metrics::Metrics;
-use crate::passwords::Hasher;
-use crate::redis::Redis;
-use crate::secrets::MasterKey;
-use crate::throttle::Throttle;
+use crate::identity::passwords::Hasher;
+use crate::identity::throttle::Throttle;
+use crate::infra::config::Config;
+use crate::infra::db::Db;
+use crate::infra::metrics::Metrics;
+use crate::infra::redis::Redis;
+use crate::keys::secrets::MasterKey;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{watch, Mutex};
@@ -33,7 +33,7 @@ struct Inner {
     hasher: Hasher,
     metrics: Metrics,
     throttle: Throttle,
-    revocations: crate::rate::Limiter,
+    revocations: crate::infra::rate::Limiter,
     redis: Option<Redis>,
     audit: AuditBatcher,
     published: watch::Sender<Arc<Published>>,
@@ -67,7 +67,7 @@ impl AppState {
                 hasher,
                 metrics,
                 throttle,
-                revocations: crate::rate::Limiter::new(REVOKE_BURST, REVOKE_PER_SECOND),
+                revocations: crate::infra::rate::Limiter::new(REVOKE_BURST, REVOKE_PER_SECOND),
                 redis,
                 audit,
                 published: sender,
@@ -112,7 +112,7 @@ impl AppState {
     }
 
     /// Revocations per client (each one changes the bundle every edge follows).
-    pub fn revocation_limit(&self) -> &crate::rate::Limiter {
+    pub fn revocation_limit(&self) -> &crate::infra::rate::Limiter {
         &self.inner.revocations
     }
 
@@ -136,7 +136,7 @@ impl AppState {
     pub async fn republish(&self) -> Result<(), AssembleError> {
         if self.refresh().await? {
             if let Some(redis) = &self.inner.redis {
-                crate::fanout::announce(redis, self.published().version);
+                crate::bundle::fanout::announce(redis, self.published().version);
             }
         }
         Ok(())

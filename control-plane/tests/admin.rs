@@ -465,7 +465,7 @@ async fn totp_flow(db: &TestDb) {
         .as_str()
         .unwrap()
         .starts_with("otpauth://totp/"));
-    let key = portcullis_control_plane::totp::decode_base32(base32).unwrap();
+    let key = portcullis_control_plane::identity::totp::decode_base32(base32).unwrap();
     let now = portcullis_control_plane::now();
     // Confirm with the current step and log in with the next: both stay inside the server's
     // ±1 window even if a step boundary passes meanwhile, and the login step is a later one.
@@ -474,7 +474,7 @@ async fn totp_flow(db: &TestDb) {
         .send(
             Call::new(Method::POST, "/v1/me/totp/confirm")
                 .bearer(&access)
-                .json(&json!({"code": portcullis_control_plane::totp::code(&key, step)})),
+                .json(&json!({"code": portcullis_control_plane::identity::totp::code(&key, step)})),
         )
         .await;
     assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.text);
@@ -483,7 +483,7 @@ async fn totp_flow(db: &TestDb) {
         .login((&id, &secret), "gina", "correct horse battery", &[])
         .await;
     assert_eq!(no_otp.json()["error"], "invalid_grant");
-    let code = portcullis_control_plane::totp::code(&key, step + 1);
+    let code = portcullis_control_plane::identity::totp::code(&key, step + 1);
     let with_otp = app
         .login(
             (&id, &secret),

@@ -7,7 +7,7 @@ mod common;
 
 use common::{config, TestApp, TestDb};
 use portcullis_control_plane::audit::{self, ChainError, Checkpoint};
-use portcullis_control_plane::secrets::MasterKey;
+use portcullis_control_plane::keys::secrets::MasterKey;
 use sha2::{Digest, Sha256};
 use sqlx::Row as _;
 

@@ -5,7 +5,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{config, Call, TestApp, TestDb};
-use portcullis_control_plane::tokens::{issue, Grant};
+use portcullis_control_plane::oauth::tokens::{issue, Grant};
 use serde_json::json;
 
 async fn corpus_agreement(db: &TestDb) {
@@ -13,7 +13,7 @@ async fn corpus_agreement(db: &TestDb) {
     let (rs, rs_secret) = app
         .client("resource-server", "authorize", &["client_credentials"])
         .await;
-    let cases = portcullis_control_plane::policies::load_corpus(&common::policy_dir()).unwrap();
+    let cases = portcullis_authz::folder::corpus(&common::policy_dir()).unwrap();
     assert!(
         cases.len() >= 10,
         "the corpus is too small: {}",

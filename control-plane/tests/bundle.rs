@@ -276,7 +276,7 @@ async fn revocations_outlive_the_leeway(db: &TestDb) {
         .unwrap();
     let jtis: Vec<_> = listed.iter().filter_map(|e| e.jti.as_deref()).collect();
     assert_eq!(jtis, ["in-leeway"]);
-    let pruned = portcullis_control_plane::sessions::revocations::prune(pool)
+    let pruned = portcullis_control_plane::identity::sessions::revocations::prune(pool)
         .await
         .unwrap();
     assert_eq!(pruned, 1);

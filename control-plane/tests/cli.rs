@@ -65,13 +65,16 @@ fn create_commands_print_one_json_object() {
     );
     assert_eq!(code, 0, "{err}");
     let stored = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let store = portcullis_control_plane::db::connect(&db.url)
+        let store = portcullis_control_plane::infra::db::connect(&db.url)
             .await
             .unwrap();
-        portcullis_control_plane::clients::get(&store.pool, scoped["client_id"].as_str().unwrap())
-            .await
-            .unwrap()
-            .unwrap()
+        portcullis_control_plane::oauth::clients::get(
+            &store.pool,
+            scoped["client_id"].as_str().unwrap(),
+        )
+        .await
+        .unwrap()
+        .unwrap()
     });
     assert_eq!(stored.roles, vec!["sre", "ops"], "--roles is stored");
     assert_eq!(stored.tenant.as_deref(), Some("acme"), "--tenant is stored");

@@ -163,7 +163,7 @@ async fn code_for_changes(db: &TestDb) {
     // A second session, opened before TOTP (so the test needs only two codes).
     self_token(&app, &client, "uma", None).await;
     let (key, step) = common::enrol_totp(&app, &access, PASSWORD).await;
-    let code = |step: i64| portcullis_control_plane::totp::code(&key, step);
+    let code = |step: i64| portcullis_control_plane::identity::totp::code(&key, step);
 
     let before = credentials(&app, "uma").await;
     for body in [

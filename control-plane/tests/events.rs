@@ -7,8 +7,8 @@ mod common;
 
 use axum::http::StatusCode;
 use common::{config, TestApp, TestDb};
-use portcullis_control_plane::events::{relay_once, STREAM};
-use portcullis_control_plane::redis::Redis;
+use portcullis_control_plane::audit::relay::{relay_once, STREAM};
+use portcullis_control_plane::infra::redis::Redis;
 use redis::AsyncCommands as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -105,7 +105,7 @@ async fn delivery_and_outage(db: &TestDb) {
     let redis = RedisServer::start_on(port);
     let url = redis.url();
     let app = TestApp::start(config(db, &[("REDIS_URL", &url)])).await;
-    let relay = portcullis_control_plane::events::spawn_relay(
+    let relay = portcullis_control_plane::audit::relay::spawn_relay(
         app.state.db().pool.clone(),
         Redis::open(&url, None).unwrap(),
         Duration::from_millis(50),
@@ -262,7 +262,7 @@ async fn a_change_on_one_replica_wakes_the_other_through_redis() {
     let url = redis.url();
     let a = TestApp::start(config(&db, &[("REDIS_URL", &url)])).await;
     let b = TestApp::start(config(&db, &[("REDIS_URL", &url)])).await;
-    let listener = portcullis_control_plane::fanout::spawn_listener(
+    let listener = portcullis_control_plane::bundle::fanout::spawn_listener(
         b.state.clone(),
         Redis::open(&url, None).unwrap(),
     );
@@ -271,7 +271,7 @@ async fn a_change_on_one_replica_wakes_the_other_through_redis() {
         let mut connection = Redis::open(&url, None).unwrap().connection();
         let subscribers: (String, i64) = redis::cmd("PUBSUB")
             .arg("NUMSUB")
-            .arg(portcullis_control_plane::fanout::CHANNEL)
+            .arg(portcullis_control_plane::bundle::fanout::CHANNEL)
             .query_async(&mut connection)
             .await
             .unwrap();
@@ -313,7 +313,7 @@ async fn password_protected(db: &TestDb) {
     let a = TestApp::start(config(db, &[("REDIS_URL", &url)])).await;
     let b = TestApp::start(config(db, &[("REDIS_URL", &url)])).await;
     let stranger = TestApp::start(config(db, &[("REDIS_URL", &wrong)])).await;
-    let relay = portcullis_control_plane::events::spawn_relay(
+    let relay = portcullis_control_plane::audit::relay::spawn_relay(
         a.state.db().pool.clone(),
         Redis::open(&url, None).unwrap(),
         Duration::from_millis(50),

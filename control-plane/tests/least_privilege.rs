@@ -6,7 +6,7 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{config, decode_claims, Call, Reply, TestApp, TestDb};
-use portcullis_control_plane::clients::NewClient;
+use portcullis_control_plane::oauth::clients::NewClient;
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse battery";

@@ -232,7 +232,7 @@ both_backends!(malformed_requests_get_clear_errors, malformed_requests);
 async fn password_login(db: &TestDb) {
     let app = TestApp::start(config(db, &[])).await;
     let web = app
-        .client_from(&portcullis_control_plane::clients::NewClient {
+        .client_from(&portcullis_control_plane::oauth::clients::NewClient {
             name: "web",
             scopes: "api:items:read api:items:write openid",
             grants: &["password".into(), "refresh_token".into()],
@@ -540,7 +540,7 @@ both_backends!(
 async fn userinfo_and_introspection_of_users(db: &TestDb) {
     let app = TestApp::start(config(db, &[])).await;
     let (id, secret) = app
-        .client_from(&portcullis_control_plane::clients::NewClient {
+        .client_from(&portcullis_control_plane::oauth::clients::NewClient {
             name: "web",
             scopes: "a",
             grants: &["password".into(), "refresh_token".into()],
@@ -603,7 +603,7 @@ async fn refresh_follows_current_scopes(db: &TestDb) {
     assert_eq!(login["scope"], "a b");
     // An administrator takes scope b away; the next refresh no longer carries it.
     let mut tx = app.state.db().pool.begin().await.unwrap();
-    portcullis_control_plane::users::update(
+    portcullis_control_plane::identity::users::update(
         &mut tx,
         &user_id,
         &serde_json::from_value(json!({"scopes": "a"})).unwrap(),

@@ -73,7 +73,7 @@ async fn botnet(db: &TestDb) {
         }
     }
     assert!(
-        evaluated <= portcullis_control_plane::throttle::PER_ACCOUNT_PER_HOUR,
+        evaluated <= portcullis_control_plane::identity::throttle::PER_ACCOUNT_PER_HOUR,
         "{evaluated} of 180 guesses reached the password check"
     );
     assert!(
@@ -207,7 +207,7 @@ async fn code_cap(db: &TestDb) {
         .await;
     let key = enrol_totp(&app, &client, "quinn").await;
     // Someone who has the password guesses codes, from a new address each time.
-    for i in 0..portcullis_control_plane::throttle::OTP_FAILURES {
+    for i in 0..portcullis_control_plane::identity::throttle::OTP_FAILURES {
         let guess = format!("{:06}", 111_111 * (i % 9 + 1));
         let reply = sign_in(
             &app,
@@ -221,7 +221,7 @@ async fn code_cap(db: &TestDb) {
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{}", reply.text);
     }
     let step = portcullis_control_plane::now() / 30 + 1;
-    let right = portcullis_control_plane::totp::code(&key, step);
+    let right = portcullis_control_plane::identity::totp::code(&key, step);
     let capped = sign_in(
         &app,
         &client,

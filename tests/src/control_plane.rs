@@ -3,7 +3,7 @@
 
 use crate::http::{request_with_body, Response};
 use base64::Engine as _;
-use portcullis_control_plane::config::Config;
+use portcullis_control_plane::infra::config::Config;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -258,12 +258,12 @@ impl ControlPlane {
     /// The bundle-signing public keys edges pin (as `portcullis keys bundle-public` prints
     /// them): the filter configuration's `bundle_signing_keys`.
     pub async fn bundle_pins(&self) -> Value {
-        let db = portcullis_control_plane::db::connect(&self.database_url)
+        let db = portcullis_control_plane::infra::db::connect(&self.database_url)
             .await
             .unwrap_or_else(|e| panic!("db: {e}"));
-        let master = portcullis_control_plane::secrets::MasterKey::from_base64(MASTER_KEY)
+        let master = portcullis_control_plane::keys::secrets::MasterKey::from_base64(MASTER_KEY)
             .unwrap_or_else(|e| panic!("{e}"));
-        let pins = portcullis_control_plane::bundle_keys::pins(&db.pool, &master)
+        let pins = portcullis_control_plane::keys::bundle::pins(&db.pool, &master)
             .await
             .unwrap_or_else(|e| panic!("bundle pins: {e}"));
         db.pool.close().await;
@@ -273,12 +273,12 @@ impl ControlPlane {
     /// An edge token for `user:42` with `scope`, signed in the store with the active token key
     /// (as the token endpoint would issue it), for tests that do not speak HTTP to the plane.
     pub async fn signed_edge_token(&self, scope: &str) -> String {
-        let db = portcullis_control_plane::db::connect(&self.database_url)
+        let db = portcullis_control_plane::infra::db::connect(&self.database_url)
             .await
             .unwrap_or_else(|e| panic!("db: {e}"));
-        let master = portcullis_control_plane::secrets::MasterKey::from_base64(MASTER_KEY)
+        let master = portcullis_control_plane::keys::secrets::MasterKey::from_base64(MASTER_KEY)
             .unwrap_or_else(|e| panic!("{e}"));
-        let key = portcullis_control_plane::keys::active(&db.pool, &master)
+        let key = portcullis_control_plane::keys::signing::active(&db.pool, &master)
             .await
             .unwrap_or_else(|e| panic!("active key: {e}"));
         db.pool.close().await;
@@ -306,24 +306,25 @@ impl ControlPlane {
         grants: &[&str],
         roles: &[&str],
     ) -> (String, String) {
-        let db = portcullis_control_plane::db::connect(&self.database_url)
+        let db = portcullis_control_plane::infra::db::connect(&self.database_url)
             .await
             .unwrap_or_else(|e| panic!("db: {e}"));
-        let master = portcullis_control_plane::secrets::MasterKey::from_base64(MASTER_KEY)
+        let master = portcullis_control_plane::keys::secrets::MasterKey::from_base64(MASTER_KEY)
             .unwrap_or_else(|e| panic!("{e}"));
         let grants: Vec<String> = grants.iter().map(|g| (*g).to_owned()).collect();
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
         let mut tx = db.pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
-        let new = portcullis_control_plane::clients::NewClient {
+        let new = portcullis_control_plane::oauth::clients::NewClient {
             name,
             scopes,
             grants: &grants,
             roles: &roles,
             tenant: None,
         };
-        let (client, secret) = portcullis_control_plane::clients::create(&mut tx, &master, &new)
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let (client, secret) =
+            portcullis_control_plane::oauth::clients::create(&mut tx, &master, &new)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
         tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
         db.pool.close().await;
         (client.client_id, secret)

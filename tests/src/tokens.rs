@@ -79,7 +79,7 @@ pub fn token(claims: &Value) -> String {
 /// A bundle trusting `keys`, with the repository's schema, policies and entities.
 pub fn bundle(version: u64, keys: &[&SigningKey]) -> Bundle {
     // The control plane's own loader, so the bundle holds exactly what `portcullis` would serve.
-    let set = portcullis_control_plane::policies::PolicySet::from_dir(
+    let set = portcullis_control_plane::policy::set::PolicySet::from_dir(
         &crate::repo_root().join("policies"),
     )
     .unwrap_or_else(|e| panic!("policies/: {e}"));

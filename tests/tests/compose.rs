@@ -171,7 +171,7 @@ fn compose_matches_the_repository() {
     assert!(env.len() >= 6, "{env:?}");
     for (name, _) in &env {
         assert!(
-            portcullis_control_plane::config::VARIABLES.contains(&name.as_str()),
+            portcullis_control_plane::infra::config::VARIABLES.contains(&name.as_str()),
             "{name} is set in compose but never read"
         );
     }
@@ -184,7 +184,7 @@ fn compose_matches_the_repository() {
     // Its configuration is valid (master key stands in for the required variable).
     let listen = value("PORTCULLIS_LISTEN");
     let from_file = env_file();
-    let config = portcullis_control_plane::config::Config::from_lookup(|name| match name {
+    let config = portcullis_control_plane::infra::config::Config::from_lookup(|name| match name {
         "PORTCULLIS_MASTER_KEY" => Some("AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=".into()),
         other => env
             .iter()

@@ -682,10 +682,8 @@ async fn hostile_requests_never_crash_envoy() {
 async fn the_policy_corpus_decides_the_same_inside_envoy() {
     let stack = stack(EnvoyOptions::default()).await;
     let port = stack.envoy.port;
-    let cases = portcullis_control_plane::policies::load_corpus(
-        &portcullis_tests::repo_root().join("policies"),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let cases = portcullis_authz::folder::corpus(&portcullis_tests::repo_root().join("policies"))
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(cases.len() >= 10);
     let mut mismatches = Vec::new();
     for corpus_case in &cases {

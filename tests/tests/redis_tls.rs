@@ -3,8 +3,8 @@
 //! replicas' login throttles share their counters; with only the system's roots it cannot
 //! connect at all (and each replica decides alone).
 
-use portcullis_control_plane::redis::Redis;
-use portcullis_control_plane::throttle::Throttle;
+use portcullis_control_plane::identity::throttle::Throttle;
+use portcullis_control_plane::infra::redis::Redis;
 use portcullis_tests::tls::TestCa;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -110,7 +110,7 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
             Some(&json!({"current_password": "correct horse battery"})),
         )
         .await;
-    let secret = portcullis_control_plane::totp::decode_base32(
+    let secret = portcullis_control_plane::identity::totp::decode_base32(
         body(&enrol)["secret"].as_str().unwrap_or_default(),
     )
     .unwrap_or_default();
@@ -123,7 +123,7 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
             "POST",
             "/v1/me/totp/confirm",
             &own,
-            Some(&json!({"code": portcullis_control_plane::totp::code(&secret, step)})),
+            Some(&json!({"code": portcullis_control_plane::identity::totp::code(&secret, step)})),
         )
         .await;
     assert_eq!(
@@ -132,7 +132,7 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
         "{}",
         String::from_utf8_lossy(&confirm.body)
     );
-    let second = login(Some(portcullis_control_plane::totp::code(
+    let second = login(Some(portcullis_control_plane::identity::totp::code(
         &secret,
         step + 1,
     )))
@@ -343,7 +343,7 @@ async fn database_outage_degrades_cleanly() {
         200
     );
     // Nothing half-written: every session has its login audit row, and the chain verifies.
-    let pool = portcullis_control_plane::db::connect(&db.url)
+    let pool = portcullis_control_plane::infra::db::connect(&db.url)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let sessions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions")
@@ -551,7 +551,7 @@ async fn a_restart_loses_nothing() {
         .await;
     assert_eq!(body(&authorize)["reason"], "revoked");
     // The audit chain verifies across the restart.
-    let pool = portcullis_control_plane::db::connect(&db.url)
+    let pool = portcullis_control_plane::infra::db::connect(&db.url)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let rows = portcullis_control_plane::audit::verify(&pool.pool, &test_master_key())
@@ -562,8 +562,8 @@ async fn a_restart_loses_nothing() {
 }
 
 /// The master key every test control plane runs with.
-fn test_master_key() -> portcullis_control_plane::secrets::MasterKey {
-    portcullis_control_plane::secrets::MasterKey::from_base64(
+fn test_master_key() -> portcullis_control_plane::keys::secrets::MasterKey {
+    portcullis_control_plane::keys::secrets::MasterKey::from_base64(
         portcullis_tests::control_plane::MASTER_KEY,
     )
     .unwrap_or_else(|e| panic!("{e}"))

@@ -42,12 +42,13 @@ async fn the_filter_follows_the_control_plane_over_tls() {
     // A change at the control plane (a bundle-key rotation, made in the store as `portcullis keys
     // rotate-bundle` does) reaches Envoy over the same TLS connection.
     let before = s.envoy.stat("wasmcustom.portcullis.bundle.version");
-    let db = portcullis_control_plane::db::connect(&s.plane.database_url)
+    let db = portcullis_control_plane::infra::db::connect(&s.plane.database_url)
         .await
         .unwrap();
-    let master = portcullis_control_plane::secrets::MasterKey::from_base64(MASTER_KEY).unwrap();
+    let master =
+        portcullis_control_plane::keys::secrets::MasterKey::from_base64(MASTER_KEY).unwrap();
     let mut tx = db.pool.begin().await.unwrap();
-    portcullis_control_plane::bundle_keys::rotate(&mut tx, &master, 0)
+    portcullis_control_plane::keys::bundle::rotate(&mut tx, &master, 0)
         .await
         .unwrap();
     tx.commit().await.unwrap();

@@ -52,28 +52,12 @@ pub fn with_changes(mut value: Value, changes: Value) -> Value {
     value
 }
 
-fn policies_dir() -> std::path::PathBuf {
+pub fn policies_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies")
 }
 
-/// Every `*.cedar` file of `dir`, sorted by name and joined, the way the control plane loads a
-/// policy folder.
-fn policy_text(dir: &std::path::Path) -> String {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|e| e == "cedar"))
-        .collect();
-    files.sort();
-    files
-        .iter()
-        .map(|path| std::fs::read_to_string(path).unwrap())
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 pub fn bundle(keys: &[&SigningKey], revoked: Vec<RevocationEntry>) -> Bundle {
-    let read = |name: &str| std::fs::read_to_string(policies_dir().join(name)).unwrap();
+    let folder = portcullis_authz::folder::Folder::read(&policies_dir()).unwrap();
     Bundle {
         version: 1,
         issuer: ISSUER.into(),
@@ -81,9 +65,9 @@ pub fn bundle(keys: &[&SigningKey], revoked: Vec<RevocationEntry>) -> Bundle {
         jwks: Jwks {
             keys: keys.iter().map(|k| k.public_jwk()).collect(),
         },
-        policies: policy_text(&policies_dir()),
-        schema: read("schema.cedarschema"),
-        entities: serde_json::from_str(&read("entities.json")).unwrap(),
+        policies: folder.policies(),
+        schema: folder.schema,
+        entities: folder.entities,
         revoked,
     }
 }

@@ -1,21 +1,23 @@
 //! `/admin/v1/…`: users, clients, keys, sessions, policies and the audit log. Every request is
 //! authorized by `policies/admin-api.cedar` (each area behind its admin scope — `admin:users`,
 //! `admin:clients`, `admin:keys`, `admin:audit`, `admin:policies` — or `admin:full`), and every
-//! change to a user or client by [`crate::authority`] (no administrator grants or manages more
+//! change to a user or client by [`crate::identity::authority`] (no administrator grants or manages more
 //! than it holds, nor outside its tenant). Every change is audited in its own transaction.
 
 use super::error::{ApiError, OAuthCode};
 use super::json::JsonBody;
 use super::oauth::caller;
-use crate::audience::Accept;
+use crate::audit::action::Action;
 use crate::audit::{self, Event, Origin};
-use crate::audit_action::Action;
-use crate::authority::{Authority, Grants};
-use crate::clients::{Client, ClientPatch, NewClient};
-use crate::sessions::{self, revocations};
+use crate::identity::authority::{Authority, Grants};
+use crate::identity::sessions::{self, revocations};
+use crate::identity::users::{self, NewUser, User, UserPatch};
+use crate::keys::signing as keys;
+use crate::oauth::audience::Accept;
+use crate::oauth::clients;
+use crate::oauth::clients::{Client, ClientPatch, NewClient};
+use crate::policy::{admin_api as admin_policy, set, store};
 use crate::state::AppState;
-use crate::users::{self, NewUser, User, UserPatch};
-use crate::{admin_policy, clients, keys, policies};
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::{header, request::Parts, StatusCode};
 use axum::middleware::{self, Next};
@@ -86,7 +88,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 
 /// Authorizes every admin request with `policies/admin-api.cedar` before its handler runs.
 async fn admin_gate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let verified = super::request::bearer(request.headers(), request.uri().query())
+    let verified = super::extractors::bearer(request.headers(), request.uri().query())
         .map_err(ApiError::from)
         .and_then(|token| caller(&state, token, Accept::ControlPlane));
     let claims = match verified {
@@ -186,7 +188,7 @@ async fn managed_client(
 
 /// A scope list as it will be stored, for the authority check before the store parses it.
 fn scope_list(text: &str) -> Result<Vec<String>, ApiError> {
-    crate::scopes::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
+    crate::oauth::scopes::parse(text).map_err(|e| ApiError::BadRequest(e.to_string()))
 }
 
 /// The tenant a new principal gets: the one asked for, else the creating admin's own.
@@ -267,7 +269,7 @@ pub async fn create_user(
         roles: &body.roles,
         tenant: tenant.as_deref(),
     })?;
-    crate::passwords::check_policy(&body.password)
+    crate::identity::passwords::check_policy(&body.password)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     users::check_username(&body.username)?;
     let hash = state.hasher().hash(&body.password).await?;
@@ -777,8 +779,8 @@ pub async fn rotate_keys(
 /// and the next key, the `bundle_signing_keys` of the filter configuration).
 async fn bundle_keys_view(state: &AppState) -> Result<Value, ApiError> {
     let pool = &state.db().pool;
-    let pins = crate::bundle_keys::pins(pool, state.master()).await?;
-    Ok(json!({"keys": crate::bundle_keys::list(pool).await?, "pins": pins.keys}))
+    let pins = crate::keys::bundle::pins(pool, state.master()).await?;
+    Ok(json!({"keys": crate::keys::bundle::list(pool).await?, "pins": pins.keys}))
 }
 
 /// `GET /admin/v1/keys/bundle`.
@@ -806,7 +808,7 @@ pub async fn rotate_bundle_keys(
         state.config().lifetimes.key_prepublish
     };
     let mut tx = state.db().pool.begin().await?;
-    let kid = crate::bundle_keys::rotate(&mut tx, state.master(), prepublish).await?;
+    let kid = crate::keys::bundle::rotate(&mut tx, state.master(), prepublish).await?;
     audited(
         tx,
         &state,
@@ -909,7 +911,7 @@ pub async fn get_policies(
     State(state): State<AppState>,
     _: Admin,
 ) -> Result<Json<Value>, ApiError> {
-    let (version, set) = policies::active(&state.db().pool)
+    let (version, set) = store::active(&state.db().pool)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(
@@ -923,11 +925,11 @@ pub async fn put_policies(
     State(state): State<AppState>,
     origin: Origin,
     admin: Admin,
-    JsonBody(set): JsonBody<policies::PolicySet>,
+    JsonBody(set): JsonBody<set::PolicySet>,
 ) -> Result<Json<Value>, ApiError> {
     let actor = admin.actor;
     let mut tx = state.db().pool.begin().await?;
-    let version = policies::store_and_activate(&mut tx, &set, &actor).await?;
+    let version = store::store_and_activate(&mut tx, &set, &actor).await?;
     audited(
         tx,
         &state,
@@ -950,7 +952,7 @@ pub async fn policy_versions(
     _: Admin,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(
-        json!({"versions": policies::versions(&state.db().pool).await?}),
+        json!({"versions": store::versions(&state.db().pool).await?}),
     ))
 }
 
@@ -962,7 +964,7 @@ pub async fn activate_policy(
     Path(version): Path<i64>,
 ) -> Result<Json<Value>, ApiError> {
     let actor = admin.actor;
-    let exists = policies::versions(&state.db().pool)
+    let exists = store::versions(&state.db().pool)
         .await?
         .iter()
         .any(|v| v.version == version);
@@ -970,7 +972,7 @@ pub async fn activate_policy(
         return Err(ApiError::NotFound);
     }
     let mut tx = state.db().pool.begin().await?;
-    policies::activate(&mut tx, version).await?;
+    store::activate(&mut tx, version).await?;
     audited(
         tx,
         &state,

@@ -5,11 +5,11 @@
 //! about its own tokens, and about others' only with scope `authorize`.
 
 use super::error::{ApiError, OAuthCode};
+use super::extractors::{authenticate_client, may_examine, OAuthForm, AUTHORIZE_SCOPE};
 use super::json::JsonBody;
-use super::request::{authenticate_client, may_examine, OAuthForm, AUTHORIZE_SCOPE};
-use crate::audience::Accept;
+use crate::oauth::audience::Accept;
+use crate::oauth::tokens;
 use crate::state::AppState;
-use crate::tokens;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;

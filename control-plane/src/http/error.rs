@@ -241,9 +241,9 @@ trait IntoApi {
     fn into_api(self) -> ApiError;
 }
 
-impl IntoApi for crate::users::UserError {
+impl IntoApi for crate::identity::users::UserError {
     fn into_api(self) -> ApiError {
-        use crate::users::UserError;
+        use crate::identity::users::UserError;
         match self {
             UserError::Db(e) => e.into(),
             UserError::Invalid(m) => ApiError::BadRequest(m),
@@ -253,9 +253,9 @@ impl IntoApi for crate::users::UserError {
     }
 }
 
-impl IntoApi for crate::clients::ClientError {
+impl IntoApi for crate::oauth::clients::ClientError {
     fn into_api(self) -> ApiError {
-        use crate::clients::ClientError;
+        use crate::oauth::clients::ClientError;
         match self {
             ClientError::Db(e) => e.into(),
             ClientError::Secret(e) => ApiError::Internal(e.to_string()),
@@ -265,20 +265,20 @@ impl IntoApi for crate::clients::ClientError {
     }
 }
 
-impl IntoApi for crate::sessions::SessionError {
+impl IntoApi for crate::identity::sessions::SessionError {
     fn into_api(self) -> ApiError {
         match self {
-            crate::sessions::SessionError::Db(e) => e.into(),
-            crate::sessions::SessionError::Secret(e) => ApiError::Internal(e.to_string()),
+            crate::identity::sessions::SessionError::Db(e) => e.into(),
+            crate::identity::sessions::SessionError::Secret(e) => ApiError::Internal(e.to_string()),
         }
     }
 }
 
-impl IntoApi for crate::keys::KeyError {
+impl IntoApi for crate::keys::signing::KeyError {
     fn into_api(self) -> ApiError {
         match self {
-            crate::keys::KeyError::Db(e) => e.into(),
-            error @ crate::keys::KeyError::NotYetPublished { .. } => {
+            crate::keys::signing::KeyError::Db(e) => e.into(),
+            error @ crate::keys::signing::KeyError::NotYetPublished { .. } => {
                 ApiError::Conflict(error.to_string())
             }
             other => ApiError::Internal(other.to_string()),
@@ -286,9 +286,9 @@ impl IntoApi for crate::keys::KeyError {
     }
 }
 
-impl IntoApi for crate::policies::PolicyStoreError {
+impl IntoApi for crate::policy::set::PolicyStoreError {
     fn into_api(self) -> ApiError {
-        use crate::policies::PolicyStoreError;
+        use crate::policy::set::PolicyStoreError;
         match self {
             PolicyStoreError::Db(e) => e.into(),
             other => ApiError::BadRequest(other.to_string()),
@@ -305,7 +305,7 @@ impl IntoApi for crate::bundle::AssembleError {
     }
 }
 
-impl IntoApi for crate::secrets::SecretError {
+impl IntoApi for crate::keys::secrets::SecretError {
     fn into_api(self) -> ApiError {
         ApiError::Internal(self.to_string())
     }
@@ -333,50 +333,50 @@ impl IntoApi for portcullis_authz::bearer::BearerError {
     }
 }
 
-impl IntoApi for crate::tokens::IssueError {
+impl IntoApi for crate::oauth::tokens::IssueError {
     fn into_api(self) -> ApiError {
         ApiError::Internal(self.to_string())
     }
 }
 
-impl IntoApi for crate::audit_batch::BatchError {
+impl IntoApi for crate::audit::batch::BatchError {
     fn into_api(self) -> ApiError {
         ApiError::Unavailable(self.to_string())
     }
 }
 
-impl IntoApi for crate::passwords::HashError {
+impl IntoApi for crate::identity::passwords::HashError {
     fn into_api(self) -> ApiError {
         ApiError::Unavailable(self.to_string())
     }
 }
 
-impl IntoApi for crate::audience::TargetError {
+impl IntoApi for crate::oauth::audience::TargetError {
     fn into_api(self) -> ApiError {
         ApiError::oauth(OAuthCode::InvalidTarget, self.to_string())
     }
 }
 
-impl IntoApi for crate::authority::Refusal {
+impl IntoApi for crate::identity::authority::Refusal {
     fn into_api(self) -> ApiError {
         ApiError::oauth(OAuthCode::InsufficientScope, self.to_string())
     }
 }
 
 from_store_error!(
-    crate::audience::TargetError,
-    crate::authority::Refusal,
-    crate::users::UserError,
-    crate::clients::ClientError,
-    crate::sessions::SessionError,
-    crate::keys::KeyError,
-    crate::policies::PolicyStoreError,
+    crate::oauth::audience::TargetError,
+    crate::identity::authority::Refusal,
+    crate::identity::users::UserError,
+    crate::oauth::clients::ClientError,
+    crate::identity::sessions::SessionError,
+    crate::keys::signing::KeyError,
+    crate::policy::set::PolicyStoreError,
     crate::bundle::AssembleError,
-    crate::secrets::SecretError,
-    crate::tokens::IssueError,
+    crate::keys::secrets::SecretError,
+    crate::oauth::tokens::IssueError,
     portcullis_authz::bearer::BearerError,
-    crate::passwords::HashError,
-    crate::audit_batch::BatchError
+    crate::identity::passwords::HashError,
+    crate::audit::batch::BatchError
 );
 
 #[cfg(test)]

@@ -3,15 +3,15 @@
 //! Changing the password or the second factor needs the current password again.
 
 use super::error::{ApiError, OAuthCode};
+use super::extractors::Bearer;
 use super::json::JsonBody;
 use super::oauth::caller;
-use super::request::Bearer;
-use crate::audience::{Accept, SELF_SCOPE};
+use crate::audit::action::Action;
 use crate::audit::{self, Event, Origin};
-use crate::audit_action::Action;
-use crate::sessions::{self, revocations};
+use crate::identity::sessions::{self, revocations};
+use crate::identity::users;
+use crate::oauth::audience::{Accept, SELF_SCOPE};
 use crate::state::AppState;
-use crate::users;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -102,7 +102,7 @@ async fn reauthenticate(
         let secret = state.master().open(&format!("totp:{user_id}"), sealed)?;
         let step = match otp {
             Some(otp) if attempt.otp_allowed(now).await => {
-                crate::totp::verify(&secret, otp, now, record.totp_last_step)
+                crate::identity::totp::verify(&secret, otp, now, record.totp_last_step)
             }
             _ => None,
         };
@@ -149,7 +149,7 @@ async fn end_other_sessions(
 
 async fn record(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    master: &crate::secrets::MasterKey,
+    master: &crate::keys::secrets::MasterKey,
     origin: &Origin,
     user_id: &str,
     action: Action,
@@ -250,7 +250,7 @@ pub async fn change_password(
         body.current_otp.as_deref(),
     )
     .await?;
-    crate::passwords::check_policy(&body.new_password)
+    crate::identity::passwords::check_policy(&body.new_password)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let hash = state.hasher().hash(&body.new_password).await?;
     let mut tx = state.db().pool.begin().await?;
@@ -298,7 +298,7 @@ pub async fn enroll_totp(
             "a second factor is already enrolled".into(),
         ));
     }
-    let secret = crate::secrets::random_bytes::<20>()?;
+    let secret = crate::keys::secrets::random_bytes::<20>()?;
     let sealed = state.master().seal(&format!("totp:{user_id}"), &secret)?;
     let mut tx = state.db().pool.begin().await?;
     sqlx::query("UPDATE users SET totp_pending = $1 WHERE id = $2")
@@ -317,8 +317,8 @@ pub async fn enroll_totp(
     .await?;
     tx.commit().await?;
     Ok(Json(json!({
-        "secret": crate::totp::base32(&secret),
-        "otpauth_uri": crate::totp::uri(&secret, "Portcullis", &credentials.user.username),
+        "secret": crate::identity::totp::base32(&secret),
+        "otpauth_uri": crate::identity::totp::uri(&secret, "Portcullis", &credentials.user.username),
     })))
 }
 
@@ -345,7 +345,7 @@ pub async fn confirm_totp(
             .flatten();
     let pending = pending.ok_or_else(|| ApiError::BadRequest("no enrolment in progress".into()))?;
     let secret = state.master().open(&format!("totp:{user_id}"), &pending)?;
-    let step = crate::totp::verify(&secret, &body.code, crate::now(), None)
+    let step = crate::identity::totp::verify(&secret, &body.code, crate::now(), None)
         .ok_or_else(|| ApiError::BadRequest("the code does not match".into()))?;
     let mut tx = state.db().pool.begin().await?;
     sqlx::query("UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $1 WHERE id = $2")

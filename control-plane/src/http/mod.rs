@@ -2,15 +2,15 @@
 
 pub mod admin;
 pub mod authorize;
-pub mod edge;
+pub mod bundle;
 pub mod error;
+pub mod extractors;
 pub mod json;
 pub mod me;
 pub mod oauth;
 pub mod openapi;
 pub mod ops;
 pub mod readiness;
-pub mod request;
 
 use crate::state::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -18,7 +18,7 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 
 /// Largest request body accepted anywhere, in bytes (policy sets are the largest).
-pub const MAX_BODY_BYTES: usize = crate::policies::MAX_POLICY_BYTES + 64 * 1024;
+pub const MAX_BODY_BYTES: usize = crate::policy::set::MAX_POLICY_BYTES + 64 * 1024;
 
 /// The service router.
 pub fn app(state: AppState) -> Router {
@@ -26,7 +26,7 @@ pub fn app(state: AppState) -> Router {
         .route("/oauth2/token", post(oauth::token))
         .route("/oauth2/revoke", post(oauth::revoke))
         .route("/oauth2/introspect", post(oauth::introspect))
-        .layer(DefaultBodyLimit::max(request::MAX_FORM_BYTES));
+        .layer(DefaultBodyLimit::max(extractors::MAX_FORM_BYTES));
     Router::new()
         .merge(oauth_forms)
         .route(
@@ -35,7 +35,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/.well-known/jwks.json", get(oauth::jwks))
         .route("/oauth2/userinfo", get(oauth::userinfo))
-        .route("/plugin/v1/bundle", get(edge::bundle))
+        .route("/plugin/v1/bundle", get(bundle::bundle))
         .route("/v1/authorize", post(authorize::authorize))
         .route("/v1/me/sessions", get(me::list_sessions))
         .route("/v1/me/sessions/{id}", delete(me::revoke_session))

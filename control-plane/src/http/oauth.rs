@@ -2,15 +2,15 @@
 //! (RFC 7009), introspection (RFC 7662) and userinfo.
 
 use super::error::{ApiError, OAuthCode};
-use super::request::{authenticate_client, may_examine, Bearer, OAuthForm, INTROSPECT_SCOPE};
-use crate::audience::{self, Accept};
+use super::extractors::{authenticate_client, may_examine, Bearer, OAuthForm, INTROSPECT_SCOPE};
+use crate::audit::action::Action;
 use crate::audit::{self, Event, Origin};
-use crate::audit_action::Action;
-use crate::clients::Client;
-use crate::sessions::{self, revocations, Refresh};
+use crate::identity::sessions::{self, revocations, Refresh};
+use crate::identity::users;
+use crate::oauth::audience::{self, Accept};
+use crate::oauth::clients::Client;
+use crate::oauth::tokens::{self, Grant};
 use crate::state::AppState;
-use crate::tokens::{self, Grant};
-use crate::users;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +29,7 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
-        "grant_types_supported": crate::clients::GRANT_TYPES,
+        "grant_types_supported": crate::oauth::clients::GRANT_TYPES,
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -41,7 +41,7 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
 
 /// `GET /.well-known/jwks.json`: the published keys, public parts only.
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let jwks = crate::keys::jwks(&state.db().pool, state.master()).await?;
+    let jwks = crate::keys::signing::jwks(&state.db().pool, state.master()).await?;
     let mut response = Json(jwks).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -60,13 +60,13 @@ fn no_store(body: Value) -> Response {
 
 fn requested_scopes(form: &OAuthForm) -> Result<Option<Vec<String>>, ApiError> {
     form.get("scope")
-        .map(crate::scopes::parse)
+        .map(crate::oauth::scopes::parse)
         .transpose()
         .map_err(|e| ApiError::oauth(OAuthCode::InvalidScope, e.to_string()))
 }
 
 fn narrowed(requested: Option<Vec<String>>, allowed: &[String]) -> Result<Vec<String>, ApiError> {
-    let granted = crate::scopes::narrow(requested.as_deref(), allowed);
+    let granted = crate::oauth::scopes::narrow(requested.as_deref(), allowed);
     if requested.is_some_and(|r| !r.is_empty()) && granted.is_empty() {
         return Err(ApiError::oauth(
             OAuthCode::InvalidScope,
@@ -76,7 +76,7 @@ fn narrowed(requested: Option<Vec<String>>, allowed: &[String]) -> Result<Vec<St
     Ok(granted)
 }
 
-fn signer(state: &AppState) -> Result<crate::tokens::TokenKey, ApiError> {
+fn signer(state: &AppState) -> Result<crate::oauth::tokens::TokenKey, ApiError> {
     state
         .published()
         .signer
@@ -93,7 +93,7 @@ pub async fn token(
     let started = Instant::now();
     let grant = form.require("grant_type")?.to_owned();
     let client = authenticate_client(&state, &form).await?;
-    if !crate::clients::GRANT_TYPES.contains(&grant.as_str()) {
+    if !crate::oauth::clients::GRANT_TYPES.contains(&grant.as_str()) {
         return Err(ApiError::oauth(
             OAuthCode::UnsupportedGrantType,
             "grant_type must be client_credentials, password or refresh_token",
@@ -147,7 +147,7 @@ async fn client_credentials(
             action: Action::TokenIssued,
             target: &subject,
             outcome: "success",
-            detail: json!({"grant": "client_credentials", "jti": issued.jti, "scope": crate::scopes::join(&scopes)}),
+            detail: json!({"grant": "client_credentials", "jti": issued.jti, "scope": crate::oauth::scopes::join(&scopes)}),
         },
     )
     .await?;
@@ -155,7 +155,7 @@ async fn client_credentials(
         "access_token": issued.token,
         "token_type": "Bearer",
         "expires_in": ttl,
-        "scope": crate::scopes::join(&scopes),
+        "scope": crate::oauth::scopes::join(&scopes),
     }))
 }
 
@@ -248,7 +248,7 @@ async fn password(
             None => (None, "missing"),
             Some(_) if !attempt.otp_allowed(now).await => (None, "too_many_codes"),
             Some(otp) => (
-                crate::totp::verify(&secret, otp, now, record.totp_last_step),
+                crate::identity::totp::verify(&secret, otp, now, record.totp_last_step),
                 "wrong",
             ),
         };
@@ -279,7 +279,7 @@ async fn password(
     let scopes = narrowed(requested, &client.scopes_for(user))?;
     let target = audience::target(state.config(), form.get("resource"), &client.scopes, scopes)?;
     let scopes = target.scopes;
-    let scope_text = crate::scopes::join(&scopes);
+    let scope_text = crate::oauth::scopes::join(&scopes);
     let lifetimes = &state.config().lifetimes;
     let mut tx = state.db().pool.begin().await?;
     if let Some(step) = totp_step {
@@ -424,7 +424,7 @@ async fn refresh(
     };
     // Scopes taken away from the user or the client since login are gone from refreshed tokens.
     let held = client.scopes_for(&user);
-    let session_scopes: Vec<String> = crate::scopes::parse(&session.scope)
+    let session_scopes: Vec<String> = crate::oauth::scopes::parse(&session.scope)
         .unwrap_or_default()
         .into_iter()
         .filter(|s| held.contains(s))
@@ -438,7 +438,7 @@ async fn refresh(
         scopes,
     )?;
     let scopes = target.scopes;
-    let amr = crate::db::words(&session.amr);
+    let amr = crate::infra::db::words(&session.amr);
     let subject = format!("user:{}", user.user_id);
     let issued = tokens::issue(
         &signer(state)?,
@@ -471,7 +471,7 @@ async fn refresh(
         "access_token": issued.token,
         "token_type": "Bearer",
         "expires_in": lifetimes.access,
-        "scope": crate::scopes::join(&scopes),
+        "scope": crate::oauth::scopes::join(&scopes),
         "refresh_token": next,
     }))
 }
@@ -577,7 +577,7 @@ pub async fn introspect(
         let Some(user) = user.filter(|u| !u.disabled) else {
             return Ok(inactive());
         };
-        let client = crate::clients::get(&state.db().pool, &session.client_id).await?;
+        let client = crate::oauth::clients::get(&state.db().pool, &session.client_id).await?;
         let Some(client) = client.filter(|c| !c.disabled) else {
             return Ok(inactive());
         };
@@ -633,7 +633,7 @@ pub async fn introspect(
     Ok(no_store(body))
 }
 
-/// Verifies a request's bearer token (see [`super::request::Bearer`]) for `accept`.
+/// Verifies a request's bearer token (see [`super::extractors::Bearer`]) for `accept`.
 pub fn caller(state: &AppState, token: &str, accept: Accept) -> Result<AccessClaims, ApiError> {
     tokens::verify(&state.published(), state.config(), accept, token)
         .map_err(|_| ApiError::oauth(OAuthCode::InvalidToken, "the access token is not valid"))

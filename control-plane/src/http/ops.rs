@@ -18,7 +18,7 @@ pub async fn healthz() -> &'static str {
 /// counters show login failures and traffic, which an outsider should not watch).
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(expected) = &state.config().metrics_token {
-        let presented = super::request::bearer(&headers, None).unwrap_or_default();
+        let presented = super::extractors::bearer(&headers, None).unwrap_or_default();
         let matches: bool = presented.as_bytes().ct_eq(expected.as_bytes()).into();
         if !matches {
             return (

@@ -77,14 +77,14 @@ pub struct Checks {
 
 async fn database(state: &AppState) -> Check {
     let started = Instant::now();
-    match tokio::time::timeout(CHECK_TIMEOUT, crate::db::ping(state.db())).await {
+    match tokio::time::timeout(CHECK_TIMEOUT, crate::infra::db::ping(state.db())).await {
         Ok(true) => Check::up(Some(started.elapsed())),
         Ok(false) => Check::failed("down", Some(started.elapsed()), "query failed"),
         Err(_) => Check::failed("down", Some(started.elapsed()), "timed out"),
     }
 }
 
-async fn redis(redis: &crate::redis::Redis) -> Check {
+async fn redis(redis: &crate::infra::redis::Redis) -> Check {
     let started = Instant::now();
     let ping =
         redis.run(|mut c| async move { ::redis::cmd("PING").query_async::<String>(&mut c).await });

@@ -9,7 +9,7 @@ use axum::http::{header, Method, Request, StatusCode};
 use axum::Router;
 use base64::Engine as _;
 use http_body_util::BodyExt as _;
-use portcullis_control_plane::config::Config;
+use portcullis_control_plane::infra::config::Config;
 use portcullis_control_plane::state::AppState;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -285,7 +285,7 @@ impl TestApp {
     /// Creates a client directly in the store; returns (id, secret).
     pub async fn client(&self, name: &str, scopes: &str, grants: &[&str]) -> (String, String) {
         let grants: Vec<String> = grants.iter().map(|g| (*g).to_owned()).collect();
-        self.client_from(&portcullis_control_plane::clients::NewClient {
+        self.client_from(&portcullis_control_plane::oauth::clients::NewClient {
             name,
             scopes,
             grants: &grants,
@@ -297,11 +297,11 @@ impl TestApp {
     /// Creates a client with every field given; returns (id, secret).
     pub async fn client_from(
         &self,
-        new: &portcullis_control_plane::clients::NewClient<'_>,
+        new: &portcullis_control_plane::oauth::clients::NewClient<'_>,
     ) -> (String, String) {
         let mut tx = self.state.db().pool.begin().await.unwrap();
         let (client, secret) =
-            portcullis_control_plane::clients::create(&mut tx, self.state.master(), new)
+            portcullis_control_plane::oauth::clients::create(&mut tx, self.state.master(), new)
                 .await
                 .unwrap();
         tx.commit().await.unwrap();
@@ -331,9 +331,9 @@ impl TestApp {
     ) -> String {
         let hash = self.state.hasher().hash(password).await.unwrap();
         let mut tx = self.state.db().pool.begin().await.unwrap();
-        let user = portcullis_control_plane::users::create(
+        let user = portcullis_control_plane::identity::users::create(
             &mut tx,
-            &portcullis_control_plane::users::NewUser {
+            &portcullis_control_plane::identity::users::NewUser {
                 username: username.into(),
                 password_hash: hash,
                 email: Some(format!("{username}@example.test")),
@@ -462,7 +462,10 @@ pub async fn totp_code_after(key: &[u8], last_step: i64) -> (String, i64) {
     while step > portcullis_control_plane::now() / 30 + 1 {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    (portcullis_control_plane::totp::code(key, step), step)
+    (
+        portcullis_control_plane::identity::totp::code(key, step),
+        step,
+    )
 }
 
 /// Enrols TOTP through `/v1/me` with a user's control-plane `access` token and `password`
@@ -477,14 +480,14 @@ pub async fn enrol_totp(app: &TestApp, access: &str, password: &str) -> (Vec<u8>
         .await;
     assert_eq!(enrol.status, StatusCode::OK, "{}", enrol.text);
     let secret = enrol.json()["secret"].as_str().unwrap().to_owned();
-    let key = portcullis_control_plane::totp::decode_base32(&secret).unwrap();
+    let key = portcullis_control_plane::identity::totp::decode_base32(&secret).unwrap();
     let step = portcullis_control_plane::now() / 30;
     let confirm = app
         .send(
             Call::new(Method::POST, "/v1/me/totp/confirm")
                 .bearer(access)
                 .json(
-                    &serde_json::json!({"code": portcullis_control_plane::totp::code(&key, step)}),
+                    &serde_json::json!({"code": portcullis_control_plane::identity::totp::code(&key, step)}),
                 ),
         )
         .await;

@@ -150,7 +150,7 @@ async fn drive(port: u16, raw: Arc<Vec<u8>>, connections: usize, seconds: u64) -
 
 /// argon2id verifications per second with every core busy, through the service's hasher.
 async fn argon2_rate(seconds: u64) -> f64 {
-    let hasher = portcullis_control_plane::passwords::Hasher::new(
+    let hasher = portcullis_control_plane::identity::passwords::Hasher::new(
         std::thread::available_parallelism().map_or(2, |n| n.get()),
     )
     .unwrap_or_else(|e| panic!("{e}"));

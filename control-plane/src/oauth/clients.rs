@@ -1,10 +1,10 @@
 //! OAuth clients: generated secrets (256 bits) stored as keyed hashes, compared in constant
 //! time, rotated with an overlap window.
 
-use crate::secrets::{
+use crate::identity::users::User;
+use crate::keys::secrets::{
     constant_time_eq, random_id, random_secret, HashPurpose, MasterKey, SecretError,
 };
-use crate::users::User;
 use serde::Serialize;
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
@@ -50,13 +50,13 @@ pub enum ClientError {
     Grant(String),
     /// A scope is malformed.
     #[error(transparent)]
-    Scope(#[from] crate::scopes::ScopeError),
+    Scope(#[from] crate::oauth::scopes::ScopeError),
     /// The name is empty or too long.
     #[error("name must be 1 to 200 characters")]
     Name,
     /// A role or the tenant is malformed.
     #[error(transparent)]
-    Invalid(#[from] crate::users::UserError),
+    Invalid(#[from] crate::identity::users::UserError),
     /// No such client.
     #[error("client not found")]
     NotFound,
@@ -70,9 +70,9 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
     Ok(Client {
         client_id: row.try_get("id")?,
         name: row.try_get("name")?,
-        scopes: crate::db::words(&scopes),
-        grant_types: crate::db::words(&grants),
-        roles: crate::db::words(&roles),
+        scopes: crate::infra::db::words(&scopes),
+        grant_types: crate::infra::db::words(&grants),
+        roles: crate::infra::db::words(&roles),
         tenant: row.try_get("tenant")?,
         disabled: disabled != 0,
         created_at: row.try_get("created_at")?,
@@ -88,18 +88,18 @@ impl Client {
     }
 
     /// The scopes `user` may hold through this client: the client's that the user has, where
-    /// every user has [`crate::audience::SELF_SCOPE`] (the client decides whether it passes).
+    /// every user has [`crate::oauth::audience::SELF_SCOPE`] (the client decides whether it passes).
     pub fn scopes_for(&self, user: &User) -> Vec<String> {
         self.scopes
             .iter()
-            .filter(|s| *s == crate::audience::SELF_SCOPE || user.scopes.contains(s))
+            .filter(|s| *s == crate::oauth::audience::SELF_SCOPE || user.scopes.contains(s))
             .cloned()
             .collect()
     }
 
     /// The roles `user` may hold through this client: the user's that the client has too.
     pub fn roles_for(&self, user: &User) -> Vec<String> {
-        crate::scopes::narrow(Some(&user.roles), &self.roles)
+        crate::oauth::scopes::narrow(Some(&user.roles), &self.roles)
     }
 }
 
@@ -141,10 +141,10 @@ pub async fn create(
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ClientError::Name);
     }
-    let scopes = crate::scopes::parse(new.scopes)?;
+    let scopes = crate::oauth::scopes::parse(new.scopes)?;
     let grants = parse_grants(new.grants)?;
-    let roles = crate::users::check_roles(new.roles)?;
-    let tenant = crate::users::check_tenant(new.tenant)?;
+    let roles = crate::identity::users::check_roles(new.roles)?;
+    let tenant = crate::identity::users::check_tenant(new.tenant)?;
     let id = random_id()?;
     let secret = random_secret("pcs_")?;
     let now = crate::now();
@@ -155,7 +155,7 @@ pub async fn create(
     .bind(&id)
     .bind(name)
     .bind(master.keyed_hash(HashPurpose::ClientSecret, &secret))
-    .bind(crate::scopes::join(&scopes))
+    .bind(crate::oauth::scopes::join(&scopes))
     .bind(grants.join(" "))
     .bind(roles)
     .bind(tenant.clone())
@@ -284,16 +284,19 @@ pub async fn update(
     id: &str,
     patch: &ClientPatch<'_>,
 ) -> Result<(), ClientError> {
-    let scopes = patch.scopes.map(crate::scopes::parse).transpose()?;
+    let scopes = patch.scopes.map(crate::oauth::scopes::parse).transpose()?;
     let grants = patch.grants.map(parse_grants).transpose()?;
-    let roles = patch.roles.map(crate::users::check_roles).transpose()?;
-    let tenant = crate::users::check_tenant(patch.tenant)?;
+    let roles = patch
+        .roles
+        .map(crate::identity::users::check_roles)
+        .transpose()?;
+    let tenant = crate::identity::users::check_tenant(patch.tenant)?;
     let changed = sqlx::query(
         "UPDATE clients SET scopes = COALESCE($1, scopes), grant_types = COALESCE($2, grant_types), \
          roles = COALESCE($3, roles), tenant = CASE WHEN $4 = 1 THEN $5 ELSE tenant END, \
          disabled = COALESCE($6, disabled) WHERE id = $7",
     )
-    .bind(scopes.map(|s| crate::scopes::join(&s)))
+    .bind(scopes.map(|s| crate::oauth::scopes::join(&s)))
     .bind(grants.map(|g| g.join(" ")))
     .bind(roles)
     .bind(i64::from(patch.tenant.is_some()))

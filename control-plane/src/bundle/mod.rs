@@ -1,8 +1,12 @@
 //! The bundle every edge filter follows: assembled from the database, published in memory as
 //! ready-to-serve bytes, and advanced whenever the bundle version in the database moves (a
 //! change here, or on another replica sharing the database).
+//!
+//! [`fanout`] wakes the other replicas through Redis.
 
-use crate::config::Config;
+pub mod fanout;
+
+use crate::infra::config::Config;
 use portcullis_authz::bundle::{Bundle, Snapshot};
 use portcullis_authz::jwk::KeySet;
 use portcullis_authz::revocation::{RevocationEntry, Revocations};
@@ -65,7 +69,7 @@ pub struct Published {
     /// Serialized bundle and its snapshot, when policies exist.
     pub served: Option<Served>,
     /// The key that signs new tokens.
-    pub signer: Option<crate::tokens::TokenKey>,
+    pub signer: Option<crate::oauth::tokens::TokenKey>,
 }
 
 /// A bundle ready to serve.
@@ -96,7 +100,7 @@ pub enum AssembleError {
     Db(#[from] sqlx::Error),
     /// Keys could not be read.
     #[error(transparent)]
-    Keys(#[from] crate::keys::KeyError),
+    Keys(#[from] crate::keys::signing::KeyError),
     /// The assembled bundle does not validate (should never happen: parts are validated on
     /// the way in).
     #[error("assembled bundle is invalid: {0}")]
@@ -119,18 +123,18 @@ impl Published {
 pub async fn assemble(
     pool: &AnyPool,
     config: &Config,
-    master: &crate::secrets::MasterKey,
+    master: &crate::keys::secrets::MasterKey,
     previous: Option<&Published>,
 ) -> Result<Published, AssembleError> {
     let version = current_version(pool).await?;
-    let signer = match crate::keys::active(pool, master).await {
+    let signer = match crate::keys::signing::active(pool, master).await {
         Ok(key) => Some(key),
-        Err(crate::keys::KeyError::NoActiveKey) => None,
+        Err(crate::keys::signing::KeyError::NoActiveKey) => None,
         Err(e) => return Err(e.into()),
     };
-    let jwks = crate::keys::jwks(pool, master).await?;
+    let jwks = crate::keys::signing::jwks(pool, master).await?;
     let revoked = live_revocations(pool, crate::now()).await?;
-    let policies = crate::policies::active(pool).await?;
+    let policies = crate::policy::store::active(pool).await?;
     let (keys, _) = KeySet::from_jwks(&jwks);
     let revocations =
         Revocations::from_entries(&revoked).map_err(|e| AssembleError::Invalid(e.to_string()))?;
@@ -154,7 +158,7 @@ pub async fn assemble(
                 .map_err(|e| AssembleError::Invalid(e.to_string()))?;
             let body =
                 serde_json::to_vec(&bundle).map_err(|e| AssembleError::Invalid(e.to_string()))?;
-            let bundle_signer = crate::bundle_keys::signer(pool, master).await?;
+            let bundle_signer = crate::keys::bundle::signer(pool, master).await?;
             Some(Served {
                 signature: portcullis_authz::bundle_signature::sign(&bundle_signer, &body),
                 version: u64::try_from(version).unwrap_or(0),

@@ -13,10 +13,10 @@
 //! with the new `next` at their own pace. A bundle key never signs tokens, so a token key leak
 //! cannot forge bundles and a bundle key leak cannot forge tokens.
 
-use crate::keys::{
+use crate::keys::secrets::MasterKey;
+use crate::keys::signing::{
     active_in, jwks_from_rows, list_in, promote_next, KeyError, KeyInfo, BUNDLE_KEYS,
 };
-use crate::secrets::MasterKey;
 use portcullis_authz::issue::SigningKey;
 use portcullis_authz::jwk::Jwks;
 use sqlx::{Any, AnyPool, Transaction};
@@ -54,7 +54,7 @@ pub async fn rotate(
     prepublish: i64,
 ) -> Result<String, KeyError> {
     crate::bundle::bump(tx).await?;
-    crate::keys::ensure(tx, master).await?;
+    crate::keys::signing::ensure(tx, master).await?;
     let now = crate::now();
     let published: Option<i64> =
         sqlx::query_scalar("SELECT MIN(created_at) FROM bundle_signing_keys WHERE state = 'next'")

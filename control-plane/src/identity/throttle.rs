@@ -20,7 +20,7 @@
 //! calls; they are also kept in this process, which decides while Redis is unreachable
 //! (fallback, never fail-open).
 
-use crate::redis::{Redis, RedisError};
+use crate::infra::redis::{Redis, RedisError};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -102,10 +102,10 @@ fn decide(counts: &Counts, now: i64) -> Result<(), i64> {
     Ok(())
 }
 
-/// The account bucket ([`crate::rate::take`] in seconds): the new `tat` when a token may be
+/// The account bucket ([`crate::infra::rate::take`] in seconds): the new `tat` when a token may be
 /// taken now, else `Err(retry_after_seconds)`.
 fn take_token(tat: i64, now: i64) -> Result<i64, i64> {
-    crate::rate::take(tat, now, ACCOUNT_EMISSION, ACCOUNT_BURST)
+    crate::infra::rate::take(tat, now, ACCOUNT_EMISSION, ACCOUNT_BURST)
 }
 
 /// The same rule as [`take_token`], atomically in Redis. KEYS: bucket; ARGV: now, emission,
@@ -190,7 +190,7 @@ pub fn address_group(ip: &str) -> String {
 
 fn account_key(account: &str) -> String {
     let digest = Sha256::digest(account.as_bytes());
-    crate::secrets::hex(&digest[..16])
+    crate::keys::secrets::hex(&digest[..16])
 }
 
 /// Redis keys of one attempt.

@@ -4,7 +4,7 @@
 //! itself always comes from the database, and a periodic database poll (the follower) catches
 //! anything missed while Redis is away.
 
-use crate::redis::{Redis, RedisError};
+use crate::infra::redis::{Redis, RedisError};
 use crate::state::AppState;
 use futures_util::StreamExt as _;
 use std::time::Duration;

@@ -2,9 +2,10 @@
 //! source line with a caret under the span Cedar points at. `portcullis policy validate` prints
 //! these, so an author sees which file and where, not an offset into a concatenated set.
 
-use crate::policies::PolicyStoreError;
+use crate::policy::set::PolicyStoreError;
 use cedar_policy::{PolicyId, PolicySet, Schema, ValidationMode, Validator};
 use miette::Diagnostic;
+use portcullis_authz::folder::Folder;
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr as _;
@@ -53,22 +54,8 @@ fn position(source: &str, offset: usize) -> (usize, usize) {
 /// `schema.cedarschema`, returning every problem with its file, line and caret. Empty when the
 /// folder is valid.
 pub fn check_dir(dir: &Path) -> Result<Vec<String>, PolicyStoreError> {
-    let read = |path: &Path| {
-        std::fs::read_to_string(path).map_err(|e| PolicyStoreError::File {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })
-    };
-    let schema = read(&dir.join("schema.cedarschema"))?;
-    let mut files = Vec::new();
-    for path in crate::policies::cedar_files(dir)? {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        files.push((name, read(&path)?));
-    }
-    Ok(check(&schema, &files))
+    let folder = Folder::read(dir)?;
+    Ok(check(&folder.schema, &folder.files))
 }
 
 /// [`check_dir`] for texts in hand: `files` are `(name, policy text)` pairs.

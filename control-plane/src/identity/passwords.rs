@@ -21,7 +21,7 @@ pub enum PasswordPolicyError {
 /// shorter ones are refused by length anyway), lower-cased, sorted, one per line, zlib
 /// compressed (45 KiB instead of 109 KiB); provenance and license in
 /// `control-plane/data/common-passwords.LICENSE`.
-const COMMON_ZLIB: &[u8] = include_bytes!("../data/common-passwords.txt.zlib");
+const COMMON_ZLIB: &[u8] = include_bytes!("../../data/common-passwords.txt.zlib");
 
 /// The inflated list, sorted for binary search; empty if it does not inflate (a test guards it).
 static COMMON: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
@@ -82,7 +82,8 @@ fn argon2() -> Argon2<'static> {
 }
 
 fn hash_now(password: &str) -> Result<String, HashError> {
-    let salt_bytes = crate::secrets::random_bytes::<16>().map_err(|_| HashError::Unavailable)?;
+    let salt_bytes =
+        crate::keys::secrets::random_bytes::<16>().map_err(|_| HashError::Unavailable)?;
     let salt = SaltString::encode_b64(&salt_bytes).map_err(|_| HashError::Unavailable)?;
     argon2()
         .hash_password(password.as_bytes(), &salt)

@@ -7,8 +7,8 @@
 //! time, so a forged `304` or a replayed old `200` cannot keep it from going stale.
 
 use super::error::{ApiError, OAuthCode};
-use super::request::bearer;
-use crate::secrets::constant_time_eq;
+use super::extractors::bearer;
+use crate::keys::secrets::constant_time_eq;
 use crate::state::AppState;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};

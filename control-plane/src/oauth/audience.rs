@@ -17,7 +17,7 @@
 //! §2.2: the refreshed token may be for those resources only). Without `resource` a refresh
 //! gets a token for all of them; with one outside them it is refused.
 
-use crate::config::Config;
+use crate::infra::config::Config;
 
 /// The scope that lets a user's token manage that user's own account (`/v1/me`). Every user
 /// has it; a client must hold it for its tokens to carry it.

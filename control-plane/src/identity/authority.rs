@@ -15,7 +15,7 @@
 //! What an administrator holds is what its principal holds now, through the client it signed in
 //! with: a user's scopes and roles that the client also has, or a client's own. Its token cannot
 //! be the measure, because a control-plane token carries only control-plane scopes (see
-//! [`crate::audience`]), and a demotion takes effect at the next request, not at the token's
+//! [`crate::oauth::audience`]), and a demotion takes effect at the next request, not at the token's
 //! expiry. `admin:full` counts only while the token and the record both carry it. The admin-API
 //! Cedar policy (`policies/admin-api.cedar`) decides from the token which area it may call and
 //! keeps tenant tokens out of the installation-wide areas (keys, policies, audit); this check
@@ -69,7 +69,7 @@ impl Authority {
         pool: &AnyPool,
         claims: &AccessClaims,
     ) -> Result<Option<Self>, sqlx::Error> {
-        let Some(client) = crate::clients::get(pool, &claims.client_id)
+        let Some(client) = crate::oauth::clients::get(pool, &claims.client_id)
             .await?
             .filter(|c| !c.disabled)
         else {
@@ -81,7 +81,7 @@ impl Authority {
             }
             Subject::Client(_) => return Ok(None),
             Subject::User(id) => {
-                let Some(user) = crate::users::get(pool, id)
+                let Some(user) = crate::identity::users::get(pool, id)
                     .await?
                     .filter(|u| !u.disabled && client.admits(u.tenant.as_deref()))
                 else {

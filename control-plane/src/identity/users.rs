@@ -84,8 +84,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
         user_id: row.try_get("id")?,
         username: row.try_get("username")?,
         email: row.try_get("email")?,
-        roles: crate::db::words(&roles),
-        scopes: crate::db::words(&scopes),
+        roles: crate::infra::db::words(&roles),
+        scopes: crate::infra::db::words(&scopes),
         tenant: row.try_get("tenant")?,
         totp_enabled: totp.is_some(),
         disabled: disabled != 0,
@@ -167,7 +167,7 @@ pub async fn create(tx: &mut Transaction<'static, Any>, new: &NewUser) -> Result
     check_username(&new.username)?;
     let roles = check_roles(&new.roles)?;
     let scopes =
-        crate::scopes::parse(&new.scopes).map_err(|e| UserError::Invalid(e.to_string()))?;
+        crate::oauth::scopes::parse(&new.scopes).map_err(|e| UserError::Invalid(e.to_string()))?;
     let tenant = check_tenant(new.tenant.as_deref())?;
     let taken = sqlx::query("SELECT id FROM users WHERE username = $1")
         .bind(&new.username)
@@ -177,7 +177,7 @@ pub async fn create(tx: &mut Transaction<'static, Any>, new: &NewUser) -> Result
     if taken {
         return Err(UserError::Taken);
     }
-    let id = crate::secrets::random_id().map_err(|e| UserError::Invalid(e.to_string()))?;
+    let id = crate::keys::secrets::random_id().map_err(|e| UserError::Invalid(e.to_string()))?;
     let now = crate::now();
     sqlx::query(
         "INSERT INTO users (id, username, email, password_hash, roles, scopes, tenant, totp_secret, totp_pending, totp_last_step, disabled, created_at, updated_at) \
@@ -188,7 +188,7 @@ pub async fn create(tx: &mut Transaction<'static, Any>, new: &NewUser) -> Result
     .bind(new.email.clone())
     .bind(&new.password_hash)
     .bind(&roles)
-    .bind(crate::scopes::join(&scopes))
+    .bind(crate::oauth::scopes::join(&scopes))
     .bind(tenant.clone())
     .bind(now)
     .execute(&mut **tx)
@@ -282,10 +282,10 @@ pub async fn update(
     let scopes = patch
         .scopes
         .as_deref()
-        .map(crate::scopes::parse)
+        .map(crate::oauth::scopes::parse)
         .transpose()
         .map_err(|e| UserError::Invalid(e.to_string()))?
-        .map(|s| crate::scopes::join(&s));
+        .map(|s| crate::oauth::scopes::join(&s));
     let tenant_given = patch.tenant.is_some();
     let tenant = check_tenant(patch.tenant.as_deref())?;
     let changed = sqlx::query(

@@ -69,7 +69,7 @@ pub fn verify(secret: &[u8], presented: &str, now: i64, last_used: Option<i64>) 
     let current = now.div_euclid(STEP);
     (current - 1..=current + 1)
         .filter(|step| last_used.is_none_or(|last| *step > last))
-        .find(|step| crate::secrets::constant_time_eq(&code(secret, *step), presented))
+        .find(|step| crate::keys::secrets::constant_time_eq(&code(secret, *step), presented))
 }
 
 /// An `otpauth://` URI for enrolment.

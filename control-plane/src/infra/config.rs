@@ -100,7 +100,7 @@ pub struct Config {
     /// ends the oldest.
     pub max_sessions: usize,
     /// Certificate and key the listener serves TLS with (`PORTCULLIS_TLS_CERT`,
-    /// `PORTCULLIS_TLS_KEY`); plain HTTP without them. See [`crate::tls`].
+    /// `PORTCULLIS_TLS_KEY`); plain HTTP without them. See [`crate::infra::tls`].
     pub tls: Option<TlsFiles>,
 }
 
@@ -240,11 +240,11 @@ impl Config {
         let redis_url = lookup("REDIS_URL");
         let redis_ca = lookup("PORTCULLIS_REDIS_CA").map(PathBuf::from);
         if let Some(url) = &redis_url {
-            crate::redis::validate(url, redis_ca.as_deref()).map_err(|e| match e {
-                crate::redis::RedisSetupError::Ca(_) => {
+            crate::infra::redis::validate(url, redis_ca.as_deref()).map_err(|e| match e {
+                crate::infra::redis::RedisSetupError::Ca(_) => {
                     invalid("PORTCULLIS_REDIS_CA", e.to_string())
                 }
-                crate::redis::RedisSetupError::Url(_) => invalid("REDIS_URL", e.to_string()),
+                crate::infra::redis::RedisSetupError::Url(_) => invalid("REDIS_URL", e.to_string()),
             })?;
         }
         let trusted_proxies = lookup("PORTCULLIS_TRUSTED_PROXIES")

@@ -6,7 +6,7 @@
 //! nothing is lost; when it returns, the backlog is delivered in order. Two replicas relaying at
 //! once cannot duplicate an event: Redis refuses an id that is not greater than the last one.
 
-use crate::redis::{Redis, RedisError};
+use crate::infra::redis::{Redis, RedisError};
 use redis::aio::ConnectionManager;
 use sqlx::{AnyPool, Row as _};
 use std::time::Duration;
@@ -44,7 +44,7 @@ pub async fn relay_once(
     for row in &rows {
         let seq: i64 = row.try_get(0)?;
         let action: String = row.try_get(3)?;
-        if crate::audit_action::Action::from_name(&action).is_some_and(|a| a.is_event()) {
+        if crate::audit::action::Action::from_name(&action).is_some_and(|a| a.is_event()) {
             let at: i64 = row.try_get(1)?;
             let actor: String = row.try_get(2)?;
             let target: String = row.try_get(4)?;

@@ -8,9 +8,9 @@ use portcullis_authz::policy::{Decision, HttpRequest, PolicyEngine, PolicyError}
 use std::sync::OnceLock;
 
 /// The admin API policies, as shipped in `policies/admin-api.cedar`.
-pub const POLICIES: &str = include_str!("../../policies/admin-api.cedar");
+pub const POLICIES: &str = include_str!("../../../policies/admin-api.cedar");
 /// The schema they are validated against.
-pub const SCHEMA: &str = include_str!("../../policies/schema.cedarschema");
+pub const SCHEMA: &str = include_str!("../../../policies/schema.cedarschema");
 
 /// The compiled admin policies (built once; an error here is a build defect and fails closed).
 pub fn engine() -> Result<&'static PolicyEngine, &'static PolicyError> {

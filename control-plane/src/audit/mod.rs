@@ -17,9 +17,16 @@
 //! pseudonym and breaks verification, and so does a blanked address on a row about anyone whose
 //! erasure (`user.deleted`) the chain does not record. Rows written before pseudonyms existed
 //! (an empty pseudonym) are chained over the address itself and keep it.
+//!
+//! [`action`] names what the log records, [`batch`] groups the rows of hot paths into one
+//! transaction, and [`relay`] publishes the events to Redis.
 
-use crate::audit_action::Action;
-use crate::secrets::{hex, MasterKey};
+pub mod action;
+pub mod batch;
+pub mod relay;
+
+use crate::audit::action::Action;
+use crate::keys::secrets::{hex, MasterKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac as _};

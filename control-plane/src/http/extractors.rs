@@ -4,7 +4,7 @@
 
 use super::error::{ApiError, OAuthCode};
 use crate::audit::Origin;
-use crate::clients::Client;
+use crate::oauth::clients::Client;
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, HeaderMap};
@@ -91,7 +91,7 @@ impl FromRequestParts<AppState> for Origin {
             .and_then(|v| v.to_str().ok())
             .filter(|v| v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()))
             .map(str::to_owned)
-            .or_else(|| crate::secrets::random_id().ok())
+            .or_else(|| crate::keys::secrets::random_id().ok())
             .unwrap_or_default();
         Ok(Origin {
             client_ip,
@@ -241,7 +241,7 @@ pub async fn authenticate_client(state: &AppState, form: &OAuthForm) -> Result<C
     if presented.id.len() > 128 || presented.secret.len() > 256 {
         return Err(ApiError::invalid_client(presented.basic));
     }
-    crate::clients::authenticate(
+    crate::oauth::clients::authenticate(
         &state.db().pool,
         state.master(),
         &presented.id,

@@ -7,9 +7,9 @@
 //! (precomputed Ed25519 tables) — see that module's doc. A differential test
 //! (`authz/tests/differential.rs`) holds the edge to never accepting what `jsonwebtoken` refuses.
 
-use crate::audience::Accept;
 use crate::bundle::Published;
-use crate::config::Config;
+use crate::infra::config::Config;
+use crate::oauth::audience::Accept;
 use portcullis_authz::claims::{AccessClaims, ClaimRules};
 use portcullis_authz::jws::{self, TokenError};
 use portcullis_authz::revocation::Revoked;
@@ -66,7 +66,7 @@ impl TokenKey {
 pub enum IssueError {
     /// No randomness for the `jti`.
     #[error(transparent)]
-    Random(#[from] crate::secrets::SecretError),
+    Random(#[from] crate::keys::secrets::SecretError),
     /// The key did not sign.
     #[error("signing failed: {0}")]
     Sign(String),
@@ -79,7 +79,7 @@ pub struct Grant<'a> {
     pub sub: String,
     /// The client it is issued to.
     pub client_id: &'a str,
-    /// Its `aud`: one side's audiences (see [`crate::audience`]).
+    /// Its `aud`: one side's audiences (see [`crate::oauth::audience`]).
     pub audiences: &'a [String],
     /// Granted scopes.
     pub scopes: &'a [String],
@@ -109,7 +109,7 @@ pub struct Issued {
 /// Signs an access token for `grant`.
 pub fn issue(key: &TokenKey, config: &Config, grant: &Grant<'_>) -> Result<Issued, IssueError> {
     let now = crate::now();
-    let jti = crate::secrets::random_id()?;
+    let jti = crate::keys::secrets::random_id()?;
     let exp = now + grant.ttl;
     let mut claims = json!({
         "iss": config.issuer,
@@ -120,7 +120,7 @@ pub fn issue(key: &TokenKey, config: &Config, grant: &Grant<'_>) -> Result<Issue
         "nbf": now,
         "jti": jti,
         "client_id": grant.client_id,
-        "scope": crate::scopes::join(grant.scopes),
+        "scope": crate::oauth::scopes::join(grant.scopes),
         "roles": grant.roles,
         "amr": grant.amr,
     });
@@ -175,7 +175,7 @@ pub fn verify_signature(
 ) -> Result<AccessClaims, TokenError> {
     let rules = ClaimRules {
         issuer: config.issuer.clone(),
-        audiences: crate::audience::accepted(config, accept),
+        audiences: crate::oauth::audience::accepted(config, accept),
         leeway: LEEWAY,
         max_lifetime: config.lifetimes.longest_access() + LEEWAY,
     };

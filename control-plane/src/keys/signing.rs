@@ -5,9 +5,9 @@
 //! `retire_after`) → `retired` (gone from the JWKS).
 //!
 //! The keys that sign the edge bundle live in their own table with the same columns and are
-//! managed by [`crate::bundle_keys`] through the [`KeyStore`] helpers here.
+//! managed by [`crate::keys::bundle`] through the [`KeyStore`] helpers here.
 
-use crate::secrets::{random_bytes, random_id, MasterKey, SecretError};
+use crate::keys::secrets::{random_bytes, random_id, MasterKey, SecretError};
 use portcullis_authz::issue::SigningKey;
 use portcullis_authz::jwk::{Jwk, Jwks};
 use serde::Serialize;
@@ -66,7 +66,7 @@ pub(crate) const TOKEN_KEYS: KeyStore = KeyStore {
     prefix: "k-",
 };
 
-/// Bundle-signing keys (see [`crate::bundle_keys`]).
+/// Bundle-signing keys (see [`crate::keys::bundle`]).
 pub(crate) const BUNDLE_KEYS: KeyStore = KeyStore {
     table: "bundle_signing_keys",
     prefix: "b-",
@@ -236,9 +236,9 @@ pub async fn retire_expired(tx: &mut Transaction<'static, Any>) -> Result<u64, s
 pub async fn active(
     pool: &AnyPool,
     master: &MasterKey,
-) -> Result<crate::tokens::TokenKey, KeyError> {
+) -> Result<crate::oauth::tokens::TokenKey, KeyError> {
     let (kid, seed) = active_seed(pool, master, TOKEN_KEYS).await?;
-    Ok(crate::tokens::TokenKey::ed25519(&kid, &seed))
+    Ok(crate::oauth::tokens::TokenKey::ed25519(&kid, &seed))
 }
 
 /// The active key of `store`, unsealed.

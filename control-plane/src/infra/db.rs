@@ -8,23 +8,29 @@ use std::time::Duration;
 
 /// The embedded migrations, applied in order and recorded in `schema_migrations`.
 const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_init.sql")),
-    (2, include_str!("../migrations/0002_event_relay.sql")),
-    (3, include_str!("../migrations/0003_policy_tests.sql")),
+    (1, include_str!("../../migrations/0001_init.sql")),
+    (2, include_str!("../../migrations/0002_event_relay.sql")),
+    (3, include_str!("../../migrations/0003_policy_tests.sql")),
     (
         4,
-        include_str!("../migrations/0004_client_roles_tenant.sql"),
+        include_str!("../../migrations/0004_client_roles_tenant.sql"),
     ),
-    (5, include_str!("../migrations/0005_refresh_successor.sql")),
-    (6, include_str!("../migrations/0006_audit_keyed.sql")),
+    (
+        5,
+        include_str!("../../migrations/0005_refresh_successor.sql"),
+    ),
+    (6, include_str!("../../migrations/0006_audit_keyed.sql")),
     (
         7,
-        include_str!("../migrations/0007_bundle_signing_keys.sql"),
+        include_str!("../../migrations/0007_bundle_signing_keys.sql"),
     ),
-    (8, include_str!("../migrations/0008_session_audience.sql")),
+    (
+        8,
+        include_str!("../../migrations/0008_session_audience.sql"),
+    ),
     (
         9,
-        include_str!("../migrations/0009_audit_address_pseudonym.sql"),
+        include_str!("../../migrations/0009_audit_address_pseudonym.sql"),
     ),
 ];
 

@@ -4,7 +4,7 @@
 //! hash chain from serialising the token endpoint on one commit per token.
 
 use crate::audit::{self, Event, Origin};
-use crate::secrets::MasterKey;
+use crate::keys::secrets::MasterKey;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -16,7 +16,7 @@ const MAX_BATCH: usize = 256;
 struct Pending {
     origin: Origin,
     actor: String,
-    action: crate::audit_action::Action,
+    action: crate::audit::action::Action,
     target: String,
     outcome: String,
     detail: serde_json::Value,

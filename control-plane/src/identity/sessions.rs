@@ -2,7 +2,7 @@
 //! stored as a keyed hash, used once: rotation marks it used in the same statement that checks
 //! it, so of two concurrent refreshes exactly one wins.
 
-use crate::secrets::{random_id, random_secret, HashPurpose, MasterKey, SecretError};
+use crate::keys::secrets::{random_id, random_secret, HashPurpose, MasterKey, SecretError};
 use serde::Serialize;
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
@@ -435,7 +435,8 @@ pub mod revocations {
         sub: Option<(&str, i64)>,
         exp: i64,
     ) -> Result<(), sqlx::Error> {
-        let id = crate::secrets::random_id().map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
+        let id =
+            crate::keys::secrets::random_id().map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         sqlx::query(
             "INSERT INTO revocations (id, jti, sid, sub, sub_before, exp, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )

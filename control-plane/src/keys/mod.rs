@@ -1,0 +1,6 @@
+//! Key material: the master key that seals every secret at rest, the token-signing keys and the
+//! bundle-signing keys, each with its pre-publication and rotation.
+
+pub mod bundle;
+pub mod secrets;
+pub mod signing;

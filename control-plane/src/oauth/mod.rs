@@ -1,0 +1,7 @@
+//! OAuth 2.0: clients, scopes, audiences and the access tokens the control plane signs. The
+//! endpoints themselves are in [`crate::http::oauth`].
+
+pub mod audience;
+pub mod clients;
+pub mod scopes;
+pub mod tokens;
