@@ -3,12 +3,14 @@
 //! (`DATABASE_URL`, `PORTCULLIS_MASTER_KEY`, …; see `--help`); commands that create something
 //! print one JSON object on stdout.
 
-use crate::audit::action::Action;
-use crate::audit::{self, Event, Origin};
-use crate::identity::users::NewUser;
+use crate::audit::{self, Origin};
+use crate::identity::passwords::Hasher;
+use crate::identity::service::UserSpec;
 use crate::infra::config::Config;
-use crate::oauth::clients::NewClient;
+use crate::oauth::service::ClientSpec;
 use crate::policy::set::PolicySet;
+use crate::service::{Actor, Context};
+use crate::{identity, keys, oauth, policy};
 use clap::{Args, CommandFactory as _, Parser, Subcommand};
 use serde_json::{json, Value};
 use std::io::Read as _;
@@ -233,15 +235,6 @@ pub enum CliError {
     Failed(String),
 }
 
-/// How long a next key must have been published before a rotation (none with `--force`).
-fn prepublish(force: bool, config: &Config) -> i64 {
-    if force {
-        0
-    } else {
-        config.lifetimes.key_prepublish
-    }
-}
-
 fn failed(e: impl std::fmt::Display) -> CliError {
     CliError::Failed(e.to_string())
 }
@@ -255,9 +248,7 @@ fn password_from_stdin(flag: &PasswordStdin) -> Result<String, CliError> {
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text).map_err(failed)?;
     let password = text.strip_suffix('\n').unwrap_or(&text);
-    let password = password.strip_suffix('\r').unwrap_or(password).to_owned();
-    crate::identity::passwords::check_policy(&password).map_err(failed)?;
-    Ok(password)
+    Ok(password.strip_suffix('\r').unwrap_or(password).to_owned())
 }
 
 /// `policy fmt`: rewrites every `*.cedar` file of `dir` formatted, or with `check` only reports
@@ -408,7 +399,8 @@ async fn offline_policy(command: PolicyCommand) -> Result<(), CliError> {
     }
 }
 
-/// The commands that read the configuration and open the store.
+/// The commands that read the configuration and open the store. Each change is an operation of
+/// the service layer, acted by the [`Actor::operator`].
 async fn with_store(command: Command) -> Result<(), CliError> {
     let config = Config::from_env()?;
     match command {
@@ -423,62 +415,22 @@ async fn with_store(command: Command) -> Result<(), CliError> {
     }
     let (db, master) = crate::server::open(&config).await.map_err(failed)?;
     let pool = &db.pool;
+    let hasher = Hasher::new(1).map_err(failed)?;
+    let actor = Actor::operator();
     let origin = Origin {
         client_ip: "local".into(),
         request_id: crate::keys::secrets::random_id().unwrap_or_default(),
     };
+    let ctx = Context::offline(pool, &master, &config, &hasher, &actor, &origin);
     match command {
         Command::Migrate => {
             print(&json!({"migrated": true}));
         }
         Command::Bootstrap { username, password } => {
-            if crate::identity::users::any_exist(pool)
-                .await
-                .map_err(failed)?
-            {
-                return Err(failed(
-                    "bootstrap runs only on an empty store; use the admin API",
-                ));
-            }
             let password = password_from_stdin(&password)?;
-            let hasher = crate::identity::passwords::Hasher::new(1).map_err(failed)?;
-            let hash = hasher.hash(&password).await.map_err(failed)?;
-            let mut tx = pool.begin().await.map_err(failed)?;
-            let user = crate::identity::users::create(
-                &mut tx,
-                &NewUser {
-                    username,
-                    password_hash: hash,
-                    roles: vec!["admin".into()],
-                    scopes: "admin:full".into(),
-                    ..NewUser::default()
-                },
-            )
-            .await
-            .map_err(failed)?;
-            let (client, secret) = crate::oauth::clients::create(
-                &mut tx,
-                &master,
-                &NewClient {
-                    name: "portcullis-admin",
-                    scopes: "admin:full admin:users admin:clients admin:keys admin:audit admin:policies self",
-                    grants: &["password".into(), "refresh_token".into()],
-                    roles: &["admin".into()],
-                    tenant: None,
-                },
-            )
-            .await
-            .map_err(failed)?;
-            let target = format!("user:{}", user.user_id);
-            audit::append(
-                &mut tx,
-                &master,
-                &origin,
-                &cli_event(Action::AdminBootstrapped, &target),
-            )
-            .await
-            .map_err(failed)?;
-            tx.commit().await.map_err(failed)?;
+            let (user, client, secret) = identity::service::bootstrap(&ctx, username, &password)
+                .await
+                .map_err(failed)?;
             print(
                 &json!({"user_id": user.user_id, "client_id": client.client_id, "client_secret": secret}),
             );
@@ -491,56 +443,23 @@ async fn with_store(command: Command) -> Result<(), CliError> {
             tenant,
             email,
         }) => {
-            crate::identity::users::check_username(&username).map_err(failed)?;
-            let password = password_from_stdin(&password)?;
-            let hasher = crate::identity::passwords::Hasher::new(1).map_err(failed)?;
-            let hash = hasher.hash(&password).await.map_err(failed)?;
-            let mut tx = pool.begin().await.map_err(failed)?;
-            let user = crate::identity::users::create(
-                &mut tx,
-                &NewUser {
-                    username,
-                    password_hash: hash,
-                    email,
-                    roles: trimmed(roles),
-                    scopes,
-                    tenant,
-                },
-            )
-            .await
-            .map_err(failed)?;
-            let target = format!("user:{}", user.user_id);
-            audit::append(
-                &mut tx,
-                &master,
-                &origin,
-                &cli_event(Action::UserCreated, &target),
-            )
-            .await
-            .map_err(failed)?;
-            tx.commit().await.map_err(failed)?;
+            let spec = UserSpec {
+                username,
+                password: password_from_stdin(&password)?,
+                email,
+                roles: trimmed(roles),
+                scopes,
+                tenant,
+            };
+            let user = identity::service::create_user(&ctx, spec)
+                .await
+                .map_err(failed)?;
             print(&json!({"user_id": user.user_id}));
         }
         Command::User(UserCommand::Disable { id }) => {
-            let longest = config.lifetimes.longest_access();
-            let mut tx = pool.begin().await.map_err(failed)?;
-            crate::identity::users::set_disabled(&mut tx, &id, true)
+            let ended = identity::service::disable_user(&ctx, &id)
                 .await
                 .map_err(failed)?;
-            let ended = crate::identity::sessions::end_for_user(&mut tx, &id, longest)
-                .await
-                .map_err(failed)?;
-            crate::bundle::bump(&mut tx).await.map_err(failed)?;
-            let target = format!("user:{id}");
-            audit::append(
-                &mut tx,
-                &master,
-                &origin,
-                &cli_event(Action::UserDisabled, &target),
-            )
-            .await
-            .map_err(failed)?;
-            tx.commit().await.map_err(failed)?;
             print(&json!({"user_id": id, "disabled": true, "sessions_ended": ended}));
         }
         Command::Client(ClientCommand::Create {
@@ -550,111 +469,45 @@ async fn with_store(command: Command) -> Result<(), CliError> {
             roles,
             tenant,
         }) => {
-            let mut tx = pool.begin().await.map_err(failed)?;
-            let (client, secret) = crate::oauth::clients::create(
-                &mut tx,
-                &master,
-                &NewClient {
-                    name: &name,
-                    scopes: &scopes,
-                    grants: &trimmed(grants),
-                    roles: &trimmed(roles),
-                    tenant: tenant.as_deref(),
-                },
-            )
-            .await
-            .map_err(failed)?;
-            let target = format!("client:{}", client.client_id);
-            audit::append(
-                &mut tx,
-                &master,
-                &origin,
-                &cli_event(Action::ClientCreated, &target),
-            )
-            .await
-            .map_err(failed)?;
-            tx.commit().await.map_err(failed)?;
+            let spec = ClientSpec {
+                name,
+                scopes,
+                grant_types: trimmed(grants),
+                roles: trimmed(roles),
+                tenant,
+            };
+            let (client, secret) = oauth::service::create_client(&ctx, &spec)
+                .await
+                .map_err(failed)?;
             print(&json!({"client_id": client.client_id, "client_secret": secret}));
         }
         Command::Client(ClientCommand::Rotate { id }) => {
-            let overlap = config.lifetimes.secret_overlap;
-            let mut tx = pool.begin().await.map_err(failed)?;
-            let secret = crate::oauth::clients::rotate_secret(&mut tx, &master, &id, overlap)
+            let rotated = oauth::service::rotate_client_secret(&ctx, &id)
                 .await
                 .map_err(failed)?;
-            let target = format!("client:{id}");
-            audit::append(
-                &mut tx,
-                &master,
-                &origin,
-                &cli_event(Action::ClientSecretRotated, &target),
-            )
-            .await
-            .map_err(failed)?;
-            tx.commit().await.map_err(failed)?;
-            print(&json!({"client_id": id, "client_secret": secret}));
+            print(&json!({"client_id": id, "client_secret": rotated.secret}));
         }
         Command::Keys(KeysCommand::Rotate { force }) => {
-            let mut tx = pool.begin().await.map_err(failed)?;
-            let kid = crate::keys::signing::rotate(
-                &mut tx,
-                &master,
-                config.lifetimes.longest_access(),
-                prepublish(force, &config),
-                force,
-            )
-            .await
-            .map_err(failed)?;
-            audit::append(
-                &mut tx,
-                &master,
-                &origin,
-                &cli_event(Action::KeyRotated, &format!("key:{kid}")),
-            )
-            .await
-            .map_err(failed)?;
-            tx.commit().await.map_err(failed)?;
+            let kid = keys::service::rotate_signing_key(&ctx, force)
+                .await
+                .map_err(failed)?;
             print(&json!({"active_kid": kid}));
         }
         Command::Keys(KeysCommand::BundlePublic) => {
-            print(&json!(crate::keys::bundle::pins(pool, &master)
+            print(&json!(keys::bundle::pins(pool, &master)
                 .await
                 .map_err(failed)?));
         }
         Command::Keys(KeysCommand::RotateBundle { force }) => {
-            let mut tx = pool.begin().await.map_err(failed)?;
-            let kid = crate::keys::bundle::rotate(&mut tx, &master, prepublish(force, &config))
+            let kid = keys::service::rotate_bundle_key(&ctx, force)
                 .await
                 .map_err(failed)?;
-            audit::append(
-                &mut tx,
-                &master,
-                &origin,
-                &cli_event(Action::BundleKeyRotated, &format!("key:{kid}")),
-            )
-            .await
-            .map_err(failed)?;
-            tx.commit().await.map_err(failed)?;
-            let pins = crate::keys::bundle::pins(pool, &master)
-                .await
-                .map_err(failed)?;
+            let pins = keys::bundle::pins(pool, &master).await.map_err(failed)?;
             print(&json!({"active_kid": kid, "keys": pins.keys}));
         }
         Command::Policy(PolicyCommand::Load { dir }) => {
             let set = PolicySet::from_dir(&dir).map_err(failed)?;
-            let mut tx = pool.begin().await.map_err(failed)?;
-            let version = crate::policy::store::store_and_activate(&mut tx, &set, "cli")
-                .await
-                .map_err(failed)?;
-            audit::append(
-                &mut tx,
-                &master,
-                &origin,
-                &cli_event(Action::PolicyPublished, &format!("policy:{version}")),
-            )
-            .await
-            .map_err(failed)?;
-            tx.commit().await.map_err(failed)?;
+            let version = policy::service::publish(&ctx, &set).await.map_err(failed)?;
             print(&json!({"version": version}));
         }
         Command::Audit(AuditCommand::Verify { checkpoint }) => {
@@ -728,14 +581,4 @@ async fn http_put(url: &str, path: &str, token: &str, body: &str) -> Result<(u16
         .and_then(|s| s.parse().ok())
         .ok_or("malformed status line")?;
     Ok((status, body.to_owned()))
-}
-
-fn cli_event(action: Action, target: &str) -> Event<'_> {
-    Event {
-        actor: "cli",
-        action,
-        target,
-        outcome: "success",
-        detail: json!({}),
-    }
 }

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod oauth;
 pub mod policy;
 pub mod server;
+pub mod service;
 pub mod state;
 
 pub use http::app;

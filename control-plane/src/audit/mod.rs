@@ -697,3 +697,14 @@ pub async fn checkpoint_if_moved(
     .await
     .map_err(db)
 }
+
+/// How many tokens `actor` (`client:<id>`) was issued, and when the last one was (epoch seconds).
+pub async fn tokens_issued(pool: &AnyPool, actor: &str) -> Result<(i64, Option<i64>), sqlx::Error> {
+    let row =
+        sqlx::query("SELECT COUNT(*), MAX(at) FROM audit_log WHERE actor = $1 AND action = $2")
+            .bind(actor)
+            .bind(Action::TokenIssued.as_str())
+            .fetch_one(pool)
+            .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
+}

@@ -363,7 +363,28 @@ impl IntoApi for crate::identity::authority::Refusal {
     }
 }
 
+impl IntoApi for crate::service::ServiceError {
+    fn into_api(self) -> ApiError {
+        use crate::service::ServiceError;
+        match self {
+            ServiceError::NotFound => ApiError::NotFound,
+            ServiceError::Invalid(message) => ApiError::BadRequest(message),
+            ServiceError::Conflict(message) => ApiError::Conflict(message),
+            ServiceError::Refused(e) => e.into(),
+            ServiceError::User(e) => e.into(),
+            ServiceError::Client(e) => e.into(),
+            ServiceError::Session(e) => e.into(),
+            ServiceError::Key(e) => e.into(),
+            ServiceError::Policy(e) => e.into(),
+            ServiceError::Hash(e) => e.into(),
+            ServiceError::Publish(e) => e.into(),
+            ServiceError::Db(e) => e.into(),
+        }
+    }
+}
+
 from_store_error!(
+    crate::service::ServiceError,
     crate::oauth::audience::TargetError,
     crate::identity::authority::Refusal,
     crate::identity::users::UserError,

@@ -1,10 +1,11 @@
-//! Reading requests: the caller's origin for audit rows, OAuth form bodies (RFC 6749: form
-//! encoded, no repeated parameters), client authentication (Basic or body, never both) and
-//! bearer tokens.
+//! Reading requests: the caller's origin for audit rows, the verified administrator of an admin
+//! request, OAuth form bodies (RFC 6749: form encoded, no repeated parameters), client
+//! authentication (Basic or body, never both) and bearer tokens.
 
 use super::error::{ApiError, OAuthCode};
 use crate::audit::Origin;
 use crate::oauth::clients::Client;
+use crate::service::{Actor, Context};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::{header, request::Parts, HeaderMap};
@@ -96,6 +97,48 @@ impl FromRequestParts<AppState> for Origin {
         Ok(Origin {
             client_ip,
             request_id,
+        })
+    }
+}
+
+/// An admin request as the service layer takes it: the administrator the admin gate verified
+/// (once per request), where the request came from, and the state.
+#[derive(Debug, Clone)]
+pub struct AdminCall {
+    state: AppState,
+    actor: Actor,
+    origin: Origin,
+}
+
+impl AdminCall {
+    /// The context the request's operations run in.
+    pub fn ctx(&self) -> Context<'_> {
+        Context::served(&self.state, &self.actor, &self.origin)
+    }
+
+    /// The service state.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+}
+
+impl FromRequestParts<AppState> for AdminCall {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let actor = parts
+            .extensions
+            .get::<Actor>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("admin route outside the admin gate".into()))?;
+        let Ok(origin) = Origin::from_request_parts(parts, state).await;
+        Ok(AdminCall {
+            state: state.clone(),
+            actor,
+            origin,
         })
     }
 }

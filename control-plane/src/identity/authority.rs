@@ -103,6 +103,17 @@ impl Authority {
         }))
     }
 
+    /// Everything, in every tenant: the operator at the command line, who holds the store and
+    /// the master key and so holds everything already.
+    pub fn installation() -> Self {
+        Authority {
+            full: true,
+            scopes: Vec::new(),
+            roles: Vec::new(),
+            tenant: None,
+        }
+    }
+
     /// Whether the administrator holds `scope` now (the admin gate narrows the token's scopes to
     /// these before Cedar decides the area).
     pub fn holds(&self, scope: &str) -> bool {

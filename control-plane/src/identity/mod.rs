@@ -3,6 +3,7 @@
 
 pub mod authority;
 pub mod passwords;
+pub mod service;
 pub mod sessions;
 pub mod throttle;
 pub mod totp;

@@ -3,4 +3,5 @@
 
 pub mod bundle;
 pub mod secrets;
+pub mod service;
 pub mod signing;

@@ -311,3 +311,15 @@ pub async fn update(
     }
     Ok(())
 }
+
+/// Locks the client `id` until `tx` ends, so that the client an administrator's authority was
+/// checked against is the one changed: without it, another administrator could promote it
+/// between the check and the change. A no-op `UPDATE` is the portable row lock (`FOR UPDATE` on
+/// Postgres; SQLite takes its write lock). A missing row locks nothing.
+pub async fn lock(tx: &mut Transaction<'static, Any>, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE clients SET id = id WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

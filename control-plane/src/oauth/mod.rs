@@ -4,4 +4,5 @@
 pub mod audience;
 pub mod clients;
 pub mod scopes;
+pub mod service;
 pub mod tokens;

@@ -4,5 +4,6 @@
 pub mod admin_api;
 pub mod corpus;
 pub mod diagnostics;
+pub mod service;
 pub mod set;
 pub mod store;

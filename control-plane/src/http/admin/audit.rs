@@ -1,0 +1,39 @@
+//! `/admin/v1/audit`: the audit log, as JSON pages or NDJSON.
+
+use crate::audit;
+use crate::http::error::ApiError;
+use crate::http::extractors::AdminCall;
+use axum::extract::Query;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+/// Audit query: the filters plus `format=ndjson`.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    #[serde(flatten)]
+    filter: audit::Filter,
+    format: Option<String>,
+}
+
+/// `GET /admin/v1/audit`.
+pub async fn audit_log(
+    call: AdminCall,
+    Query(query): Query<AuditQuery>,
+) -> Result<Response, ApiError> {
+    let records = audit::list(&call.state().db().pool, &query.filter).await?;
+    if query.format.as_deref() == Some("ndjson") {
+        let mut body = String::new();
+        for record in &records {
+            body.push_str(
+                &serde_json::to_string(record).map_err(|e| ApiError::Internal(e.to_string()))?,
+            );
+            body.push('\n');
+        }
+        return Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response());
+    }
+    let next = records.last().map(|r| r.seq);
+    Ok(Json(json!({"events": records, "next_after": next})).into_response())
+}

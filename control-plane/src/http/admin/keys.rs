@@ -1,0 +1,64 @@
+//! `/admin/v1/keys`: the token-signing and bundle-signing keys and their rotation.
+
+use crate::http::error::ApiError;
+use crate::http::extractors::AdminCall;
+use crate::keys::service;
+use crate::state::AppState;
+use axum::extract::Query;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// `GET /admin/v1/keys`.
+pub async fn list_keys(call: AdminCall) -> Result<Json<Value>, ApiError> {
+    let keys = crate::keys::signing::list(&call.state().db().pool).await?;
+    Ok(Json(json!({"keys": keys})))
+}
+
+/// Rotation options.
+#[derive(Debug, Default, Deserialize)]
+pub struct RotateQuery {
+    /// Emergency rotation (a compromised key): skip the pre-publication wait and retire the old
+    /// key at once (its tokens stop working); edges that have not fetched the next key yet
+    /// reject new tokens until they do.
+    #[serde(default)]
+    force: bool,
+}
+
+/// `POST /admin/v1/keys/rotate[?force=true]`: 409 while the next key is too recently published.
+pub async fn rotate_keys(
+    call: AdminCall,
+    Query(query): Query<RotateQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let kid = service::rotate_signing_key(&call.ctx(), query.force).await?;
+    let keys = crate::keys::signing::list(&call.state().db().pool).await?;
+    Ok(Json(json!({"active_kid": kid, "keys": keys})))
+}
+
+/// The bundle-signing keys with their states, and the public keys edges pin (`pins`: the active
+/// and the next key, the `bundle_signing_keys` of the filter configuration).
+async fn bundle_keys_view(state: &AppState) -> Result<Value, ApiError> {
+    let pool = &state.db().pool;
+    let pins = crate::keys::bundle::pins(pool, state.master()).await?;
+    Ok(json!({"keys": crate::keys::bundle::list(pool).await?, "pins": pins.keys}))
+}
+
+/// `GET /admin/v1/keys/bundle`.
+pub async fn list_bundle_keys(call: AdminCall) -> Result<Json<Value>, ApiError> {
+    Ok(Json(bundle_keys_view(call.state()).await?))
+}
+
+/// `POST /admin/v1/keys/bundle/rotate[?force=true]`: the next bundle-signing key signs from now
+/// on and the active one retires; 409 while the next key is younger than
+/// `PORTCULLIS_KEY_PREPUBLISH` (`force` for an emergency). Edges that have not pinned the next key
+/// refuse every bundle from here on (keeping their last good one until it goes stale), so pin it
+/// everywhere first.
+pub async fn rotate_bundle_keys(
+    call: AdminCall,
+    Query(query): Query<RotateQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let kid = service::rotate_bundle_key(&call.ctx(), query.force).await?;
+    let mut view = bundle_keys_view(call.state()).await?;
+    view["active_kid"] = json!(kid);
+    Ok(Json(view))
+}

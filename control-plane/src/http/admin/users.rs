@@ -1,0 +1,134 @@
+//! `/admin/v1/users`: create, list, read, change, disable, enable, erase and export users.
+
+use crate::http::error::ApiError;
+use crate::http::extractors::AdminCall;
+use crate::http::json::JsonBody;
+use crate::identity::service::{self, UserSpec};
+use crate::identity::users::{User, UserPatch};
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Paging parameters.
+#[derive(Debug, Deserialize)]
+pub struct Page {
+    after: Option<String>,
+    limit: Option<i64>,
+    prefix: Option<String>,
+}
+
+/// A new user.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    username: String,
+    password: String,
+    email: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    scopes: String,
+    tenant: Option<String>,
+}
+
+/// `POST /admin/v1/users`.
+pub async fn create_user(
+    call: AdminCall,
+    JsonBody(body): JsonBody<CreateUser>,
+) -> Result<Response, ApiError> {
+    let spec = UserSpec {
+        username: body.username,
+        password: body.password,
+        email: body.email,
+        roles: body.roles,
+        scopes: body.scopes,
+        tenant: body.tenant,
+    };
+    let user = service::create_user(&call.ctx(), spec).await?;
+    Ok((StatusCode::CREATED, Json(user)).into_response())
+}
+
+/// `GET /admin/v1/users`: a tenant's administrators list that tenant's users.
+pub async fn list_users(
+    call: AdminCall,
+    Query(page): Query<Page>,
+) -> Result<Json<Value>, ApiError> {
+    let found = service::list_users(
+        &call.ctx(),
+        page.prefix.as_deref().unwrap_or(""),
+        page.after.as_deref().unwrap_or(""),
+        page.limit,
+    )
+    .await?;
+    Ok(Json(
+        json!({"users": found.users, "next_after": found.next_after}),
+    ))
+}
+
+/// `GET /admin/v1/users/{id}`.
+pub async fn get_user(call: AdminCall, Path(id): Path<String>) -> Result<Json<User>, ApiError> {
+    Ok(Json(service::get_user(&call.ctx(), &id).await?))
+}
+
+/// `PATCH /admin/v1/users/{id}`: roles, scopes, tenant, e-mail.
+pub async fn update_user(
+    call: AdminCall,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<UserPatch>,
+) -> Result<Json<User>, ApiError> {
+    Ok(Json(service::update_user(&call.ctx(), &id, &patch).await?))
+}
+
+/// `POST /admin/v1/users/{id}/disable`: the account and every session end now.
+pub async fn disable_user(
+    call: AdminCall,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let ended = service::disable_user(&call.ctx(), &id).await?;
+    Ok(Json(
+        json!({"user_id": id, "disabled": true, "sessions_ended": ended}),
+    ))
+}
+
+/// `POST /admin/v1/users/{id}/enable`.
+pub async fn enable_user(call: AdminCall, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    service::enable_user(&call.ctx(), &id).await?;
+    Ok(Json(json!({"user_id": id, "disabled": false})))
+}
+
+/// `DELETE /admin/v1/users/{id}`: personal data erased (the user, sessions, the client addresses
+/// of the user's audit rows); the audit keeps the random id and the addresses' pseudonyms.
+pub async fn delete_user(call: AdminCall, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    service::delete_user(&call.ctx(), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Paging of a user export's audit rows.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportPage {
+    /// Audit rows after this sequence number.
+    after: Option<i64>,
+    /// Audit rows per page (default and most 1000).
+    limit: Option<i64>,
+}
+
+/// `GET /admin/v1/users/{id}/export`: the user's record, every session (live or ended) and every
+/// audit row whose actor or target is the user, paged by `after` (`next_after` is set while more
+/// rows follow).
+pub async fn export_user(
+    call: AdminCall,
+    Path(id): Path<String>,
+    Query(page): Query<ExportPage>,
+) -> Result<Json<Value>, ApiError> {
+    let export = service::export_user(&call.ctx(), &id, page.after, page.limit).await?;
+    Ok(Json(json!({
+        "user": export.user,
+        "sessions": export.sessions,
+        "audit": export.audit,
+        "next_after": export.next_after,
+    })))
+}
