@@ -7,6 +7,7 @@ use crate::audit::{self, Origin};
 use crate::identity::passwords::Hasher;
 use crate::identity::service::UserSpec;
 use crate::infra::config::Config;
+use crate::oauth::grant::GrantType;
 use crate::oauth::service::ClientSpec;
 use crate::policy::set::PolicySet;
 use crate::service::{Actor, Context};
@@ -118,8 +119,8 @@ enum ClientCommand {
         #[arg(long, default_value = "")]
         scopes: String,
         /// Grant types, comma separated.
-        #[arg(long, value_delimiter = ',', default_value = "client_credentials")]
-        grants: Vec<String>,
+        #[arg(long, value_delimiter = ',', default_value = "client_credentials", value_parser = grant_type)]
+        grants: Vec<GrantType>,
         /// Roles, comma separated.
         #[arg(long, value_delimiter = ',')]
         roles: Vec<String>,
@@ -472,7 +473,7 @@ async fn with_store(command: Command) -> Result<(), CliError> {
             let spec = ClientSpec {
                 name,
                 scopes,
-                grant_types: trimmed(grants),
+                grant_types: grants,
                 roles: trimmed(roles),
                 tenant,
             };
@@ -538,6 +539,14 @@ async fn with_store(command: Command) -> Result<(), CliError> {
         | Command::Policy(_) => unreachable!("dispatched before the store opens"),
     }
     Ok(())
+}
+
+/// A grant type named on the command line.
+fn grant_type(name: &str) -> Result<GrantType, String> {
+    GrantType::from_name(name.trim()).ok_or_else(|| {
+        let known: Vec<_> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
+        format!("unknown grant type (one of {})", known.join(", "))
+    })
 }
 
 /// Comma-separated items without blanks (`--roles "a, b,"` is `a`, `b`).

@@ -7,6 +7,7 @@ mod common;
 use axum::http::{Method, StatusCode};
 use common::{config, decode_claims, Call, Reply, TestApp, TestDb};
 use portcullis_control_plane::oauth::clients::NewClient;
+use portcullis_control_plane::oauth::grant::GrantType;
 use serde_json::{json, Value};
 
 const PASSWORD: &str = "correct horse battery";
@@ -30,7 +31,7 @@ async fn partial_admin(app: &TestApp) -> String {
         .client_from(&NewClient {
             name: "partial-admin",
             scopes: PARTIAL_SCOPES,
-            grants: &strings(&["client_credentials"]),
+            grants: &[GrantType::ClientCredentials],
             roles: &strings(&["sre"]),
             tenant: None,
         })
@@ -296,7 +297,7 @@ async fn sessions_area(db: &TestDb) {
         .client_from(&NewClient {
             name: "web",
             scopes: "api:items:read admin:full",
-            grants: &strings(&["password", "refresh_token"]),
+            grants: &[GrantType::Password, GrantType::RefreshToken],
             roles: &strings(&["sre", "admin"]),
             tenant: None,
         })
@@ -384,7 +385,7 @@ async fn clients_area(db: &TestDb) {
             .client_from(&NewClient {
                 name: &format!("weak{n}"),
                 scopes: "api:items:read",
-                grants: &strings(&["client_credentials"]),
+                grants: &[GrantType::ClientCredentials],
                 roles: &strings(&["sre"]),
                 tenant: None,
             })
@@ -513,7 +514,7 @@ async fn user_token(app: &TestApp, username: &str, scopes: &str, roles: &[&str])
         .client_from(&NewClient {
             name: "console",
             scopes,
-            grants: &strings(&["password"]),
+            grants: &[GrantType::Password],
             roles: &strings(roles),
             tenant: None,
         })
@@ -782,7 +783,7 @@ async fn role_narrowing(db: &TestDb) {
         .client_from(&NewClient {
             name: "svc",
             scopes: "api:items:read",
-            grants: &strings(&["client_credentials"]),
+            grants: &[GrantType::ClientCredentials],
             roles: &strings(&["ops"]),
             tenant: None,
         })
@@ -845,7 +846,7 @@ async fn tenant_clients(db: &TestDb) {
         .client_from(&NewClient {
             name: "acme-web",
             scopes: "api:items:read",
-            grants: &strings(&["password"]),
+            grants: &[GrantType::Password],
             roles: &[],
             tenant: Some("acme"),
         })

@@ -235,7 +235,10 @@ async fn password_login(db: &TestDb) {
         .client_from(&portcullis_control_plane::oauth::clients::NewClient {
             name: "web",
             scopes: "api:items:read api:items:write openid",
-            grants: &["password".into(), "refresh_token".into()],
+            grants: &[
+                portcullis_control_plane::oauth::grant::GrantType::Password,
+                portcullis_control_plane::oauth::grant::GrantType::RefreshToken,
+            ],
             roles: &["developer".into()],
             tenant: None,
         })
@@ -543,7 +546,10 @@ async fn userinfo_and_introspection_of_users(db: &TestDb) {
         .client_from(&portcullis_control_plane::oauth::clients::NewClient {
             name: "web",
             scopes: "a",
-            grants: &["password".into(), "refresh_token".into()],
+            grants: &[
+                portcullis_control_plane::oauth::grant::GrantType::Password,
+                portcullis_control_plane::oauth::grant::GrantType::RefreshToken,
+            ],
             roles: &["viewer".into()],
             tenant: None,
         })

@@ -311,7 +311,10 @@ impl ControlPlane {
             .unwrap_or_else(|e| panic!("db: {e}"));
         let master = portcullis_control_plane::keys::secrets::MasterKey::from_base64(MASTER_KEY)
             .unwrap_or_else(|e| panic!("{e}"));
-        let grants: Vec<String> = grants.iter().map(|g| (*g).to_owned()).collect();
+        let grants: Vec<_> = grants
+            .iter()
+            .map(|g| portcullis_control_plane::oauth::grant::GrantType::from_name(g).expect(g))
+            .collect();
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
         let mut tx = db.pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
         let new = portcullis_control_plane::oauth::clients::NewClient {

@@ -9,6 +9,7 @@ use crate::identity::sessions::{self, revocations, Refresh};
 use crate::identity::users;
 use crate::oauth::audience::{self, Accept};
 use crate::oauth::clients::Client;
+use crate::oauth::grant::GrantType;
 use crate::oauth::tokens::{self, Grant};
 use crate::state::AppState;
 use axum::extract::State;
@@ -29,7 +30,7 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "revocation_endpoint": format!("{issuer}/oauth2/revoke"),
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
-        "grant_types_supported": crate::oauth::clients::GRANT_TYPES,
+        "grant_types_supported": GrantType::ALL,
         "response_types_supported": [],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
@@ -93,24 +94,26 @@ pub async fn token(
     let started = Instant::now();
     let grant = form.require("grant_type")?.to_owned();
     let client = authenticate_client(&state, &form).await?;
-    if !crate::oauth::clients::GRANT_TYPES.contains(&grant.as_str()) {
+    let Some(grant) = GrantType::from_name(&grant) else {
         return Err(ApiError::oauth(
             OAuthCode::UnsupportedGrantType,
             "grant_type must be client_credentials, password or refresh_token",
         ));
-    }
+    };
     if !client.grant_types.contains(&grant) {
         return Err(ApiError::oauth(
             OAuthCode::UnauthorizedClient,
             format!("this client may not use the {grant} grant"),
         ));
     }
-    let response = match grant.as_str() {
-        "client_credentials" => client_credentials(&state, &origin, &form, &client).await?,
-        "password" => password(&state, &origin, &form, &client).await?,
-        _ => refresh(&state, &origin, &form, &client).await?,
+    let response = match grant {
+        GrantType::ClientCredentials => client_credentials(&state, &origin, &form, &client).await?,
+        GrantType::Password => password(&state, &origin, &form, &client).await?,
+        GrantType::RefreshToken => refresh(&state, &origin, &form, &client).await?,
     };
-    state.metrics().token_issued(&grant, started.elapsed());
+    state
+        .metrics()
+        .token_issued(grant.as_str(), started.elapsed());
     Ok(no_store(response))
 }
 
@@ -365,7 +368,7 @@ async fn password(
         "expires_in": lifetimes.access,
         "scope": scope_text,
     });
-    if client.grant_types.iter().any(|g| g == "refresh_token") {
+    if client.grant_types.contains(&GrantType::RefreshToken) {
         body["refresh_token"] = json!(refresh_token);
     }
     Ok(body)

@@ -8,6 +8,7 @@ use crate::identity::authority::Grants;
 use crate::identity::sessions::{self, revocations, Session};
 use crate::identity::users::{self, NewUser, User, UserPatch};
 use crate::oauth::clients::{self, Client, NewClient};
+use crate::oauth::grant::GrantType;
 use crate::service::{Context, ServiceError};
 use serde_json::json;
 use sqlx::{Any, Transaction};
@@ -356,7 +357,7 @@ pub async fn bootstrap(
         &NewClient {
             name: "portcullis-admin",
             scopes: ADMIN_CLIENT_SCOPES,
-            grants: &["password".into(), "refresh_token".into()],
+            grants: &[GrantType::Password, GrantType::RefreshToken],
             roles: &["admin".into()],
             tenant: None,
         },

@@ -3,6 +3,7 @@
 
 pub mod audience;
 pub mod clients;
+pub mod grant;
 pub mod scopes;
 pub mod service;
 pub mod tokens;

@@ -7,6 +7,7 @@ use crate::identity::authority::Grants;
 use crate::identity::service::{new_tenant, patched_tenant, scope_list};
 use crate::identity::sessions::{self, revocations};
 use crate::oauth::clients::{self, Client, ClientPatch, NewClient};
+use crate::oauth::grant::GrantType;
 use crate::service::{Context, ServiceError};
 use serde_json::json;
 use sqlx::{Any, Transaction};
@@ -19,7 +20,7 @@ pub struct ClientSpec {
     /// Scopes it may be granted, space separated.
     pub scopes: String,
     /// Grant types it may use.
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     /// Roles.
     pub roles: Vec<String>,
     /// Tenant; `None` (or empty) gives the creating actor's own.
@@ -32,7 +33,7 @@ pub struct ClientChanges {
     /// Scopes, space separated.
     pub scopes: Option<String>,
     /// Grant types.
-    pub grant_types: Option<Vec<String>>,
+    pub grant_types: Option<Vec<GrantType>>,
     /// Roles.
     pub roles: Option<Vec<String>>,
     /// Tenant (empty clears it).

@@ -284,7 +284,10 @@ impl TestApp {
 
     /// Creates a client directly in the store; returns (id, secret).
     pub async fn client(&self, name: &str, scopes: &str, grants: &[&str]) -> (String, String) {
-        let grants: Vec<String> = grants.iter().map(|g| (*g).to_owned()).collect();
+        let grants: Vec<_> = grants
+            .iter()
+            .map(|g| portcullis_control_plane::oauth::grant::GrantType::from_name(g).expect(g))
+            .collect();
         self.client_from(&portcullis_control_plane::oauth::clients::NewClient {
             name,
             scopes,

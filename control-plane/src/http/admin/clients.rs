@@ -3,6 +3,7 @@
 use crate::http::error::ApiError;
 use crate::http::extractors::AdminCall;
 use crate::http::json::JsonBody;
+use crate::oauth::grant::GrantType;
 use crate::oauth::service::{self, ClientChanges, ClientSpec};
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
@@ -26,14 +27,14 @@ pub struct CreateClient {
     #[serde(default)]
     scopes: String,
     #[serde(default = "default_grants")]
-    grant_types: Vec<String>,
+    grant_types: Vec<GrantType>,
     #[serde(default)]
     roles: Vec<String>,
     tenant: Option<String>,
 }
 
-fn default_grants() -> Vec<String> {
-    vec!["client_credentials".into()]
+fn default_grants() -> Vec<GrantType> {
+    vec![GrantType::ClientCredentials]
 }
 
 /// `POST /admin/v1/clients`: the secret is in this response only.
@@ -80,7 +81,7 @@ pub async fn get_client(call: AdminCall, Path(id): Path<String>) -> Result<Json<
 #[serde(deny_unknown_fields)]
 pub struct UpdateClient {
     scopes: Option<String>,
-    grant_types: Option<Vec<String>>,
+    grant_types: Option<Vec<GrantType>>,
     roles: Option<Vec<String>>,
     tenant: Option<String>,
     disabled: Option<bool>,
