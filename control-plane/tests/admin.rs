@@ -608,23 +608,43 @@ async fn operations(db: &TestDb) {
     // Every documented route exists (no 404/405 from the router).
     let doc = app.get("/openapi.json").await.json();
     assert_eq!(doc["openapi"], "3.1.0");
-    for operation in portcullis_control_plane::http::openapi::OPERATIONS {
-        let path = operation
-            .path
-            .replace("{id}", "x")
-            .replace("{version}", "1");
-        let method = Method::from_bytes(operation.method.to_uppercase().as_bytes()).unwrap();
-        let reply = app.send(Call::new(method, &path)).await;
-        assert!(
-            reply.status != StatusCode::NOT_FOUND && reply.status != StatusCode::METHOD_NOT_ALLOWED
-                || reply.json()["error"] == "not_found",
-            "{} {} → {}",
-            operation.method,
-            operation.path,
-            reply.status
-        );
-        assert!(doc["paths"][operation.path][operation.method].is_object());
+    let paths = doc["paths"].as_object().expect("the document has paths");
+    let mut operations = 0;
+    for (template, methods) in paths {
+        for (method, operation) in methods.as_object().unwrap() {
+            operations += 1;
+            assert!(
+                operation["responses"].is_object(),
+                "{method} {template} documents its responses"
+            );
+            let path = template.replace("{id}", "x").replace("{version}", "1");
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let reply = app.send(Call::new(method.clone(), &path)).await;
+            assert!(
+                reply.status != StatusCode::NOT_FOUND
+                    && reply.status != StatusCode::METHOD_NOT_ALLOWED
+                    || reply.json()["error"] == "not_found",
+                "{method} {template} → {}",
+                reply.status
+            );
+        }
     }
+    assert!(operations >= 42, "every route is documented: {operations}");
+    for scheme in ["bearer", "clientBasic", "bundleCredential"] {
+        assert!(
+            doc["components"]["securitySchemes"][scheme].is_object(),
+            "{scheme} is a security scheme"
+        );
+    }
+    let create_user = &doc["paths"]["/admin/v1/users"]["post"];
+    assert_eq!(
+        create_user["security"][0]["bearer"][0], "admin:users",
+        "an admin operation names the scope it needs"
+    );
+    assert!(
+        create_user["requestBody"]["content"]["application/json"]["schema"].is_object(),
+        "a request body has a schema: {create_user}"
+    );
 }
 both_backends!(health_metrics_and_openapi, operations);
 
@@ -668,3 +688,51 @@ both_backends!(
     disabling_a_client_ends_user_sessions_through_it,
     disabling_a_client_ends_its_user_sessions
 );
+
+async fn scope_shapes(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let admin = app.admin_token().await;
+    let create = |username: &str, scopes: serde_json::Value| {
+        Call::new(Method::POST, "/admin/v1/users").bearer(&admin).json(
+            &json!({"username": username, "password": "correct horse battery", "scopes": scopes}),
+        )
+    };
+    let listed = app
+        .send(create("listed", json!(["api:read", "self"])))
+        .await;
+    assert_eq!(listed.status, StatusCode::CREATED, "{}", listed.text);
+    assert_eq!(
+        listed.json()["scopes"],
+        json!(["api:read", "self"]),
+        "a list in the request comes back as the same list"
+    );
+    let spaced = app.send(create("spaced", json!("api:read self"))).await;
+    assert_eq!(spaced.status, StatusCode::CREATED, "{}", spaced.text);
+    assert_eq!(
+        spaced.json()["scopes"],
+        json!(["api:read", "self"]),
+        "the space-separated form is still accepted and reads the same"
+    );
+    let id = listed.json()["user_id"].as_str().unwrap().to_owned();
+    let patched = app
+        .send(
+            Call::new(Method::PATCH, &format!("/admin/v1/users/{id}"))
+                .bearer(&admin)
+                .json(&json!({"scopes": ["self"]})),
+        )
+        .await;
+    assert_eq!(
+        patched.json()["scopes"],
+        json!(["self"]),
+        "{}",
+        patched.text
+    );
+    let blank = app.send(create("blank", json!(["api:read", "a b"]))).await;
+    assert_eq!(
+        blank.status,
+        StatusCode::BAD_REQUEST,
+        "a list item with a space is not one scope: {}",
+        blank.text
+    );
+}
+both_backends!(scopes_are_a_list_in_requests_as_in_responses, scope_shapes);

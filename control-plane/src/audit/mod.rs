@@ -60,7 +60,7 @@ pub struct Event<'a> {
 }
 
 /// A stored audit row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Record {
     /// Position in the chain, from 1.
     pub seq: i64,
@@ -229,7 +229,8 @@ pub async fn append_alone(
 }
 
 /// Filters for listing the log.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Filter {
     /// Exact actor.
     pub actor: Option<String>,

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// The question.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeRequest {
     /// The caller's access token.
@@ -40,6 +40,14 @@ fn deny(reason: &str, errors: Vec<String>) -> Json<Value> {
 }
 
 /// `POST /v1/authorize`.
+#[utoipa::path(
+    post,
+    path = "/v1/authorize",
+    tag = "edge",
+    security(("clientBasic" = [])),
+    request_body = AuthorizeRequest,
+    responses((status = 200, description = "The decision", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn authorize(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -21,12 +21,21 @@ use std::time::Duration;
 pub const MAX_WAIT_SECONDS: u64 = 60;
 
 /// Query parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct BundleQuery {
     wait: Option<String>,
 }
 
 /// `GET /plugin/v1/bundle`.
+#[utoipa::path(
+    get,
+    path = "/plugin/v1/bundle",
+    tag = "edge",
+    security(("bundleCredential" = [])),
+    params(BundleQuery),
+    responses((status = 200, description = "The signed bundle", body = serde_json::Value), (status = 304, description = "Unchanged since If-None-Match"), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn bundle(
     State(state): State<AppState>,
     headers: HeaderMap,

@@ -49,6 +49,15 @@ impl OAuthCode {
     }
 }
 
+/// The body of every error response: an RFC 6749 §5.2 code and a description without secrets.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The error code (`invalid_request`, `invalid_token`, `not_found`, …).
+    pub error: String,
+    /// What went wrong.
+    pub error_description: String,
+}
+
 /// Every way a request can fail.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

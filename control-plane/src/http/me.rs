@@ -173,6 +173,14 @@ async fn record(
 }
 
 /// `GET /v1/me/sessions`.
+#[utoipa::path(
+    get,
+    path = "/v1/me/sessions",
+    operation_id = "list_own_sessions",
+    tag = "me",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Own live sessions", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn list_sessions(
     State(state): State<AppState>,
     bearer: Bearer,
@@ -183,6 +191,15 @@ pub async fn list_sessions(
 }
 
 /// `DELETE /v1/me/sessions/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/v1/me/sessions/{id}",
+    operation_id = "revoke_own_session",
+    tag = "me",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 200, description = "Ended", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn revoke_session(
     State(state): State<AppState>,
     origin: Origin,
@@ -217,7 +234,7 @@ pub async fn revoke_session(
 
 /// A password change. It always ends the user's other sessions; `end_other_sessions` is
 /// accepted for older clients and may not be `false`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordChange {
     current_password: String,
@@ -230,6 +247,14 @@ pub struct PasswordChange {
 }
 
 /// `POST /v1/me/password`.
+#[utoipa::path(
+    post,
+    path = "/v1/me/password",
+    tag = "me",
+    security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses((status = 200, description = "Changed", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     origin: Origin,
@@ -268,7 +293,7 @@ pub async fn change_password(
 }
 
 /// Re-authentication for TOTP changes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Reauth {
     current_password: String,
@@ -278,6 +303,14 @@ pub struct Reauth {
 }
 
 /// `POST /v1/me/totp`: starts enrolment; the secret becomes active once a code confirms it.
+#[utoipa::path(
+    post,
+    path = "/v1/me/totp",
+    tag = "me",
+    security(("bearer" = [])),
+    request_body = Reauth,
+    responses((status = 200, description = "The secret and otpauth URI to confirm", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn enroll_totp(
     State(state): State<AppState>,
     origin: Origin,
@@ -323,13 +356,21 @@ pub async fn enroll_totp(
 }
 
 /// A code confirming enrolment.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Confirm {
     code: String,
 }
 
 /// `POST /v1/me/totp/confirm`.
+#[utoipa::path(
+    post,
+    path = "/v1/me/totp/confirm",
+    tag = "me",
+    security(("bearer" = [])),
+    request_body = Confirm,
+    responses((status = 200, description = "Enabled", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn confirm_totp(
     State(state): State<AppState>,
     origin: Origin,
@@ -367,6 +408,14 @@ pub async fn confirm_totp(
 }
 
 /// `DELETE /v1/me/totp` (body: current password).
+#[utoipa::path(
+    delete,
+    path = "/v1/me/totp",
+    tag = "me",
+    security(("bearer" = [])),
+    request_body = Reauth,
+    responses((status = 200, description = "Removed", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn remove_totp(
     State(state): State<AppState>,
     origin: Origin,

@@ -21,6 +21,12 @@ use serde_json::{json, Value};
 use std::time::Instant;
 
 /// `GET /.well-known/oauth-authorization-server`.
+#[utoipa::path(
+    get,
+    path = "/.well-known/oauth-authorization-server",
+    tag = "oauth",
+    responses((status = 200, description = "RFC 8414 metadata", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
     let issuer = &state.config().issuer;
     Json(json!({
@@ -41,6 +47,12 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// `GET /.well-known/jwks.json`: the published keys, public parts only.
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "oauth",
+    responses((status = 200, description = "RFC 7517 key set", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     let jwks = crate::keys::signing::jwks(&state.db().pool, state.master()).await?;
     let mut response = Json(jwks).into_response();
@@ -86,6 +98,14 @@ fn signer(state: &AppState) -> Result<crate::oauth::tokens::TokenKey, ApiError> 
 }
 
 /// `POST /oauth2/token`.
+#[utoipa::path(
+    post,
+    path = "/oauth2/token",
+    tag = "oauth",
+    security(("clientBasic" = [])),
+    request_body(content = crate::http::openapi::TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "OK", body = crate::http::openapi::TokenResponse), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn token(
     State(state): State<AppState>,
     origin: Origin,
@@ -481,6 +501,14 @@ async fn refresh(
 
 /// `POST /oauth2/revoke` (RFC 7009): always 200 once the client is authenticated, whether or
 /// not the token was known, so it cannot be used to probe tokens.
+#[utoipa::path(
+    post,
+    path = "/oauth2/revoke",
+    tag = "oauth",
+    security(("clientBasic" = [])),
+    request_body(content = crate::http::openapi::TokenHint, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "Revoked, or not a token of this client (RFC 7009 §2.2)", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     origin: Origin,
@@ -561,6 +589,14 @@ async fn user_fields(state: &AppState, claims: &AccessClaims) -> Result<Value, A
 }
 
 /// `POST /oauth2/introspect` (RFC 7662): inactive tokens get exactly `{"active": false}`.
+#[utoipa::path(
+    post,
+    path = "/oauth2/introspect",
+    tag = "oauth",
+    security(("clientBasic" = [])),
+    request_body(content = crate::http::openapi::TokenHint, content_type = "application/x-www-form-urlencoded"),
+    responses((status = 200, description = "RFC 7662 §2.2; inactive tokens are only `active: false`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn introspect(
     State(state): State<AppState>,
     form: OAuthForm,
@@ -643,6 +679,13 @@ pub fn caller(state: &AppState, token: &str, accept: Accept) -> Result<AccessCla
 }
 
 /// `GET /oauth2/userinfo`.
+#[utoipa::path(
+    get,
+    path = "/oauth2/userinfo",
+    tag = "oauth",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Claims about the token's principal", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn userinfo(
     State(state): State<AppState>,
     Bearer(token): Bearer,

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// One dependency's state.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Check {
     /// `up`, `down` or `missing`.
     pub status: &'static str,
@@ -53,7 +53,7 @@ impl Check {
 }
 
 /// The readiness report.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     /// `ready`, `degraded` (serving, something optional is wrong) or `unavailable`.
     pub status: &'static str,
@@ -62,7 +62,7 @@ pub struct Readiness {
 }
 
 /// The dependencies checked.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Checks {
     /// The database.
     pub database: Check,
@@ -96,6 +96,12 @@ async fn redis(redis: &crate::infra::redis::Redis) -> Check {
 }
 
 /// `GET /readyz`.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    responses((status = 200, description = "Ready or degraded", body = Readiness), (status = 503, description = "Unavailable", body = Readiness))
+)]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let published = state.published();
     let database = database(&state).await;

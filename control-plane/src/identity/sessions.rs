@@ -7,7 +7,7 @@ use serde::Serialize;
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
 /// A session as listed to its user or an administrator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Session {
     /// Session id (`sid` in access tokens).
     pub session_id: String,

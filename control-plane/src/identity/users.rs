@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
 /// A user as the API shows it (never the password hash or TOTP secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// User id (`sub` is `user:<id>`).
     pub user_id: String,
@@ -42,12 +42,17 @@ pub struct Credentials {
 }
 
 /// Fields an administrator may change.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// New roles.
     pub roles: Option<Vec<String>>,
-    /// New scopes (space separated).
+    /// New scopes: a list (or one space-separated string).
+    #[serde(
+        default,
+        deserialize_with = "crate::oauth::scopes::from_optional_list_or_text"
+    )]
+    #[schema(schema_with = crate::oauth::scopes::request_schema)]
     pub scopes: Option<String>,
     /// New tenant (empty string clears it).
     pub tenant: Option<String>,

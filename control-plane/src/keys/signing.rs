@@ -37,7 +37,7 @@ pub enum KeyError {
 }
 
 /// A key as listed by the admin API (public parts only).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct KeyInfo {
     /// Key id.
     pub kid: String,

@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
 /// A client as the API shows it (never its secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Client {
     /// Client id (`sub` is `client:<id>` for its own tokens).
     pub client_id: String,

@@ -55,3 +55,65 @@ mod tests {
         assert_eq!(narrow(None, &allowed), allowed);
     }
 }
+
+/// The shapes a request body may give scopes in: a JSON list, as every response shows them, or
+/// (accepted for compatibility) one space-separated string. Both read into the space-separated
+/// text the stores parse.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum Shapes {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl Shapes {
+    fn into_text(self) -> Result<String, String> {
+        match self {
+            Shapes::Text(text) => Ok(text),
+            Shapes::List(items) => {
+                if let Some(bad) = items.iter().find(|s| s.is_empty() || s.contains(' ')) {
+                    return Err(format!("scope `{bad}` is not a valid scope token"));
+                }
+                Ok(items.join(" "))
+            }
+        }
+    }
+}
+
+/// Serde `deserialize_with` for a scopes field (see [`Shapes`]).
+pub fn from_list_or_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    <Shapes as serde::Deserialize>::deserialize(d)?
+        .into_text()
+        .map_err(serde::de::Error::custom)
+}
+
+/// [`from_list_or_text`] for an optional field.
+pub fn from_optional_list_or_text<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    <Option<Shapes> as serde::Deserialize>::deserialize(d)?
+        .map(Shapes::into_text)
+        .transpose()
+        .map_err(serde::de::Error::custom)
+}
+
+/// The schema of a scopes field in a request: a list of scope tokens (or one space-separated
+/// string).
+pub fn request_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+    let token = || {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(r"^[\x21\x23-\x5B\x5D-\x7E]{1,128}$"))
+    };
+    let one_of = OneOfBuilder::new()
+        .item(ArrayBuilder::new().items(token()))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(r"^[\x20\x21\x23-\x5B\x5D-\x7E]*$"))
+                .description(Some("space separated (accepted for compatibility)")),
+        )
+        .build();
+    Schema::OneOf(one_of)
+}

@@ -68,7 +68,7 @@ pub const MAX_POLICY_BYTES: usize = 2 * 1024 * 1024;
 pub const MAX_POLICIES: usize = 10_000;
 
 /// A complete policy set as authored in `policies/`.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct PolicySet {
     /// Cedar schema (human-readable syntax).
     pub schema: String,
@@ -80,6 +80,7 @@ pub struct PolicySet {
     /// The ALLOW/DENY corpus. A push that carries one replaces the stored corpus (and must pass
     /// it); a push without one must pass the corpus stored with the active version.
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub tests: Vec<CorpusCase>,
 }
 

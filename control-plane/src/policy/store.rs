@@ -8,7 +8,7 @@ use serde::Serialize;
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
 /// A stored version without its text.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VersionInfo {
     /// Policy version.
     pub version: i64,

@@ -19,6 +19,14 @@ pub struct AuditQuery {
 }
 
 /// `GET /admin/v1/audit`.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/audit",
+    tag = "audit",
+    security(("bearer" = ["admin:audit"])),
+    params(crate::audit::Filter, ("format" = Option<String>, Query, description = "`ndjson` for one JSON row per line")),
+    responses((status = 200, description = "`events` and `next_after`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn audit_log(
     call: AdminCall,
     Query(query): Query<AuditQuery>,

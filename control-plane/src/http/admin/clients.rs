@@ -13,18 +13,20 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Paging parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     after: Option<String>,
     limit: Option<i64>,
 }
 
 /// A new client.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClient {
     name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::oauth::scopes::from_list_or_text")]
+    #[schema(schema_with = crate::oauth::scopes::request_schema)]
     scopes: String,
     #[serde(default = "default_grants")]
     grant_types: Vec<GrantType>,
@@ -38,6 +40,14 @@ fn default_grants() -> Vec<GrantType> {
 }
 
 /// `POST /admin/v1/clients`: the secret is in this response only.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/clients",
+    tag = "clients",
+    security(("bearer" = ["admin:clients"])),
+    request_body = CreateClient,
+    responses((status = 201, description = "Created", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn create_client(
     call: AdminCall,
     JsonBody(body): JsonBody<CreateClient>,
@@ -58,6 +68,14 @@ pub async fn create_client(
 }
 
 /// `GET /admin/v1/clients`: a tenant's administrators list that tenant's clients.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/clients",
+    tag = "clients",
+    security(("bearer" = ["admin:clients"])),
+    params(Page),
+    responses((status = 200, description = "`clients`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn list_clients(
     call: AdminCall,
     Query(page): Query<Page>,
@@ -68,6 +86,14 @@ pub async fn list_clients(
 }
 
 /// `GET /admin/v1/clients/{id}`: the client and its token statistics (from the audit log).
+#[utoipa::path(
+    get,
+    path = "/admin/v1/clients/{id}",
+    tag = "clients",
+    security(("bearer" = ["admin:clients"])),
+    params(("id" = String, Path, description = "Client id")),
+    responses((status = 200, description = "`client` and `stats`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn get_client(call: AdminCall, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let (client, stats) = service::get_client(&call.ctx(), &id).await?;
     Ok(Json(json!({
@@ -77,9 +103,14 @@ pub async fn get_client(call: AdminCall, Path(id): Path<String>) -> Result<Json<
 }
 
 /// Changes to a client.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateClient {
+    #[serde(
+        default,
+        deserialize_with = "crate::oauth::scopes::from_optional_list_or_text"
+    )]
+    #[schema(schema_with = crate::oauth::scopes::request_schema)]
     scopes: Option<String>,
     grant_types: Option<Vec<GrantType>>,
     roles: Option<Vec<String>>,
@@ -88,6 +119,15 @@ pub struct UpdateClient {
 }
 
 /// `PATCH /admin/v1/clients/{id}`.
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/clients/{id}",
+    tag = "clients",
+    security(("bearer" = ["admin:clients"])),
+    params(("id" = String, Path, description = "Client id")),
+    request_body = UpdateClient,
+    responses((status = 200, description = "`client`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn update_client(
     call: AdminCall,
     Path(id): Path<String>,
@@ -106,6 +146,14 @@ pub async fn update_client(
 
 /// `POST /admin/v1/clients/{id}/rotate-secret`: a new secret; the old one works for the
 /// overlap window.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/clients/{id}/rotate-secret",
+    tag = "clients",
+    security(("bearer" = ["admin:clients"])),
+    params(("id" = String, Path, description = "Client id")),
+    responses((status = 200, description = "The new secret, shown once", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn rotate_client_secret(
     call: AdminCall,
     Path(id): Path<String>,

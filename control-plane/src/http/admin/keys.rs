@@ -10,13 +10,21 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// `GET /admin/v1/keys`.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/keys",
+    tag = "keys",
+    security(("bearer" = ["admin:keys"])),
+    responses((status = 200, description = "`keys`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn list_keys(call: AdminCall) -> Result<Json<Value>, ApiError> {
     let keys = crate::keys::signing::list(&call.state().db().pool).await?;
     Ok(Json(json!({"keys": keys})))
 }
 
 /// Rotation options.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RotateQuery {
     /// Emergency rotation (a compromised key): skip the pre-publication wait and retire the old
     /// key at once (its tokens stop working); edges that have not fetched the next key yet
@@ -26,6 +34,14 @@ pub struct RotateQuery {
 }
 
 /// `POST /admin/v1/keys/rotate[?force=true]`: 409 while the next key is too recently published.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/keys/rotate",
+    tag = "keys",
+    security(("bearer" = ["admin:keys"])),
+    params(RotateQuery),
+    responses((status = 200, description = "`active_kid` and `keys`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn rotate_keys(
     call: AdminCall,
     Query(query): Query<RotateQuery>,
@@ -44,6 +60,13 @@ async fn bundle_keys_view(state: &AppState) -> Result<Value, ApiError> {
 }
 
 /// `GET /admin/v1/keys/bundle`.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/keys/bundle",
+    tag = "keys",
+    security(("bearer" = ["admin:keys"])),
+    responses((status = 200, description = "`keys` and `pins`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn list_bundle_keys(call: AdminCall) -> Result<Json<Value>, ApiError> {
     Ok(Json(bundle_keys_view(call.state()).await?))
 }
@@ -53,6 +76,14 @@ pub async fn list_bundle_keys(call: AdminCall) -> Result<Json<Value>, ApiError> 
 /// `PORTCULLIS_KEY_PREPUBLISH` (`force` for an emergency). Edges that have not pinned the next key
 /// refuse every bundle from here on (keeping their last good one until it goes stale), so pin it
 /// everywhere first.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/keys/bundle/rotate",
+    tag = "keys",
+    security(("bearer" = ["admin:keys"])),
+    params(RotateQuery),
+    responses((status = 200, description = "`active_kid`, `keys` and `pins`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn rotate_bundle_keys(
     call: AdminCall,
     Query(query): Query<RotateQuery>,

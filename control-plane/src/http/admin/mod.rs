@@ -17,12 +17,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 
-mod audit;
-mod clients;
-mod keys;
-mod policies;
-mod sessions;
-mod users;
+pub mod audit;
+pub mod clients;
+pub mod keys;
+pub mod policies;
+pub mod sessions;
+pub mod users;
 
 /// Every `/admin/v1` route, behind [`admin_gate`].
 pub fn routes(state: AppState) -> Router<AppState> {

@@ -11,6 +11,13 @@ use axum::Json;
 use serde_json::{json, Value};
 
 /// `GET /admin/v1/policies`: the set in force.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/policies",
+    tag = "policies",
+    security(("bearer" = ["admin:policies"])),
+    responses((status = 200, description = "The set in force with its version", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn get_policies(call: AdminCall) -> Result<Json<Value>, ApiError> {
     let (version, set) = crate::policy::store::active(&call.state().db().pool)
         .await?
@@ -22,6 +29,14 @@ pub async fn get_policies(call: AdminCall) -> Result<Json<Value>, ApiError> {
 
 /// `PUT /admin/v1/policies`: validated with the edge's engine, stored as a new version, made
 /// active; refused with Cedar's diagnostics otherwise.
+#[utoipa::path(
+    put,
+    path = "/admin/v1/policies",
+    tag = "policies",
+    security(("bearer" = ["admin:policies"])),
+    request_body = PolicySet,
+    responses((status = 200, description = "`version` and `bundle_version`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn put_policies(
     call: AdminCall,
     JsonBody(set): JsonBody<PolicySet>,
@@ -33,12 +48,27 @@ pub async fn put_policies(
 }
 
 /// `GET /admin/v1/policies/versions`.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/policies/versions",
+    tag = "policies",
+    security(("bearer" = ["admin:policies"])),
+    responses((status = 200, description = "`versions`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn policy_versions(call: AdminCall) -> Result<Json<Value>, ApiError> {
     let versions = crate::policy::store::versions(&call.state().db().pool).await?;
     Ok(Json(json!({"versions": versions})))
 }
 
 /// `POST /admin/v1/policies/versions/{version}/activate`: roll back (or forward).
+#[utoipa::path(
+    post,
+    path = "/admin/v1/policies/versions/{version}/activate",
+    tag = "policies",
+    security(("bearer" = ["admin:policies"])),
+    params(("version" = i64, Path, description = "Policy version")),
+    responses((status = 200, description = "`version` and `bundle_version`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn activate_policy(
     call: AdminCall,
     Path(version): Path<i64>,

@@ -10,12 +10,21 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Session listing filter.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SessionQuery {
     user_id: Option<String>,
 }
 
 /// `GET /admin/v1/sessions`.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/sessions",
+    tag = "sessions",
+    security(("bearer" = ["admin:users"])),
+    params(SessionQuery),
+    responses((status = 200, description = "`sessions`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn list_sessions(
     call: AdminCall,
     Query(query): Query<SessionQuery>,
@@ -25,6 +34,14 @@ pub async fn list_sessions(
 }
 
 /// `DELETE /admin/v1/sessions/{id}`: acting on the session's user.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/sessions/{id}",
+    tag = "sessions",
+    security(("bearer" = ["admin:users"])),
+    params(("id" = String, Path, description = "Session id")),
+    responses((status = 204, description = "Done"), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn revoke_session(
     call: AdminCall,
     Path(id): Path<String>,

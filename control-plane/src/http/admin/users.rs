@@ -13,7 +13,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// Paging parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
     after: Option<String>,
     limit: Option<i64>,
@@ -21,7 +22,7 @@ pub struct Page {
 }
 
 /// A new user.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     username: String,
@@ -29,12 +30,21 @@ pub struct CreateUser {
     email: Option<String>,
     #[serde(default)]
     roles: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::oauth::scopes::from_list_or_text")]
+    #[schema(schema_with = crate::oauth::scopes::request_schema)]
     scopes: String,
     tenant: Option<String>,
 }
 
 /// `POST /admin/v1/users`.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/users",
+    tag = "users",
+    security(("bearer" = ["admin:users"])),
+    request_body = CreateUser,
+    responses((status = 201, description = "Created", body = User), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn create_user(
     call: AdminCall,
     JsonBody(body): JsonBody<CreateUser>,
@@ -52,6 +62,14 @@ pub async fn create_user(
 }
 
 /// `GET /admin/v1/users`: a tenant's administrators list that tenant's users.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/users",
+    tag = "users",
+    security(("bearer" = ["admin:users"])),
+    params(Page),
+    responses((status = 200, description = "`users` and `next_after`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn list_users(
     call: AdminCall,
     Query(page): Query<Page>,
@@ -69,11 +87,28 @@ pub async fn list_users(
 }
 
 /// `GET /admin/v1/users/{id}`.
+#[utoipa::path(
+    get,
+    path = "/admin/v1/users/{id}",
+    tag = "users",
+    security(("bearer" = ["admin:users"])),
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, description = "OK", body = User), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn get_user(call: AdminCall, Path(id): Path<String>) -> Result<Json<User>, ApiError> {
     Ok(Json(service::get_user(&call.ctx(), &id).await?))
 }
 
 /// `PATCH /admin/v1/users/{id}`: roles, scopes, tenant, e-mail.
+#[utoipa::path(
+    patch,
+    path = "/admin/v1/users/{id}",
+    tag = "users",
+    security(("bearer" = ["admin:users"])),
+    params(("id" = String, Path, description = "User id")),
+    request_body = UserPatch,
+    responses((status = 200, description = "OK", body = User), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn update_user(
     call: AdminCall,
     Path(id): Path<String>,
@@ -83,6 +118,14 @@ pub async fn update_user(
 }
 
 /// `POST /admin/v1/users/{id}/disable`: the account and every session end now.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/users/{id}/disable",
+    tag = "users",
+    security(("bearer" = ["admin:users"])),
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn disable_user(
     call: AdminCall,
     Path(id): Path<String>,
@@ -94,6 +137,14 @@ pub async fn disable_user(
 }
 
 /// `POST /admin/v1/users/{id}/enable`.
+#[utoipa::path(
+    post,
+    path = "/admin/v1/users/{id}/enable",
+    tag = "users",
+    security(("bearer" = ["admin:users"])),
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn enable_user(call: AdminCall, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     service::enable_user(&call.ctx(), &id).await?;
     Ok(Json(json!({"user_id": id, "disabled": false})))
@@ -101,13 +152,22 @@ pub async fn enable_user(call: AdminCall, Path(id): Path<String>) -> Result<Json
 
 /// `DELETE /admin/v1/users/{id}`: personal data erased (the user, sessions, the client addresses
 /// of the user's audit rows); the audit keeps the random id and the addresses' pseudonyms.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/users/{id}",
+    tag = "users",
+    security(("bearer" = ["admin:users"])),
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 204, description = "Done"), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn delete_user(call: AdminCall, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     service::delete_user(&call.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Paging of a user export's audit rows.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportPage {
     /// Audit rows after this sequence number.
@@ -119,6 +179,14 @@ pub struct ExportPage {
 /// `GET /admin/v1/users/{id}/export`: the user's record, every session (live or ended) and every
 /// audit row whose actor or target is the user, paged by `after` (`next_after` is set while more
 /// rows follow).
+#[utoipa::path(
+    get,
+    path = "/admin/v1/users/{id}/export",
+    tag = "users",
+    security(("bearer" = ["admin:users"])),
+    params(("id" = String, Path, description = "User id"), ExportPage),
+    responses((status = 200, description = "`user`, `sessions`, `audit`, `next_after`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
 pub async fn export_user(
     call: AdminCall,
     Path(id): Path<String>,
