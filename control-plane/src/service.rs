@@ -116,6 +116,39 @@ impl<'a> Context<'a> {
         Ok(self.actor.authority.covers(grants)?)
     }
 
+    /// Refuses unless the actor may give a principal holding `current` what it holds after a
+    /// change of `scopes` (space separated), `roles` and `tenant` (empty clears it); `None`
+    /// keeps a part.
+    pub fn covers_change(
+        &self,
+        current: &Grants<'_>,
+        scopes: Option<&str>,
+        roles: Option<&[String]>,
+        tenant: Option<&str>,
+    ) -> Result<(), ServiceError> {
+        let scopes = match scopes {
+            Some(text) => scope_list(text)?,
+            None => current.scopes.to_vec(),
+        };
+        self.covers(&Grants {
+            scopes: &scopes,
+            roles: roles.unwrap_or(current.roles),
+            tenant: match tenant {
+                None => current.tenant,
+                Some("") => None,
+                Some(tenant) => Some(tenant),
+            },
+        })
+    }
+
+    /// The tenant a new principal gets: the one asked for, else the actor's own.
+    pub fn new_tenant(&self, asked: Option<&str>) -> Option<String> {
+        match asked {
+            Some("") | None => self.actor.authority.tenant().map(str::to_owned),
+            Some(tenant) => Some(tenant.to_owned()),
+        }
+    }
+
     /// Appends the audit row of a successful change by the actor and commits `tx` with it.
     pub async fn commit(
         &self,
@@ -159,6 +192,11 @@ impl<'a> Context<'a> {
             Publisher::Offline => crate::bundle::current_version(self.store).await?,
         })
     }
+}
+
+/// A scope list as it will be stored, for the authority check before the store parses it.
+pub fn scope_list(text: &str) -> Result<Vec<String>, ServiceError> {
+    crate::oauth::scopes::parse(text).map_err(|e| ServiceError::Invalid(e.to_string()))
 }
 
 /// Why an operation failed. The HTTP mapping is in [`crate::http::error`]; the CLI prints the

@@ -334,11 +334,7 @@ pub async fn enroll_totp(
     let secret = crate::keys::secrets::random_bytes::<20>()?;
     let sealed = state.master().seal(&format!("totp:{user_id}"), &secret)?;
     let mut tx = state.db().pool.begin().await?;
-    sqlx::query("UPDATE users SET totp_pending = $1 WHERE id = $2")
-        .bind(&sealed)
-        .bind(&user_id)
-        .execute(&mut *tx)
-        .await?;
+    users::set_pending_totp(&mut tx, &user_id, &sealed).await?;
     record(
         &mut tx,
         state.master(),
@@ -378,22 +374,14 @@ pub async fn confirm_totp(
     JsonBody(body): JsonBody<Confirm>,
 ) -> Result<Json<Value>, ApiError> {
     let (user_id, _) = me(&state, &bearer)?;
-    let pending: Option<String> =
-        sqlx::query_scalar("SELECT totp_pending FROM users WHERE id = $1")
-            .bind(&user_id)
-            .fetch_optional(&state.db().pool)
-            .await?
-            .flatten();
-    let pending = pending.ok_or_else(|| ApiError::BadRequest("no enrolment in progress".into()))?;
+    let pending = users::pending_totp(&state.db().pool, &user_id)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest("no enrolment in progress".into()))?;
     let secret = state.master().open(&format!("totp:{user_id}"), &pending)?;
     let step = crate::identity::totp::verify(&secret, &body.code, crate::now(), None)
         .ok_or_else(|| ApiError::BadRequest("the code does not match".into()))?;
     let mut tx = state.db().pool.begin().await?;
-    sqlx::query("UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $1 WHERE id = $2")
-        .bind(step)
-        .bind(&user_id)
-        .execute(&mut *tx)
-        .await?;
+    users::confirm_totp(&mut tx, &user_id, step).await?;
     record(
         &mut tx,
         state.master(),
@@ -432,10 +420,7 @@ pub async fn remove_totp(
     )
     .await?;
     let mut tx = state.db().pool.begin().await?;
-    sqlx::query("UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE id = $1")
-        .bind(&user_id)
-        .execute(&mut *tx)
-        .await?;
+    users::remove_totp(&mut tx, &user_id).await?;
     let ended = end_other_sessions(
         tx,
         &state,

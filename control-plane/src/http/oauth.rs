@@ -311,21 +311,11 @@ async fn password(
         }
     }
     // The account may have been disabled while the password was being checked.
-    let disabled: Option<i64> = sqlx::query_scalar("SELECT disabled FROM users WHERE id = $1")
-        .bind(&user.user_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    if disabled != Some(0) {
+    if !users::is_enabled(&mut tx, &user.user_id).await? {
         return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
     }
     if let Some(rehash) = &verified.rehash {
-        // Only if the password was not changed meanwhile.
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
-            .bind(rehash)
-            .bind(&user.user_id)
-            .bind(&record.password_hash)
-            .execute(&mut *tx)
-            .await?;
+        users::rehash_password(&mut tx, &user.user_id, &record.password_hash, rehash).await?;
     }
     let (session, refresh_token) = sessions::open(
         &mut tx,

@@ -9,7 +9,7 @@ use crate::identity::sessions::{self, revocations, Session};
 use crate::identity::users::{self, NewUser, User, UserPatch};
 use crate::oauth::clients::{self, Client, NewClient};
 use crate::oauth::grant::GrantType;
-use crate::service::{Context, ServiceError};
+use crate::service::{scope_list, Context, ServiceError};
 use serde_json::json;
 use sqlx::{Any, Transaction};
 
@@ -57,31 +57,6 @@ pub struct UserPage {
     pub next_after: Option<String>,
 }
 
-/// A scope list as it will be stored, for the authority check before the store parses it.
-pub(crate) fn scope_list(text: &str) -> Result<Vec<String>, ServiceError> {
-    crate::oauth::scopes::parse(text).map_err(|e| ServiceError::Invalid(e.to_string()))
-}
-
-/// The tenant a new principal gets: the one asked for, else the creating actor's own.
-pub(crate) fn new_tenant(ctx: &Context<'_>, asked: Option<&str>) -> Option<String> {
-    match asked {
-        Some("") | None => ctx.actor.authority.tenant().map(str::to_owned),
-        Some(tenant) => Some(tenant.to_owned()),
-    }
-}
-
-/// A tenant after a patch: `Some("")` clears it, `None` keeps `current`.
-pub(crate) fn patched_tenant<'a>(
-    current: Option<&'a str>,
-    patch: Option<&'a str>,
-) -> Option<&'a str> {
-    match patch {
-        None => current,
-        Some("") => None,
-        Some(tenant) => Some(tenant),
-    }
-}
-
 /// The user `id`, locked until `tx` ends, if the actor may act on it: one outside the actor's
 /// tenant does not exist for it ([`ServiceError::NotFound`]), one with more power than the actor
 /// holds is refused.
@@ -95,17 +70,13 @@ async fn managed_user(
         .await?
         .filter(|u| ctx.sees(u.tenant.as_deref()))
         .ok_or(ServiceError::NotFound)?;
-    ctx.covers(&Grants {
-        scopes: &user.scopes,
-        roles: &user.roles,
-        tenant: user.tenant.as_deref(),
-    })?;
+    ctx.covers(&user.grants())?;
     Ok(user)
 }
 
 /// Creates a user the actor may grant to.
 pub async fn create_user(ctx: &Context<'_>, spec: UserSpec) -> Result<User, ServiceError> {
-    let tenant = new_tenant(ctx, spec.tenant.as_deref());
+    let tenant = ctx.new_tenant(spec.tenant.as_deref());
     ctx.covers(&Grants {
         scopes: &scope_list(&spec.scopes)?,
         roles: &spec.roles,
@@ -176,15 +147,12 @@ pub async fn update_user(
 ) -> Result<User, ServiceError> {
     let mut tx = ctx.begin().await?;
     let current = managed_user(ctx, &mut tx, id).await?;
-    let scopes = match &patch.scopes {
-        Some(text) => scope_list(text)?,
-        None => current.scopes.clone(),
-    };
-    ctx.covers(&Grants {
-        scopes: &scopes,
-        roles: patch.roles.as_deref().unwrap_or(&current.roles),
-        tenant: patched_tenant(current.tenant.as_deref(), patch.tenant.as_deref()),
-    })?;
+    ctx.covers_change(
+        &current.grants(),
+        patch.scopes.as_deref(),
+        patch.roles.as_deref(),
+        patch.tenant.as_deref(),
+    )?;
     users::update(&mut tx, id, patch).await?;
     let fields: Vec<&str> = [
         patch.roles.as_ref().map(|_| "roles"),

@@ -28,6 +28,17 @@ pub struct User {
     pub updated_at: i64,
 }
 
+impl User {
+    /// Its scopes, roles and tenant, as the authority check reads them.
+    pub fn grants(&self) -> crate::identity::authority::Grants<'_> {
+        crate::identity::authority::Grants {
+            scopes: &self.scopes,
+            roles: &self.roles,
+            tenant: self.tenant.as_deref(),
+        }
+    }
+}
+
 /// What the login path needs besides the public record.
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -360,6 +371,81 @@ pub async fn set_password_hash(
     sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
         .bind(hash)
         .bind(crate::now())
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Replaces the password hash with a stronger one of the same password (a rehash at login), only
+/// if the hash is still `old`: a password changed meanwhile is kept.
+pub async fn rehash_password(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    old: &str,
+    new: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
+        .bind(new)
+        .bind(id)
+        .bind(old)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Whether the user exists and is enabled, read inside `tx` (a login checks again just before it
+/// opens the session, in case the account was disabled meanwhile).
+pub async fn is_enabled(tx: &mut Transaction<'static, Any>, id: &str) -> Result<bool, sqlx::Error> {
+    let disabled: Option<i64> = sqlx::query_scalar("SELECT disabled FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(disabled == Some(0))
+}
+
+/// Stores a sealed TOTP secret as pending: it becomes the second factor once a code confirms it.
+pub async fn set_pending_totp(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    sealed: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET totp_pending = $1 WHERE id = $2")
+        .bind(sealed)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The sealed pending TOTP secret, if an enrolment is in progress.
+pub async fn pending_totp(pool: &AnyPool, id: &str) -> Result<Option<String>, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar::<_, Option<String>>("SELECT totp_pending FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .flatten(),
+    )
+}
+
+/// Makes the pending TOTP secret the second factor, `step` the last one used.
+pub async fn confirm_totp(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    step: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET totp_secret = totp_pending, totp_pending = NULL, totp_last_step = $1 WHERE id = $2")
+        .bind(step)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Removes the second factor (and any enrolment in progress).
+pub async fn remove_totp(tx: &mut Transaction<'static, Any>, id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET totp_secret = NULL, totp_pending = NULL, totp_last_step = NULL WHERE id = $1")
         .bind(id)
         .execute(&mut **tx)
         .await?;

@@ -96,6 +96,15 @@ impl Client {
             .collect()
     }
 
+    /// Its scopes, roles and tenant, as the authority check reads them.
+    pub fn grants(&self) -> crate::identity::authority::Grants<'_> {
+        crate::identity::authority::Grants {
+            scopes: &self.scopes,
+            roles: &self.roles,
+            tenant: self.tenant.as_deref(),
+        }
+    }
+
     /// The roles `user` may hold through this client: the user's that the client has too.
     pub fn roles_for(&self, user: &User) -> Vec<String> {
         crate::oauth::scopes::narrow(Some(&user.roles), &self.roles)

@@ -4,11 +4,10 @@
 
 use crate::audit::action::Action;
 use crate::identity::authority::Grants;
-use crate::identity::service::{new_tenant, patched_tenant, scope_list};
 use crate::identity::sessions::{self, revocations};
 use crate::oauth::clients::{self, Client, ClientPatch, NewClient};
 use crate::oauth::grant::GrantType;
-use crate::service::{Context, ServiceError};
+use crate::service::{scope_list, Context, ServiceError};
 use serde_json::json;
 use sqlx::{Any, Transaction};
 
@@ -71,11 +70,7 @@ async fn managed_client(
         .await?
         .filter(|c| ctx.sees(c.tenant.as_deref()))
         .ok_or(ServiceError::NotFound)?;
-    ctx.covers(&Grants {
-        scopes: &client.scopes,
-        roles: &client.roles,
-        tenant: client.tenant.as_deref(),
-    })?;
+    ctx.covers(&client.grants())?;
     Ok(client)
 }
 
@@ -84,7 +79,7 @@ pub async fn create_client(
     ctx: &Context<'_>,
     spec: &ClientSpec,
 ) -> Result<(Client, String), ServiceError> {
-    let tenant = new_tenant(ctx, spec.tenant.as_deref());
+    let tenant = ctx.new_tenant(spec.tenant.as_deref());
     ctx.covers(&Grants {
         scopes: &scope_list(&spec.scopes)?,
         roles: &spec.roles,
@@ -155,15 +150,12 @@ pub async fn update_client(
 ) -> Result<Client, ServiceError> {
     let mut tx = ctx.begin().await?;
     let current = managed_client(ctx, &mut tx, id).await?;
-    let scopes = match &changes.scopes {
-        Some(text) => scope_list(text)?,
-        None => current.scopes.clone(),
-    };
-    ctx.covers(&Grants {
-        scopes: &scopes,
-        roles: changes.roles.as_deref().unwrap_or(&current.roles),
-        tenant: patched_tenant(current.tenant.as_deref(), changes.tenant.as_deref()),
-    })?;
+    ctx.covers_change(
+        &current.grants(),
+        changes.scopes.as_deref(),
+        changes.roles.as_deref(),
+        changes.tenant.as_deref(),
+    )?;
     clients::update(
         &mut tx,
         id,
