@@ -1,12 +1,12 @@
 //! The `portcullis` command line (clap): generated help, typed arguments, shell completions
-//! (`portcullis completions bash`). Every command reads the same environment as `serve`
-//! (`DATABASE_URL`, `PORTCULLIS_MASTER_KEY`, …; see `--help`); commands that create something
-//! print one JSON object on stdout.
+//! (`portcullis completions bash`). Every command takes the same configuration as `serve`, each
+//! setting a flag or its environment variable (`--database-url` or `DATABASE_URL`, …; see
+//! `--help`); commands that create something print one JSON object on stdout.
 
 use crate::audit::{self, Origin};
 use crate::identity::passwords::Hasher;
 use crate::identity::service::UserSpec;
-use crate::infra::config::Config;
+use crate::infra::config::{Config, Settings};
 use crate::oauth::grant::GrantType;
 use crate::oauth::service::ClientSpec;
 use crate::policy::set::PolicySet;
@@ -17,21 +17,14 @@ use serde_json::{json, Value};
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-/// The environment every command reads, shown under `--help`.
-const ENVIRONMENT: &str = "\
-environment: PORTCULLIS_LISTEN (127.0.0.1:8080), DATABASE_URL (sqlite://portcullis.db?mode=rwc),
-  REDIS_URL, PORTCULLIS_ISSUER (http://<listen>), PORTCULLIS_AUDIENCES (portcullis-edge),
-  PORTCULLIS_MASTER_KEY (required with Postgres), PORTCULLIS_BUNDLE_CREDENTIAL,
-  PORTCULLIS_POLICY_DIR, PORTCULLIS_ACCESS_TTL, PORTCULLIS_CLIENT_ACCESS_TTL,
-  PORTCULLIS_REFRESH_TTL, PORTCULLIS_REFRESH_GRACE, PORTCULLIS_KEY_PREPUBLISH (300),
-  PORTCULLIS_TLS_CERT and PORTCULLIS_TLS_KEY (PEM files: serve TLS 1.3)";
-
 /// The Portcullis control plane and its administration.
 #[derive(Debug, Parser)]
-#[command(name = "portcullis", version, after_help = ENVIRONMENT)]
+#[command(name = "portcullis", version)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    settings: Settings,
 }
 
 #[derive(Debug, Subcommand)]
@@ -299,6 +292,7 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
         }
         Err(error) => return Err(CliError::Usage(error.render().to_string())),
     };
+    init_logging(cli.settings.get("PORTCULLIS_LOG").as_deref());
     match cli.command {
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -312,8 +306,24 @@ pub async fn run(args: &[String]) -> Result<(), CliError> {
         Command::Policy(command) if !matches!(command, PolicyCommand::Load { .. }) => {
             offline_policy(command).await
         }
-        command => with_store(command).await,
+        command => with_store(command, &cli.settings).await,
     }
+}
+
+/// Logs to standard error at `level` (`PORTCULLIS_LOG`: error, warn, info, debug, trace).
+fn init_logging(level: Option<&str>) {
+    let level = match level {
+        Some("error") => tracing::Level::ERROR,
+        Some("warn") => tracing::Level::WARN,
+        Some("debug") => tracing::Level::DEBUG,
+        Some("trace") => tracing::Level::TRACE,
+        _ => tracing::Level::INFO,
+    };
+    // A second run in one process (tests) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .try_init();
 }
 
 /// The policy commands that need no database.
@@ -402,8 +412,8 @@ async fn offline_policy(command: PolicyCommand) -> Result<(), CliError> {
 
 /// The commands that read the configuration and open the store. Each change is an operation of
 /// the service layer, acted by the [`Actor::operator`].
-async fn with_store(command: Command) -> Result<(), CliError> {
-    let config = Config::from_env()?;
+async fn with_store(command: Command, settings: &Settings) -> Result<(), CliError> {
+    let config = Config::from_settings(settings)?;
     match command {
         Command::Serve => return crate::server::serve(config).await.map_err(failed),
         Command::Audit(AuditCommand::Rekey) => {

@@ -1,5 +1,6 @@
-//! Service configuration from the environment. Every invalid value is refused at start with a
-//! message naming the variable.
+//! Service configuration: flags, environment variables (clap reads both, see [`Settings`]) and an
+//! optional TOML file. Every invalid value is refused at start with a message naming the
+//! variable.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -139,31 +140,64 @@ impl std::fmt::Debug for Config {
 /// Default [`Config::max_sessions`].
 pub const DEFAULT_MAX_SESSIONS: usize = 10;
 
-/// Every environment variable the service reads.
-pub const VARIABLES: &[&str] = &[
-    "PORTCULLIS_LISTEN",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "PORTCULLIS_REDIS_CA",
-    "PORTCULLIS_TRUSTED_PROXIES",
-    "PORTCULLIS_ISSUER",
-    "PORTCULLIS_AUDIENCES",
-    "PORTCULLIS_CONTROL_PLANE_AUDIENCE",
-    "PORTCULLIS_BUNDLE_CREDENTIAL",
-    "PORTCULLIS_MASTER_KEY",
-    "PORTCULLIS_POLICY_DIR",
-    "PORTCULLIS_ACCESS_TTL",
-    "PORTCULLIS_CLIENT_ACCESS_TTL",
-    "PORTCULLIS_REFRESH_TTL",
-    "PORTCULLIS_REFRESH_GRACE",
-    "PORTCULLIS_KEY_PREPUBLISH",
-    "PORTCULLIS_MAX_SESSIONS",
-    "PORTCULLIS_METRICS_TOKEN",
-    "PORTCULLIS_LOG",
-    "PORTCULLIS_CONFIG",
-    "PORTCULLIS_TLS_CERT",
-    "PORTCULLIS_TLS_KEY",
-];
+/// Declares [`Settings`], one optional flag per variable with the variable as its `env`, and
+/// [`VARIABLES`].
+macro_rules! settings {
+    ($($(#[$meta:meta])* $field:ident: $name:literal, $secret:literal, $help:literal;)*) => {
+        /// Every setting, as a flag or its environment variable (a flag wins over the variable,
+        /// and the variable over the `--config` file). Values are checked by
+        /// [`Config::from_lookup`], which names the variable of a bad one.
+        #[derive(Debug, Default, Clone, clap::Args)]
+        #[command(next_help_heading = "Configuration (each flag or its variable)")]
+        pub struct Settings {
+            $(
+                #[doc = $help]
+                $(#[$meta])*
+                #[arg(long, env = $name, global = true, hide_env_values = $secret, value_name = "VALUE")]
+                pub $field: Option<String>,
+            )*
+        }
+
+        impl Settings {
+            /// The value given for the variable `name`, if any (an empty value is none).
+            pub fn get(&self, name: &str) -> Option<String> {
+                match name {
+                    $($name => self.$field.clone(),)*
+                    _ => None,
+                }
+                .filter(|value| !value.is_empty())
+            }
+        }
+
+        /// Every environment variable the service reads.
+        pub const VARIABLES: &[&str] = &[$($name),*];
+    };
+}
+
+settings! {
+    listen: "PORTCULLIS_LISTEN", false, "Listen address [default: 127.0.0.1:8080]";
+    database_url: "DATABASE_URL", true, "sqlite://… or postgres://… [default: sqlite://portcullis.db?mode=rwc]";
+    redis_url: "REDIS_URL", true, "redis:// or rediss:// (optional: throttling and fan-out across replicas)";
+    redis_ca: "PORTCULLIS_REDIS_CA", false, "PEM file of the CA of a rediss:// server";
+    trusted_proxies: "PORTCULLIS_TRUSTED_PROXIES", false, "Peers whose X-Forwarded-For is believed (CIDRs)";
+    issuer: "PORTCULLIS_ISSUER", false, "Public issuer URL [default: http://<listen>]";
+    audiences: "PORTCULLIS_AUDIENCES", false, "The edge's audiences, space separated [default: portcullis-edge]";
+    control_plane_audience: "PORTCULLIS_CONTROL_PLANE_AUDIENCE", false, "The control plane's own audience [default: the issuer]";
+    bundle_credential: "PORTCULLIS_BUNDLE_CREDENTIAL", true, "What edges present to fetch the bundle (16+ characters)";
+    master_key: "PORTCULLIS_MASTER_KEY", true, "Base64 of 32 random bytes (required with Postgres)";
+    policy_dir: "PORTCULLIS_POLICY_DIR", false, "Folder the first policy version is loaded from";
+    access_ttl: "PORTCULLIS_ACCESS_TTL", false, "User access-token lifetime, seconds [default: 900]";
+    client_access_ttl: "PORTCULLIS_CLIENT_ACCESS_TTL", false, "client_credentials access-token lifetime, seconds [default: 3600]";
+    refresh_ttl: "PORTCULLIS_REFRESH_TTL", false, "Session (refresh-token family) lifetime, seconds [default: 2592000]";
+    refresh_grace: "PORTCULLIS_REFRESH_GRACE", false, "Replay grace of a just-rotated refresh token, seconds [default: 10]";
+    key_prepublish: "PORTCULLIS_KEY_PREPUBLISH", false, "How long a next key is published before it may sign, seconds [default: 300]";
+    max_sessions: "PORTCULLIS_MAX_SESSIONS", false, "Live sessions per user [default: 10]";
+    metrics_token: "PORTCULLIS_METRICS_TOKEN", true, "Bearer token /metrics requires (16+ characters; open without it)";
+    log: "PORTCULLIS_LOG", false, "error, warn, info, debug or trace [default: info]";
+    config: "PORTCULLIS_CONFIG", false, "TOML file with the other settings (keys without the PORTCULLIS_ prefix, lower case)";
+    tls_cert: "PORTCULLIS_TLS_CERT", false, "PEM certificate chain: serve TLS 1.3";
+    tls_key: "PORTCULLIS_TLS_KEY", true, "PEM private key of PORTCULLIS_TLS_CERT";
+}
 
 /// The variable each key of a TOML configuration file stands for.
 fn file_values(text: &str) -> Result<std::collections::HashMap<String, String>, ConfigError> {
@@ -203,13 +237,12 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://portcullis.db?mode=rwc";
 pub const DEFAULT_AUDIENCE: &str = "portcullis-edge";
 
 impl Config {
-    /// Reads the configuration from the process environment and, when `PORTCULLIS_CONFIG` names
-    /// one, a TOML file whose keys are the variable names in lower case without the
-    /// `PORTCULLIS_` prefix (`listen = "0.0.0.0:8080"`, `database_url = "postgres://…"`).
-    /// The environment wins over the file.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let file = match env("PORTCULLIS_CONFIG") {
+    /// Reads the configuration from `settings` (flags and environment) and, when
+    /// `PORTCULLIS_CONFIG` names one, a TOML file whose keys are the variable names in lower case
+    /// without the `PORTCULLIS_` prefix (`listen = "0.0.0.0:8080"`, `database_url = "postgres://…"`).
+    /// Flags and the environment win over the file.
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let file = match settings.get("PORTCULLIS_CONFIG") {
             Some(path) => {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| invalid("PORTCULLIS_CONFIG", format!("{path}: {e}")))?;
@@ -217,7 +250,7 @@ impl Config {
             }
             None => std::collections::HashMap::new(),
         };
-        Self::from_lookup(|name| env(name).or_else(|| file.get(name).cloned()))
+        Self::from_lookup(|name| settings.get(name).or_else(|| file.get(name).cloned()))
     }
 
     /// Reads the configuration through `lookup` (tests pass a map).
@@ -444,6 +477,36 @@ mod tests {
         );
         assert!(file_values("listen = [1]").is_err());
         assert!(file_values("not toml ===").is_err());
+    }
+
+    #[test]
+    fn every_variable_is_a_flag_and_a_flag_is_read_like_its_variable() {
+        use clap::{CommandFactory as _, Parser as _};
+        #[derive(clap::Parser)]
+        struct Probe {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        let command = Probe::command();
+        for name in VARIABLES {
+            assert!(
+                command
+                    .get_arguments()
+                    .any(|arg| arg.get_env() == Some(std::ffi::OsStr::new(name))),
+                "{name} has a flag"
+            );
+        }
+        let probe =
+            Probe::try_parse_from(["probe", "--listen", "0.0.0.0:9000", "--max-sessions", "3"])
+                .unwrap();
+        let config = Config::from_settings(&probe.settings).unwrap();
+        assert_eq!(config.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(config.max_sessions, 3);
+        let bad = Probe::try_parse_from(["probe", "--max-sessions", "0"]).unwrap();
+        let error = Config::from_settings(&bad.settings)
+            .unwrap_err()
+            .to_string();
+        assert!(error.starts_with("PORTCULLIS_MAX_SESSIONS"), "{error}");
     }
 
     #[test]
