@@ -190,6 +190,9 @@ enum PolicyCommand {
         /// An access token with admin:policies.
         #[arg(long, env = "PORTCULLIS_TOKEN", hide_env_values = true)]
         token: Option<String>,
+        /// A PEM file of a CA to trust for an https:// URL, besides the public roots.
+        #[arg(long)]
+        ca: Option<PathBuf>,
     },
     /// Validate, store and activate a policy folder
     Load {
@@ -364,7 +367,12 @@ async fn offline_policy(command: PolicyCommand) -> Result<(), CliError> {
             print(&json!({"cases": cases.len(), "changed": changed}));
             Ok(())
         }
-        PolicyCommand::Push { dir, url, token } => {
+        PolicyCommand::Push {
+            dir,
+            url,
+            token,
+            ca,
+        } => {
             let (set, results) = crate::policy::corpus::test_dir(&dir).map_err(failed)?;
             let failures = results.iter().filter(|r| !r.passed()).count();
             if failures > 0 {
@@ -380,7 +388,7 @@ async fn offline_policy(command: PolicyCommand) -> Result<(), CliError> {
                 )
             })?;
             let body = serde_json::to_string(&set).map_err(failed)?;
-            let (status, reply) = http_put(&url, "/admin/v1/policies", &token, &body)
+            let (status, reply) = put(&url, "/admin/v1/policies", &token, body, ca.as_deref())
                 .await
                 .map_err(failed)?;
             println!("{reply}");
@@ -568,36 +576,38 @@ fn trimmed(items: Vec<String>) -> Vec<String> {
         .collect()
 }
 
-/// A minimal HTTP/1.1 `PUT` over plain TCP (`http://host:port` only; put TLS in front of the
-/// control plane with a proxy and push from inside).
-async fn http_put(url: &str, path: &str, token: &str, body: &str) -> Result<(u16, String), String> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let authority = url
-        .strip_prefix("http://")
-        .ok_or("--url must be http://host:port")?
-        .trim_end_matches('/');
-    let mut stream = tokio::net::TcpStream::connect(authority)
+/// `PUT`s a JSON `body` to `url` + `path` with `token` as its bearer, over HTTP or HTTPS (the public
+/// roots, and `ca` when given); the status and the response body.
+async fn put(
+    url: &str,
+    path: &str,
+    token: &str,
+    body: String,
+    ca: Option<&Path>,
+) -> Result<(u16, String), String> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err("--url must be http://host:port or https://host[:port]".into());
+    }
+    // reqwest is built without a TLS provider of its own: it uses the process's (ring, as the
+    // rest of the control plane).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+        let certificate =
+            reqwest::Certificate::from_pem(&pem).map_err(|e| format!("{}: {e}", ca.display()))?;
+        client = client.add_root_certificate(certificate);
+    }
+    let client = client.build().map_err(|e| e.to_string())?;
+    let response = client
+        .put(format!("{}{path}", url.trim_end_matches('/')))
+        .bearer_auth(token)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
         .await
-        .map_err(|e| format!("{authority}: {e}"))?;
-    let request = format!(
-        "PUT {path} HTTP/1.1\r\nhost: {authority}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut response = Vec::new();
-    stream
-        .read_to_end(&mut response)
-        .await
-        .map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&response);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("malformed response")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or("malformed status line")?;
-    Ok((status, body.to_owned()))
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = response.status().as_u16();
+    let text = response.text().await.map_err(|e| e.to_string())?;
+    Ok((status, text))
 }

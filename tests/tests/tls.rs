@@ -92,3 +92,46 @@ async fn envoy_refuses_a_control_plane_whose_certificate_another_ca_signed() {
         "the filter took a bundle over a connection it cannot trust"
     );
 }
+
+/// Runs `portcullis policy push` of the shipped policies to `url` with a token that is not valid,
+/// trusting `ca` when given; its exit status and standard error.
+fn push_over(url: &str, ca: Option<&std::path::Path>) -> (bool, String) {
+    let binary = std::env::var_os("PORTCULLIS_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| portcullis_tests::repo_root().join("target/debug/portcullis"));
+    let policies = portcullis_tests::repo_root().join("policies");
+    let mut command = std::process::Command::new(&binary);
+    command
+        .args(["policy", "push", "--dir"])
+        .arg(&policies)
+        .args(["--url", url])
+        .env_clear()
+        .env("PORTCULLIS_TOKEN", "not-a-token");
+    if let Some(ca) = ca {
+        command.arg("--ca").arg(ca);
+    }
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", binary.display()));
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_push_reaches_a_control_plane_over_https_that_its_ca_vouches_for() {
+    let ca = TestCa::generate("push");
+    let plane = ControlPlane::start_tls(&sqlite_url("tls-push"), &ca);
+    let url = format!("https://localhost:{}", plane.port);
+    let (pushed, err) = push_over(&url, Some(&ca.ca));
+    assert!(
+        !pushed && err.contains("refused the push (401)"),
+        "with the CA the push reaches the server, which refuses the token: {err}"
+    );
+    let (pushed, err) = push_over(&url, None);
+    assert!(
+        !pushed && !err.contains("refused the push") && err.contains(&url),
+        "without the CA the connection itself is refused: {err}"
+    );
+}
