@@ -588,9 +588,6 @@ async fn put(
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err("--url must be http://host:port or https://host[:port]".into());
     }
-    // reqwest is built without a TLS provider of its own: it uses the process's (ring, as the
-    // rest of the control plane).
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(60));
     if let Some(ca) = ca {
         let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;

@@ -42,7 +42,7 @@ pub struct ClientChanges {
 }
 
 /// How many tokens a client was issued, from the audit log.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, utoipa::ToSchema)]
 pub struct TokenStats {
     /// Tokens issued.
     pub tokens_issued: i64,

@@ -7,8 +7,7 @@ use axum::extract::Query;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 /// Audit query: the filters plus `format=ndjson`.
 #[derive(Debug, Deserialize)]
@@ -18,6 +17,15 @@ pub struct AuditQuery {
     format: Option<String>,
 }
 
+/// A page of the audit log.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditPage {
+    /// The rows, by sequence number.
+    pub events: Vec<audit::Record>,
+    /// The last row's sequence number: the `after` of the next page.
+    pub next_after: Option<i64>,
+}
+
 /// `GET /admin/v1/audit`.
 #[utoipa::path(
     get,
@@ -25,7 +33,7 @@ pub struct AuditQuery {
     tag = "audit",
     security(("bearer" = ["admin:audit"])),
     params(crate::audit::Filter, ("format" = Option<String>, Query, description = "`ndjson` for one JSON row per line")),
-    responses((status = 200, description = "`events` and `next_after`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "`events` and `next_after`", body = AuditPage), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn audit_log(
     call: AdminCall,
@@ -43,5 +51,9 @@ pub async fn audit_log(
         return Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response());
     }
     let next = records.last().map(|r| r.seq);
-    Ok(Json(json!({"events": records, "next_after": next})).into_response())
+    Ok(Json(AuditPage {
+        events: records,
+        next_after: next,
+    })
+    .into_response())
 }

@@ -3,14 +3,15 @@
 use crate::http::error::ApiError;
 use crate::http::extractors::AdminCall;
 use crate::http::json::JsonBody;
+use crate::oauth::clients::Client;
 use crate::oauth::grant::GrantType;
+use crate::oauth::service::TokenStats;
 use crate::oauth::service::{self, ClientChanges, ClientSpec};
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 /// Paging parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -18,6 +19,51 @@ use serde_json::{json, Value};
 pub struct Page {
     after: Option<String>,
     limit: Option<i64>,
+}
+
+/// A new client and its secret, shown only in this response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CreatedClient {
+    /// The client.
+    pub client: Client,
+    /// Its id (also in `client`).
+    pub client_id: String,
+    /// Its secret.
+    pub client_secret: String,
+}
+
+/// A page of clients.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClientList {
+    /// The clients, by id.
+    pub clients: Vec<Client>,
+}
+
+/// A client and its token statistics.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClientWithStats {
+    /// The client.
+    pub client: Client,
+    /// From the audit log.
+    pub stats: TokenStats,
+}
+
+/// A client after a change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ClientBody {
+    /// The client.
+    pub client: Client,
+}
+
+/// A client's new secret.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RotatedSecretBody {
+    /// The client.
+    pub client_id: String,
+    /// The new secret, shown only in this response.
+    pub client_secret: String,
+    /// When the previous secret stops working, epoch seconds.
+    pub previous_secret_expires: i64,
 }
 
 /// A new client.
@@ -46,7 +92,7 @@ fn default_grants() -> Vec<GrantType> {
     tag = "clients",
     security(("bearer" = ["admin:clients"])),
     request_body = CreateClient,
-    responses((status = 201, description = "Created", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 201, description = "Created", body = CreatedClient), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn create_client(
     call: AdminCall,
@@ -62,7 +108,11 @@ pub async fn create_client(
     let (client, secret) = service::create_client(&call.ctx(), &spec).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"client": client, "client_id": client.client_id, "client_secret": secret})),
+        Json(CreatedClient {
+            client_id: client.client_id.clone(),
+            client,
+            client_secret: secret,
+        }),
     )
         .into_response())
 }
@@ -74,15 +124,15 @@ pub async fn create_client(
     tag = "clients",
     security(("bearer" = ["admin:clients"])),
     params(Page),
-    responses((status = 200, description = "`clients`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "`clients`", body = ClientList), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn list_clients(
     call: AdminCall,
     Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ClientList>, ApiError> {
     let found =
         service::list_clients(&call.ctx(), page.after.as_deref().unwrap_or(""), page.limit).await?;
-    Ok(Json(json!({"clients": found})))
+    Ok(Json(ClientList { clients: found }))
 }
 
 /// `GET /admin/v1/clients/{id}`: the client and its token statistics (from the audit log).
@@ -92,14 +142,14 @@ pub async fn list_clients(
     tag = "clients",
     security(("bearer" = ["admin:clients"])),
     params(("id" = String, Path, description = "Client id")),
-    responses((status = 200, description = "`client` and `stats`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "`client` and `stats`", body = ClientWithStats), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
-pub async fn get_client(call: AdminCall, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn get_client(
+    call: AdminCall,
+    Path(id): Path<String>,
+) -> Result<Json<ClientWithStats>, ApiError> {
     let (client, stats) = service::get_client(&call.ctx(), &id).await?;
-    Ok(Json(json!({
-        "client": client,
-        "stats": {"tokens_issued": stats.tokens_issued, "last_issued_at": stats.last_issued_at},
-    })))
+    Ok(Json(ClientWithStats { client, stats }))
 }
 
 /// Changes to a client.
@@ -126,13 +176,13 @@ pub struct UpdateClient {
     security(("bearer" = ["admin:clients"])),
     params(("id" = String, Path, description = "Client id")),
     request_body = UpdateClient,
-    responses((status = 200, description = "`client`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "`client`", body = ClientBody), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn update_client(
     call: AdminCall,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateClient>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ClientBody>, ApiError> {
     let changes = ClientChanges {
         scopes: body.scopes,
         grant_types: body.grant_types,
@@ -141,7 +191,7 @@ pub async fn update_client(
         disabled: body.disabled,
     };
     let client = service::update_client(&call.ctx(), &id, &changes).await?;
-    Ok(Json(json!({"client": client})))
+    Ok(Json(ClientBody { client }))
 }
 
 /// `POST /admin/v1/clients/{id}/rotate-secret`: a new secret; the old one works for the
@@ -152,16 +202,16 @@ pub async fn update_client(
     tag = "clients",
     security(("bearer" = ["admin:clients"])),
     params(("id" = String, Path, description = "Client id")),
-    responses((status = 200, description = "The new secret, shown once", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "The new secret, shown once", body = RotatedSecretBody), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn rotate_client_secret(
     call: AdminCall,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RotatedSecretBody>, ApiError> {
     let rotated = service::rotate_client_secret(&call.ctx(), &id).await?;
-    Ok(Json(json!({
-        "client_id": id,
-        "client_secret": rotated.secret,
-        "previous_secret_expires": rotated.previous_expires,
-    })))
+    Ok(Json(RotatedSecretBody {
+        client_id: id,
+        client_secret: rotated.secret,
+        previous_secret_expires: rotated.previous_expires,
+    }))
 }

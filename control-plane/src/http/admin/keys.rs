@@ -3,11 +3,35 @@
 use crate::http::error::ApiError;
 use crate::http::extractors::AdminCall;
 use crate::keys::service;
+use crate::keys::signing::KeyInfo;
 use crate::state::AppState;
 use axum::extract::Query;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use portcullis_authz::jwk::Jwk;
+use serde::{Deserialize, Serialize};
+
+/// Keys with their states.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct KeyList {
+    /// The keys.
+    pub keys: Vec<KeyInfo>,
+    /// The key that signs now, after a rotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_kid: Option<String>,
+}
+
+/// The bundle-signing keys and the public keys edges pin.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct BundleKeys {
+    /// The keys with their states.
+    pub keys: Vec<KeyInfo>,
+    /// The active and the next key: the filter configuration's `bundle_signing_keys`.
+    #[schema(value_type = Vec<Object>)]
+    pub pins: Vec<Jwk>,
+    /// The key that signs now, after a rotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_kid: Option<String>,
+}
 
 /// `GET /admin/v1/keys`.
 #[utoipa::path(
@@ -15,11 +39,14 @@ use serde_json::{json, Value};
     path = "/admin/v1/keys",
     tag = "keys",
     security(("bearer" = ["admin:keys"])),
-    responses((status = 200, description = "`keys`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "`keys`", body = KeyList), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
-pub async fn list_keys(call: AdminCall) -> Result<Json<Value>, ApiError> {
+pub async fn list_keys(call: AdminCall) -> Result<Json<KeyList>, ApiError> {
     let keys = crate::keys::signing::list(&call.state().db().pool).await?;
-    Ok(Json(json!({"keys": keys})))
+    Ok(Json(KeyList {
+        keys,
+        active_kid: None,
+    }))
 }
 
 /// Rotation options.
@@ -40,23 +67,30 @@ pub struct RotateQuery {
     tag = "keys",
     security(("bearer" = ["admin:keys"])),
     params(RotateQuery),
-    responses((status = 200, description = "`active_kid` and `keys`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "`active_kid` and `keys`", body = KeyList), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn rotate_keys(
     call: AdminCall,
     Query(query): Query<RotateQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<KeyList>, ApiError> {
     let kid = service::rotate_signing_key(&call.ctx(), query.force).await?;
     let keys = crate::keys::signing::list(&call.state().db().pool).await?;
-    Ok(Json(json!({"active_kid": kid, "keys": keys})))
+    Ok(Json(KeyList {
+        keys,
+        active_kid: Some(kid),
+    }))
 }
 
 /// The bundle-signing keys with their states, and the public keys edges pin (`pins`: the active
 /// and the next key, the `bundle_signing_keys` of the filter configuration).
-async fn bundle_keys_view(state: &AppState) -> Result<Value, ApiError> {
+async fn bundle_keys_view(state: &AppState) -> Result<BundleKeys, ApiError> {
     let pool = &state.db().pool;
     let pins = crate::keys::bundle::pins(pool, state.master()).await?;
-    Ok(json!({"keys": crate::keys::bundle::list(pool).await?, "pins": pins.keys}))
+    Ok(BundleKeys {
+        keys: crate::keys::bundle::list(pool).await?,
+        pins: pins.keys,
+        active_kid: None,
+    })
 }
 
 /// `GET /admin/v1/keys/bundle`.
@@ -65,9 +99,9 @@ async fn bundle_keys_view(state: &AppState) -> Result<Value, ApiError> {
     path = "/admin/v1/keys/bundle",
     tag = "keys",
     security(("bearer" = ["admin:keys"])),
-    responses((status = 200, description = "`keys` and `pins`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "`keys` and `pins`", body = BundleKeys), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
-pub async fn list_bundle_keys(call: AdminCall) -> Result<Json<Value>, ApiError> {
+pub async fn list_bundle_keys(call: AdminCall) -> Result<Json<BundleKeys>, ApiError> {
     Ok(Json(bundle_keys_view(call.state()).await?))
 }
 
@@ -82,14 +116,14 @@ pub async fn list_bundle_keys(call: AdminCall) -> Result<Json<Value>, ApiError> 
     tag = "keys",
     security(("bearer" = ["admin:keys"])),
     params(RotateQuery),
-    responses((status = 200, description = "`active_kid`, `keys` and `pins`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "`active_kid`, `keys` and `pins`", body = BundleKeys), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn rotate_bundle_keys(
     call: AdminCall,
     Query(query): Query<RotateQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BundleKeys>, ApiError> {
     let kid = service::rotate_bundle_key(&call.ctx(), query.force).await?;
     let mut view = bundle_keys_view(call.state()).await?;
-    view["active_kid"] = json!(kid);
+    view.active_kid = Some(kid);
     Ok(Json(view))
 }

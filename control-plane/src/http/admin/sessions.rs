@@ -3,17 +3,24 @@
 use crate::http::error::ApiError;
 use crate::http::extractors::AdminCall;
 use crate::identity::service;
+use crate::identity::sessions::Session;
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 /// Session listing filter.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SessionQuery {
     user_id: Option<String>,
+}
+
+/// Live sessions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SessionList {
+    /// The sessions.
+    pub sessions: Vec<Session>,
 }
 
 /// `GET /admin/v1/sessions`.
@@ -23,14 +30,14 @@ pub struct SessionQuery {
     tag = "sessions",
     security(("bearer" = ["admin:users"])),
     params(SessionQuery),
-    responses((status = 200, description = "`sessions`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "`sessions`", body = SessionList), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn list_sessions(
     call: AdminCall,
     Query(query): Query<SessionQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionList>, ApiError> {
     let found = service::list_sessions(&call.ctx(), query.user_id.as_deref()).await?;
-    Ok(Json(json!({"sessions": found})))
+    Ok(Json(SessionList { sessions: found }))
 }
 
 /// `DELETE /admin/v1/sessions/{id}`: acting on the session's user.

@@ -1,16 +1,17 @@
 //! `/admin/v1/users`: create, list, read, change, disable, enable, erase and export users.
 
+use crate::audit::Record;
 use crate::http::error::ApiError;
 use crate::http::extractors::AdminCall;
 use crate::http::json::JsonBody;
 use crate::identity::service::{self, UserSpec};
+use crate::identity::sessions::Session;
 use crate::identity::users::{User, UserPatch};
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
 
 /// Paging parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -19,6 +20,40 @@ pub struct Page {
     after: Option<String>,
     limit: Option<i64>,
     prefix: Option<String>,
+}
+
+/// A page of users.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserList {
+    /// The users, by id.
+    pub users: Vec<User>,
+    /// The `after` of the next page, while the page is full.
+    pub next_after: Option<String>,
+}
+
+/// A user's disabled state after a change.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserState {
+    /// The user.
+    pub user_id: String,
+    /// Whether it is disabled now.
+    pub disabled: bool,
+    /// Sessions ended by disabling it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions_ended: Option<usize>,
+}
+
+/// A user's data.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UserExport {
+    /// The record.
+    pub user: User,
+    /// Every session, live or ended.
+    pub sessions: Vec<Session>,
+    /// A page of the audit rows whose actor or target is the user.
+    pub audit: Vec<Record>,
+    /// The `after` of the next page, while more rows follow.
+    pub next_after: Option<i64>,
 }
 
 /// A new user.
@@ -68,12 +103,12 @@ pub async fn create_user(
     tag = "users",
     security(("bearer" = ["admin:users"])),
     params(Page),
-    responses((status = 200, description = "`users` and `next_after`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "`users` and `next_after`", body = UserList), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn list_users(
     call: AdminCall,
     Query(page): Query<Page>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserList>, ApiError> {
     let found = service::list_users(
         &call.ctx(),
         page.prefix.as_deref().unwrap_or(""),
@@ -81,9 +116,10 @@ pub async fn list_users(
         page.limit,
     )
     .await?;
-    Ok(Json(
-        json!({"users": found.users, "next_after": found.next_after}),
-    ))
+    Ok(Json(UserList {
+        users: found.users,
+        next_after: found.next_after,
+    }))
 }
 
 /// `GET /admin/v1/users/{id}`.
@@ -124,16 +160,18 @@ pub async fn update_user(
     tag = "users",
     security(("bearer" = ["admin:users"])),
     params(("id" = String, Path, description = "User id")),
-    responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "OK", body = UserState), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn disable_user(
     call: AdminCall,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserState>, ApiError> {
     let ended = service::disable_user(&call.ctx(), &id).await?;
-    Ok(Json(
-        json!({"user_id": id, "disabled": true, "sessions_ended": ended}),
-    ))
+    Ok(Json(UserState {
+        user_id: id,
+        disabled: true,
+        sessions_ended: Some(ended),
+    }))
 }
 
 /// `POST /admin/v1/users/{id}/enable`.
@@ -143,11 +181,18 @@ pub async fn disable_user(
     tag = "users",
     security(("bearer" = ["admin:users"])),
     params(("id" = String, Path, description = "User id")),
-    responses((status = 200, description = "OK", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "OK", body = UserState), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
-pub async fn enable_user(call: AdminCall, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn enable_user(
+    call: AdminCall,
+    Path(id): Path<String>,
+) -> Result<Json<UserState>, ApiError> {
     service::enable_user(&call.ctx(), &id).await?;
-    Ok(Json(json!({"user_id": id, "disabled": false})))
+    Ok(Json(UserState {
+        user_id: id,
+        disabled: false,
+        sessions_ended: None,
+    }))
 }
 
 /// `DELETE /admin/v1/users/{id}`: personal data erased (the user, sessions, the client addresses
@@ -185,18 +230,18 @@ pub struct ExportPage {
     tag = "users",
     security(("bearer" = ["admin:users"])),
     params(("id" = String, Path, description = "User id"), ExportPage),
-    responses((status = 200, description = "`user`, `sessions`, `audit`, `next_after`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "`user`, `sessions`, `audit`, `next_after`", body = UserExport), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn export_user(
     call: AdminCall,
     Path(id): Path<String>,
     Query(page): Query<ExportPage>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserExport>, ApiError> {
     let export = service::export_user(&call.ctx(), &id, page.after, page.limit).await?;
-    Ok(Json(json!({
-        "user": export.user,
-        "sessions": export.sessions,
-        "audit": export.audit,
-        "next_after": export.next_after,
-    })))
+    Ok(Json(UserExport {
+        user: export.user,
+        sessions: export.sessions,
+        audit: export.audit,
+        next_after: export.next_after,
+    }))
 }
