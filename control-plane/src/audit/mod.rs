@@ -229,8 +229,7 @@ pub async fn append_alone(
 }
 
 /// Filters for listing the log.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Clone, Default)]
 pub struct Filter {
     /// Exact actor.
     pub actor: Option<String>,

@@ -44,7 +44,7 @@ fn deny(reason: &str, errors: Vec<String>) -> Json<Value> {
     post,
     path = "/v1/authorize",
     tag = "edge",
-    security(("clientBasic" = [])),
+    security(("clientBasic" = []), ()),
     request_body = AuthorizeRequest,
     responses((status = 200, description = "The decision", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]

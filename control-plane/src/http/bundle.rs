@@ -8,9 +8,10 @@
 
 use super::error::{ApiError, OAuthCode};
 use super::extractors::bearer;
+use crate::http::json::QueryParams;
 use crate::keys::secrets::constant_time_eq;
 use crate::state::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use portcullis_authz::bundle_signature::{sign_freshness, FRESHNESS_HEADER, SIGNATURE_HEADER};
@@ -24,6 +25,8 @@ pub const MAX_WAIT_SECONDS: u64 = 60;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct BundleQuery {
+    /// Hold the request up to this many seconds (more is taken as 60) until the version moves.
+    #[param(value_type = Option<i64>, minimum = 0)]
     wait: Option<String>,
 }
 
@@ -40,7 +43,7 @@ pub async fn bundle(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
-    Query(query): Query<BundleQuery>,
+    QueryParams(query): QueryParams<BundleQuery>,
 ) -> Result<Response, ApiError> {
     let Some(expected) = &state.config().bundle_credential else {
         return Err(ApiError::Unavailable(
@@ -57,8 +60,10 @@ pub async fn bundle(
     let wait = match query.wait.as_deref() {
         None => 0,
         Some(text) => text
-            .parse::<u64>()
-            .map_err(|_| ApiError::BadRequest("wait must be whole seconds".into()))?
+            .parse::<i64>()
+            .ok()
+            .and_then(|seconds| u64::try_from(seconds).ok())
+            .ok_or_else(|| ApiError::BadRequest("wait must be whole seconds".into()))?
             .min(MAX_WAIT_SECONDS),
     };
     let if_none_match = headers

@@ -4,7 +4,7 @@
 
 use super::error::{ApiError, OAuthCode};
 use super::extractors::Bearer;
-use super::json::JsonBody;
+use super::json::{JsonBody, PathParam};
 use super::oauth::caller;
 use crate::audit::action::Action;
 use crate::audit::{self, Event, Origin};
@@ -12,7 +12,7 @@ use crate::identity::sessions::{self, revocations};
 use crate::identity::users;
 use crate::oauth::audience::{Accept, SELF_SCOPE};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use portcullis_authz::claims::Subject;
@@ -198,13 +198,13 @@ pub async fn list_sessions(
     tag = "me",
     security(("bearer" = [])),
     params(("id" = String, Path, description = "Session id")),
-    responses((status = 200, description = "Ended", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 204, description = "Ended"), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn revoke_session(
     State(state): State<AppState>,
     origin: Origin,
     bearer: Bearer,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
     let (user_id, _) = me(&state, &bearer)?;
     let owned = sessions::live(&state.db().pool, Some(&user_id), None)

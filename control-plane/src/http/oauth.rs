@@ -102,7 +102,7 @@ fn signer(state: &AppState) -> Result<crate::oauth::tokens::TokenKey, ApiError> 
     post,
     path = "/oauth2/token",
     tag = "oauth",
-    security(("clientBasic" = [])),
+    security(("clientBasic" = []), ()),
     request_body(content = crate::http::openapi::TokenRequest, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "OK", body = crate::http::openapi::TokenResponse), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
@@ -495,9 +495,9 @@ async fn refresh(
     post,
     path = "/oauth2/revoke",
     tag = "oauth",
-    security(("clientBasic" = [])),
+    security(("clientBasic" = []), ()),
     request_body(content = crate::http::openapi::TokenHint, content_type = "application/x-www-form-urlencoded"),
-    responses((status = 200, description = "Revoked, or not a token of this client (RFC 7009 §2.2)", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+    responses((status = 200, description = "Revoked, or not a token of this client (RFC 7009 §2.2); no body"), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn revoke(
     State(state): State<AppState>,
@@ -583,7 +583,7 @@ async fn user_fields(state: &AppState, claims: &AccessClaims) -> Result<Value, A
     post,
     path = "/oauth2/introspect",
     tag = "oauth",
-    security(("clientBasic" = [])),
+    security(("clientBasic" = []), ()),
     request_body(content = crate::http::openapi::TokenHint, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, description = "RFC 7662 §2.2; inactive tokens are only `active: false`", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]

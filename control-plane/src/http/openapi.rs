@@ -93,7 +93,15 @@ pub fn document(issuer: &str) -> Value {
     let mut openapi = Document::openapi();
     openapi.info.version = env!("CARGO_PKG_VERSION").into();
     openapi.servers = Some(vec![Server::new(issuer)]);
-    serde_json::to_value(&openapi).unwrap_or(Value::Null)
+    let mut document = serde_json::to_value(&openapi).unwrap_or(Value::Null);
+    // RFC 6749 §3.1: unknown form parameters are ignored, but no parameter may repeat, so an
+    // extra one is a single string.
+    for form in ["TokenRequest", "TokenHint"] {
+        if let Some(schema) = document["components"]["schemas"].get_mut(form) {
+            schema["additionalProperties"] = serde_json::json!({"type": "string"});
+        }
+    }
+    document
 }
 
 /// A token request (RFC 6749 §4.3, §4.4, §6), form encoded; the client authenticates with HTTP

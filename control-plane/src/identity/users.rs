@@ -57,15 +57,17 @@ pub struct Credentials {
 #[serde(deny_unknown_fields)]
 pub struct UserPatch {
     /// New roles.
+    #[schema(schema_with = optional_roles_schema)]
     pub roles: Option<Vec<String>>,
     /// New scopes: a list (or one space-separated string).
     #[serde(
         default,
         deserialize_with = "crate::oauth::scopes::from_optional_list_or_text"
     )]
-    #[schema(schema_with = crate::oauth::scopes::request_schema)]
+    #[schema(schema_with = crate::oauth::scopes::optional_request_schema)]
     pub scopes: Option<String>,
-    /// New tenant (empty string clears it).
+    /// New tenant: ASCII letters, digits or `. _ -` (up to 64); empty clears it.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{0,64}$")]
     pub tenant: Option<String>,
     /// New e-mail.
     pub email: Option<String>,
@@ -124,6 +126,25 @@ pub fn check_username(username: &str) -> Result<(), UserError> {
             "username must be 1 to 64 letters, digits or . _ - @".into(),
         ))
     }
+}
+
+/// The schema of a role list in a request: what [`check_roles`] accepts.
+pub fn roles_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+    Schema::Array(
+        ArrayBuilder::new()
+            .items(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(r"^[A-Za-z0-9._:-]{1,64}$")),
+            )
+            .build(),
+    )
+}
+
+/// [`roles_schema`] for an optional field, where `null` keeps the roles as they are.
+pub fn optional_roles_schema() -> utoipa::openapi::schema::Schema {
+    crate::oauth::scopes::nullable(roles_schema())
 }
 
 /// Checks a role list; returns it as stored (space separated).

@@ -117,3 +117,19 @@ pub fn request_schema() -> utoipa::openapi::schema::Schema {
         .build();
     Schema::OneOf(one_of)
 }
+
+/// [`request_schema`] for an optional field, where `null` keeps the scopes as they are.
+pub fn optional_request_schema() -> utoipa::openapi::schema::Schema {
+    nullable(request_schema())
+}
+
+/// `schema` or `null`.
+pub fn nullable(schema: utoipa::openapi::schema::Schema) -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    Schema::OneOf(
+        OneOfBuilder::new()
+            .item(schema)
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build(),
+    )
+}

@@ -2,12 +2,11 @@
 
 use crate::http::error::ApiError;
 use crate::http::extractors::AdminCall;
-use crate::http::json::JsonBody;
+use crate::http::json::{JsonBody, PathParam, QueryParams};
 use crate::oauth::clients::Client;
 use crate::oauth::grant::GrantType;
 use crate::oauth::service::TokenStats;
 use crate::oauth::service::{self, ClientChanges, ClientSpec};
-use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,6 +17,7 @@ use serde::{Deserialize, Serialize};
 #[into_params(parameter_in = Query)]
 pub struct Page {
     after: Option<String>,
+    /// Page size, default 100, taken into 1 to 1000.
     limit: Option<i64>,
 }
 
@@ -70,6 +70,8 @@ pub struct RotatedSecretBody {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateClient {
+    /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     name: String,
     #[serde(default, deserialize_with = "crate::oauth::scopes::from_list_or_text")]
     #[schema(schema_with = crate::oauth::scopes::request_schema)]
@@ -77,7 +79,10 @@ pub struct CreateClient {
     #[serde(default = "default_grants")]
     grant_types: Vec<GrantType>,
     #[serde(default)]
+    #[schema(schema_with = crate::identity::users::roles_schema)]
     roles: Vec<String>,
+    /// ASCII letters, digits or `. _ -` (up to 64); empty or absent: the creator's own.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{0,64}$")]
     tenant: Option<String>,
 }
 
@@ -128,7 +133,7 @@ pub async fn create_client(
 )]
 pub async fn list_clients(
     call: AdminCall,
-    Query(page): Query<Page>,
+    QueryParams(page): QueryParams<Page>,
 ) -> Result<Json<ClientList>, ApiError> {
     let found =
         service::list_clients(&call.ctx(), page.after.as_deref().unwrap_or(""), page.limit).await?;
@@ -146,7 +151,7 @@ pub async fn list_clients(
 )]
 pub async fn get_client(
     call: AdminCall,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<ClientWithStats>, ApiError> {
     let (client, stats) = service::get_client(&call.ctx(), &id).await?;
     Ok(Json(ClientWithStats { client, stats }))
@@ -160,10 +165,13 @@ pub struct UpdateClient {
         default,
         deserialize_with = "crate::oauth::scopes::from_optional_list_or_text"
     )]
-    #[schema(schema_with = crate::oauth::scopes::request_schema)]
+    #[schema(schema_with = crate::oauth::scopes::optional_request_schema)]
     scopes: Option<String>,
     grant_types: Option<Vec<GrantType>>,
+    #[schema(schema_with = crate::identity::users::optional_roles_schema)]
     roles: Option<Vec<String>>,
+    /// ASCII letters, digits or `. _ -` (up to 64); empty clears it.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{0,64}$")]
     tenant: Option<String>,
     disabled: Option<bool>,
 }
@@ -180,7 +188,7 @@ pub struct UpdateClient {
 )]
 pub async fn update_client(
     call: AdminCall,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(body): JsonBody<UpdateClient>,
 ) -> Result<Json<ClientBody>, ApiError> {
     let changes = ClientChanges {
@@ -206,7 +214,7 @@ pub async fn update_client(
 )]
 pub async fn rotate_client_secret(
     call: AdminCall,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<RotatedSecretBody>, ApiError> {
     let rotated = service::rotate_client_secret(&call.ctx(), &id).await?;
     Ok(Json(RotatedSecretBody {

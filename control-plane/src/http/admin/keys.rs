@@ -2,10 +2,10 @@
 
 use crate::http::error::ApiError;
 use crate::http::extractors::AdminCall;
+use crate::http::json::QueryParams;
 use crate::keys::service;
 use crate::keys::signing::KeyInfo;
 use crate::state::AppState;
-use axum::extract::Query;
 use axum::Json;
 use portcullis_authz::jwk::Jwk;
 use serde::{Deserialize, Serialize};
@@ -71,7 +71,7 @@ pub struct RotateQuery {
 )]
 pub async fn rotate_keys(
     call: AdminCall,
-    Query(query): Query<RotateQuery>,
+    QueryParams(query): QueryParams<RotateQuery>,
 ) -> Result<Json<KeyList>, ApiError> {
     let kid = service::rotate_signing_key(&call.ctx(), query.force).await?;
     let keys = crate::keys::signing::list(&call.state().db().pool).await?;
@@ -120,7 +120,7 @@ pub async fn list_bundle_keys(call: AdminCall) -> Result<Json<BundleKeys>, ApiEr
 )]
 pub async fn rotate_bundle_keys(
     call: AdminCall,
-    Query(query): Query<RotateQuery>,
+    QueryParams(query): QueryParams<RotateQuery>,
 ) -> Result<Json<BundleKeys>, ApiError> {
     let kid = service::rotate_bundle_key(&call.ctx(), query.force).await?;
     let mut view = bundle_keys_view(call.state()).await?;

@@ -3,11 +3,10 @@
 
 use crate::http::error::ApiError;
 use crate::http::extractors::AdminCall;
-use crate::http::json::JsonBody;
+use crate::http::json::{JsonBody, PathParam};
 use crate::policy::service;
 use crate::policy::set::PolicySet;
 use crate::policy::store::VersionInfo;
-use axum::extract::Path;
 use axum::Json;
 use serde::Serialize;
 
@@ -92,12 +91,12 @@ pub async fn policy_versions(call: AdminCall) -> Result<Json<VersionList>, ApiEr
     path = "/admin/v1/policies/versions/{version}/activate",
     tag = "policies",
     security(("bearer" = ["admin:policies"])),
-    params(("version" = i64, Path, description = "Policy version")),
+    params(("version" = i64, Path, minimum = 1, description = "Policy version")),
     responses((status = 200, description = "`version` and `bundle_version`", body = Activated), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn activate_policy(
     call: AdminCall,
-    Path(version): Path<i64>,
+    PathParam(version): PathParam<i64>,
 ) -> Result<Json<Activated>, ApiError> {
     service::activate(&call.ctx(), version).await?;
     Ok(Json(Activated {

@@ -2,9 +2,9 @@
 
 use crate::http::error::ApiError;
 use crate::http::extractors::AdminCall;
+use crate::http::json::{PathParam, QueryParams};
 use crate::identity::service;
 use crate::identity::sessions::Session;
-use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
@@ -34,7 +34,7 @@ pub struct SessionList {
 )]
 pub async fn list_sessions(
     call: AdminCall,
-    Query(query): Query<SessionQuery>,
+    QueryParams(query): QueryParams<SessionQuery>,
 ) -> Result<Json<SessionList>, ApiError> {
     let found = service::list_sessions(&call.ctx(), query.user_id.as_deref()).await?;
     Ok(Json(SessionList { sessions: found }))
@@ -51,7 +51,7 @@ pub async fn list_sessions(
 )]
 pub async fn revoke_session(
     call: AdminCall,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<StatusCode, ApiError> {
     service::revoke_session(&call.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)

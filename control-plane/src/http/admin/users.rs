@@ -3,11 +3,10 @@
 use crate::audit::Record;
 use crate::http::error::ApiError;
 use crate::http::extractors::AdminCall;
-use crate::http::json::JsonBody;
+use crate::http::json::{JsonBody, PathParam, QueryParams};
 use crate::identity::service::{self, UserSpec};
 use crate::identity::sessions::Session;
 use crate::identity::users::{User, UserPatch};
-use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -18,6 +17,7 @@ use serde::{Deserialize, Serialize};
 #[into_params(parameter_in = Query)]
 pub struct Page {
     after: Option<String>,
+    /// Page size, default 100, taken into 1 to 1000.
     limit: Option<i64>,
     prefix: Option<String>,
 }
@@ -60,14 +60,21 @@ pub struct UserExport {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    /// 1 to 64 letters, digits or `. _ - @`.
+    #[schema(pattern = r"^[\w.@-]{1,64}$", min_length = 1, max_length = 64)]
     username: String,
+    /// 8 to 128 characters, not on the list of common passwords.
+    #[schema(min_length = 8, max_length = 128)]
     password: String,
     email: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = crate::identity::users::roles_schema)]
     roles: Vec<String>,
     #[serde(default, deserialize_with = "crate::oauth::scopes::from_list_or_text")]
     #[schema(schema_with = crate::oauth::scopes::request_schema)]
     scopes: String,
+    /// ASCII letters, digits or `. _ -` (up to 64); empty or absent: the creator's own.
+    #[schema(pattern = r"^[A-Za-z0-9._-]{0,64}$")]
     tenant: Option<String>,
 }
 
@@ -107,7 +114,7 @@ pub async fn create_user(
 )]
 pub async fn list_users(
     call: AdminCall,
-    Query(page): Query<Page>,
+    QueryParams(page): QueryParams<Page>,
 ) -> Result<Json<UserList>, ApiError> {
     let found = service::list_users(
         &call.ctx(),
@@ -131,7 +138,10 @@ pub async fn list_users(
     params(("id" = String, Path, description = "User id")),
     responses((status = 200, description = "OK", body = User), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
-pub async fn get_user(call: AdminCall, Path(id): Path<String>) -> Result<Json<User>, ApiError> {
+pub async fn get_user(
+    call: AdminCall,
+    PathParam(id): PathParam<String>,
+) -> Result<Json<User>, ApiError> {
     Ok(Json(service::get_user(&call.ctx(), &id).await?))
 }
 
@@ -147,7 +157,7 @@ pub async fn get_user(call: AdminCall, Path(id): Path<String>) -> Result<Json<Us
 )]
 pub async fn update_user(
     call: AdminCall,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     JsonBody(patch): JsonBody<UserPatch>,
 ) -> Result<Json<User>, ApiError> {
     Ok(Json(service::update_user(&call.ctx(), &id, &patch).await?))
@@ -164,7 +174,7 @@ pub async fn update_user(
 )]
 pub async fn disable_user(
     call: AdminCall,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<UserState>, ApiError> {
     let ended = service::disable_user(&call.ctx(), &id).await?;
     Ok(Json(UserState {
@@ -185,7 +195,7 @@ pub async fn disable_user(
 )]
 pub async fn enable_user(
     call: AdminCall,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<UserState>, ApiError> {
     service::enable_user(&call.ctx(), &id).await?;
     Ok(Json(UserState {
@@ -205,7 +215,10 @@ pub async fn enable_user(
     params(("id" = String, Path, description = "User id")),
     responses((status = 204, description = "Done"), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
-pub async fn delete_user(call: AdminCall, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete_user(
+    call: AdminCall,
+    PathParam(id): PathParam<String>,
+) -> Result<StatusCode, ApiError> {
     service::delete_user(&call.ctx(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -217,7 +230,7 @@ pub async fn delete_user(call: AdminCall, Path(id): Path<String>) -> Result<Stat
 pub struct ExportPage {
     /// Audit rows after this sequence number.
     after: Option<i64>,
-    /// Audit rows per page (default and most 1000).
+    /// Audit rows per page, default 1000, taken into 1 to 1000.
     limit: Option<i64>,
 }
 
@@ -234,8 +247,8 @@ pub struct ExportPage {
 )]
 pub async fn export_user(
     call: AdminCall,
-    Path(id): Path<String>,
-    Query(page): Query<ExportPage>,
+    PathParam(id): PathParam<String>,
+    QueryParams(page): QueryParams<ExportPage>,
 ) -> Result<Json<UserExport>, ApiError> {
     let export = service::export_user(&call.ctx(), &id, page.after, page.limit).await?;
     Ok(Json(UserExport {
