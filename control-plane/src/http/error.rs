@@ -314,6 +314,22 @@ impl IntoApi for crate::bundle::AssembleError {
     }
 }
 
+impl IntoApi for crate::identity::login::LoginError {
+    fn into_api(self) -> ApiError {
+        use crate::identity::login::LoginError;
+        match self {
+            error @ LoginError::Refused => {
+                ApiError::oauth(OAuthCode::InvalidGrant, error.to_string())
+            }
+            LoginError::Throttled(retry_after) => ApiError::throttled(retry_after),
+            LoginError::Db(e) => e.into(),
+            LoginError::Hash(e) => e.into(),
+            LoginError::Secret(e) => e.into(),
+            LoginError::Audit(e) => e.into(),
+        }
+    }
+}
+
 impl IntoApi for crate::keys::secrets::SecretError {
     fn into_api(self) -> ApiError {
         ApiError::Internal(self.to_string())
@@ -394,6 +410,7 @@ impl IntoApi for crate::service::ServiceError {
 
 from_store_error!(
     crate::service::ServiceError,
+    crate::identity::login::LoginError,
     crate::oauth::audience::TargetError,
     crate::identity::authority::Refusal,
     crate::identity::users::UserError,

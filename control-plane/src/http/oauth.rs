@@ -5,6 +5,7 @@ use super::error::{ApiError, OAuthCode};
 use super::extractors::{authenticate_client, may_examine, Bearer, OAuthForm, INTROSPECT_SCOPE};
 use crate::audit::action::Action;
 use crate::audit::{self, Event, Origin};
+use crate::identity::login::Login;
 use crate::identity::sessions::{self, revocations, Refresh};
 use crate::identity::users;
 use crate::oauth::audience::{self, Accept};
@@ -183,7 +184,6 @@ async fn client_credentials(
 }
 
 /// The one answer to every failed sign-in, whichever part was wrong.
-const BAD_LOGIN: &str = "invalid username, password or one-time code";
 
 async fn password(
     state: &AppState,
@@ -193,9 +193,6 @@ async fn password(
 ) -> Result<Value, ApiError> {
     let username = form.require("username")?;
     let password = form.require("password")?;
-    if username.len() > 256 || password.len() > 1024 {
-        return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
-    }
     // Scope and resource are checked against the client before the password, so that their
     // refusal cannot confirm a right password.
     let requested = requested_scopes(form)?;
@@ -206,117 +203,23 @@ async fn password(
         &client.scopes,
         for_client,
     )?;
-    let now = crate::now();
-    let attempt = match state
-        .throttle()
-        .start(username, &origin.client_ip, now)
-        .await
-    {
-        Ok(attempt) => attempt,
-        Err(retry_after) => {
-            state.metrics().throttled();
-            return Err(ApiError::throttled(retry_after));
-        }
+    let login = Login {
+        state,
+        origin,
+        client,
     };
-    let record = users::credentials(&state.db().pool, username).await?;
-    let verified = state
-        .hasher()
-        .verify(record.as_ref().map(|r| r.password_hash.as_str()), password)
-        .await?;
-    let record = match record {
-        // A tenant's client signs in only that tenant's users; anyone else fails like a wrong
-        // password (nothing tells which).
-        Some(record)
-            if verified.matches
-                && !record.user.disabled
-                && client.admits(record.user.tenant.as_deref()) =>
-        {
-            record
-        }
-        other => {
-            // The same code-cap read as a right password with a wrong code, for equal timing.
-            let _ = attempt.otp_allowed(now).await;
-            attempt.failed(now).await;
-            state.metrics().login_failed();
-            let target = other
-                .map(|r| format!("user:{}", r.user.user_id))
-                .unwrap_or_else(|| "unknown".into());
-            state
-                .audit()
-                .record(
-                    origin,
-                    &Event {
-                        actor: "anonymous",
-                        action: Action::LoginFailed,
-                        target: &target,
-                        outcome: "failure",
-                        detail: json!({"client_id": client.client_id}),
-                    },
-                )
-                .await?;
-            return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
-        }
-    };
-    let user = &record.user;
-    let subject = format!("user:{}", user.user_id);
-    let mut amr = vec!["pwd".to_owned()];
-    let mut totp_step = None;
-    if let Some(sealed) = &record.totp_secret {
-        let secret = state
-            .master()
-            .open(&format!("totp:{}", user.user_id), sealed)?;
-        // A right password with a missing, wrong or capped code answers exactly as a wrong
-        // password does: the answer must not confirm the password.
-        let (step, reason) = match form.get("otp") {
-            None => (None, "missing"),
-            Some(_) if !attempt.otp_allowed(now).await => (None, "too_many_codes"),
-            Some(otp) => (
-                crate::identity::totp::verify(&secret, otp, now, record.totp_last_step),
-                "wrong",
-            ),
-        };
-        let Some(step) = step else {
-            attempt.failed(now).await;
-            if reason == "wrong" {
-                attempt.otp_failed(now).await;
-            }
-            state.metrics().login_failed();
-            state
-                .audit()
-                .record(
-                    origin,
-                    &Event {
-                        actor: &subject,
-                        action: Action::MfaFailed,
-                        target: &subject,
-                        outcome: "failure",
-                        detail: json!({"client_id": client.client_id, "code": reason}),
-                    },
-                )
-                .await?;
-            return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
-        };
-        totp_step = Some(step);
-        amr.push("otp".to_owned());
-    }
+    let mut signed_in = login.password(username, password).await?;
+    signed_in.second_factor(login, form.get("otp")).await?;
+    let user = &signed_in.record.user;
+    let subject = signed_in.subject();
+    let amr = signed_in.amr.clone();
     let scopes = narrowed(requested, &client.scopes_for(user))?;
     let target = audience::target(state.config(), form.get("resource"), &client.scopes, scopes)?;
     let scopes = target.scopes;
     let scope_text = crate::oauth::scopes::join(&scopes);
     let lifetimes = &state.config().lifetimes;
     let mut tx = state.db().pool.begin().await?;
-    if let Some(step) = totp_step {
-        if !users::claim_totp_step(&mut *tx, &user.user_id, step).await? {
-            return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
-        }
-    }
-    // The account may have been disabled while the password was being checked.
-    if !users::is_enabled(&mut tx, &user.user_id).await? {
-        return Err(ApiError::oauth(OAuthCode::InvalidGrant, BAD_LOGIN));
-    }
-    if let Some(rehash) = &verified.rehash {
-        users::rehash_password(&mut tx, &user.user_id, &record.password_hash, rehash).await?;
-    }
+    signed_in.confirm(&mut tx).await?;
     let (session, refresh_token) = sessions::open(
         &mut tx,
         state.master(),
@@ -368,7 +271,7 @@ async fn password(
     )
     .await?;
     tx.commit().await?;
-    attempt.succeeded(now).await;
+    signed_in.succeeded().await;
     if capped > 0 {
         state.republish().await?;
     }
