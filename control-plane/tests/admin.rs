@@ -3,7 +3,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{config, Call, TestApp, TestDb};
+use common::{config, Call, Reply, TestApp, TestDb};
 use serde_json::json;
 
 async fn admin_scopes(db: &TestDb) {
@@ -87,9 +87,72 @@ async fn no_escalation(db: &TestDb) {
 }
 both_backends!(partial_admins_cannot_grant_admin_scopes, no_escalation);
 
-async fn user_lifecycle(db: &TestDb) {
+const FRANK_PASSWORD: &str = "correct horse battery";
+
+/// An app and an admin token for it.
+async fn app_and_admin(db: &TestDb) -> (TestApp, String) {
     let app = TestApp::start(config(db, &[])).await;
     let admin = app.admin_token().await;
+    (app, admin)
+}
+
+/// Creates `frank` (every field given) through the admin API.
+async fn create_frank(app: &TestApp, admin: &str) -> Reply {
+    app.send(
+        Call::new(Method::POST, "/admin/v1/users")
+            .bearer(admin)
+            .json(&json!({
+                "username": "frank", "password": FRANK_PASSWORD, "email": "frank@example.test",
+                "roles": ["viewer"], "scopes": "a b", "tenant": "acme"
+            })),
+    )
+    .await
+}
+
+/// `frank`'s id, for tests about what comes after his creation.
+async fn frank(app: &TestApp, admin: &str) -> String {
+    let created = create_frank(app, admin).await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    created.json()["user_id"].as_str().unwrap().to_owned()
+}
+
+/// A password-and-refresh client for `frank`'s scopes.
+async fn web_client(app: &TestApp) -> (String, String) {
+    app.client("web", "a b", &["password", "refresh_token"])
+        .await
+}
+
+/// `frank` with a row in every table erasure clears: a session that disabling him ended, and a
+/// refused sign-in from 203.0.113.7 afterwards; his id.
+async fn disabled_frank(app: &TestApp, admin: &str) -> String {
+    let user_id = frank(app, admin).await;
+    let (web_id, web_secret) = web_client(app).await;
+    let login = app
+        .login((&web_id, &web_secret), "frank", FRANK_PASSWORD, &[])
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+    let disabled = app
+        .send(Call::new(Method::POST, &format!("/admin/v1/users/{user_id}/disable")).bearer(admin))
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
+    let attempt = app
+        .send(
+            Call::new(Method::POST, "/oauth2/token")
+                .basic(&web_id, &web_secret)
+                .client_ip("203.0.113.7")
+                .form(&[
+                    ("grant_type", "password"),
+                    ("username", "frank"),
+                    ("password", "not the password"),
+                ]),
+        )
+        .await;
+    assert_eq!(attempt.json()["error"], "invalid_grant");
+    user_id
+}
+
+async fn user_creation(db: &TestDb) {
+    let (app, admin) = app_and_admin(db).await;
     let call = |method: Method, path: &str| Call::new(method, path).bearer(&admin);
     // Weak and common passwords are refused.
     let weak = app
@@ -100,19 +163,14 @@ async fn user_lifecycle(db: &TestDb) {
         .await;
     assert_eq!(weak.status, StatusCode::BAD_REQUEST);
     assert_eq!(weak.json()["error"], "invalid_request");
-    let created = app
-        .send(call(Method::POST, "/admin/v1/users").json(&json!({
-            "username": "frank", "password": "correct horse battery", "email": "frank@example.test",
-            "roles": ["viewer"], "scopes": "a b", "tenant": "acme"
-        })))
-        .await;
+    let created = create_frank(&app, &admin).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
     assert!(!created.text.contains("argon2"));
     let user_id = created.json()["user_id"].as_str().unwrap().to_owned();
     let dup = app
         .send(
             call(Method::POST, "/admin/v1/users")
-                .json(&json!({"username": "frank", "password": "correct horse battery"})),
+                .json(&json!({"username": "frank", "password": FRANK_PASSWORD})),
         )
         .await;
     assert_eq!(dup.status, StatusCode::CONFLICT);
@@ -128,19 +186,34 @@ async fn user_lifecycle(db: &TestDb) {
         )
         .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
-    // Update roles/scopes/tenant.
+}
+both_backends!(
+    users_need_a_strong_password_a_free_name_and_a_well_formed_body,
+    user_creation
+);
+
+async fn user_update(db: &TestDb) {
+    let (app, admin) = app_and_admin(db).await;
+    let user_id = frank(&app, &admin).await;
     let updated = app
         .send(
-            call(Method::PATCH, &format!("/admin/v1/users/{user_id}"))
+            Call::new(Method::PATCH, &format!("/admin/v1/users/{user_id}"))
+                .bearer(&admin)
                 .json(&json!({"roles": ["developer"], "tenant": "globex"})),
         )
         .await;
     assert_eq!(updated.status, StatusCode::OK, "{}", updated.text);
     assert_eq!(updated.json()["roles"], json!(["developer"]));
     assert_eq!(updated.json()["tenant"], "globex");
-    // Paging and filter.
-    app.user("frida", "correct horse battery", &[], "").await;
-    app.user("zed", "correct horse battery", &[], "").await;
+}
+both_backends!(an_update_changes_a_users_roles_and_tenant, user_update);
+
+async fn user_paging(db: &TestDb) {
+    let (app, admin) = app_and_admin(db).await;
+    let call = |method: Method, path: &str| Call::new(method, path).bearer(&admin);
+    frank(&app, &admin).await;
+    app.user("frida", FRANK_PASSWORD, &[], "").await;
+    app.user("zed", FRANK_PASSWORD, &[], "").await;
     let page = app
         .send(call(Method::GET, "/admin/v1/users?prefix=fr&limit=1"))
         .await
@@ -155,17 +228,16 @@ async fn user_lifecycle(db: &TestDb) {
         .await
         .json();
     assert_eq!(page2["users"].as_array().unwrap().len(), 1);
-    // A session, then disable: the session dies and its tokens are revoked.
-    let (web_id, web_secret) = app
-        .client("web", "a b", &["password", "refresh_token"])
-        .await;
+}
+both_backends!(users_are_listed_by_prefix_page_after_page, user_paging);
+
+async fn user_disable(db: &TestDb) {
+    let (app, admin) = app_and_admin(db).await;
+    let call = |method: Method, path: &str| Call::new(method, path).bearer(&admin);
+    let user_id = frank(&app, &admin).await;
+    let (web_id, web_secret) = web_client(&app).await;
     let login = app
-        .login(
-            (&web_id, &web_secret),
-            "frank",
-            "correct horse battery",
-            &[],
-        )
+        .login((&web_id, &web_secret), "frank", FRANK_PASSWORD, &[])
         .await
         .json();
     let access = login["access_token"].as_str().unwrap().to_owned();
@@ -200,29 +272,19 @@ async fn user_lifecycle(db: &TestDb) {
         .await;
     assert_eq!(refresh.json()["error"], "invalid_grant");
     let relogin = app
-        .login(
-            (&web_id, &web_secret),
-            "frank",
-            "correct horse battery",
-            &[],
-        )
+        .login((&web_id, &web_secret), "frank", FRANK_PASSWORD, &[])
         .await;
     assert_eq!(relogin.json()["error"], "invalid_grant");
-    // A sign-in attempt from a known address, for the erasure below.
-    let attempt = app
-        .send(
-            Call::new(Method::POST, "/oauth2/token")
-                .basic(&web_id, &web_secret)
-                .client_ip("203.0.113.7")
-                .form(&[
-                    ("grant_type", "password"),
-                    ("username", "frank"),
-                    ("password", "not the password"),
-                ]),
-        )
-        .await;
-    assert_eq!(attempt.json()["error"], "invalid_grant");
-    // Export, then delete: personal data gone, audit keeps the pseudonymous id.
+}
+both_backends!(
+    disabling_a_user_ends_their_sessions_and_refuses_their_tokens,
+    user_disable
+);
+
+async fn user_export(db: &TestDb) {
+    let (app, admin) = app_and_admin(db).await;
+    let call = |method: Method, path: &str| Call::new(method, path).bearer(&admin);
+    let user_id = disabled_frank(&app, &admin).await;
     let export = app
         .send(call(
             Method::GET,
@@ -275,6 +337,16 @@ async fn user_lifecycle(db: &TestDb) {
         .map(|e| e["seq"].clone())
         .collect();
     assert_eq!(paged, whole);
+}
+both_backends!(
+    a_users_export_holds_their_sessions_and_audit_in_one_piece_or_paged,
+    user_export
+);
+
+async fn user_erasure(db: &TestDb) {
+    let (app, admin) = app_and_admin(db).await;
+    let call = |method: Method, path: &str| Call::new(method, path).bearer(&admin);
+    let user_id = disabled_frank(&app, &admin).await;
     let deleted = app
         .send(call(Method::DELETE, &format!("/admin/v1/users/{user_id}")))
         .await;
@@ -345,7 +417,10 @@ async fn user_lifecycle(db: &TestDb) {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["target"], format!("user:{user_id}"));
 }
-both_backends!(user_lifecycle_from_create_to_erase, user_lifecycle);
+both_backends!(
+    erasing_a_user_leaves_a_verifiable_audit_trail_without_their_personal_data,
+    user_erasure
+);
 
 async fn client_lifecycle(db: &TestDb) {
     let app = TestApp::start(config(db, &[])).await;

@@ -286,7 +286,7 @@ async fn legacy_refusals(db: &TestDb) {
     assert_eq!(keyed, 0, "nothing changed");
     // A chain this version wrote (it holds a checkpoint) is never re-keyed, even with the flag
     // cleared and the rows re-chained.
-    let other = TestDb::sqlite();
+    let other = TestDb::sqlite(common::test_root());
     let app = with_rows(&other).await;
     let (pool, master) = (&app.state.db().pool, app.state.master());
     audit::checkpoint_if_moved(pool, master, 0).await.unwrap();
@@ -333,7 +333,7 @@ fn insert_only_sql(role: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_role_appends_to_the_audit_log_but_cannot_change_it() {
     use sqlx::Executor as _;
-    let db = TestDb::postgres().await;
+    let db = TestDb::postgres(common::test_root()).await;
     let owner = with_rows(&db).await;
     let role = format!("pc_app_{}", db.url.rsplit('_').next().unwrap_or("x"));
     // One statement per line, comments left out.

@@ -77,7 +77,7 @@ both_backends!(authorize_agrees_with_the_corpus, corpus_agreement);
 
 #[tokio::test]
 async fn authorize_refuses_bad_tokens_and_unauthenticated_callers() {
-    let db = TestDb::sqlite();
+    let db = TestDb::sqlite(common::test_root());
     let app = TestApp::start(config(&db, &[])).await;
     let (id, secret) = app
         .client("svc", "api:items:read", &["client_credentials"])

@@ -177,7 +177,7 @@ both_backends!(key_rotation_prepublishes_and_keeps_old_keys, key_rotation);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_share_postgres() {
-    let db = TestDb::postgres().await;
+    let db = TestDb::postgres(common::test_root()).await;
     let a = TestApp::start(config(&db, &[])).await;
     let b = TestApp::start(config(&db, &[])).await;
     let follower = b.state.spawn_follower(Duration::from_millis(100));
@@ -214,7 +214,7 @@ async fn two_replicas_share_postgres() {
 
 #[tokio::test]
 async fn restart_keeps_keys_revocations_and_audit() {
-    let db = TestDb::sqlite();
+    let db = TestDb::sqlite(common::test_root());
     let (id, secret, token, kid_before) = {
         let app = TestApp::start(config(&db, &[])).await;
         let (id, secret) = app.client("svc", "a", &["client_credentials"]).await;
@@ -300,12 +300,54 @@ fn kid_in(view: &serde_json::Value, state: &str) -> String {
     key.and_then(|k| k["kid"].as_str()).unwrap().to_owned()
 }
 
-async fn bundle_signing(db: &TestDb) {
+/// An app serving bundles, an admin token for it, its bundle-signing keys as the admin API
+/// lists them, and a bundle it served.
+struct Signed {
+    app: TestApp,
+    admin: String,
+    /// The listed bundle-signing keys.
+    view: serde_json::Value,
+    /// The kids of the active and the next key.
+    active: String,
+    next: String,
+    /// What an edge pins: the listed pins.
+    pins: portcullis_authz::bundle_signature::PinnedKeys,
+    /// A bundle, as served.
+    reply: common::Reply,
+}
+
+async fn signed(db: &TestDb) -> Signed {
     let app = TestApp::start(config(db, &[])).await;
     let admin = app.admin_token().await;
-    let keys_call = || Call::new(Method::GET, "/admin/v1/keys/bundle").bearer(&admin);
-    let view = app.send(keys_call()).await.json();
+    let view = app.send(bundle_keys_call(&admin)).await.json();
     let (active, next) = (kid_in(&view, "active"), kid_in(&view, "next"));
+    let pins = pins_of(&view);
+    let reply = app.send(bundle_call()).await;
+    Signed {
+        app,
+        admin,
+        view,
+        active,
+        next,
+        pins,
+        reply,
+    }
+}
+
+fn bundle_keys_call(admin: &str) -> Call {
+    Call::new(Method::GET, "/admin/v1/keys/bundle").bearer(admin)
+}
+
+async fn bundle_signing(db: &TestDb) {
+    let Signed {
+        app,
+        view,
+        active,
+        next,
+        pins,
+        reply,
+        ..
+    } = signed(db).await;
     let pinned_kids: Vec<&str> = view["pins"]
         .as_array()
         .unwrap()
@@ -317,9 +359,6 @@ async fn bundle_signing(db: &TestDb) {
         [active.as_str(), next.as_str()],
         "the pins are the active key, then the next one"
     );
-    let pins = pins_of(&view);
-
-    let reply = app.send(bundle_call()).await;
     let signature = reply.header("portcullis-bundle-signature");
     let signed_by = pins.verify(
         signature.as_deref().map(str::as_bytes),
@@ -356,7 +395,20 @@ async fn bundle_signing(db: &TestDb) {
             "the {what} carries no current signed freshness: {at:?}"
         );
     }
+}
+both_backends!(
+    bundles_and_their_freshness_are_signed_by_the_active_bundle_key,
+    bundle_signing
+);
 
+async fn bundle_keys_apart(db: &TestDb) {
+    let Signed {
+        app,
+        active,
+        next,
+        reply,
+        ..
+    } = signed(db).await;
     // Separate from token keys: no bundle key verifies tokens, none is in a JWKS.
     let jwks = app.get("/.well-known/jwks.json").await.text;
     assert!(
@@ -372,7 +424,22 @@ async fn bundle_signing(db: &TestDb) {
         sealed.iter().all(|s| s.len() > 60),
         "bundle keys are sealed at rest"
     );
+}
+both_backends!(
+    bundle_signing_keys_are_sealed_and_never_token_keys,
+    bundle_keys_apart
+);
 
+async fn bundle_key_rotation(db: &TestDb) {
+    let Signed {
+        app,
+        admin,
+        active,
+        next,
+        pins,
+        reply,
+        ..
+    } = signed(db).await;
     // Rotation: the next key signs, the old one retires, a new next appears; an edge pinning the
     // original two keys goes on applying bundles.
     let early = app
@@ -416,12 +483,12 @@ async fn bundle_signing(db: &TestDb) {
 
     // The keys survive a restart (opening the store again creates none).
     let again = TestApp::start(config(db, &[])).await;
-    let reopened = again.send(keys_call()).await.json();
+    let reopened = again.send(bundle_keys_call(&admin)).await.json();
     assert_eq!(reopened["pins"], view["pins"], "a restart changed the pins");
 }
 both_backends!(
-    bundles_are_signed_by_a_rotatable_key_of_their_own,
-    bundle_signing
+    a_bundle_key_rotation_keeps_edges_that_pinned_the_next_key_applying_bundles,
+    bundle_key_rotation
 );
 
 /// Swaps the public part of `table`'s next key for `planted` (as someone who can write the

@@ -40,7 +40,7 @@ fn portcullis(db: &common::TestDb, args: &[&str], stdin: Option<&str>) -> (i32, 
 
 #[test]
 fn create_commands_print_one_json_object() {
-    let db = common::TestDb::sqlite();
+    let db = common::TestDb::sqlite(common::test_root());
     // An unknown command is a usage error (exit 2).
     let (code, _, err) = portcullis(&db, &["client", "make", "--name", "svc"], None);
     assert_eq!(code, 2, "{err}");
@@ -129,7 +129,7 @@ fn create_commands_print_one_json_object() {
 
 #[test]
 fn bootstrap_creates_the_first_admin_once() {
-    let db = common::TestDb::sqlite();
+    let db = common::TestDb::sqlite(common::test_root());
     let (code, admin, err) = portcullis(
         &db,
         &["bootstrap", "--username", "root", "--password-stdin"],
@@ -158,7 +158,7 @@ fn invalid_configuration_names_the_variable() {
 
 #[test]
 fn policy_validate_shows_cedar_diagnostics() {
-    let db = common::TestDb::sqlite();
+    let db = common::TestDb::sqlite(common::test_root());
     let (code, ok, err) = portcullis(
         &db,
         &[
@@ -219,7 +219,7 @@ fn serve(db: &common::TestDb, stderr: Stdio) -> (std::process::Child, u16) {
 
 #[test]
 fn serve_listens_where_told_and_stops_on_sigterm() {
-    let db = common::TestDb::sqlite();
+    let db = common::TestDb::sqlite(common::test_root());
     let (mut child, port) = serve(&db, Stdio::piped());
     let metadata = http_get(port, "/.well-known/oauth-authorization-server").unwrap();
     let metadata: Value = serde_json::from_str(&metadata).unwrap();
@@ -265,7 +265,7 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 
 #[test]
 fn policy_test_runs_the_corpus_and_diff_shows_what_changes() {
-    let db = common::TestDb::sqlite();
+    let db = common::TestDb::sqlite(common::test_root());
     let policies = common::policy_dir();
     let (code, report, err) = portcullis(
         &db,
@@ -323,7 +323,7 @@ fn policy_test_runs_the_corpus_and_diff_shows_what_changes() {
 
 #[test]
 fn a_toml_file_configures_and_bad_values_name_their_key() {
-    let db = common::TestDb::sqlite();
+    let db = common::TestDb::sqlite(common::test_root());
     let file = db.dir().join("portcullis.toml");
     std::fs::write(&file, "listen = \"nowhere\"\n").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_portcullis"))
@@ -356,7 +356,7 @@ fn a_toml_file_configures_and_bad_values_name_their_key() {
 #[test]
 fn policy_push_publishes_to_a_running_control_plane() {
     use std::io::{Read as _, Write as _};
-    let db = common::TestDb::sqlite();
+    let db = common::TestDb::sqlite(common::test_root());
     let (mut server, port) = serve(&db, Stdio::null());
     let (code, client, err) = portcullis(
         &db,
@@ -444,7 +444,7 @@ fn policy_push_publishes_to_a_running_control_plane() {
 
 #[test]
 fn policy_fmt_and_validate_point_at_the_file_and_line() {
-    let db = common::TestDb::sqlite();
+    let db = common::TestDb::sqlite(common::test_root());
     let policies = common::policy_dir();
     // The repository's own policies are formatted.
     let (code, report, err) = portcullis(
@@ -504,7 +504,7 @@ fn policy_fmt_and_validate_point_at_the_file_and_line() {
 
 #[test]
 fn keys_bundle_public_prints_the_keys_to_pin_and_rotate_bundle_moves_them_on() {
-    let db = common::TestDb::sqlite();
+    let db = common::TestDb::sqlite(common::test_root());
     let (code, printed, err) = portcullis(&db, &["keys", "bundle-public"], None);
     assert_eq!(code, 0, "{err}");
     let jwks: portcullis_authz::jwk::Jwks = serde_json::from_value(printed.clone())
@@ -589,7 +589,7 @@ fn usage_errors_exit_2_and_say_what_is_wrong() {
 
 #[test]
 fn a_password_never_comes_from_the_command_line() {
-    let db = common::TestDb::sqlite();
+    let db = common::TestDb::sqlite(common::test_root());
     let (code, _, err) = portcullis(&db, &["bootstrap", "--username", "root"], None);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--password-stdin"), "{err}");

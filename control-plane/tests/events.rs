@@ -147,7 +147,7 @@ both_backends!(events_survive_a_redis_outage, delivery_and_outage);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_relays_never_duplicate_an_event() {
-    let db = TestDb::postgres().await;
+    let db = TestDb::postgres(common::test_root()).await;
     let redis = RedisServer::start_on(free_port());
     let app = TestApp::start(config(&db, &[])).await;
     let (id, secret) = app.client("web", "a", &["password"]).await;
@@ -257,7 +257,7 @@ both_backends!(login_throttle_is_shared_through_redis, shared_throttle);
 /// B through Redis pub/sub, and B then serves A's bundle.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_on_one_replica_wakes_the_other_through_redis() {
-    let db = TestDb::postgres().await;
+    let db = TestDb::postgres(common::test_root()).await;
     let redis = RedisServer::start_on(free_port());
     let url = redis.url();
     let a = TestApp::start(config(&db, &[("REDIS_URL", &url)])).await;

@@ -34,6 +34,7 @@ async fn partial_admin(app: &TestApp) -> String {
             grants: &[GrantType::ClientCredentials],
             roles: &strings(&["sre"]),
             tenant: None,
+            ..Default::default()
         })
         .await;
     app.control_plane_token(&id, &secret).await
@@ -300,6 +301,7 @@ async fn sessions_area(db: &TestDb) {
             grants: &[GrantType::Password, GrantType::RefreshToken],
             roles: &strings(&["sre", "admin"]),
             tenant: None,
+            ..Default::default()
         })
         .await;
     let mut sids = Vec::new();
@@ -388,6 +390,7 @@ async fn clients_area(db: &TestDb) {
                 grants: &[GrantType::ClientCredentials],
                 roles: &strings(&["sre"]),
                 tenant: None,
+                ..Default::default()
             })
             .await;
         // The bootstrap admin's shape: the client the reported attack took over.
@@ -517,6 +520,7 @@ async fn user_token(app: &TestApp, username: &str, scopes: &str, roles: &[&str])
             grants: &[GrantType::Password],
             roles: &strings(roles),
             tenant: None,
+            ..Default::default()
         })
         .await;
     let resource: &[(&str, &str)] = if scopes.contains("admin:") {
@@ -531,7 +535,22 @@ async fn user_token(app: &TestApp, username: &str, scopes: &str, roles: &[&str])
     login.json()["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn tenant_admins(db: &TestDb) {
+/// An installation with tenants: `acme`'s administrator (`me`, signed in as `acme`) and user
+/// `ann`, `globex`'s `gus`, and `free` of no tenant.
+struct Tenants {
+    app: TestApp,
+    /// An untenanted `admin:full` token.
+    full: String,
+    /// `acme`'s administrator's token.
+    acme: String,
+    /// The user ids of `acme-admin`, `acme-ann`, `globex-gus` and `no-tenant`.
+    me: String,
+    ann: String,
+    gus: String,
+    free: String,
+}
+
+async fn tenants(db: &TestDb) -> Tenants {
     let app = TestApp::start(config(db, &[])).await;
     let full = app.admin_token().await;
     let scopes = "admin:users admin:clients api:items:read";
@@ -559,7 +578,27 @@ async fn tenant_admins(db: &TestDb) {
         )
         .await;
     let free = app.user_in("no-tenant", PASSWORD, &[], "", None).await;
+    Tenants {
+        app,
+        full,
+        acme,
+        me,
+        ann,
+        gus,
+        free,
+    }
+}
 
+async fn tenant_admin_users(db: &TestDb) {
+    let Tenants {
+        app,
+        full,
+        acme,
+        me,
+        ann,
+        gus,
+        free,
+    } = tenants(db).await;
     let listed = call(&app, &acme, Method::GET, "/admin/v1/users", None)
         .await
         .json();
@@ -642,7 +681,16 @@ async fn tenant_admins(db: &TestDb) {
     )
     .await;
     assert_refused(&elsewhere, "creating a user in another tenant");
+}
+both_backends!(
+    a_tenant_admin_manages_only_its_tenants_users,
+    tenant_admin_users
+);
 
+async fn tenant_admin_clients(db: &TestDb) {
+    let Tenants {
+        app, full, acme, ..
+    } = tenants(db).await;
     let client = call(
         &app,
         &acme,
@@ -695,7 +743,14 @@ async fn tenant_admins(db: &TestDb) {
     )
     .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
+}
+both_backends!(
+    a_tenant_admin_manages_only_its_tenants_clients,
+    tenant_admin_clients
+);
 
+async fn tenant_admin_sessions(db: &TestDb) {
+    let Tenants { app, acme, me, .. } = tenants(db).await;
     // Sessions: the tenant admin sees and ends only its tenant's.
     let gus_token = user_token(&app, "globex-gus", "api:items:read", &[]).await;
     let gus_sid = decode_claims(&gus_token)["sid"]
@@ -726,7 +781,10 @@ async fn tenant_admins(db: &TestDb) {
     .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND, "{}", reply.text);
 }
-both_backends!(a_tenant_admin_manages_only_its_tenant, tenant_admins);
+both_backends!(
+    a_tenant_admin_sees_and_ends_only_its_tenants_sessions,
+    tenant_admin_sessions
+);
 
 async fn clients_of(app: &TestApp, full: &str) -> Vec<Value> {
     let reply = call(app, full, Method::GET, "/admin/v1/clients", None).await;
@@ -786,6 +844,7 @@ async fn role_narrowing(db: &TestDb) {
             grants: &[GrantType::ClientCredentials],
             roles: &strings(&["ops"]),
             tenant: None,
+            ..Default::default()
         })
         .await;
     let own = client_token(&app, &id, &secret).await;
@@ -849,6 +908,7 @@ async fn tenant_clients(db: &TestDb) {
             grants: &[GrantType::Password],
             roles: &[],
             tenant: Some("acme"),
+            ..Default::default()
         })
         .await;
     let ok = app.login((&id, &secret), "ann", PASSWORD, &[]).await;
@@ -884,7 +944,7 @@ both_backends!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promotion_in_flight_is_seen_by_the_check_not_raced() {
     use sqlx::Connection as _;
-    let db = TestDb::postgres().await;
+    let db = TestDb::postgres(common::test_root()).await;
     let app = TestApp::start(config(&db, &[])).await;
     let partial = partial_admin(&app).await;
     let user_id = app

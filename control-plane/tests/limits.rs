@@ -28,7 +28,7 @@ async fn metrics_token(db: &TestDb) {
     assert_eq!(right.status, StatusCode::OK, "{}", right.text);
     assert!(right.text.contains("portcullis_"), "{}", right.text);
 
-    let open = TestApp::start(config(&TestDb::sqlite(), &[])).await;
+    let open = TestApp::start(config(&TestDb::sqlite(common::test_root()), &[])).await;
     assert_eq!(
         open.get("/metrics").await.status,
         StatusCode::OK,

@@ -241,6 +241,7 @@ async fn password_login(db: &TestDb) {
             ],
             roles: &["developer".into()],
             tenant: None,
+            ..Default::default()
         })
         .await;
     let web = (web.0.as_str(), web.1.as_str());
@@ -552,6 +553,7 @@ async fn userinfo_and_introspection_of_users(db: &TestDb) {
             ],
             roles: &["viewer".into()],
             tenant: None,
+            ..Default::default()
         })
         .await;
     let user_id = app

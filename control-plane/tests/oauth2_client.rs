@@ -12,7 +12,7 @@ use oauth2::{
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth2_crate_completes_every_grant() {
-    let db = TestDb::postgres().await;
+    let db = TestDb::postgres(common::test_root()).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let issuer = format!("http://127.0.0.1:{port}");

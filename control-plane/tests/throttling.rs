@@ -306,7 +306,7 @@ async fn forwarded_for(db: &TestDb) {
         "the audit row names the forwarded client"
     );
 
-    let db = TestDb::sqlite();
+    let db = TestDb::sqlite(common::test_root());
     let untrusting = TestApp::start(config(&db, &[])).await;
     let client = untrusting.client("web", "a", &["password"]).await;
     untrusting

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+pub use portcullis_test_support::db::TestDb;
+
 /// Credential the edge presents for the bundle.
 pub const BUNDLE_CREDENTIAL: &str = "e2e-bundle-credential-0123456789abcdef";
 /// Master key for test stores (base64 of 32 bytes).
@@ -27,9 +29,10 @@ pub struct ControlPlane {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// A SQLite database in a fresh directory under `target/e2e`.
+/// A SQLite database in a fresh directory under [`e2e_dir`] named after `name` (left there
+/// after the test).
 pub fn sqlite_url(name: &str) -> String {
-    let dir = crate::repo_root().join(format!("target/e2e/cp-{name}-{}", crate::free_port()));
+    let dir = e2e_dir().join(format!("cp-{name}-{}", crate::free_port()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     format!("sqlite://{}/portcullis.db?mode=rwc", dir.display())
@@ -323,6 +326,7 @@ impl ControlPlane {
             grants: &grants,
             roles: &roles,
             tenant: None,
+            ..Default::default()
         };
         let (client, secret) =
             portcullis_control_plane::oauth::clients::create(&mut tx, &master, &new)
@@ -357,74 +361,12 @@ impl Drop for ControlPlane {
     }
 }
 
-/// Where the test control plane keeps its SQLite files.
+/// Where the test control plane keeps its databases' files.
 pub fn e2e_dir() -> PathBuf {
     crate::repo_root().join("target/e2e")
 }
 
-/// A fresh PostgreSQL database (dropped by [`PostgresDb`]'s `Drop`).
-#[derive(Debug)]
-pub struct PostgresDb {
-    /// Its URL.
-    pub url: String,
-    name: String,
-}
-
-/// The PostgreSQL server tests create databases on.
-pub fn postgres_admin_url() -> String {
-    std::env::var("PORTCULLIS_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-impl PostgresDb {
-    /// Creates a database.
-    pub async fn create() -> Self {
-        use sqlx::Connection as _;
-        let admin = postgres_admin_url();
-        let name = format!("pc_e2e_{}", crate::free_port());
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required: {e}"));
-        let _ = sqlx::Executor::execute(
-            &mut conn,
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
-        )
-        .await;
-        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap_or_else(|e| panic!("create database: {e}"));
-        let base = admin
-            .rsplit_once('/')
-            .map(|(b, _)| b.to_owned())
-            .unwrap_or_default();
-        PostgresDb {
-            url: format!("{base}/{name}"),
-            name,
-        }
-    }
-}
-
-impl Drop for PostgresDb {
-    fn drop(&mut self) {
-        let (admin, name) = (postgres_admin_url(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            runtime.block_on(async move {
-                use sqlx::Connection as _;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                    let _ = sqlx::Executor::execute(
-                        &mut conn,
-                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
-                    )
-                    .await;
-                }
-            });
-        })
-        .join();
-    }
+/// A fresh PostgreSQL database (with a directory under [`e2e_dir`]), dropped with the value.
+pub async fn postgres_db() -> TestDb {
+    TestDb::postgres(&e2e_dir()).await
 }

@@ -3,13 +3,11 @@
 use portcullis_authz::bundle::Bundle;
 use portcullis_authz::issue::SigningKey;
 use portcullis_authz::jwk::Jwks;
+use portcullis_test_support::fixtures::{claims_at, with_changes};
 use serde_json::{json, Value};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Issuer the test bundles trust.
-pub const ISSUER: &str = "https://id.portcullis.test";
-/// Audience the test bundles accept.
-pub const AUDIENCE: &str = "portcullis-edge";
+pub use portcullis_test_support::fixtures::{AUDIENCE, ISSUER};
 
 /// Seconds since the epoch.
 pub fn now() -> i64 {
@@ -54,14 +52,13 @@ pub fn bundle_version(body: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
-/// Valid claims for `user:42` with `scope`, expiring in 15 minutes.
+/// Valid claims for `user:42` of tenant `acme` with `scope`, issued now and expiring in 15
+/// minutes: the standard claim set with a `jti` of its own.
 pub fn claims(scope: &str) -> Value {
-    let now = now();
-    json!({
-        "iss": ISSUER, "sub": "user:42", "aud": [AUDIENCE], "exp": now + 900, "iat": now,
-        "jti": format!("jti-{}", now_nanos()), "client_id": "web", "sid": "sess-1",
-        "scope": scope, "roles": ["viewer"], "tenant": "acme", "amr": ["pwd"]
-    })
+    with_changes(
+        claims_at(now()),
+        json!({"jti": format!("jti-{}", now_nanos()), "scope": scope, "tenant": "acme"}),
+    )
 }
 
 fn now_nanos() -> u128 {

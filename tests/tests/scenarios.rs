@@ -1,7 +1,7 @@
 //! Issue 5's end-to-end scenarios that the other suites do not already cover: MFA at the edge,
 //! refresh-token reuse reaching Envoy, a database outage, and two control-plane replicas.
 
-use portcullis_tests::control_plane::{ControlPlane, PostgresDb};
+use portcullis_tests::control_plane::{postgres_db, ControlPlane};
 use portcullis_tests::http::{get, request};
 use portcullis_tests::proxy::CuttableProxy;
 use portcullis_tests::stack::{status_within, Stack, PROPAGATION};
@@ -20,94 +20,83 @@ async fn post(port: u16, path: &str, token: &str) -> u16 {
         .unwrap_or(0)
 }
 
-/// Scenario 1: a user logs in with password, then with TOTP; only the second token may pay.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn user_with_totp_is_identified_upstream_and_audited() {
-    let db = PostgresDb::create().await;
-    let s = Stack::start(&db.url).await;
-    let port = s.envoy.port;
-    let admin_client = s
-        .plane
+const LENA_PASSWORD: &str = "correct horse battery";
+
+/// What scenario 1 starts from: an administrator's token, user `lena` (who may read and pay)
+/// and the `web` client she logs in through.
+struct Lena {
+    admin: String,
+    user_id: String,
+    web: (String, String),
+}
+
+async fn lena(plane: &ControlPlane) -> Lena {
+    let admin_client = plane
         .create_client(
             "ops",
             "admin:users admin:audit api:items:read api:payments:write",
             &["client_credentials"],
         )
         .await;
-    let admin = s.plane.admin_token(&admin_client).await;
-    let created = s
-        .plane
+    let admin = plane.admin_token(&admin_client).await;
+    let created = plane
         .admin(
             "POST",
             "/admin/v1/users",
             &admin,
-            Some(&json!({"username": "lena", "password": "correct horse battery", "scopes": "api:items:read api:payments:write"})),
+            Some(&json!({"username": "lena", "password": LENA_PASSWORD, "scopes": "api:items:read api:payments:write"})),
         )
         .await;
     let user_id = body(&created)["user_id"]
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let web = s
-        .plane
+    let web = plane
         .create_client(
             "web",
             "api:items:read api:payments:write self",
             &["password", "refresh_token"],
         )
         .await;
-    let login = |otp: Option<String>| {
-        let (plane, web) = (&s.plane, web.clone());
-        async move {
-            let mut params = vec![
-                ("grant_type", "password"),
-                ("username", "lena"),
-                ("password", "correct horse battery"),
-            ];
-            let otp = otp.unwrap_or_default();
-            if !otp.is_empty() {
-                params.push(("otp", otp.as_str()));
-            }
-            plane.token(&web, &params).await
-        }
-    };
-    let first = body(&login(None).await)["access_token"]
+    Lena {
+        admin,
+        user_id,
+        web,
+    }
+}
+
+/// `lena`'s password login through `web`, with `extra` parameters.
+async fn login(
+    plane: &ControlPlane,
+    web: &(String, String),
+    extra: &[(&str, &str)],
+) -> portcullis_tests::http::Response {
+    let mut params = vec![
+        ("grant_type", "password"),
+        ("username", "lena"),
+        ("password", LENA_PASSWORD),
+    ];
+    params.extend_from_slice(extra);
+    plane.token(web, &params).await
+}
+
+fn access_token(reply: &portcullis_tests::http::Response) -> String {
+    body(reply)["access_token"]
         .as_str()
         .unwrap_or_default()
-        .to_owned();
-    // Password only: reads pass, paying is forbidden by the MFA policy.
-    let read = get(port, "/api/items", Some(&first)).await;
-    assert_eq!(read.status, 200);
-    assert_eq!(
-        read.json()["headers"]["x-portcullis-sub"],
-        format!("user:{user_id}")
-    );
-    assert_eq!(post(port, "/api/payments", &first).await, 403);
-    // Enrol TOTP through self-service (a control-plane token with scope self) and log in with a
-    // code.
-    let own = body(
-        &s.plane
-            .token(
-                &web,
-                &[
-                    ("grant_type", "password"),
-                    ("username", "lena"),
-                    ("password", "correct horse battery"),
-                    ("scope", "self"),
-                ],
-            )
-            .await,
-    )["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    let enrol = s
-        .plane
+        .to_owned()
+}
+
+/// Enrols TOTP for `lena` through self-service (a control-plane token with scope `self`, one
+/// more login) and confirms it with the current step; a code for the next step.
+async fn enrol_totp(plane: &ControlPlane, web: &(String, String)) -> String {
+    let own = access_token(&login(plane, web, &[("scope", "self")]).await);
+    let enrol = plane
         .admin(
             "POST",
             "/v1/me/totp",
             &own,
-            Some(&json!({"current_password": "correct horse battery"})),
+            Some(&json!({"current_password": LENA_PASSWORD})),
         )
         .await;
     let secret = portcullis_control_plane::identity::totp::decode_base32(
@@ -117,8 +106,7 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
     // Confirm with the current step and log in with the next: both stay inside the server's
     // ±1 window even if a step boundary passes meanwhile, and the login step is a later one.
     let step = portcullis_control_plane::now() / 30;
-    let confirm = s
-        .plane
+    let confirm = plane
         .admin(
             "POST",
             "/v1/me/totp/confirm",
@@ -132,25 +120,58 @@ async fn user_with_totp_is_identified_upstream_and_audited() {
         "{}",
         String::from_utf8_lossy(&confirm.body)
     );
-    let second = login(Some(portcullis_control_plane::identity::totp::code(
-        &secret,
-        step + 1,
-    )))
-    .await;
+    portcullis_control_plane::identity::totp::code(&secret, step + 1)
+}
+
+/// Scenario 1: a user logs in with password, then with TOTP; only the second token may pay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_token_reads_as_the_user_upstream_and_only_a_totp_token_may_pay() {
+    let db = postgres_db().await;
+    let s = Stack::start(&db.url).await;
+    let port = s.envoy.port;
+    let Lena { user_id, web, .. } = lena(&s.plane).await;
+    let first = access_token(&login(&s.plane, &web, &[]).await);
+    // Password only: reads pass, paying is forbidden by the MFA policy.
+    let read = get(port, "/api/items", Some(&first)).await;
+    assert_eq!(read.status, 200);
+    assert_eq!(
+        read.json()["headers"]["x-portcullis-sub"],
+        format!("user:{user_id}")
+    );
+    assert_eq!(post(port, "/api/payments", &first).await, 403);
+    let code = enrol_totp(&s.plane, &web).await;
+    let second = login(&s.plane, &web, &[("otp", code.as_str())]).await;
     assert_eq!(
         second.status,
         200,
         "{}",
         String::from_utf8_lossy(&second.body)
     );
-    let strong = body(&second)["access_token"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
+    let strong = access_token(&second);
     assert_eq!(post(port, "/api/payments", &strong).await, 200);
+}
+
+/// Scenario 1's logins in the audit log (the control plane alone: no edge is involved).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_login_of_the_user_is_audited_under_their_id() {
+    let db = postgres_db().await;
+    let plane = ControlPlane::start(&db.url);
+    let Lena {
+        admin,
+        user_id,
+        web,
+    } = lena(&plane).await;
+    login(&plane, &web, &[]).await;
+    let code = enrol_totp(&plane, &web).await;
+    let second = login(&plane, &web, &[("otp", code.as_str())]).await;
+    assert_eq!(
+        second.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&second.body)
+    );
     // The audit log names the user.
-    let audit = s
-        .plane
+    let audit = plane
         .admin(
             "GET",
             &format!("/admin/v1/audit?target=user:{user_id}&action=login.succeeded"),
@@ -247,7 +268,7 @@ async fn refresh_reuse_revokes_the_family_at_envoy() {
 /// the edge keeps deciding; after recovery nothing is half-written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_outage_degrades_cleanly() {
-    let db = PostgresDb::create().await;
+    let db = postgres_db().await;
     let proxy = CuttableProxy::start(5432).await;
     let proxied = db.url.replace(":5432/", &format!(":{}/", proxy.port));
     let s = Stack::around(ControlPlane::start(&proxied)).await;
@@ -369,7 +390,7 @@ async fn database_outage_degrades_cleanly() {
 /// revoked on the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_on_one_replica_is_enforced_through_the_other() {
-    let db = PostgresDb::create().await;
+    let db = postgres_db().await;
     // Replicas share one public issuer (in production: the load balancer's URL).
     let shared = [("PORTCULLIS_ISSUER", "https://id.portcullis.test")];
     let issuing = ControlPlane::start_with(portcullis_tests::free_port(), &db.url, &shared);
@@ -446,7 +467,7 @@ async fn logout_ends_the_session_at_envoy() {
 /// keys, policies and the audit chain are all intact, and Envoy keeps deciding the same way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_loses_nothing() {
-    let db = PostgresDb::create().await;
+    let db = postgres_db().await;
     let port_cp = portcullis_tests::free_port();
     let mut s = Stack::around(ControlPlane::start_with(port_cp, &db.url, &[])).await;
     let port = s.envoy.port;

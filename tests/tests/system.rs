@@ -1,7 +1,7 @@
 //! The whole system: the real control plane issuing tokens and serving the bundle, a real Envoy
 //! running the release filter that follows it, and an upstream that echoes what it received.
 
-use portcullis_tests::control_plane::{sqlite_url, ControlPlane, PostgresDb};
+use portcullis_tests::control_plane::{postgres_db, sqlite_url, ControlPlane};
 use portcullis_tests::http::{get, request};
 use portcullis_tests::stack::{status_within, Stack, PROPAGATION};
 use serde_json::json;
@@ -127,7 +127,7 @@ async fn policy_push_is_enforced_without_restart_and_bad_pushes_change_nothing()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_login_then_disable_on_postgres() {
-    let db = PostgresDb::create().await;
+    let db = postgres_db().await;
     let s = system(&db.url).await;
     let port = s.envoy.port;
     let admin_client = s

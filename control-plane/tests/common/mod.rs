@@ -1,5 +1,6 @@
-//! Test harness: a fresh database per test (a SQLite file, or a new PostgreSQL database that is
-//! dropped afterwards), the real `app(state)` driven through `tower::ServiceExt::oneshot`.
+//! Test harness: a fresh database per test ([`TestDb`]: a SQLite file, or a new PostgreSQL
+//! database that is dropped afterwards), the real `app(state)` driven through
+//! `tower::ServiceExt::oneshot`.
 
 #![allow(dead_code)]
 
@@ -14,98 +15,14 @@ use portcullis_control_plane::state::AppState;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use tower::ServiceExt as _;
 
-/// The PostgreSQL server the tests create databases on.
-pub fn postgres_admin_url() -> String {
-    std::env::var("PORTCULLIS_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
+pub use portcullis_test_support::db::TestDb;
 
-fn random_name() -> String {
-    let mut bytes = [0u8; 8];
-    getrandom_fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn getrandom_fill(bytes: &mut [u8]) {
-    getrandom::getrandom(bytes).unwrap();
-}
-
-/// A database that exists for one test.
-#[derive(Debug)]
-pub struct TestDb {
-    /// `DATABASE_URL` for it.
-    pub url: String,
-    postgres_name: Option<String>,
-    dir: PathBuf,
-}
-
-impl TestDb {
-    /// A SQLite file in a fresh directory.
-    pub fn sqlite() -> Self {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cp-{}", random_name()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TestDb {
-            url: format!("sqlite://{}/portcullis.db?mode=rwc", dir.display()),
-            postgres_name: None,
-            dir,
-        }
-    }
-
-    /// A new PostgreSQL database.
-    pub async fn postgres() -> Self {
-        use sqlx::Connection as _;
-        let admin = postgres_admin_url();
-        let name = format!("pc_test_{}", random_name());
-        let mut conn = sqlx::PgConnection::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required for these tests: {e}"));
-        sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
-            .await
-            .unwrap();
-        let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cp-{name}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        TestDb {
-            url: format!("{base}/{name}"),
-            postgres_name: Some(name),
-            dir,
-        }
-    }
-
-    /// A directory for this test's files.
-    pub fn dir(&self) -> &PathBuf {
-        &self.dir
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Some(name) = self.postgres_name.take() {
-            let admin = postgres_admin_url();
-            // A separate thread and runtime: Drop may run inside the test's runtime.
-            let _ = std::thread::spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                runtime.block_on(async move {
-                    use sqlx::Connection as _;
-                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-                        let _ = sqlx::Executor::execute(
-                            &mut conn,
-                            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str(),
-                        )
-                        .await;
-                    }
-                });
-            })
-            .join();
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// Where this crate's test databases and their directories live.
+pub fn test_root() -> &'static Path {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
 }
 
 /// The repository's `policies/`.
@@ -445,13 +362,13 @@ macro_rules! both_backends {
         mod $name {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
-                let db = $crate::common::TestDb::sqlite();
+                let db = $crate::common::TestDb::sqlite($crate::common::test_root());
                 super::$body(&db).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
-                let db = $crate::common::TestDb::postgres().await;
+                let db = $crate::common::TestDb::postgres($crate::common::test_root()).await;
                 super::$body(&db).await;
             }
         }

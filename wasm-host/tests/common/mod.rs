@@ -1,36 +1,32 @@
 //! Fixtures: keys, tokens consistent with the host clock, bundles from the repository's
 //! `policies/`, and a filter already holding a bundle.
-#![allow(dead_code, reason = "each test binary uses a different subset")]
+#![allow(
+    dead_code,
+    unused_imports,
+    reason = "each test binary uses a different subset"
+)]
 
 use portcullis_authz::issue::SigningKey;
 use portcullis_wasm_host::{load_filter, Host, Outcome, START_MS};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The minimal configuration; [`started_with`] pins the test bundle-signing key into it.
 pub const CONFIG: &str = r#"{"cluster":"cp","credential":"s"}"#;
 // The end-to-end tests' bundle: the repository's `policies/` through the control plane's loader,
 // signed by the key the end-to-end tests' bundle server signs with.
 pub use portcullis_tests::tokens::{
-    bundle, bundle_freshness, bundle_pins, bundle_signature, bundle_version, AUDIENCE, ISSUER,
+    bundle, bundle_freshness, bundle_pins, bundle_signature, bundle_version,
+};
+// `key` signs the tokens the ready-made bundles trust; `other_key` is a second token key.
+pub use portcullis_test_support::fixtures::{
+    ed_key as key, other_ed_key as other_key, AUDIENCE, ISSUER,
 };
 /// The host clock at start, in seconds: tokens are issued then.
 pub const NOW: i64 = (START_MS / 1_000) as i64;
 
-pub fn key() -> SigningKey {
-    SigningKey::ed25519("ed-1", [11; 32])
-}
-
-pub fn other_key() -> SigningKey {
-    SigningKey::ed25519("ed-2", [22; 32])
-}
-
 /// A valid claim set for user 42 with the items read scope, issued at the host's start time.
 pub fn claims() -> Value {
-    json!({
-        "iss": ISSUER, "sub": "user:42", "aud": [AUDIENCE], "exp": NOW + 900, "iat": NOW,
-        "jti": "jti-1", "client_id": "web", "sid": "sess-1",
-        "scope": "api:items:read", "roles": ["viewer"], "amr": ["pwd"]
-    })
+    portcullis_test_support::fixtures::claims_at(NOW)
 }
 
 pub fn token(key: &SigningKey) -> String {

@@ -15,7 +15,7 @@
 //! Prints a Markdown table for BENCHMARKS.md.
 
 use base64::Engine as _;
-use portcullis_tests::control_plane::{sqlite_url, ControlPlane, PostgresDb};
+use portcullis_tests::control_plane::{postgres_db, sqlite_url, ControlPlane};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -192,7 +192,7 @@ async fn main() {
     let postgres = if sqlite {
         None
     } else {
-        Some(PostgresDb::create().await)
+        Some(postgres_db().await)
     };
     let url = match &postgres {
         Some(db) => db.url.clone(),

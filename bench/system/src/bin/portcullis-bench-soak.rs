@@ -9,7 +9,7 @@
 //! requests by kind, wrong decisions, 5xx for valid tokens, and memory before and after.
 //! `--smoke`: 8 s, and any wrong decision, 5xx, idle kind or missing push or rotation fails it.
 
-use portcullis_tests::control_plane::{ControlPlane, PostgresDb};
+use portcullis_tests::control_plane::{postgres_db, ControlPlane};
 use portcullis_tests::http::{get, request};
 use portcullis_tests::stack::Stack;
 use serde_json::{json, Value};
@@ -55,7 +55,7 @@ async fn main() {
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(if portcullis_tests::smoke() { 8 } else { 30 });
-    let db = PostgresDb::create().await;
+    let db = postgres_db().await;
     let plane = ControlPlane::start_with(
         portcullis_tests::free_port(),
         &db.url,
