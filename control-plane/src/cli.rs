@@ -8,6 +8,7 @@ use crate::identity::passwords::Hasher;
 use crate::identity::service::UserSpec;
 use crate::infra::config::{Config, Settings};
 use crate::oauth::grant::GrantType;
+use crate::oauth::registration::AuthMethod;
 use crate::oauth::service::ClientSpec;
 use crate::policy::set::PolicySet;
 use crate::service::{Actor, Context};
@@ -120,6 +121,13 @@ enum ClientCommand {
         /// Tenant.
         #[arg(long)]
         tenant: Option<String>,
+        /// A redirect URI for the authorization code grant (repeat for several).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A public client (an SPA or native app): no secret, authorization_code and
+        /// refresh_token only.
+        #[arg(long)]
+        public: bool,
     },
     /// New secret; the old one works for the overlap window
     Rotate {
@@ -487,6 +495,8 @@ async fn with_store(command: Command, settings: &Settings) -> Result<(), CliErro
             grants,
             roles,
             tenant,
+            redirect_uris,
+            public,
         }) => {
             let spec = ClientSpec {
                 name,
@@ -494,11 +504,21 @@ async fn with_store(command: Command, settings: &Settings) -> Result<(), CliErro
                 grant_types: grants,
                 roles: trimmed(roles),
                 tenant,
+                redirect_uris,
+                auth_method: if public {
+                    AuthMethod::None
+                } else {
+                    AuthMethod::ClientSecretBasic
+                },
             };
             let (client, secret) = oauth::service::create_client(&ctx, &spec)
                 .await
                 .map_err(failed)?;
-            print(&json!({"client_id": client.client_id, "client_secret": secret}));
+            let mut created = json!({"client_id": client.client_id});
+            if let Some(secret) = secret {
+                created["client_secret"] = json!(secret);
+            }
+            print(&created);
         }
         Command::Client(ClientCommand::Rotate { id }) => {
             let rotated = oauth::service::rotate_client_secret(&ctx, &id)

@@ -249,6 +249,12 @@ fn spawn_maintenance(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(error) = crate::identity::sessions::forget_successors(pool, grace).await {
                 tracing::warn!(%error, "forgetting refresh successors failed");
             }
+            if let Err(error) = crate::oauth::codes::prune(pool).await {
+                tracing::warn!(%error, "pruning authorization codes failed");
+            }
+            if let Err(error) = crate::identity::browser_sessions::prune(pool).await {
+                tracing::warn!(%error, "pruning browser sessions failed");
+            }
             if let Err(error) = retire_expired_keys(&state).await {
                 tracing::warn!(%error, "retiring keys failed");
             }

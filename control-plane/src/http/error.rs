@@ -330,6 +330,15 @@ impl IntoApi for crate::identity::login::LoginError {
     }
 }
 
+impl IntoApi for crate::oauth::codes::CodeError {
+    fn into_api(self) -> ApiError {
+        match self {
+            crate::oauth::codes::CodeError::Db(e) => e.into(),
+            crate::oauth::codes::CodeError::Secret(e) => e.into(),
+        }
+    }
+}
+
 impl IntoApi for crate::keys::secrets::SecretError {
     fn into_api(self) -> ApiError {
         ApiError::Internal(self.to_string())
@@ -411,6 +420,7 @@ impl IntoApi for crate::service::ServiceError {
 from_store_error!(
     crate::service::ServiceError,
     crate::identity::login::LoginError,
+    crate::oauth::codes::CodeError,
     crate::oauth::audience::TargetError,
     crate::identity::authority::Refusal,
     crate::identity::users::UserError,

@@ -5,6 +5,7 @@
 use super::error::{ApiError, OAuthCode};
 use crate::audit::Origin;
 use crate::oauth::clients::Client;
+use crate::oauth::grant::GrantType;
 use crate::service::{Actor, Context};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
@@ -292,6 +293,29 @@ pub async fn authenticate_client(state: &AppState, form: &OAuthForm) -> Result<C
     )
     .await?
     .ok_or_else(|| ApiError::invalid_client(presented.basic))
+}
+
+/// Authenticates the client of a token request: as [`authenticate_client`], or, for the grants
+/// a public client may use (`authorization_code`, `refresh_token`) and when no secret is
+/// presented at all, a public client named by `client_id` (RFC 6749 §2.3, §3.2.1).
+pub async fn authenticate_token_client(
+    state: &AppState,
+    form: &OAuthForm,
+    grant: Option<GrantType>,
+) -> Result<Client, ApiError> {
+    let public_grant = matches!(
+        grant,
+        Some(GrantType::AuthorizationCode | GrantType::RefreshToken)
+    );
+    let no_secret = presented(form)?.is_none();
+    match form.get("client_id") {
+        Some(id) if public_grant && no_secret && id.len() <= 128 => {
+            crate::oauth::clients::public(&state.db().pool, id)
+                .await?
+                .ok_or_else(|| ApiError::invalid_client(false))
+        }
+        _ => authenticate_client(state, form).await,
+    }
 }
 
 /// The request's bearer token by the README's one rule (`portcullis_authz::bearer`, the same

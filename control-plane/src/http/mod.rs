@@ -3,9 +3,11 @@
 pub mod admin;
 pub mod authorize;
 pub mod bundle;
+pub mod code_exchange;
 pub mod error;
 pub mod extractors;
 pub mod json;
+pub mod login;
 pub mod me;
 pub mod oauth;
 pub mod openapi;
@@ -26,6 +28,7 @@ pub fn app(state: AppState) -> Router {
         .route("/oauth2/token", post(oauth::token))
         .route("/oauth2/revoke", post(oauth::revoke))
         .route("/oauth2/introspect", post(oauth::introspect))
+        .route("/oauth2/login", post(login::login))
         .layer(DefaultBodyLimit::max(extractors::MAX_FORM_BYTES));
     Router::new()
         .merge(oauth_forms)
@@ -34,6 +37,7 @@ pub fn app(state: AppState) -> Router {
             get(oauth::metadata),
         )
         .route("/.well-known/jwks.json", get(oauth::jwks))
+        .route("/oauth2/authorize", get(login::authorize))
         .route("/oauth2/userinfo", get(oauth::userinfo))
         .route("/plugin/v1/bundle", get(bundle::bundle))
         .route("/v1/authorize", post(authorize::authorize))

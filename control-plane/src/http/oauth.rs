@@ -2,7 +2,10 @@
 //! (RFC 7009), introspection (RFC 7662) and userinfo.
 
 use super::error::{ApiError, OAuthCode};
-use super::extractors::{authenticate_client, may_examine, Bearer, OAuthForm, INTROSPECT_SCOPE};
+use super::extractors::{
+    authenticate_client, authenticate_token_client, may_examine, Bearer, OAuthForm,
+    INTROSPECT_SCOPE,
+};
 use crate::audit::action::Action;
 use crate::audit::{self, Event, Origin};
 use crate::identity::login::Login;
@@ -38,8 +41,12 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "introspection_endpoint": format!("{issuer}/oauth2/introspect"),
         "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
         "grant_types_supported": GrantType::ALL,
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "token_endpoint_auth_methods_supported": crate::oauth::registration::AuthMethod::ALL,
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
@@ -113,12 +120,12 @@ pub async fn token(
     form: OAuthForm,
 ) -> Result<Response, ApiError> {
     let started = Instant::now();
-    let grant = form.require("grant_type")?.to_owned();
-    let client = authenticate_client(&state, &form).await?;
-    let Some(grant) = GrantType::from_name(&grant) else {
+    let grant = GrantType::from_name(form.require("grant_type")?);
+    let client = authenticate_token_client(&state, &form, grant).await?;
+    let Some(grant) = grant else {
         return Err(ApiError::oauth(
             OAuthCode::UnsupportedGrantType,
-            "grant_type must be client_credentials, password or refresh_token",
+            "grant_type must be authorization_code, client_credentials, password or refresh_token",
         ));
     };
     if !client.grant_types.contains(&grant) {
@@ -128,6 +135,9 @@ pub async fn token(
         ));
     }
     let response = match grant {
+        GrantType::AuthorizationCode => {
+            super::code_exchange::exchange(&state, &origin, &form, &client).await?
+        }
         GrantType::ClientCredentials => client_credentials(&state, &origin, &form, &client).await?,
         GrantType::Password => password(&state, &origin, &form, &client).await?,
         GrantType::RefreshToken => refresh(&state, &origin, &form, &client).await?,
@@ -183,8 +193,6 @@ async fn client_credentials(
     }))
 }
 
-/// The one answer to every failed sign-in, whichever part was wrong.
-
 async fn password(
     state: &AppState,
     origin: &Origin,
@@ -216,49 +224,21 @@ async fn password(
     let scopes = narrowed(requested, &client.scopes_for(user))?;
     let target = audience::target(state.config(), form.get("resource"), &client.scopes, scopes)?;
     let scopes = target.scopes;
-    let scope_text = crate::oauth::scopes::join(&scopes);
-    let lifetimes = &state.config().lifetimes;
     let mut tx = state.db().pool.begin().await?;
     signed_in.confirm(&mut tx).await?;
-    let (session, refresh_token) = sessions::open(
+    let opened = open_session(
+        state,
         &mut tx,
-        state.master(),
-        &sessions::Opening {
-            user_id: &user.user_id,
-            client_id: &client.client_id,
-            scope: &scope_text,
-            amr: &amr.join(" "),
-            audience: &target.audiences.join(" "),
-            lifetime: lifetimes.refresh,
-        },
-    )
-    .await?;
-    let capped = sessions::cap(
-        &mut tx,
-        &user.user_id,
-        &session.session_id,
-        state.config().max_sessions,
-        lifetimes.longest_access(),
-    )
-    .await?;
-    if capped > 0 {
-        crate::bundle::bump(&mut tx).await?;
-    }
-    let issued = tokens::issue(
-        &signer(state)?,
-        state.config(),
-        &Grant {
-            sub: subject.clone(),
-            client_id: &client.client_id,
+        client,
+        user,
+        &SessionGrant {
             audiences: &target.audiences,
             scopes: &scopes,
-            roles: &client.roles_for(user),
-            tenant: user.tenant.as_deref(),
             amr: &amr,
-            sid: Some(&session.session_id),
-            ttl: lifetimes.access,
+            browser_session_id: None,
         },
-    )?;
+    )
+    .await?;
     audit::append(&mut tx, state.master(),
         origin,
         &Event {
@@ -266,15 +246,107 @@ async fn password(
             action: Action::LoginSucceeded,
             target: &subject,
             outcome: "success",
-            detail: json!({"client_id": client.client_id, "sid": session.session_id, "amr": amr, "jti": issued.jti, "sessions_ended": capped}),
+            detail: json!({"client_id": client.client_id, "sid": opened.session_id, "amr": amr, "jti": opened.jti, "sessions_ended": opened.capped}),
         },
     )
     .await?;
     tx.commit().await?;
     signed_in.succeeded().await;
-    if capped > 0 {
-        state.republish().await?;
+    opened.answer(state).await
+}
+
+/// A new session for a signed-in user and its first tokens, not yet committed.
+pub(crate) struct Opened {
+    /// The session (`sid`).
+    pub session_id: String,
+    /// The access token's `jti`.
+    pub jti: String,
+    /// How many of the user's older sessions the session cap ended.
+    pub capped: usize,
+    body: Value,
+}
+
+impl Opened {
+    /// The token response, once the transaction committed (republishing the bundle when the
+    /// cap ended sessions).
+    pub async fn answer(self, state: &AppState) -> Result<Value, ApiError> {
+        if self.capped > 0 {
+            state.republish().await?;
+        }
+        Ok(self.body)
     }
+}
+
+/// What a user's new session grants.
+pub(crate) struct SessionGrant<'a> {
+    /// Its audiences.
+    pub audiences: &'a [String],
+    /// Its scopes, already narrowed.
+    pub scopes: &'a [String],
+    /// How the user authenticated.
+    pub amr: &'a [String],
+    /// The browser sign-in it comes from, if any.
+    pub browser_session_id: Option<&'a str>,
+}
+
+/// Opens a session of `user` through `client` for what `grant` says, applies the session cap,
+/// and issues the access token and (if the client may refresh) the refresh token: what the
+/// password and authorization code grants give.
+pub(crate) async fn open_session(
+    state: &AppState,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    client: &Client,
+    user: &users::User,
+    grant: &SessionGrant<'_>,
+) -> Result<Opened, ApiError> {
+    let SessionGrant {
+        audiences,
+        scopes,
+        amr,
+        browser_session_id,
+    } = *grant;
+    let scope_text = crate::oauth::scopes::join(scopes);
+    let lifetimes = &state.config().lifetimes;
+    let (session, refresh_token) = sessions::open(
+        tx,
+        state.master(),
+        &sessions::Opening {
+            user_id: &user.user_id,
+            client_id: &client.client_id,
+            scope: &scope_text,
+            amr: &amr.join(" "),
+            audience: &audiences.join(" "),
+            lifetime: lifetimes.refresh,
+            browser_session_id,
+        },
+    )
+    .await?;
+    let capped = sessions::cap(
+        tx,
+        &user.user_id,
+        &session.session_id,
+        state.config().max_sessions,
+        lifetimes.longest_access(),
+    )
+    .await?;
+    if capped > 0 {
+        crate::bundle::bump(tx).await?;
+    }
+    let issued = tokens::issue(
+        &signer(state)?,
+        state.config(),
+        &Grant {
+            sub: format!("user:{}", user.user_id),
+            client_id: &client.client_id,
+            audiences,
+            scopes,
+            roles: &client.roles_for(user),
+            tenant: user.tenant.as_deref(),
+            amr,
+            sid: Some(&session.session_id),
+            ttl: lifetimes.access,
+        },
+    )?;
     let mut body = json!({
         "access_token": issued.token,
         "token_type": "Bearer",
@@ -284,7 +356,12 @@ async fn password(
     if client.grant_types.contains(&GrantType::RefreshToken) {
         body["refresh_token"] = json!(refresh_token);
     }
-    Ok(body)
+    Ok(Opened {
+        session_id: session.session_id,
+        jti: issued.jti,
+        capped,
+        body,
+    })
 }
 
 async fn refresh(

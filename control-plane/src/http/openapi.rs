@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi, ToSchema};
     paths(
         super::oauth::metadata,
         super::oauth::jwks,
+        super::login::authorize,
+        super::login::login,
         super::oauth::token,
         super::oauth::revoke,
         super::oauth::introspect,

@@ -2,6 +2,7 @@
 //! revocations, the login throttle, and the authority an administrator holds over others.
 
 pub mod authority;
+pub mod browser_sessions;
 pub mod login;
 pub mod passwords;
 pub mod service;

@@ -328,6 +328,7 @@ pub async fn bootstrap(
             grants: &[GrantType::Password, GrantType::RefreshToken],
             roles: &["admin".into()],
             tenant: None,
+            ..NewClient::default()
         },
     )
     .await?;

@@ -54,6 +54,8 @@ pub struct Opening<'a> {
     pub audience: &'a str,
     /// Seconds until the session ends, however often it is refreshed.
     pub lifetime: i64,
+    /// The browser sign-in it was opened through, if any: ending that ends this one.
+    pub browser_session_id: Option<&'a str>,
 }
 
 /// Opens a session and returns it with its first refresh token.
@@ -74,7 +76,7 @@ pub async fn open(
         expires_at: now + opening.lifetime,
     };
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, client_id, scope, amr, audience, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+        "INSERT INTO sessions (id, user_id, client_id, scope, amr, audience, created_at, expires_at, revoked_at, browser_session_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
     )
     .bind(&session.session_id)
     .bind(&session.user_id)
@@ -84,6 +86,7 @@ pub async fn open(
     .bind(&session.audience)
     .bind(now)
     .bind(session.expires_at)
+    .bind(opening.browser_session_id.map(str::to_owned))
     .execute(&mut **tx)
     .await?;
     let refresh = new_refresh_token(tx, master, &session.session_id).await?;
@@ -232,7 +235,7 @@ pub async fn revoke(
     )
 }
 
-/// Ends every live session whose `column` (`user_id` or `client_id`) is `value`, except `keep`,
+/// Ends every live session whose `column` (`user_id`, `client_id` or `browser_session_id`) is `value`, except `keep`,
 /// and revokes their access tokens for as long as one can live; returns how many ended. Two
 /// statements whatever the number of sessions.
 async fn end_where(
@@ -271,13 +274,15 @@ async fn end_where(
 }
 
 /// Ends every live session of a user but `keep` (the caller's own), revoking their access
-/// tokens; the caller bumps the bundle version.
+/// tokens, and every browser sign-in of the user; the caller bumps the bundle version.
 pub async fn end_others(
     tx: &mut Transaction<'static, Any>,
     user_id: &str,
     keep: Option<&str>,
     longest_access: i64,
 ) -> Result<usize, sqlx::Error> {
+    // A browser sign-in would open new sessions without the credentials just changed.
+    crate::identity::browser_sessions::end_for_user(tx, user_id).await?;
     end_where(tx, "user_id", user_id, keep, longest_access).await
 }
 
@@ -307,13 +312,14 @@ pub async fn cap(
     Ok(beyond.len())
 }
 
-/// Ends every session of a user and revokes all their access tokens (sessions' and any
-/// other issued before now); the caller bumps the bundle version.
+/// Ends every session of a user (browser sign-ins too) and revokes all their access tokens
+/// (sessions' and any other issued before now); the caller bumps the bundle version.
 pub async fn end_for_user(
     tx: &mut Transaction<'static, Any>,
     user_id: &str,
     longest_access: i64,
 ) -> Result<usize, sqlx::Error> {
+    crate::identity::browser_sessions::end_for_user(tx, user_id).await?;
     let ended = end_where(tx, "user_id", user_id, None, longest_access).await?;
     revocations::subject(tx, &format!("user:{user_id}"), longest_access).await?;
     Ok(ended)
@@ -326,6 +332,23 @@ pub async fn end_for_client(
     longest_access: i64,
 ) -> Result<usize, sqlx::Error> {
     end_where(tx, "client_id", client_id, None, longest_access).await
+}
+
+/// Ends every session opened through the browser sign-in `browser_session_id` and revokes their
+/// access tokens; the caller bumps the bundle version.
+pub async fn end_for_browser_session(
+    tx: &mut Transaction<'static, Any>,
+    browser_session_id: &str,
+    longest_access: i64,
+) -> Result<usize, sqlx::Error> {
+    end_where(
+        tx,
+        "browser_session_id",
+        browser_session_id,
+        None,
+        longest_access,
+    )
+    .await
 }
 
 /// Every session of a user, live or ended, oldest first (for a data export).
@@ -354,6 +377,10 @@ pub async fn erase_for_user(
     .bind(user_id)
     .execute(&mut **tx)
     .await?;
+    sqlx::query("DELETE FROM browser_sessions WHERE user_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
     Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut **tx)

@@ -40,6 +40,10 @@ pub struct Lifetimes {
     pub secret_overlap: i64,
     /// How long the next signing key is published before a rotation may make it sign.
     pub key_prepublish: i64,
+    /// How long a browser's sign-in (SSO) session lives without use.
+    pub session_idle: i64,
+    /// How long a browser's sign-in session lives at most, however often it is used.
+    pub session_max: i64,
 }
 
 impl Default for Lifetimes {
@@ -51,6 +55,8 @@ impl Default for Lifetimes {
             refresh_grace: 10,
             secret_overlap: 24 * 60 * 60,
             key_prepublish: 5 * 60,
+            session_idle: 30 * 60,
+            session_max: 12 * 60 * 60,
         }
     }
 }
@@ -192,6 +198,8 @@ settings! {
     refresh_grace: "PORTCULLIS_REFRESH_GRACE", false, "Replay grace of a just-rotated refresh token, seconds [default: 10]";
     key_prepublish: "PORTCULLIS_KEY_PREPUBLISH", false, "How long a next key is published before it may sign, seconds [default: 300]";
     max_sessions: "PORTCULLIS_MAX_SESSIONS", false, "Live sessions per user [default: 10]";
+    session_idle: "PORTCULLIS_SESSION_IDLE", false, "Browser sign-in session lifetime without use, seconds [default: 1800]";
+    session_max: "PORTCULLIS_SESSION_MAX", false, "Browser sign-in session lifetime at most, seconds [default: 43200]";
     metrics_token: "PORTCULLIS_METRICS_TOKEN", true, "Bearer token /metrics requires (16+ characters; open without it)";
     log: "PORTCULLIS_LOG", false, "error, warn, info, debug or trace [default: info]";
     config: "PORTCULLIS_CONFIG", false, "TOML file with the other settings (keys without the PORTCULLIS_ prefix, lower case)";
@@ -384,6 +392,13 @@ impl Config {
             "PORTCULLIS_KEY_PREPUBLISH",
             lifetimes.key_prepublish,
             7 * 86_400,
+        )?;
+        lifetimes.session_max =
+            seconds("PORTCULLIS_SESSION_MAX", lifetimes.session_max, 30 * 86_400)?;
+        lifetimes.session_idle = seconds(
+            "PORTCULLIS_SESSION_IDLE",
+            lifetimes.session_idle,
+            lifetimes.session_max,
         )?;
         let tls = match (lookup("PORTCULLIS_TLS_CERT"), lookup("PORTCULLIS_TLS_KEY")) {
             (Some(cert), Some(key)) => Some(TlsFiles {

@@ -32,6 +32,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/0009_audit_address_pseudonym.sql"),
     ),
+    (
+        10,
+        include_str!("../../migrations/0010_authorization_code.sql"),
+    ),
 ];
 
 /// Which database is behind the pool.

@@ -77,6 +77,12 @@ pub enum HashPurpose {
     ClientSecret,
     /// Refresh tokens.
     RefreshToken,
+    /// Authorization codes.
+    AuthorizationCode,
+    /// The login page's CSRF token, derived from its cookie.
+    Csrf,
+    /// Browser session cookies.
+    BrowserSession,
 }
 
 /// The master key and the keys derived from it.
@@ -85,6 +91,9 @@ pub struct MasterKey {
     cipher: ChaCha20Poly1305,
     client_secret_key: [u8; 32],
     refresh_token_key: [u8; 32],
+    authorization_code_key: [u8; 32],
+    csrf_key: [u8; 32],
+    browser_session_key: [u8; 32],
     audit_chain_key: [u8; 32],
     audit_checkpoint_seed: [u8; 32],
     audit_address_key: [u8; 32],
@@ -109,6 +118,9 @@ impl MasterKey {
             cipher: ChaCha20Poly1305::new(&derive(&bytes, "portcullis seal v1").into()),
             client_secret_key: derive(&bytes, "portcullis client secret v1"),
             refresh_token_key: derive(&bytes, "portcullis refresh token v1"),
+            authorization_code_key: derive(&bytes, "portcullis authorization code v1"),
+            csrf_key: derive(&bytes, "portcullis csrf v1"),
+            browser_session_key: derive(&bytes, "portcullis browser session v1"),
             audit_chain_key: derive(&bytes, "portcullis audit chain v1"),
             audit_checkpoint_seed: derive(&bytes, "portcullis audit checkpoint v1"),
             audit_address_key: derive(&bytes, "portcullis audit address v1"),
@@ -151,6 +163,9 @@ impl MasterKey {
         let key = match purpose {
             HashPurpose::ClientSecret => &self.client_secret_key,
             HashPurpose::RefreshToken => &self.refresh_token_key,
+            HashPurpose::AuthorizationCode => &self.authorization_code_key,
+            HashPurpose::Csrf => &self.csrf_key,
+            HashPurpose::BrowserSession => &self.browser_session_key,
         };
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key size");
         mac.update(secret.as_bytes());

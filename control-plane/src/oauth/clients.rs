@@ -6,6 +6,7 @@ use crate::keys::secrets::{
     constant_time_eq, random_id, random_secret, HashPurpose, MasterKey, SecretError,
 };
 use crate::oauth::grant::GrantType;
+use crate::oauth::registration::{self, AuthMethod};
 use serde::Serialize;
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
@@ -25,6 +26,10 @@ pub struct Client {
     pub roles: Vec<String>,
     /// Tenant: its own tokens carry it, and only this tenant's administrators manage it.
     pub tenant: Option<String>,
+    /// Where the authorization endpoint may send the browser back (exact match).
+    pub redirect_uris: Vec<String>,
+    /// How it authenticates at the token endpoint (`none`: a public client).
+    pub token_endpoint_auth_method: AuthMethod,
     /// Whether it is disabled.
     pub disabled: bool,
     /// Created, epoch seconds.
@@ -52,6 +57,12 @@ pub enum ClientError {
     /// A role or the tenant is malformed.
     #[error(transparent)]
     Invalid(#[from] crate::identity::users::UserError),
+    /// A redirect URI cannot be registered.
+    #[error(transparent)]
+    Redirect(#[from] registration::RedirectError),
+    /// The grants do not fit the client's kind.
+    #[error("{0}")]
+    Grants(&'static str),
     /// No such client.
     #[error("client not found")]
     NotFound,
@@ -62,6 +73,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
     let scopes: String = row.try_get("scopes")?;
     let grants: String = row.try_get("grant_types")?;
     let roles: String = row.try_get("roles")?;
+    let redirect_uris: String = row.try_get("redirect_uris")?;
+    let method: String = row.try_get("token_endpoint_auth_method")?;
     Ok(Client {
         client_id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -73,6 +86,9 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
             .collect(),
         roles: crate::infra::db::words(&roles),
         tenant: row.try_get("tenant")?,
+        redirect_uris: crate::infra::db::words(&redirect_uris),
+        // A method this release does not know authenticates nobody without a secret.
+        token_endpoint_auth_method: AuthMethod::from_name(&method).unwrap_or_default(),
         disabled: disabled != 0,
         created_at: row.try_get("created_at")?,
         previous_secret_expires: row.try_get("previous_secret_expires")?,
@@ -111,8 +127,33 @@ impl Client {
     }
 }
 
-const COLUMNS: &str =
-    "id, name, scopes, grant_types, roles, tenant, disabled, created_at, previous_secret_expires";
+const COLUMNS: &str = "id, name, scopes, grant_types, roles, tenant, redirect_uris, \
+     token_endpoint_auth_method, disabled, created_at, previous_secret_expires";
+
+/// The grants a client of `method` may hold: a public client has no secret to prove itself
+/// with, so only the browser grant (whose PKCE binds the code to the app that asked) and
+/// refreshing what it gave; and the authorization code grant needs somewhere to return to.
+fn check_grants(
+    grants: &[GrantType],
+    method: AuthMethod,
+    redirect_uris: &[String],
+) -> Result<(), ClientError> {
+    if method.is_public()
+        && grants
+            .iter()
+            .any(|g| !matches!(g, GrantType::AuthorizationCode | GrantType::RefreshToken))
+    {
+        return Err(ClientError::Grants(
+            "a public client (token_endpoint_auth_method none) may use only authorization_code and refresh_token",
+        ));
+    }
+    if grants.contains(&GrantType::AuthorizationCode) && redirect_uris.is_empty() {
+        return Err(ClientError::Grants(
+            "authorization_code needs at least one redirect URI",
+        ));
+    }
+    Ok(())
+}
 
 /// The stored form of a grant list.
 fn grant_words(grants: &[GrantType]) -> String {
@@ -136,6 +177,10 @@ pub struct NewClient<'a> {
     pub roles: &'a [String],
     /// Tenant.
     pub tenant: Option<&'a str>,
+    /// Redirect URIs.
+    pub redirect_uris: &'a [String],
+    /// How it authenticates at the token endpoint.
+    pub auth_method: AuthMethod,
 }
 
 /// Creates a client; returns it with its secret, which is shown only this once.
@@ -152,12 +197,14 @@ pub async fn create(
     let grants = new.grants.to_vec();
     let roles = crate::identity::users::check_roles(new.roles)?;
     let tenant = crate::identity::users::check_tenant(new.tenant)?;
+    let redirect_uris = registration::check(new.redirect_uris)?;
+    check_grants(&grants, new.auth_method, &redirect_uris)?;
     let id = random_id()?;
     let secret = random_secret("pcs_")?;
     let now = crate::now();
     sqlx::query(
-        "INSERT INTO clients (id, name, secret_hash, previous_secret_hash, previous_secret_expires, scopes, grant_types, roles, tenant, disabled, created_at) \
-         VALUES ($1, $2, $3, NULL, NULL, $4, $5, $6, $7, 0, $8)",
+        "INSERT INTO clients (id, name, secret_hash, previous_secret_hash, previous_secret_expires, scopes, grant_types, roles, tenant, redirect_uris, token_endpoint_auth_method, disabled, created_at) \
+         VALUES ($1, $2, $3, NULL, NULL, $4, $5, $6, $7, $8, $9, 0, $10)",
     )
     .bind(&id)
     .bind(name)
@@ -166,6 +213,8 @@ pub async fn create(
     .bind(grant_words(&grants))
     .bind(roles)
     .bind(tenant.clone())
+    .bind(redirect_uris.join(" "))
+    .bind(new.auth_method.as_str())
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -177,6 +226,8 @@ pub async fn create(
             grant_types: grants,
             roles: new.roles.to_vec(),
             tenant,
+            redirect_uris,
+            token_endpoint_auth_method: new.auth_method,
             disabled: false,
             created_at: now,
             previous_secret_expires: None,
@@ -247,6 +298,14 @@ pub async fn authenticate(
     Ok((ok && !client.disabled).then_some(client))
 }
 
+/// The enabled public client `id` (one that has no secret, `token_endpoint_auth_method`
+/// `none`): such a client names itself with `client_id` alone.
+pub async fn public(pool: &AnyPool, id: &str) -> Result<Option<Client>, sqlx::Error> {
+    Ok(get(pool, id)
+        .await?
+        .filter(|c| c.token_endpoint_auth_method.is_public() && !c.disabled))
+}
+
 /// Issues a new secret; the current one keeps working for `overlap` seconds.
 pub async fn rotate_secret(
     tx: &mut Transaction<'static, Any>,
@@ -281,16 +340,25 @@ pub struct ClientPatch<'a> {
     pub roles: Option<&'a [String]>,
     /// New tenant (empty clears it).
     pub tenant: Option<&'a str>,
+    /// New redirect URIs.
+    pub redirect_uris: Option<&'a [String]>,
     /// Disabled or enabled.
     pub disabled: Option<bool>,
 }
 
-/// Applies `patch`.
+/// Applies `patch` to `current` (the client as it is, read in `tx`).
 pub async fn update(
     tx: &mut Transaction<'static, Any>,
-    id: &str,
+    current: &Client,
     patch: &ClientPatch<'_>,
 ) -> Result<(), ClientError> {
+    let id = current.client_id.as_str();
+    let redirect_uris = patch.redirect_uris.map(registration::check).transpose()?;
+    check_grants(
+        patch.grants.unwrap_or(&current.grant_types),
+        current.token_endpoint_auth_method,
+        redirect_uris.as_deref().unwrap_or(&current.redirect_uris),
+    )?;
     let scopes = patch.scopes.map(crate::oauth::scopes::parse).transpose()?;
     let grants = patch.grants.map(grant_words);
     let roles = patch
@@ -301,7 +369,7 @@ pub async fn update(
     let changed = sqlx::query(
         "UPDATE clients SET scopes = COALESCE($1, scopes), grant_types = COALESCE($2, grant_types), \
          roles = COALESCE($3, roles), tenant = CASE WHEN $4 = 1 THEN $5 ELSE tenant END, \
-         disabled = COALESCE($6, disabled) WHERE id = $7",
+         disabled = COALESCE($6, disabled), redirect_uris = COALESCE($7, redirect_uris) WHERE id = $8",
     )
     .bind(scopes.map(|s| crate::oauth::scopes::join(&s)))
     .bind(grants)
@@ -309,6 +377,7 @@ pub async fn update(
     .bind(i64::from(patch.tenant.is_some()))
     .bind(tenant)
     .bind(patch.disabled.map(i64::from))
+    .bind(redirect_uris.map(|uris| uris.join(" ")))
     .bind(id)
     .execute(&mut **tx)
     .await?

@@ -7,6 +7,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantType {
+    /// `authorization_code` (§4.1) with PKCE (RFC 7636): a person signs in through a browser.
+    AuthorizationCode,
     /// `client_credentials` (§4.4): a client acting for itself.
     ClientCredentials,
     /// `password` (§4.3), with a TOTP code when the user has one.
@@ -17,7 +19,8 @@ pub enum GrantType {
 
 impl GrantType {
     /// Every grant type, in the order metadata lists them.
-    pub const ALL: [GrantType; 3] = [
+    pub const ALL: [GrantType; 4] = [
+        GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
         GrantType::Password,
         GrantType::RefreshToken,
@@ -26,6 +29,7 @@ impl GrantType {
     /// The wire name.
     pub fn as_str(self) -> &'static str {
         match self {
+            GrantType::AuthorizationCode => "authorization_code",
             GrantType::ClientCredentials => "client_credentials",
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
@@ -55,7 +59,7 @@ mod tests {
             let json = serde_json::to_value(grant).unwrap();
             assert_eq!(json, grant.as_str(), "serde and as_str agree");
         }
-        assert_eq!(GrantType::from_name("authorization_code"), None);
+        assert_eq!(GrantType::from_name("implicit"), None);
         assert_eq!(GrantType::from_name("Password"), None);
     }
 }

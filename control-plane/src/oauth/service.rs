@@ -7,6 +7,7 @@ use crate::identity::authority::Grants;
 use crate::identity::sessions::{self, revocations};
 use crate::oauth::clients::{self, Client, ClientPatch, NewClient};
 use crate::oauth::grant::GrantType;
+use crate::oauth::registration::AuthMethod;
 use crate::service::{scope_list, Context, ServiceError};
 use serde_json::json;
 use sqlx::{Any, Transaction};
@@ -24,6 +25,10 @@ pub struct ClientSpec {
     pub roles: Vec<String>,
     /// Tenant; `None` (or empty) gives the creating actor's own.
     pub tenant: Option<String>,
+    /// Redirect URIs (for the authorization code grant).
+    pub redirect_uris: Vec<String>,
+    /// How it authenticates at the token endpoint.
+    pub auth_method: AuthMethod,
 }
 
 /// Changes to a client; `None` keeps a field.
@@ -37,6 +42,8 @@ pub struct ClientChanges {
     pub roles: Option<Vec<String>>,
     /// Tenant (empty clears it).
     pub tenant: Option<String>,
+    /// Redirect URIs.
+    pub redirect_uris: Option<Vec<String>>,
     /// Disabled or enabled.
     pub disabled: Option<bool>,
 }
@@ -74,11 +81,12 @@ async fn managed_client(
     Ok(client)
 }
 
-/// Creates a client the actor may grant to; returns it with its secret, shown only this once.
+/// Creates a client the actor may grant to; returns it with its secret, shown only this once
+/// (`None` for a public client, which has none).
 pub async fn create_client(
     ctx: &Context<'_>,
     spec: &ClientSpec,
-) -> Result<(Client, String), ServiceError> {
+) -> Result<(Client, Option<String>), ServiceError> {
     let tenant = ctx.new_tenant(spec.tenant.as_deref());
     ctx.covers(&Grants {
         scopes: &scope_list(&spec.scopes)?,
@@ -95,6 +103,8 @@ pub async fn create_client(
             grants: &spec.grant_types,
             roles: &spec.roles,
             tenant: tenant.as_deref(),
+            redirect_uris: &spec.redirect_uris,
+            auth_method: spec.auth_method,
         },
     )
     .await?;
@@ -103,10 +113,17 @@ pub async fn create_client(
         tx,
         Action::ClientCreated,
         &target,
-        json!({"scopes": client.scopes, "roles": client.roles}),
+        json!({
+            "scopes": client.scopes,
+            "roles": client.roles,
+            "grant_types": client.grant_types,
+            "redirect_uris": client.redirect_uris,
+            "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        }),
     )
     .await?;
-    Ok((client, secret))
+    let public = client.token_endpoint_auth_method.is_public();
+    Ok((client, (!public).then_some(secret)))
 }
 
 /// The clients the actor sees, by id after `after`, at most `limit` (default 100).
@@ -158,12 +175,13 @@ pub async fn update_client(
     )?;
     clients::update(
         &mut tx,
-        id,
+        &current,
         &ClientPatch {
             scopes: changes.scopes.as_deref(),
             grants: changes.grant_types.as_deref(),
             roles: changes.roles.as_deref(),
             tenant: changes.tenant.as_deref(),
+            redirect_uris: changes.redirect_uris.as_deref(),
             disabled: changes.disabled,
         },
     )
@@ -174,6 +192,7 @@ pub async fn update_client(
         "grant_types": changes.grant_types,
         "roles": changes.roles,
         "tenant_changed": changes.tenant.is_some(),
+        "redirect_uris": changes.redirect_uris,
         "disabled": changes.disabled,
     });
     if changes.disabled == Some(true) {
@@ -199,7 +218,15 @@ pub async fn rotate_client_secret(
 ) -> Result<RotatedSecret, ServiceError> {
     let overlap = ctx.config.lifetimes.secret_overlap;
     let mut tx = ctx.begin().await?;
-    managed_client(ctx, &mut tx, id).await?;
+    if managed_client(ctx, &mut tx, id)
+        .await?
+        .token_endpoint_auth_method
+        .is_public()
+    {
+        return Err(ServiceError::Conflict(
+            "a public client has no secret".into(),
+        ));
+    }
     let secret = clients::rotate_secret(&mut tx, ctx.master, id, overlap).await?;
     ctx.commit(
         tx,

@@ -5,6 +5,7 @@ use crate::http::extractors::AdminCall;
 use crate::http::json::{JsonBody, PathParam, QueryParams};
 use crate::oauth::clients::Client;
 use crate::oauth::grant::GrantType;
+use crate::oauth::registration::AuthMethod;
 use crate::oauth::service::TokenStats;
 use crate::oauth::service::{self, ClientChanges, ClientSpec};
 use axum::http::StatusCode;
@@ -28,8 +29,9 @@ pub struct CreatedClient {
     pub client: Client,
     /// Its id (also in `client`).
     pub client_id: String,
-    /// Its secret.
-    pub client_secret: String,
+    /// Its secret; a public client has none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
 }
 
 /// A page of clients.
@@ -84,6 +86,16 @@ pub struct CreateClient {
     /// ASCII letters, digits or `. _ -` (up to 64); empty or absent: the creator's own.
     #[schema(pattern = r"^[A-Za-z0-9._-]{0,64}$")]
     tenant: Option<String>,
+    /// Where the authorization endpoint may send the browser back: https, loopback http (any
+    /// port matches, RFC 8252) or a reverse-domain private-use scheme; exact, in normal form, no
+    /// fragment or wildcard. Required with `authorization_code`.
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    redirect_uris: Vec<String>,
+    /// `none` makes a public client (an SPA or a native app, no secret): it may use only
+    /// `authorization_code` and `refresh_token`.
+    #[serde(default)]
+    token_endpoint_auth_method: AuthMethod,
 }
 
 fn default_grants() -> Vec<GrantType> {
@@ -109,6 +121,8 @@ pub async fn create_client(
         grant_types: body.grant_types,
         roles: body.roles,
         tenant: body.tenant,
+        redirect_uris: body.redirect_uris,
+        auth_method: body.token_endpoint_auth_method,
     };
     let (client, secret) = service::create_client(&call.ctx(), &spec).await?;
     Ok((
@@ -173,6 +187,9 @@ pub struct UpdateClient {
     /// ASCII letters, digits or `. _ -` (up to 64); empty clears it.
     #[schema(pattern = r"^[A-Za-z0-9._-]{0,64}$")]
     tenant: Option<String>,
+    /// The whole new list, checked as at creation.
+    #[schema(max_items = 10)]
+    redirect_uris: Option<Vec<String>>,
     disabled: Option<bool>,
 }
 
@@ -196,6 +213,7 @@ pub async fn update_client(
         grant_types: body.grant_types,
         roles: body.roles,
         tenant: body.tenant,
+        redirect_uris: body.redirect_uris,
         disabled: body.disabled,
     };
     let client = service::update_client(&call.ctx(), &id, &changes).await?;

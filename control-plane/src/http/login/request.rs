@@ -1,0 +1,258 @@
+//! The authorization request (RFC 6749 §4.1.1, RFC 7636 §4.3, OpenID Connect Core §3.1.2.1),
+//! checked in the order §4.1.2.1 prescribes: until the client and its redirect URI are known
+//! good, an error is shown on a page of our own and never redirected (a redirect to an
+//! unchecked URI would make this server an open redirector); after that, errors go back to the
+//! client's redirect URI with `error`, `state` and `iss` (RFC 9207).
+//!
+//! The login form carries the same parameters back, and they are checked again in full there:
+//! nothing the browser returns is trusted because this server wrote it.
+
+use crate::oauth::clients::{self, Client};
+use crate::oauth::codes::is_s256_challenge;
+use crate::oauth::grant::GrantType;
+use crate::oauth::registration;
+use crate::state::AppState;
+use std::collections::HashMap;
+
+/// The parameters the login form carries from the authorization request to its POST.
+pub const CARRIED: [&str; 10] = [
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+    "resource",
+    "max_age",
+];
+
+/// Longest value of any authorization request parameter.
+const MAX_PARAMETER: usize = 2_048;
+
+/// A checked authorization request.
+#[derive(Debug, Clone)]
+pub struct Authorization {
+    /// The client.
+    pub client: Client,
+    /// Where to send the browser back (registered, exactly as presented).
+    pub redirect_uri: String,
+    /// `state`, returned as given.
+    pub state: Option<String>,
+    /// Requested scopes (`None`: all the client may have).
+    pub scopes: Option<Vec<String>>,
+    /// The PKCE S256 challenge.
+    pub code_challenge: String,
+    /// OpenID Connect `nonce`.
+    pub nonce: Option<String>,
+    /// RFC 8707 `resource`.
+    pub resource: Option<String>,
+    /// `login_hint`: prefills the username.
+    pub login_hint: Option<String>,
+    /// `prompt=none`: the client asks not to show a login page.
+    pub prompt_none: bool,
+    /// `prompt=login`: the client asks for a new sign-in even with a live session.
+    pub prompt_login: bool,
+    /// `max_age`: a sign-in older than this many seconds must be repeated.
+    pub max_age: Option<i64>,
+    /// The parameters to carry in the login form.
+    pub carried: Vec<(&'static str, String)>,
+}
+
+/// Why an authorization request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    /// Shown on our page: the client or the redirect URI is not known good.
+    Page(String),
+    /// Sent back to the client's redirect URI (RFC 6749 §4.1.2.1).
+    Redirect {
+        /// The registered redirect URI.
+        redirect_uri: String,
+        /// The `error` code.
+        error: &'static str,
+        /// `error_description`.
+        description: String,
+        /// `state`, as received.
+        state: Option<String>,
+    },
+}
+
+/// Query or form parameters, each at most once (RFC 6749 §3.1); `Err` names a repeated one.
+pub fn parameters(encoded: &[u8]) -> Result<HashMap<String, String>, String> {
+    let mut params = HashMap::new();
+    for (name, value) in form_urlencoded::parse(encoded) {
+        if params.insert(name.to_string(), value.to_string()).is_some() {
+            return Err(name.chars().take(64).collect());
+        }
+    }
+    Ok(params)
+}
+
+/// Checks an authorization request.
+pub async fn check(
+    state: &AppState,
+    params: &HashMap<String, String>,
+) -> Result<Authorization, Refused> {
+    let get = |name: &str| {
+        params
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let page = |message: &str| Refused::Page(message.to_owned());
+    let client_id = get("client_id").ok_or_else(|| page("The request names no client."))?;
+    let client = match clients::get(&state.db().pool, client_id).await {
+        Ok(Some(client))
+            if !client.disabled && client.grant_types.contains(&GrantType::AuthorizationCode) =>
+        {
+            client
+        }
+        Ok(_) => {
+            return Err(page(
+                "The application asking you to sign in is not known here.",
+            ))
+        }
+        Err(_) => return Err(page("Sign-in is unavailable right now; please try again.")),
+    };
+    let redirect_uri = match get("redirect_uri") {
+        Some(uri) if registration::matches(&client.redirect_uris, uri) => uri.to_owned(),
+        Some(_) => {
+            return Err(page(
+                "The application asked to return to an address it has not registered.",
+            ))
+        }
+        // RFC 6749 §3.1.2.3: it may be left out only when one is registered.
+        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].clone(),
+        None => return Err(page("The request names no redirect URI.")),
+    };
+    let client_state = get("state").map(str::to_owned);
+    let refuse = |error: &'static str, description: &str| Refused::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        error,
+        description: description.to_owned(),
+        state: client_state.clone(),
+    };
+    if params.values().any(|v| v.len() > MAX_PARAMETER) {
+        return Err(refuse("invalid_request", "a parameter is too long"));
+    }
+    match get("response_type") {
+        Some("code") => {}
+        Some(_) => {
+            return Err(refuse(
+                "unsupported_response_type",
+                "response_type must be code",
+            ))
+        }
+        None => {
+            return Err(refuse(
+                "invalid_request",
+                "missing parameter `response_type`",
+            ))
+        }
+    }
+    let code_challenge = match (get("code_challenge"), get("code_challenge_method")) {
+        (Some(challenge), Some("S256")) if is_s256_challenge(challenge) => challenge.to_owned(),
+        (Some(_), Some("S256")) => {
+            return Err(refuse(
+                "invalid_request",
+                "code_challenge must be a base64url SHA-256 (43 characters)",
+            ))
+        }
+        (Some(_), _) => {
+            return Err(refuse(
+                "invalid_request",
+                "code_challenge_method must be S256 (plain is not accepted)",
+            ))
+        }
+        (None, _) => {
+            return Err(refuse(
+                "invalid_request",
+                "PKCE is required: send code_challenge with code_challenge_method S256",
+            ))
+        }
+    };
+    let scopes = get("scope")
+        .map(crate::oauth::scopes::parse)
+        .transpose()
+        .map_err(|e| refuse("invalid_scope", &e.to_string()))?
+        .map(without_openid_scopes);
+    if let Some(requested) = &scopes {
+        if !requested.is_empty()
+            && crate::oauth::scopes::narrow(Some(requested), &client.scopes).is_empty()
+        {
+            return Err(refuse(
+                "invalid_scope",
+                "none of the requested scopes may be granted to this client",
+            ));
+        }
+    }
+    let resource = get("resource").map(str::to_owned);
+    if let Some(resource) = &resource {
+        let config = state.config();
+        if *resource != config.control_plane_audience && !config.audiences.contains(resource) {
+            return Err(refuse("invalid_target", "unknown resource"));
+        }
+    }
+    let (prompt_none, prompt_login) = match get("prompt") {
+        None => (false, false),
+        Some("login") => (false, true),
+        Some("none") => (true, false),
+        Some(_) => return Err(refuse("invalid_request", "prompt must be none or login")),
+    };
+    let max_age = match get("max_age").map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(seconds)) if seconds >= 0 => Some(seconds),
+        Some(_) => {
+            return Err(refuse(
+                "invalid_request",
+                "max_age must be a non-negative number of seconds",
+            ))
+        }
+    };
+    let carried = CARRIED
+        .iter()
+        .filter_map(|name| get(name).map(|value| (*name, value.to_owned())))
+        .collect();
+    Ok(Authorization {
+        redirect_uri,
+        state: client_state,
+        scopes,
+        code_challenge,
+        nonce: get("nonce").map(str::to_owned),
+        resource,
+        login_hint: get("login_hint").map(|h| h.chars().take(256).collect()),
+        prompt_none,
+        prompt_login,
+        max_age,
+        carried,
+        client,
+    })
+}
+
+/// The requested scopes without OpenID Connect's own (`openid`, `profile`, `email`,
+/// `offline_access`), which ask for identity information, not for access.
+fn without_openid_scopes(scopes: Vec<String>) -> Vec<String> {
+    scopes
+        .into_iter()
+        .filter(|s| {
+            !matches!(
+                s.as_str(),
+                "openid" | "profile" | "email" | "offline_access"
+            )
+        })
+        .collect()
+}
+
+/// `redirect_uri` with `params` added to its query (`None` if it does not parse, which a
+/// registered URI always does).
+pub fn redirect_to(redirect_uri: &str, params: &[(&str, &str)]) -> Option<String> {
+    let mut url = url::Url::parse(redirect_uri).ok()?;
+    {
+        let mut query = url.query_pairs_mut();
+        for (name, value) in params {
+            query.append_pair(name, value);
+        }
+    }
+    Some(url.to_string())
+}

@@ -1,0 +1,904 @@
+//! Browser sign-in: the authorization endpoint, the hosted login page and the code exchange
+//! (RFC 6749 §4.1 with PKCE, RFC 7636), over SQLite and PostgreSQL. The browser is played by
+//! the test: it follows the pages' forms as a browser would, cookie and hidden fields included.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{
+    access_token, config, decode_claims, enrol_totp, Call, Reply, TestApp, TestDb, ISSUER,
+};
+use portcullis_control_plane::oauth::clients::NewClient;
+use portcullis_control_plane::oauth::grant::GrantType;
+use portcullis_control_plane::oauth::registration::AuthMethod;
+use serde_json::json;
+use std::collections::HashMap;
+
+const CALLBACK: &str = "https://app.example.test/callback";
+const PASSWORD: &str = "correct horse battery";
+// RFC 7636 Appendix B.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// A confidential web client allowed the browser grant and refresh.
+async fn web_client(app: &TestApp, name: &str) -> (String, String) {
+    app.client_from(&NewClient {
+        name,
+        scopes: "api:items:read api:items:write self",
+        grants: &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        roles: &["viewer".into()],
+        redirect_uris: &[CALLBACK.to_owned(), "http://127.0.0.1/native".to_owned()],
+        ..Default::default()
+    })
+    .await
+}
+
+async fn started(db: &TestDb) -> (TestApp, (String, String), String) {
+    let app = TestApp::start(config(db, &[])).await;
+    let client = web_client(&app, "web").await;
+    let user = app
+        .user("alice", PASSWORD, &["viewer"], "api:items:read self")
+        .await;
+    (app, client, user)
+}
+
+fn query(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+/// The standard authorization request of `client_id`, with `changes` (an empty value removes
+/// a parameter).
+fn request(client_id: &str, changes: &[(&str, &str)]) -> String {
+    let mut pairs: Vec<(&str, &str)> = vec![
+        ("response_type", "code"),
+        ("client_id", client_id),
+        ("redirect_uri", CALLBACK),
+        ("scope", "openid api:items:read"),
+        ("state", "st-123"),
+        ("nonce", "n-456"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    for (name, value) in changes {
+        pairs.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            pairs.push((name, value));
+        }
+    }
+    query(&pairs)
+}
+
+async fn authorize(app: &TestApp, query: &str) -> Reply {
+    app.send(Call::new(Method::GET, "/oauth2/authorize").uri_query(query))
+        .await
+}
+
+/// The hidden fields of the page's form.
+fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" ")
+        .skip(1)
+        .filter_map(|rest| {
+            let name = rest.strip_prefix("name=\"")?.split('"').next()?;
+            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
+            Some((unescape(name), unescape(value)))
+        })
+        .collect()
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The `name=value` of the login cookie a page set.
+fn cookie_of(reply: &Reply) -> String {
+    let set = reply
+        .header("set-cookie")
+        .expect("the page sets its login cookie");
+    set.split(';').next().unwrap().to_owned()
+}
+
+/// Posts `page`'s form with `fields` added, as the browser holding `cookie` would.
+async fn submit(app: &TestApp, page: &Reply, cookie: &str, fields: &[(&str, &str)]) -> Reply {
+    let mut params = hidden_fields(&page.text);
+    params.extend(
+        fields
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned())),
+    );
+    let pairs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    app.send(
+        Call::new(Method::POST, "/oauth2/login")
+            .header("cookie", cookie)
+            .form(&pairs),
+    )
+    .await
+}
+
+/// Where a 303 sends the browser, and its query parameters.
+fn redirected(reply: &Reply) -> (String, HashMap<String, String>) {
+    assert_eq!(reply.status, StatusCode::SEE_OTHER, "{}", reply.text);
+    let location = reply.header("location").expect("a redirect has a Location");
+    let (base, query) = location.split_once('?').unwrap_or((&location, ""));
+    let params = form_urlencoded::parse(query.as_bytes())
+        .map(|(n, v)| (n.into_owned(), v.into_owned()))
+        .collect();
+    (base.to_owned(), params)
+}
+
+/// Signs `username` in through the login page; the code from the redirect.
+async fn code_for(app: &TestApp, query: &str, username: &str, password: &str) -> String {
+    let page = authorize(app, query).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let cookie = cookie_of(&page);
+    let done = submit(
+        app,
+        &page,
+        &cookie,
+        &[("username", username), ("password", password)],
+    )
+    .await;
+    let (base, params) = redirected(&done);
+    assert_eq!(base, CALLBACK);
+    params["code"].clone()
+}
+
+async fn exchange(app: &TestApp, client: &(String, String), code: &str, verifier: &str) -> Reply {
+    app.send(
+        Call::new(Method::POST, "/oauth2/token")
+            .basic(&client.0, &client.1)
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", CALLBACK),
+                ("code_verifier", verifier),
+            ]),
+    )
+    .await
+}
+
+async fn refresh(app: &TestApp, client: &(String, String), token: &str) -> Reply {
+    app.send(
+        Call::new(Method::POST, "/oauth2/token")
+            .basic(&client.0, &client.1)
+            .form(&[("grant_type", "refresh_token"), ("refresh_token", token)]),
+    )
+    .await
+}
+
+async fn a_user_signs_in_on_the_login_page_and_the_code_becomes_tokens(db: &TestDb) {
+    let (app, client, user) = started(db).await;
+    let page = authorize(&app, &request(&client.0, &[])).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    assert!(
+        page.text.contains("name=\"password\""),
+        "the login form: {}",
+        page.text
+    );
+    let cookie = cookie_of(&page);
+    let done = submit(
+        &app,
+        &page,
+        &cookie,
+        &[("username", "alice"), ("password", PASSWORD)],
+    )
+    .await;
+    let (base, params) = redirected(&done);
+    assert_eq!(base, CALLBACK, "back to the registered redirect URI");
+    assert_eq!(params["state"], "st-123", "state comes back as sent");
+    assert_eq!(params["iss"], ISSUER, "RFC 9207 iss names this issuer");
+    let tokens = exchange(&app, &client, &params["code"], VERIFIER).await;
+    let access = access_token(&tokens);
+    let claims = decode_claims(&access);
+    assert_eq!(claims["sub"], format!("user:{user}"));
+    assert_eq!(claims["client_id"], client.0);
+    assert_eq!(claims["amr"], json!(["pwd"]), "signed in with a password");
+    assert_eq!(
+        claims["scope"], "api:items:read",
+        "openid asks for identity, not access"
+    );
+    assert!(claims["sid"].is_string(), "the token names its session");
+    let refreshed = refresh(
+        &app,
+        &client,
+        tokens.json()["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(
+        refreshed.status,
+        StatusCode::OK,
+        "the refresh token works: {}",
+        refreshed.text
+    );
+}
+both_backends!(
+    a_user_signs_in_on_the_login_page_and_the_code_becomes_tokens_on,
+    a_user_signs_in_on_the_login_page_and_the_code_becomes_tokens
+);
+
+async fn an_unknown_client_or_an_unregistered_redirect_uri_gets_a_page_and_no_redirect(
+    db: &TestDb,
+) {
+    let (app, client, _) = started(db).await;
+    let mut cases = vec![
+        request("no-such-client", &[]),
+        request(&client.0, &[("client_id", "")]),
+    ];
+    for uri in [
+        "https://app.example.test/callback/extra",
+        "https://app.example.test/callback?x=1",
+        "https://APP.example.test/callback",
+        "https://app.example.test/Callback",
+        "https://app.example.test/callback/",
+        "https://app.example.test:8443/callback",
+        "http://app.example.test/callback",
+        "https://evil.example/callback",
+        "http://127.0.0.1/native/extra",
+    ] {
+        cases.push(request(&client.0, &[("redirect_uri", uri)]));
+    }
+    for case in cases {
+        let reply = authorize(&app, &case).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{case}: {}",
+            reply.text
+        );
+        assert_eq!(reply.header("location"), None, "{case} must not redirect");
+        assert!(
+            reply
+                .header("content-type")
+                .unwrap()
+                .starts_with("text/html"),
+            "{case}: an error page"
+        );
+    }
+    // A native app's loopback redirect matches on any port (RFC 8252 §7.3).
+    let native = authorize(
+        &app,
+        &request(
+            &client.0,
+            &[("redirect_uri", "http://127.0.0.1:49152/native")],
+        ),
+    )
+    .await;
+    assert_eq!(native.status, StatusCode::OK, "{}", native.text);
+}
+both_backends!(
+    an_unknown_client_or_an_unregistered_redirect_uri_gets_a_page_and_no_redirect_on,
+    an_unknown_client_or_an_unregistered_redirect_uri_gets_a_page_and_no_redirect
+);
+
+async fn requests_without_s256_pkce_go_back_to_the_client_refused(db: &TestDb) {
+    let (app, client, _) = started(db).await;
+    for (changes, error) in [
+        (vec![("code_challenge", "")], "invalid_request"),
+        (vec![("code_challenge_method", "plain")], "invalid_request"),
+        (vec![("code_challenge_method", "")], "invalid_request"),
+        (vec![("code_challenge", "short")], "invalid_request"),
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (vec![("scope", "admin:full")], "invalid_scope"),
+        (vec![("prompt", "none")], "login_required"),
+    ] {
+        let reply = authorize(&app, &request(&client.0, &changes)).await;
+        let (base, params) = redirected(&reply);
+        assert_eq!(base, CALLBACK, "{changes:?}");
+        assert_eq!(params["error"], error, "{changes:?}");
+        assert_eq!(params["state"], "st-123", "{changes:?}: state comes back");
+        assert!(!params.contains_key("code"), "{changes:?}: no code");
+    }
+}
+both_backends!(
+    requests_without_s256_pkce_go_back_to_the_client_refused_on,
+    requests_without_s256_pkce_go_back_to_the_client_refused
+);
+
+async fn a_code_works_only_for_its_client_redirect_uri_and_verifier_and_only_once(db: &TestDb) {
+    let (app, client, _) = started(db).await;
+    let other = web_client(&app, "other").await;
+    let code = code_for(&app, &request(&client.0, &[]), "alice", PASSWORD).await;
+    let wrong_verifier = exchange(&app, &client, &code, &VERIFIER.replace('d', "e")).await;
+    assert_eq!(wrong_verifier.status, StatusCode::BAD_REQUEST);
+    assert_eq!(wrong_verifier.json()["error"], "invalid_grant");
+    let after = exchange(&app, &client, &code, VERIFIER).await;
+    assert_eq!(
+        after.json()["error"],
+        "invalid_grant",
+        "a failed attempt uses the code up"
+    );
+
+    let code = code_for(&app, &request(&client.0, &[]), "alice", PASSWORD).await;
+    let at_other = exchange(&app, &other, &code, VERIFIER).await;
+    assert_eq!(
+        at_other.json()["error"],
+        "invalid_grant",
+        "client A's code at client B"
+    );
+
+    let code = code_for(&app, &request(&client.0, &[]), "alice", PASSWORD).await;
+    let elsewhere = app
+        .send(
+            Call::new(Method::POST, "/oauth2/token")
+                .basic(&client.0, &client.1)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", &code),
+                    ("redirect_uri", "http://127.0.0.1/native"),
+                    ("code_verifier", VERIFIER),
+                ]),
+        )
+        .await;
+    assert_eq!(
+        elsewhere.json()["error"],
+        "invalid_grant",
+        "another redirect URI"
+    );
+
+    let missing = app
+        .send(
+            Call::new(Method::POST, "/oauth2/token")
+                .basic(&client.0, &client.1)
+                .form(&[
+                    ("grant_type", "authorization_code"),
+                    ("code", "pcc_nothing"),
+                    ("redirect_uri", CALLBACK),
+                ]),
+        )
+        .await;
+    assert_eq!(
+        missing.json()["error"],
+        "invalid_request",
+        "no verifier: {}",
+        missing.text
+    );
+}
+both_backends!(
+    a_code_works_only_for_its_client_redirect_uri_and_verifier_and_only_once_on,
+    a_code_works_only_for_its_client_redirect_uri_and_verifier_and_only_once
+);
+
+async fn a_replayed_code_is_refused_and_ends_what_its_first_exchange_opened(db: &TestDb) {
+    let (app, client, _) = started(db).await;
+    let code = code_for(&app, &request(&client.0, &[]), "alice", PASSWORD).await;
+    let first = exchange(&app, &client, &code, VERIFIER).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    let replay = exchange(&app, &client, &code, VERIFIER).await;
+    assert_eq!(replay.json()["error"], "invalid_grant", "{}", replay.text);
+    let refreshed = refresh(
+        &app,
+        &client,
+        first.json()["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(
+        refreshed.json()["error"],
+        "invalid_grant",
+        "the first exchange's session ended: {}",
+        refreshed.text
+    );
+}
+both_backends!(
+    a_replayed_code_is_refused_and_ends_what_its_first_exchange_opened_on,
+    a_replayed_code_is_refused_and_ends_what_its_first_exchange_opened
+);
+
+async fn the_login_form_needs_the_browsers_own_csrf_token(db: &TestDb) {
+    let (app, client, _) = started(db).await;
+    let page = authorize(&app, &request(&client.0, &[])).await;
+    let cookie = cookie_of(&page);
+    let credentials = [("username", "alice"), ("password", PASSWORD)];
+    let without_cookie = app
+        .send(
+            Call::new(Method::POST, "/oauth2/login").form(
+                &hidden_fields(&page.text)
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str()))
+                    .chain(credentials)
+                    .collect::<Vec<_>>(),
+            ),
+        )
+        .await;
+    assert_eq!(without_cookie.status, StatusCode::FORBIDDEN, "no cookie");
+    // Another browser's cookie (an attacker's own login page) does not fit this form.
+    let other_page = authorize(&app, &request(&client.0, &[])).await;
+    let other_cookie = cookie_of(&other_page);
+    assert_ne!(other_cookie, cookie);
+    let crossed = submit(&app, &page, &other_cookie, &credentials).await;
+    assert_eq!(
+        crossed.status,
+        StatusCode::FORBIDDEN,
+        "another browser's token"
+    );
+    let done = submit(&app, &page, &cookie, &credentials).await;
+    redirected(&done);
+}
+both_backends!(
+    the_login_form_needs_the_browsers_own_csrf_token_on,
+    the_login_form_needs_the_browsers_own_csrf_token
+);
+
+async fn the_login_page_keeps_out_of_frames_caches_and_referrers(db: &TestDb) {
+    let (app, client, _) = started(db).await;
+    let page = authorize(&app, &request(&client.0, &[])).await;
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert_eq!(page.header("x-frame-options").as_deref(), Some("DENY"));
+    assert_eq!(
+        page.header("referrer-policy").as_deref(),
+        Some("no-referrer")
+    );
+    assert_eq!(page.header("cache-control").as_deref(), Some("no-store"));
+    let cookie = page.header("set-cookie").unwrap();
+    for flag in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(cookie.contains(flag), "cookie lacks {flag}: {cookie}");
+    }
+    assert!(
+        cookie.starts_with("__Host-"),
+        "an https issuer's cookie is __Host- prefixed: {cookie}"
+    );
+    assert!(
+        page.text.contains("<label for=\"username\">"),
+        "labelled fields"
+    );
+}
+both_backends!(
+    the_login_page_keeps_out_of_frames_caches_and_referrers_on,
+    the_login_page_keeps_out_of_frames_caches_and_referrers
+);
+
+async fn wrong_credentials_get_the_same_answer_and_no_code(db: &TestDb) {
+    let (app, client, _) = started(db).await;
+    let mut answers = Vec::new();
+    for (username, password) in [("alice", "wrong password"), ("nobody", PASSWORD)] {
+        let page = authorize(&app, &request(&client.0, &[])).await;
+        let cookie = cookie_of(&page);
+        let reply = submit(
+            &app,
+            &page,
+            &cookie,
+            &[("username", username), ("password", password)],
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{username}");
+        assert_eq!(reply.header("location"), None, "{username}: no redirect");
+        answers.push(reply.text.replace(username, "USER"));
+    }
+    assert_eq!(
+        answers[0]
+            .split("class=\"error\"")
+            .nth(1)
+            .map(|s| s.split('<').next()),
+        answers[1]
+            .split("class=\"error\"")
+            .nth(1)
+            .map(|s| s.split('<').next()),
+        "a wrong password and an unknown user read the same"
+    );
+}
+both_backends!(
+    wrong_credentials_get_the_same_answer_and_no_code_on,
+    wrong_credentials_get_the_same_answer_and_no_code
+);
+
+async fn a_user_with_totp_gives_the_code_on_a_second_page(db: &TestDb) {
+    let (app, client, user) = started(db).await;
+    let (password_id, password_secret) = app.client("cli", "self", &["password"]).await;
+    let access = access_token(
+        &app.login(
+            (&password_id, &password_secret),
+            "alice",
+            PASSWORD,
+            &[("scope", "self")],
+        )
+        .await,
+    );
+    let (key, step) = enrol_totp(&app, &access, PASSWORD).await;
+
+    let page = authorize(&app, &request(&client.0, &[])).await;
+    let cookie = cookie_of(&page);
+    let code_page = submit(
+        &app,
+        &page,
+        &cookie,
+        &[("username", "alice"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(code_page.status, StatusCode::OK, "{}", code_page.text);
+    assert!(
+        code_page.text.contains("name=\"otp\""),
+        "the code step: {}",
+        code_page.text
+    );
+    assert_eq!(
+        code_page.header("location"),
+        None,
+        "no code before the second factor"
+    );
+    let wrong = submit(&app, &code_page, &cookie, &[("otp", "000000")]).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{}", wrong.text);
+    let (otp, _) = common::totp_code_after(&key, step).await;
+    let done = submit(&app, &code_page, &cookie, &[("otp", &otp)]).await;
+    let (_, params) = redirected(&done);
+    let claims = decode_claims(&access_token(
+        &exchange(&app, &client, &params["code"], VERIFIER).await,
+    ));
+    assert_eq!(claims["sub"], format!("user:{user}"));
+    assert_eq!(claims["amr"], json!(["pwd", "otp"]));
+}
+both_backends!(
+    a_user_with_totp_gives_the_code_on_a_second_page_on,
+    a_user_with_totp_gives_the_code_on_a_second_page
+);
+
+async fn a_disabled_users_code_cannot_be_exchanged(db: &TestDb) {
+    let (app, client, user) = started(db).await;
+    let code = code_for(&app, &request(&client.0, &[]), "alice", PASSWORD).await;
+    let admin = app.admin_token().await;
+    let disabled = app
+        .send(Call::new(Method::POST, &format!("/admin/v1/users/{user}/disable")).bearer(&admin))
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
+    let reply = exchange(&app, &client, &code, VERIFIER).await;
+    assert_eq!(reply.json()["error"], "invalid_grant", "{}", reply.text);
+}
+both_backends!(
+    a_disabled_users_code_cannot_be_exchanged_on,
+    a_disabled_users_code_cannot_be_exchanged
+);
+
+async fn a_public_client_exchanges_its_code_with_pkce_and_no_secret(db: &TestDb) {
+    let (app, _, _) = started(db).await;
+    let (spa, _) = app
+        .client_from(&NewClient {
+            name: "spa",
+            scopes: "api:items:read",
+            grants: &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+            redirect_uris: &[CALLBACK.to_owned()],
+            auth_method: AuthMethod::None,
+            ..Default::default()
+        })
+        .await;
+    let code = code_for(&app, &request(&spa, &[]), "alice", PASSWORD).await;
+    let reply = app
+        .send(Call::new(Method::POST, "/oauth2/token").form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &spa),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ]))
+        .await;
+    let claims = decode_claims(&access_token(&reply));
+    assert_eq!(claims["client_id"], spa);
+    let refreshed = app
+        .send(Call::new(Method::POST, "/oauth2/token").form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &spa),
+            (
+                "refresh_token",
+                reply.json()["refresh_token"].as_str().unwrap(),
+            ),
+        ]))
+        .await;
+    assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
+    assert_ne!(
+        refreshed.json()["refresh_token"],
+        reply.json()["refresh_token"],
+        "a public client's refresh token rotates"
+    );
+    // Naming a public client does not open the grants that need a secret.
+    let cc = app
+        .send(
+            Call::new(Method::POST, "/oauth2/token")
+                .form(&[("grant_type", "client_credentials"), ("client_id", &spa)]),
+        )
+        .await;
+    assert_eq!(cc.status, StatusCode::UNAUTHORIZED, "{}", cc.text);
+    // A confidential client cannot leave its secret out.
+    let (web, _) = web_client(&app, "web-2").await;
+    let code = code_for(&app, &request(&web, &[]), "alice", PASSWORD).await;
+    let no_secret = app
+        .send(Call::new(Method::POST, "/oauth2/token").form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &web),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ]))
+        .await;
+    assert_eq!(
+        no_secret.status,
+        StatusCode::UNAUTHORIZED,
+        "{}",
+        no_secret.text
+    );
+}
+both_backends!(
+    a_public_client_exchanges_its_code_with_pkce_and_no_secret_on,
+    a_public_client_exchanges_its_code_with_pkce_and_no_secret
+);
+
+async fn registration_refuses_ambiguous_redirect_uris_and_secretless_machine_clients(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let admin = app.admin_token().await;
+    let create = |body: serde_json::Value| {
+        let admin = admin.clone();
+        let app = &app;
+        async move {
+            app.send(
+                Call::new(Method::POST, "/admin/v1/clients")
+                    .bearer(&admin)
+                    .json(&body),
+            )
+            .await
+        }
+    };
+    for uri in [
+        "https://a.example/cb#x",
+        "https://*.example/cb",
+        "http://a.example/cb",
+        "cb",
+    ] {
+        let reply = create(
+            json!({"name": "bad", "grant_types": ["authorization_code"], "redirect_uris": [uri]}),
+        )
+        .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{uri}: {}",
+            reply.text
+        );
+    }
+    let no_uri = create(json!({"name": "bad", "grant_types": ["authorization_code"]})).await;
+    assert_eq!(
+        no_uri.status,
+        StatusCode::BAD_REQUEST,
+        "the code grant needs a redirect URI"
+    );
+    let machine = create(json!({"name": "bad", "grant_types": ["client_credentials"], "token_endpoint_auth_method": "none"})).await;
+    assert_eq!(
+        machine.status,
+        StatusCode::BAD_REQUEST,
+        "a public client cannot use client_credentials"
+    );
+    let spa = create(json!({
+        "name": "spa", "grant_types": ["authorization_code", "refresh_token"],
+        "redirect_uris": [CALLBACK], "token_endpoint_auth_method": "none"
+    }))
+    .await;
+    assert_eq!(spa.status, StatusCode::CREATED, "{}", spa.text);
+    assert!(
+        spa.json().get("client_secret").is_none(),
+        "a public client gets no secret"
+    );
+    assert_eq!(spa.json()["client"]["redirect_uris"], json!([CALLBACK]));
+    let id = spa.json()["client_id"].as_str().unwrap().to_owned();
+    let rotate = app
+        .send(
+            Call::new(
+                Method::POST,
+                &format!("/admin/v1/clients/{id}/rotate-secret"),
+            )
+            .bearer(&admin),
+        )
+        .await;
+    assert_eq!(rotate.status, StatusCode::CONFLICT, "{}", rotate.text);
+}
+both_backends!(
+    registration_refuses_ambiguous_redirect_uris_and_secretless_machine_clients_on,
+    registration_refuses_ambiguous_redirect_uris_and_secretless_machine_clients
+);
+
+async fn the_login_page_is_throttled_like_every_sign_in(db: &TestDb) {
+    let (app, client, _) = started(db).await;
+    let page = authorize(&app, &request(&client.0, &[])).await;
+    let cookie = cookie_of(&page);
+    let mut throttled = None;
+    for attempt in 1..=60 {
+        let reply = submit(
+            &app,
+            &page,
+            &cookie,
+            &[("username", "alice"), ("password", "guess")],
+        )
+        .await;
+        match reply.status {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::TOO_MANY_REQUESTS => {
+                throttled = Some(attempt);
+                assert!(
+                    reply.header("retry-after").is_some(),
+                    "429 says when to retry"
+                );
+                break;
+            }
+            other => panic!("attempt {attempt}: {other} {}", reply.text),
+        }
+    }
+    assert!(
+        throttled.is_some(),
+        "60 wrong passwords in a row were never throttled"
+    );
+    let right = submit(
+        &app,
+        &page,
+        &cookie,
+        &[("username", "alice"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(
+        right.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the lockout holds for the right password too: {}",
+        right.text
+    );
+}
+both_backends!(
+    the_login_page_is_throttled_like_every_sign_in_on,
+    the_login_page_is_throttled_like_every_sign_in
+);
+
+/// Signs in on the login page; the code and the sign-in session cookie (`name=value`).
+async fn sign_in_with_session(
+    app: &TestApp,
+    query: &str,
+    session: Option<&str>,
+) -> (String, String) {
+    let page = authorize(app, query).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+    let mut cookie = cookie_of(&page);
+    if let Some(session) = session {
+        cookie = format!("{cookie}; {session}");
+    }
+    let done = submit(
+        app,
+        &page,
+        &cookie,
+        &[("username", "alice"), ("password", PASSWORD)],
+    )
+    .await;
+    let set = done
+        .header("set-cookie")
+        .expect("a sign-in sets the session cookie");
+    for flag in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(set.contains(flag), "the session cookie lacks {flag}: {set}");
+    }
+    assert!(set.starts_with("__Host-portcullis-session="), "{set}");
+    let (_, params) = redirected(&done);
+    (
+        params["code"].clone(),
+        set.split(';').next().unwrap().to_owned(),
+    )
+}
+
+async fn authorize_with(app: &TestApp, query: &str, session: &str) -> Reply {
+    app.send(
+        Call::new(Method::GET, "/oauth2/authorize")
+            .uri_query(query)
+            .header("cookie", session),
+    )
+    .await
+}
+
+async fn a_live_sign_in_session_skips_the_login_page_for_another_client(db: &TestDb) {
+    let (app, client, user) = started(db).await;
+    let other = web_client(&app, "other").await;
+    let (_, session) = sign_in_with_session(&app, &request(&client.0, &[]), None).await;
+    let reply = authorize_with(&app, &request(&other.0, &[]), &session).await;
+    let (base, params) = redirected(&reply);
+    assert_eq!(base, CALLBACK, "single sign-on: straight back with a code");
+    assert_eq!(params["state"], "st-123");
+    let claims = decode_claims(&access_token(
+        &exchange(&app, &other, &params["code"], VERIFIER).await,
+    ));
+    assert_eq!(claims["sub"], format!("user:{user}"));
+    assert_eq!(claims["client_id"], other.0);
+    assert_eq!(
+        claims["amr"],
+        json!(["pwd"]),
+        "the session's sign-in methods"
+    );
+
+    let silent = authorize_with(&app, &request(&other.0, &[("prompt", "none")]), &session).await;
+    assert!(
+        redirected(&silent).1.contains_key("code"),
+        "prompt=none with a session gives a code"
+    );
+    let forced = authorize_with(&app, &request(&other.0, &[("prompt", "login")]), &session).await;
+    assert_eq!(
+        forced.status,
+        StatusCode::OK,
+        "prompt=login shows the login page"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let aged = authorize_with(&app, &request(&other.0, &[("max_age", "0")]), &session).await;
+    assert_eq!(
+        aged.status,
+        StatusCode::OK,
+        "a sign-in older than max_age is asked again"
+    );
+}
+both_backends!(
+    a_live_sign_in_session_skips_the_login_page_for_another_client_on,
+    a_live_sign_in_session_skips_the_login_page_for_another_client
+);
+
+async fn every_sign_in_gets_a_new_session_and_ends_the_one_the_browser_held(db: &TestDb) {
+    let (app, client, _) = started(db).await;
+    let (_, first) = sign_in_with_session(&app, &request(&client.0, &[]), None).await;
+    let (_, second) = sign_in_with_session(&app, &request(&client.0, &[]), Some(&first)).await;
+    assert_ne!(first, second, "a new session value at each sign-in");
+    let with_first = authorize_with(&app, &request(&client.0, &[]), &first).await;
+    assert_eq!(
+        with_first.status,
+        StatusCode::OK,
+        "the replaced session signs nobody in"
+    );
+    let with_second = authorize_with(&app, &request(&client.0, &[]), &second).await;
+    assert!(redirected(&with_second).1.contains_key("code"));
+}
+both_backends!(
+    every_sign_in_gets_a_new_session_and_ends_the_one_the_browser_held_on,
+    every_sign_in_gets_a_new_session_and_ends_the_one_the_browser_held
+);
+
+async fn a_disabled_users_sign_in_session_no_longer_skips_the_login_page(db: &TestDb) {
+    let (app, client, user) = started(db).await;
+    let (_, session) = sign_in_with_session(&app, &request(&client.0, &[]), None).await;
+    let admin = app.admin_token().await;
+    let disabled = app
+        .send(Call::new(Method::POST, &format!("/admin/v1/users/{user}/disable")).bearer(&admin))
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
+    let enabled = app
+        .send(Call::new(Method::POST, &format!("/admin/v1/users/{user}/enable")).bearer(&admin))
+        .await;
+    assert_eq!(enabled.status, StatusCode::OK, "{}", enabled.text);
+    let reply = authorize_with(&app, &request(&client.0, &[]), &session).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "disabling ended the session for good: {}",
+        reply.text
+    );
+    let silent = authorize_with(&app, &request(&client.0, &[("prompt", "none")]), &session).await;
+    assert_eq!(redirected(&silent).1["error"], "login_required");
+}
+both_backends!(
+    a_disabled_users_sign_in_session_no_longer_skips_the_login_page_on,
+    a_disabled_users_sign_in_session_no_longer_skips_the_login_page
+);
+
+async fn an_idle_sign_in_session_ends(db: &TestDb) {
+    let app = TestApp::start(config(db, &[("PORTCULLIS_SESSION_IDLE", "1")])).await;
+    let client = web_client(&app, "web").await;
+    app.user("alice", PASSWORD, &["viewer"], "api:items:read self")
+        .await;
+    let (_, session) = sign_in_with_session(&app, &request(&client.0, &[]), None).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let reply = authorize_with(&app, &request(&client.0, &[]), &session).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::OK,
+        "idle beyond PORTCULLIS_SESSION_IDLE: {}",
+        reply.text
+    );
+}
+both_backends!(
+    an_idle_sign_in_session_ends_on,
+    an_idle_sign_in_session_ends
+);
