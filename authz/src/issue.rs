@@ -63,11 +63,16 @@ impl SigningKey {
     pub fn rs256_from_pkcs8_pem(kid: &str, pem: &str) -> Result<Self, SigningKeyError> {
         let key =
             rsa::RsaPrivateKey::from_pkcs8_pem(pem).map_err(|_| SigningKeyError::Invalid("RSA"))?;
+        Ok(Self::rs256(kid, key))
+    }
+
+    /// An RSA key.
+    pub fn rs256(kid: &str, key: rsa::RsaPrivateKey) -> Self {
         let signer = rsa::pkcs1v15::SigningKey::<Sha256>::new(key);
-        Ok(SigningKey {
+        SigningKey {
             kid: kid.to_owned(),
             signer: Signer::Rs256(Box::new(signer)),
-        })
+        }
     }
 
     /// The key id.

@@ -8,7 +8,7 @@ use crate::identity::passwords::Hasher;
 use crate::identity::service::UserSpec;
 use crate::infra::config::{Config, Settings};
 use crate::oauth::grant::GrantType;
-use crate::oauth::registration::AuthMethod;
+use crate::oauth::registration::{AuthMethod, IdTokenAlg};
 use crate::oauth::service::ClientSpec;
 use crate::policy::set::PolicySet;
 use crate::service::{Actor, Context};
@@ -128,6 +128,12 @@ enum ClientCommand {
         /// refresh_token only.
         #[arg(long)]
         public: bool,
+        /// Where logout may send the browser back (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// What its ID tokens are signed with: RS256, ES256 or EdDSA.
+        #[arg(long = "id-token-alg", default_value = "RS256", value_parser = id_token_alg)]
+        id_token_alg: IdTokenAlg,
     },
     /// New secret; the old one works for the overlap window
     Rotate {
@@ -497,6 +503,8 @@ async fn with_store(command: Command, settings: &Settings) -> Result<(), CliErro
             tenant,
             redirect_uris,
             public,
+            id_token_alg,
+            post_logout_redirect_uris,
         }) => {
             let spec = ClientSpec {
                 name,
@@ -510,6 +518,8 @@ async fn with_store(command: Command, settings: &Settings) -> Result<(), CliErro
                 } else {
                     AuthMethod::ClientSecretBasic
                 },
+                id_token_alg,
+                post_logout_redirect_uris,
             };
             let (client, secret) = oauth::service::create_client(&ctx, &spec)
                 .await
@@ -584,6 +594,13 @@ fn grant_type(name: &str) -> Result<GrantType, String> {
     GrantType::from_name(name.trim()).ok_or_else(|| {
         let known: Vec<_> = GrantType::ALL.iter().map(|g| g.as_str()).collect();
         format!("unknown grant type (one of {})", known.join(", "))
+    })
+}
+
+fn id_token_alg(name: &str) -> Result<IdTokenAlg, String> {
+    IdTokenAlg::from_name(name.trim()).ok_or_else(|| {
+        let known: Vec<_> = IdTokenAlg::ALL.iter().map(|a| a.as_str()).collect();
+        format!("unknown ID token algorithm (one of {})", known.join(", "))
     })
 }
 

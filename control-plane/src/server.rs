@@ -108,6 +108,9 @@ pub async fn open(config: &Config) -> Result<(Db, MasterKey), StartError> {
         crate::bundle::bump(&mut tx).await?;
         system_event(&mut tx, &master, Action::KeyCreated, "signing-keys").await?;
     }
+    if crate::keys::id_token::ensure_in_use(&mut tx, &master).await? {
+        system_event(&mut tx, &master, Action::KeyCreated, "id-token-keys").await?;
+    }
     tx.commit().await?;
     if crate::policy::store::active(&db.pool).await?.is_none() {
         if let Some(dir) = initial_policy_dir(config) {

@@ -28,6 +28,8 @@ pub enum Action {
     LoginFailed,
     /// A sign-in succeeded.
     LoginSucceeded,
+    /// A browser sign-in was ended by logout, with the sessions opened through it.
+    LoggedOut,
     /// TOTP enrolment was confirmed.
     MfaEnrolled,
     /// TOTP enrolment began.
@@ -82,6 +84,7 @@ impl Action {
             Action::KeyRotated => "key.rotated",
             Action::LoginFailed => "login.failed",
             Action::LoginSucceeded => "login.succeeded",
+            Action::LoggedOut => "logout.succeeded",
             Action::MfaEnrolled => "mfa.enrolled",
             Action::MfaEnrolmentStarted => "mfa.enrolment_started",
             Action::MfaFailed => "mfa.failed",
@@ -124,7 +127,7 @@ impl Action {
     }
 
     /// Every action.
-    pub const ALL: [Action; 30] = [
+    pub const ALL: [Action; 31] = [
         Action::AdminBootstrapped,
         Action::AuditCheckpoint,
         Action::AuditRekeyed,
@@ -137,6 +140,7 @@ impl Action {
         Action::KeyRotated,
         Action::LoginFailed,
         Action::LoginSucceeded,
+        Action::LoggedOut,
         Action::MfaEnrolled,
         Action::MfaEnrolmentStarted,
         Action::MfaFailed,
@@ -175,8 +179,9 @@ mod tests {
             .filter(|a| a.is_event())
             .map(|a| a.as_str())
             .collect();
-        assert_eq!(published.len(), 22, "{published:?}");
+        assert_eq!(published.len(), 23, "{published:?}");
         for name in [
+            "logout.succeeded",
             "user.deleted",
             "mfa.enrolment_started",
             "audit.checkpoint",

@@ -6,16 +6,22 @@
 //! PKCE verifier or after its minute is over never works again. A code presented a second
 //! time ends the session its first exchange opened and revokes that session's access tokens at
 //! the edge: whoever holds the code besides the client may hold those tokens too.
+//!
+//! A code whose request asked for `openid` gives an ID token too ([`crate::oauth::id_token`]).
 
 use super::error::{ApiError, OAuthCode};
 use super::extractors::OAuthForm;
 use super::oauth::{open_session, SessionGrant};
 use crate::audit::action::Action;
 use crate::audit::{self, Event, Origin};
+use crate::identity::browser_sessions;
 use crate::identity::sessions::{self, revocations};
 use crate::identity::users;
+use crate::keys::id_token;
 use crate::oauth::clients::Client;
 use crate::oauth::codes::{self, pkce_matches, Redeemed};
+use crate::oauth::id_token::IdTokenClaims;
+use crate::oauth::tokens::TokenKey;
 use crate::state::AppState;
 use serde_json::{json, Value};
 
@@ -76,10 +82,13 @@ pub async fn exchange(
             return Err(invalid_grant());
         }
     };
-    let bound = issued.client_id == client.client_id
+    let mut bound = issued.client_id == client.client_id
         && issued.redirect_uri == redirect_uri
         && expires_at > crate::now()
         && pkce_matches(&issued.code_challenge, verifier);
+    if let (true, Some(sign_in)) = (bound, &issued.browser_session_id) {
+        bound = browser_sessions::standing(&mut tx, sign_in).await?;
+    }
     let user = users::get(&mut *tx, &issued.user_id).await?;
     let Some(user) = user.filter(|u| bound && !u.disabled && client.admits(u.tenant.as_deref()))
     else {
@@ -106,6 +115,7 @@ pub async fn exchange(
             scopes: &scopes,
             amr: &amr,
             browser_session_id: issued.browser_session_id.as_deref(),
+            openid_scope: &issued.openid_scope,
         },
     )
     .await?;
@@ -125,5 +135,44 @@ pub async fn exchange(
     )
     .await?;
     tx.commit().await?;
+    let opened = if crate::infra::db::words(&issued.openid_scope)
+        .iter()
+        .any(|s| s == "openid")
+    {
+        let key = id_token_key(state, client).await?;
+        let id_token = crate::oauth::id_token::sign(
+            &key,
+            &IdTokenClaims {
+                issuer: &state.config().issuer,
+                user_id: &user.user_id,
+                client_id: &client.client_id,
+                nonce: issued.nonce.as_deref(),
+                auth_time: issued.auth_time,
+                amr: &amr,
+                sid: issued.browser_session_id.as_deref(),
+                access_token: &opened.access_token,
+                ttl: state.config().lifetimes.access,
+            },
+        )?;
+        opened.with_id_token(id_token)
+    } else {
+        opened
+    };
     opened.answer(state).await
+}
+
+/// The key that signs `client`'s ID tokens; created now if the client was registered before
+/// its algorithm had keys (its registration creates them otherwise).
+async fn id_token_key(state: &AppState, client: &Client) -> Result<TokenKey, ApiError> {
+    let pool = &state.db().pool;
+    let alg = client.id_token_signed_response_alg.algorithm();
+    if let Some(key) = id_token::signer(pool, state.master(), alg).await? {
+        return Ok(key);
+    }
+    let mut tx = pool.begin().await?;
+    id_token::ensure(&mut tx, state.master(), alg).await?;
+    tx.commit().await?;
+    id_token::signer(pool, state.master(), alg)
+        .await?
+        .ok_or_else(|| ApiError::Unavailable("no ID token signing key".into()))
 }

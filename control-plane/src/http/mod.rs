@@ -29,12 +29,20 @@ pub fn app(state: AppState) -> Router {
         .route("/oauth2/revoke", post(oauth::revoke))
         .route("/oauth2/introspect", post(oauth::introspect))
         .route("/oauth2/login", post(login::login))
+        .route(
+            "/oauth2/logout",
+            get(login::logout::logout_get).post(login::logout::logout_post),
+        )
         .layer(DefaultBodyLimit::max(extractors::MAX_FORM_BYTES));
     Router::new()
         .merge(oauth_forms)
         .route(
             "/.well-known/oauth-authorization-server",
             get(oauth::metadata),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(oauth::openid_configuration),
         )
         .route("/.well-known/jwks.json", get(oauth::jwks))
         .route("/oauth2/authorize", get(login::authorize))

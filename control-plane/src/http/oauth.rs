@@ -32,8 +32,66 @@ use std::time::Instant;
     responses((status = 200, description = "RFC 8414 metadata", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
-    let issuer = &state.config().issuer;
-    Json(json!({
+    Json(server_metadata(&state.config().issuer))
+}
+
+/// `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0 §3): the RFC 8414
+/// document with the members an OpenID provider adds.
+#[utoipa::path(
+    get,
+    path = "/.well-known/openid-configuration",
+    tag = "oauth",
+    responses((status = 200, description = "OpenID Connect Discovery 1.0 metadata", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
+pub async fn openid_configuration(State(state): State<AppState>) -> Json<Value> {
+    let mut document = server_metadata(&state.config().issuer);
+    let algorithms: Vec<&str> = crate::oauth::registration::IdTokenAlg::ALL
+        .iter()
+        .map(|alg| alg.as_str())
+        .collect();
+    if let Value::Object(members) = &mut document {
+        for (name, value) in [
+            ("subject_types_supported", json!(["public"])),
+            ("id_token_signing_alg_values_supported", json!(algorithms)),
+            (
+                "scopes_supported",
+                json!(crate::oauth::id_token::OPENID_SCOPES),
+            ),
+            (
+                "claims_supported",
+                json!([
+                    "sub",
+                    "iss",
+                    "aud",
+                    "azp",
+                    "exp",
+                    "iat",
+                    "auth_time",
+                    "nonce",
+                    "amr",
+                    "sid",
+                    "at_hash",
+                    "preferred_username",
+                    "updated_at",
+                    "email",
+                    "email_verified"
+                ]),
+            ),
+            ("claims_parameter_supported", json!(false)),
+            ("request_parameter_supported", json!(false)),
+            // Discovery §3: absent means true.
+            ("request_uri_parameter_supported", json!(false)),
+            ("prompt_values_supported", json!(["none", "login"])),
+        ] {
+            members.insert(name.into(), value);
+        }
+    }
+    Json(document)
+}
+
+/// The authorization server's metadata (RFC 8414 §2).
+fn server_metadata(issuer: &str) -> Value {
+    json!({
         "issuer": issuer,
         "token_endpoint": format!("{issuer}/oauth2/token"),
         "jwks_uri": format!("{issuer}/.well-known/jwks.json"),
@@ -42,6 +100,7 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "userinfo_endpoint": format!("{issuer}/oauth2/userinfo"),
         "grant_types_supported": GrantType::ALL,
         "authorization_endpoint": format!("{issuer}/oauth2/authorize"),
+        "end_session_endpoint": format!("{issuer}/oauth2/logout"),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "code_challenge_methods_supported": ["S256"],
@@ -51,7 +110,7 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
         "service_documentation": format!("{issuer}/openapi.json"),
-    }))
+    })
 }
 
 /// `GET /.well-known/jwks.json`: the published keys, public parts only.
@@ -62,7 +121,13 @@ pub async fn metadata(State(state): State<AppState>) -> Json<Value> {
     responses((status = 200, description = "RFC 7517 key set", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let jwks = crate::keys::signing::jwks(&state.db().pool, state.master()).await?;
+    let pool = &state.db().pool;
+    let mut jwks = crate::keys::signing::jwks(pool, state.master()).await?;
+    jwks.keys.extend(
+        crate::keys::id_token::jwks(pool, state.master())
+            .await?
+            .keys,
+    );
     let mut response = Json(jwks).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
@@ -236,6 +301,7 @@ async fn password(
             scopes: &scopes,
             amr: &amr,
             browser_session_id: None,
+            openid_scope: "",
         },
     )
     .await?;
@@ -263,10 +329,18 @@ pub(crate) struct Opened {
     pub jti: String,
     /// How many of the user's older sessions the session cap ended.
     pub capped: usize,
+    /// The access token (an ID token's `at_hash` is computed over it).
+    pub access_token: String,
     body: Value,
 }
 
 impl Opened {
+    /// Adds the ID token to the token response.
+    pub fn with_id_token(mut self, id_token: String) -> Self {
+        self.body["id_token"] = json!(id_token);
+        self
+    }
+
     /// The token response, once the transaction committed (republishing the bundle when the
     /// cap ended sessions).
     pub async fn answer(self, state: &AppState) -> Result<Value, ApiError> {
@@ -287,6 +361,8 @@ pub(crate) struct SessionGrant<'a> {
     pub amr: &'a [String],
     /// The browser sign-in it comes from, if any.
     pub browser_session_id: Option<&'a str>,
+    /// The OpenID scopes granted (space separated; empty outside OpenID Connect).
+    pub openid_scope: &'a str,
 }
 
 /// Opens a session of `user` through `client` for what `grant` says, applies the session cap,
@@ -304,6 +380,7 @@ pub(crate) async fn open_session(
         scopes,
         amr,
         browser_session_id,
+        openid_scope,
     } = *grant;
     let scope_text = crate::oauth::scopes::join(scopes);
     let lifetimes = &state.config().lifetimes;
@@ -318,6 +395,7 @@ pub(crate) async fn open_session(
             audience: &audiences.join(" "),
             lifetime: lifetimes.refresh,
             browser_session_id,
+            openid_scope,
         },
     )
     .await?;
@@ -348,11 +426,15 @@ pub(crate) async fn open_session(
         },
     )?;
     let mut body = json!({
-        "access_token": issued.token,
+        "access_token": &issued.token,
         "token_type": "Bearer",
         "expires_in": lifetimes.access,
         "scope": scope_text,
     });
+    if !openid_scope.is_empty() {
+        // RFC 6749 §5.1: the granted scope, which the client asked for with its OpenID scopes.
+        body["scope"] = json!([openid_scope, scope_text.as_str()].join(" ").trim());
+    }
     if client.grant_types.contains(&GrantType::RefreshToken) {
         body["refresh_token"] = json!(refresh_token);
     }
@@ -360,6 +442,7 @@ pub(crate) async fn open_session(
         session_id: session.session_id,
         jti: issued.jti,
         capped,
+        access_token: issued.token,
         body,
     })
 }
@@ -642,6 +725,40 @@ pub async fn introspect(
     Ok(no_store(body))
 }
 
+/// The userinfo answer of a token from an OpenID Connect sign-in (Core §5.3.2, §5.4): `sub` and
+/// the standard claims of the scopes granted (`profile`: `preferred_username`, `updated_at`;
+/// `email`: `email`, `email_verified`, which is false: no address is verified here). `None`
+/// for a token from any other grant, which gets the Portcullis fields instead.
+async fn openid_claims(state: &AppState, claims: &AccessClaims) -> Result<Option<Value>, ApiError> {
+    let (Subject::User(id), Some(sid)) = (&claims.sub, &claims.sid) else {
+        return Ok(None);
+    };
+    let pool = &state.db().pool;
+    let granted = sessions::openid_scope(pool, sid).await?.unwrap_or_default();
+    let granted = crate::infra::db::words(&granted);
+    if !granted.iter().any(|s| s == "openid") {
+        return Ok(None);
+    }
+    let Some(user) = users::get(pool, id).await? else {
+        return Err(ApiError::oauth(
+            OAuthCode::InvalidToken,
+            "the access token is not valid",
+        ));
+    };
+    let mut body = json!({"sub": claims.sub.to_string()});
+    if granted.iter().any(|s| s == "profile") {
+        body["preferred_username"] = json!(user.username);
+        body["updated_at"] = json!(user.updated_at);
+    }
+    if granted.iter().any(|s| s == "email") {
+        if let Some(email) = &user.email {
+            body["email"] = json!(email);
+            body["email_verified"] = json!(false);
+        }
+    }
+    Ok(Some(body))
+}
+
 /// Verifies a request's bearer token (see [`super::extractors::Bearer`]) for `accept`.
 pub fn caller(state: &AppState, token: &str, accept: Accept) -> Result<AccessClaims, ApiError> {
     tokens::verify(&state.published(), state.config(), accept, token)
@@ -661,6 +778,9 @@ pub async fn userinfo(
     Bearer(token): Bearer,
 ) -> Result<Json<Value>, ApiError> {
     let claims = caller(&state, &token, Accept::Any)?;
+    if let Some(body) = openid_claims(&state, &claims).await? {
+        return Ok(Json(body));
+    }
     let mut body = json!({"sub": claims.sub.to_string(), "roles": claims.roles});
     if let Some(tenant) = &claims.tenant {
         body["tenant"] = json!(tenant);

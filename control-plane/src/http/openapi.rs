@@ -16,6 +16,9 @@ use utoipa::{Modify, OpenApi, ToSchema};
     info(title = "Portcullis control plane"),
     paths(
         super::oauth::metadata,
+        super::oauth::openid_configuration,
+        super::login::logout::logout_get,
+        super::login::logout::logout_post,
         super::oauth::jwks,
         super::login::authorize,
         super::login::login,

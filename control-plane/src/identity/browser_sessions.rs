@@ -143,6 +143,55 @@ pub async fn end(tx: &mut Transaction<'static, Any>, id: &str) -> Result<bool, s
     )
 }
 
+/// Ends the live session of `cookie`; returns its id and user, if it was live.
+pub async fn end_by_cookie(
+    tx: &mut Transaction<'static, Any>,
+    master: &MasterKey,
+    cookie: &str,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE browser_sessions SET ended_at = $1 WHERE cookie_hash = $2 AND ended_at IS NULL \
+         RETURNING id, user_id",
+    )
+    .bind(crate::now())
+    .bind(master.keyed_hash(HashPurpose::BrowserSession, cookie))
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|row| Ok((row.try_get("id")?, row.try_get("user_id")?)))
+        .transpose()
+}
+
+/// Ends the session `id` if it is `user_id`'s; returns whether it was live.
+pub async fn end_of_user(
+    tx: &mut Transaction<'static, Any>,
+    id: &str,
+    user_id: &str,
+) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE browser_sessions SET ended_at = $1 WHERE id = $2 AND user_id = $3 AND ended_at IS NULL",
+    )
+    .bind(crate::now())
+    .bind(id)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+/// Whether the session `id` has not ended (by logout, disable, password change or the cap) and
+/// is within its absolute lifetime: a code from a sign-in that has ended since opens nothing.
+pub async fn standing(tx: &mut Transaction<'static, Any>, id: &str) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, String>(
+        "SELECT id FROM browser_sessions WHERE id = $1 AND ended_at IS NULL AND expires_at > $2",
+    )
+    .bind(id)
+    .bind(crate::now())
+    .fetch_optional(&mut **tx)
+    .await?
+    .is_some())
+}
+
 /// Ends every live session of a user; returns how many.
 pub async fn end_for_user(
     tx: &mut Transaction<'static, Any>,

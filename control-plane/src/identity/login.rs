@@ -3,9 +3,13 @@
 //! throttle and lockout, the same timing and the same audit rows.
 //!
 //! Every refusal is the same [`LoginError::Refused`]: nothing tells a wrong password from an
-//! unknown user, a disabled one, another tenant's, or a missing or wrong code, so an answer can
-//! never confirm a password. The checks are split in steps only so that the login page can ask
-//! for the code on a page of its own; the password grant takes both in one call.
+//! unknown user, a disabled one, another tenant's, or a missing or wrong code. The checks are
+//! split in steps only so that the login page can ask for the code on a page of its own; the
+//! password grant takes both in one call, so its answer never confirms a password. The login
+//! page's code step does show that the password was accepted (as every provider that asks for
+//! the code on its own page does), so until the code succeeds that step counts on the throttle
+//! as a failed attempt ([`Authenticated::awaiting_code`]): learning passwords through it costs
+//! what guessing them costs.
 
 use crate::audit::action::Action;
 use crate::audit::batch::BatchError;
@@ -174,6 +178,12 @@ impl Authenticated<'_> {
     /// Whether the user has TOTP, so that a code must follow the password.
     pub fn needs_code(&self) -> bool {
         self.record.totp_secret.is_some()
+    }
+
+    /// The password was accepted and the code will be asked for on a page of its own: the
+    /// attempt counts as failed until a code succeeds (whose success forgets it).
+    pub async fn awaiting_code(self) {
+        self.attempt.failed(crate::now()).await;
     }
 
     /// `user:<id>`, as tokens and audit rows name the user.

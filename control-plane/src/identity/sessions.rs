@@ -56,6 +56,9 @@ pub struct Opening<'a> {
     pub lifetime: i64,
     /// The browser sign-in it was opened through, if any: ending that ends this one.
     pub browser_session_id: Option<&'a str>,
+    /// The OpenID scopes granted (space separated; empty outside OpenID Connect): which claims
+    /// userinfo answers with.
+    pub openid_scope: &'a str,
 }
 
 /// Opens a session and returns it with its first refresh token.
@@ -76,7 +79,7 @@ pub async fn open(
         expires_at: now + opening.lifetime,
     };
     sqlx::query(
-        "INSERT INTO sessions (id, user_id, client_id, scope, amr, audience, created_at, expires_at, revoked_at, browser_session_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
+        "INSERT INTO sessions (id, user_id, client_id, scope, amr, audience, created_at, expires_at, revoked_at, browser_session_id, openid_scope) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10)",
     )
     .bind(&session.session_id)
     .bind(&session.user_id)
@@ -87,6 +90,7 @@ pub async fn open(
     .bind(now)
     .bind(session.expires_at)
     .bind(opening.browser_session_id.map(str::to_owned))
+    .bind(opening.openid_scope)
     .execute(&mut **tx)
     .await?;
     let refresh = new_refresh_token(tx, master, &session.session_id).await?;
@@ -416,6 +420,14 @@ pub async fn by_refresh_token(
     .fetch_optional(pool)
     .await?;
     row.as_ref().map(session_from_row).transpose()
+}
+
+/// The OpenID scopes the session `session_id` was granted (`None`: no such session).
+pub async fn openid_scope(pool: &AnyPool, session_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT openid_scope FROM sessions WHERE id = $1")
+        .bind(session_id)
+        .fetch_optional(pool)
+        .await
 }
 
 /// Live sessions of a user, or of everyone when `user_id` is `None`; with `tenant`, only

@@ -36,6 +36,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         10,
         include_str!("../../migrations/0010_authorization_code.sql"),
     ),
+    (11, include_str!("../../migrations/0011_openid_connect.sql")),
 ];
 
 /// Which database is behind the pool.

@@ -15,7 +15,8 @@
 
 use crate::keys::secrets::MasterKey;
 use crate::keys::signing::{
-    active_in, jwks_from_rows, list_in, promote_next, KeyError, KeyInfo, BUNDLE_KEYS,
+    active_in, jwks_from_rows, list_in, next_published, promote_next, KeyError, KeyInfo,
+    BUNDLE_KEYS,
 };
 use portcullis_authz::issue::SigningKey;
 use portcullis_authz::jwk::Jwks;
@@ -29,7 +30,7 @@ pub async fn signer(pool: &AnyPool, master: &MasterKey) -> Result<SigningKey, Ke
 /// The public keys to pin: the active key, then the next one.
 pub async fn pins(pool: &AnyPool, master: &MasterKey) -> Result<Jwks, KeyError> {
     let rows = sqlx::query(
-        "SELECT kid, public_jwk, sealed_private FROM bundle_signing_keys WHERE state IN ('active', 'next') \
+        "SELECT kid, public_jwk, sealed_private, alg FROM bundle_signing_keys WHERE state IN ('active', 'next') \
          ORDER BY CASE state WHEN 'active' THEN 0 ELSE 1 END, created_at, kid",
     )
     .fetch_all(pool)
@@ -56,11 +57,7 @@ pub async fn rotate(
     crate::bundle::bump(tx).await?;
     crate::keys::signing::ensure(tx, master).await?;
     let now = crate::now();
-    let published: Option<i64> =
-        sqlx::query_scalar("SELECT MIN(created_at) FROM bundle_signing_keys WHERE state = 'next'")
-            .fetch_one(&mut **tx)
-            .await?;
-    let published = published.unwrap_or(now);
+    let published = next_published(tx, BUNDLE_KEYS).await?.unwrap_or(now);
     if published + prepublish > now {
         return Err(KeyError::NotYetPublished {
             ready_at: published + prepublish,

@@ -4,12 +4,14 @@
 //! States: `next` (published, not signing) → `active` (signing) → `retiring` (published until
 //! `retire_after`) → `retired` (gone from the JWKS).
 //!
-//! The keys that sign the edge bundle live in their own table with the same columns and are
-//! managed by [`crate::keys::bundle`] through the [`KeyStore`] helpers here.
+//! The keys that sign the edge bundle and those that sign ID tokens live in their own tables
+//! with the same columns and are managed by [`crate::keys::bundle`] and
+//! [`crate::keys::id_token`] through the [`KeyStore`] helpers here.
 
-use crate::keys::secrets::{random_bytes, random_id, MasterKey, SecretError};
+use crate::keys::material::{self, MaterialError};
+use crate::keys::secrets::{random_id, MasterKey, SecretError};
 use portcullis_authz::issue::SigningKey;
-use portcullis_authz::jwk::{Jwk, Jwks};
+use portcullis_authz::jwk::{Algorithm, Jwk, Jwks};
 use serde::Serialize;
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
@@ -25,6 +27,9 @@ pub enum KeyError {
     /// A stored key does not decode.
     #[error("stored key {0} is corrupt")]
     Corrupt(String),
+    /// A key could not be generated.
+    #[error(transparent)]
+    Material(#[from] MaterialError),
     /// There is no active key.
     #[error("no active signing key")]
     NoActiveKey,
@@ -53,22 +58,26 @@ pub struct KeyInfo {
     pub retire_after: Option<i64>,
 }
 
-/// Where one kind of key is kept: its table and the prefix of its key ids.
+/// Where one kind of key is kept: its table, the algorithm of its keys (a table may hold a
+/// chain of keys for each of several algorithms) and the prefix of their key ids.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KeyStore {
-    table: &'static str,
-    prefix: &'static str,
+    pub(crate) table: &'static str,
+    pub(crate) alg: Algorithm,
+    pub(crate) prefix: &'static str,
 }
 
 /// Token signing keys.
 pub(crate) const TOKEN_KEYS: KeyStore = KeyStore {
     table: "signing_keys",
+    alg: Algorithm::EdDsa,
     prefix: "k-",
 };
 
 /// Bundle-signing keys (see [`crate::keys::bundle`]).
 pub(crate) const BUNDLE_KEYS: KeyStore = KeyStore {
     table: "bundle_signing_keys",
+    alg: Algorithm::EdDsa,
     prefix: "b-",
 };
 
@@ -81,17 +90,18 @@ async fn insert_new(
     now: i64,
 ) -> Result<String, KeyError> {
     let kid = format!("{}{}", store.prefix, &random_id()?[..16]);
-    let seed = random_bytes::<32>()?;
-    let key = SigningKey::ed25519(&kid, seed);
+    let private = material::generate(store.alg)?;
+    let key = material::signing_key(&kid, store.alg, &private)?;
     let jwk =
         serde_json::to_string(&key.public_jwk()).map_err(|_| KeyError::Corrupt(kid.clone()))?;
-    let sealed = master.seal(&kid, &seed)?;
+    let sealed = master.seal(&kid, &private)?;
     sqlx::query(&format!(
         "INSERT INTO {} (kid, alg, sealed_private, public_jwk, state, created_at, activated_at, retire_after) \
-         VALUES ($1, 'EdDSA', $2, $3, $4, $5, $6, NULL)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
         store.table
     ))
     .bind(&kid)
+    .bind(store.alg.as_str())
     .bind(&sealed)
     .bind(&jwk)
     .bind(state)
@@ -102,19 +112,35 @@ async fn insert_new(
     Ok(kid)
 }
 
-async fn count_in_state(
+pub(crate) async fn count_in_state(
     tx: &mut Transaction<'static, Any>,
     store: KeyStore,
     state: &str,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query(&format!(
-        "SELECT COUNT(*) FROM {} WHERE state = $1",
+        "SELECT COUNT(*) FROM {} WHERE state = $1 AND alg = $2",
         store.table
     ))
     .bind(state)
+    .bind(store.alg.as_str())
     .fetch_one(&mut **tx)
     .await?
     .try_get(0)
+}
+
+/// When the oldest `next` key of `store` was published (`None`: there is none).
+pub(crate) async fn next_published(
+    tx: &mut Transaction<'static, Any>,
+    store: KeyStore,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query(&format!(
+        "SELECT MIN(created_at) FROM {} WHERE state = 'next' AND alg = $1",
+        store.table
+    ))
+    .bind(store.alg.as_str())
+    .fetch_one(&mut **tx)
+    .await?
+    .try_get::<Option<i64>, _>(0)
 }
 
 /// Makes sure an active and a next key exist, for tokens and for the bundle; returns whether
@@ -130,7 +156,7 @@ pub async fn ensure(
     Ok(created)
 }
 
-async fn ensure_in(
+pub(crate) async fn ensure_in(
     tx: &mut Transaction<'static, Any>,
     master: &MasterKey,
     store: KeyStore,
@@ -165,12 +191,7 @@ pub async fn rotate(
     let prepublish = if emergency { 0 } else { prepublish };
     let now = crate::now();
     ensure(tx, master).await?;
-    let published: i64 =
-        sqlx::query("SELECT MIN(created_at) FROM signing_keys WHERE state = 'next'")
-            .fetch_one(&mut **tx)
-            .await?
-            .try_get::<Option<i64>, _>(0)?
-            .unwrap_or(now);
+    let published = next_published(tx, TOKEN_KEYS).await?.unwrap_or(now);
     if published + prepublish > now {
         return Err(KeyError::NotYetPublished {
             ready_at: published + prepublish,
@@ -182,6 +203,7 @@ pub async fn rotate(
         ("retiring", now + longest_access)
     };
     let next = promote_next(tx, master, TOKEN_KEYS, (old_state, retire_after), now).await?;
+    crate::keys::id_token::rotate(tx, master, prepublish, (old_state, retire_after), now).await?;
     retire_expired(tx).await?;
     Ok(next)
 }
@@ -197,16 +219,19 @@ pub(crate) async fn promote_next(
     now: i64,
 ) -> Result<String, KeyError> {
     let table = store.table;
+    let alg = store.alg.as_str();
     sqlx::query(&format!(
-        "UPDATE {table} SET state = $1, retire_after = $2 WHERE state = 'active'"
+        "UPDATE {table} SET state = $1, retire_after = $2 WHERE state = 'active' AND alg = $3"
     ))
     .bind(old.0)
     .bind(old.1)
+    .bind(alg)
     .execute(&mut **tx)
     .await?;
     let next: String = sqlx::query(&format!(
-        "SELECT kid FROM {table} WHERE state = 'next' ORDER BY created_at, kid LIMIT 1"
+        "SELECT kid FROM {table} WHERE state = 'next' AND alg = $1 ORDER BY created_at, kid LIMIT 1"
     ))
+    .bind(alg)
     .fetch_one(&mut **tx)
     .await?
     .try_get(0)?;
@@ -223,13 +248,17 @@ pub(crate) async fn promote_next(
 
 /// Moves retiring keys whose tokens have all expired to `retired`; returns how many.
 pub async fn retire_expired(tx: &mut Transaction<'static, Any>) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE signing_keys SET state = 'retired' WHERE state = 'retiring' AND retire_after <= $1",
-    )
-    .bind(crate::now())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected())
+    let mut retired = 0;
+    for table in ["signing_keys", "id_token_keys"] {
+        retired += sqlx::query(&format!(
+            "UPDATE {table} SET state = 'retired' WHERE state = 'retiring' AND retire_after <= $1"
+        ))
+        .bind(crate::now())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+    }
+    Ok(retired)
 }
 
 /// The active token-signing key, unsealed.
@@ -237,8 +266,21 @@ pub async fn active(
     pool: &AnyPool,
     master: &MasterKey,
 ) -> Result<crate::oauth::tokens::TokenKey, KeyError> {
-    let (kid, seed) = active_seed(pool, master, TOKEN_KEYS).await?;
-    Ok(crate::oauth::tokens::TokenKey::ed25519(&kid, &seed))
+    active_token_key(pool, master, TOKEN_KEYS).await
+}
+
+/// The active key of `store`, unsealed, as `jsonwebtoken` signs with it.
+pub(crate) async fn active_token_key(
+    pool: &AnyPool,
+    master: &MasterKey,
+    store: KeyStore,
+) -> Result<crate::oauth::tokens::TokenKey, KeyError> {
+    let (kid, private) = active_material(pool, master, store).await?;
+    Ok(crate::oauth::tokens::TokenKey::new(
+        &kid,
+        store.alg,
+        material::encoding_key(store.alg, &private)?,
+    ))
 }
 
 /// The active key of `store`, unsealed.
@@ -247,44 +289,52 @@ pub(crate) async fn active_in(
     master: &MasterKey,
     store: KeyStore,
 ) -> Result<SigningKey, KeyError> {
-    let (kid, seed) = active_seed(pool, master, store).await?;
-    Ok(SigningKey::ed25519(&kid, seed))
+    let (kid, private) = active_material(pool, master, store).await?;
+    Ok(material::signing_key(&kid, store.alg, &private)?)
 }
 
-/// The `kid` and unsealed seed of the active key of `store`.
-async fn active_seed(
+/// The `kid` and unsealed private material of the active key of `store`.
+async fn active_material(
     pool: &AnyPool,
     master: &MasterKey,
     store: KeyStore,
-) -> Result<(String, [u8; 32]), KeyError> {
+) -> Result<(String, Vec<u8>), KeyError> {
     let row = sqlx::query(&format!(
-        "SELECT kid, sealed_private FROM {} WHERE state = 'active' ORDER BY activated_at DESC LIMIT 1",
+        "SELECT kid, sealed_private FROM {} WHERE state = 'active' AND alg = $1 ORDER BY activated_at DESC, kid LIMIT 1",
         store.table
     ))
+    .bind(store.alg.as_str())
     .fetch_optional(pool)
     .await?
     .ok_or(KeyError::NoActiveKey)?;
     let kid: String = row.try_get(0)?;
     let sealed: String = row.try_get(1)?;
-    let seed: [u8; 32] = master
-        .open(&kid, &sealed)?
-        .try_into()
-        .map_err(|_| KeyError::Corrupt(kid.clone()))?;
-    Ok((kid, seed))
+    let private = master.open(&kid, &sealed)?;
+    Ok((kid, private))
 }
 
-/// The published keys (next, active, retiring): public parts only.
+/// The published access-token keys (next, active, retiring): public parts only. This is what
+/// the bundle carries: an edge trusts no key that signs anything else.
 pub async fn jwks(pool: &AnyPool, master: &MasterKey) -> Result<Jwks, KeyError> {
-    let rows = sqlx::query(
-        "SELECT kid, public_jwk, sealed_private FROM signing_keys WHERE state IN ('next', 'active', 'retiring') ORDER BY created_at, kid",
-    )
+    published_in(pool, master, "signing_keys").await
+}
+
+/// The published keys of `table` (next, active, retiring), public parts only.
+pub(crate) async fn published_in(
+    pool: &AnyPool,
+    master: &MasterKey,
+    table: &str,
+) -> Result<Jwks, KeyError> {
+    let rows = sqlx::query(&format!(
+        "SELECT kid, public_jwk, sealed_private, alg FROM {table} WHERE state IN ('next', 'active', 'retiring') ORDER BY created_at, kid"
+    ))
     .fetch_all(pool)
     .await?;
     jwks_from_rows(&rows, master)
 }
 
-/// The JWKS of `(kid, public_jwk, sealed_private)` rows. Each public key is derived from its
-/// sealed private key, and a row whose stored public key differs is refused as corrupt: the
+/// The JWKS of `(kid, public_jwk, sealed_private, alg)` rows. Each public key is derived from
+/// its sealed private key, and a row whose stored public key differs is refused as corrupt: the
 /// public column alone could be written by anyone with database access, who could then plant a
 /// key of their own among the published ones; the sealed key needs the master key.
 pub(crate) fn jwks_from_rows(
@@ -296,15 +346,26 @@ pub(crate) fn jwks_from_rows(
         let kid: String = row.try_get(0)?;
         let text: String = row.try_get(1)?;
         let sealed: String = row.try_get(2)?;
-        let stored: Jwk =
-            serde_json::from_str(&text).map_err(|_| KeyError::Corrupt(kid.clone()))?;
-        let seed: [u8; 32] = master
-            .open(&kid, &sealed)?
-            .try_into()
-            .map_err(|_| KeyError::Corrupt(kid.clone()))?;
-        let derived = SigningKey::ed25519(&kid, seed).public_jwk();
-        if derived.x != stored.x || derived.kty != stored.kty {
-            return Err(KeyError::Corrupt(kid));
+        let alg: String = row.try_get(3)?;
+        let corrupt = || KeyError::Corrupt(kid.clone());
+        let stored: Jwk = serde_json::from_str(&text).map_err(|_| corrupt())?;
+        let alg = Algorithm::from_name(&alg).ok_or_else(corrupt)?;
+        let private = master.open(&kid, &sealed)?;
+        let derived = material::signing_key(&kid, alg, &private)
+            .map_err(|_| corrupt())?
+            .public_jwk();
+        let public = |k: &Jwk| {
+            (
+                k.kty.clone(),
+                k.crv.clone(),
+                k.x.clone(),
+                k.y.clone(),
+                k.n.clone(),
+                k.e.clone(),
+            )
+        };
+        if public(&derived) != public(&stored) {
+            return Err(corrupt());
         }
         keys.push(stored);
     }

@@ -6,7 +6,7 @@ use crate::keys::secrets::{
     constant_time_eq, random_id, random_secret, HashPurpose, MasterKey, SecretError,
 };
 use crate::oauth::grant::GrantType;
-use crate::oauth::registration::{self, AuthMethod};
+use crate::oauth::registration::{self, AuthMethod, IdTokenAlg};
 use serde::Serialize;
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 
@@ -30,6 +30,10 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     /// How it authenticates at the token endpoint (`none`: a public client).
     pub token_endpoint_auth_method: AuthMethod,
+    /// What its ID tokens are signed with.
+    pub id_token_signed_response_alg: IdTokenAlg,
+    /// Where logout may send the browser back (exact match).
+    pub post_logout_redirect_uris: Vec<String>,
     /// Whether it is disabled.
     pub disabled: bool,
     /// Created, epoch seconds.
@@ -75,6 +79,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
     let roles: String = row.try_get("roles")?;
     let redirect_uris: String = row.try_get("redirect_uris")?;
     let method: String = row.try_get("token_endpoint_auth_method")?;
+    let id_token_alg: String = row.try_get("id_token_signed_response_alg")?;
+    let post_logout: String = row.try_get("post_logout_redirect_uris")?;
     Ok(Client {
         client_id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -89,6 +95,8 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Client, sqlx::Error> {
         redirect_uris: crate::infra::db::words(&redirect_uris),
         // A method this release does not know authenticates nobody without a secret.
         token_endpoint_auth_method: AuthMethod::from_name(&method).unwrap_or_default(),
+        id_token_signed_response_alg: IdTokenAlg::from_name(&id_token_alg).unwrap_or_default(),
+        post_logout_redirect_uris: crate::infra::db::words(&post_logout),
         disabled: disabled != 0,
         created_at: row.try_get("created_at")?,
         previous_secret_expires: row.try_get("previous_secret_expires")?,
@@ -128,7 +136,8 @@ impl Client {
 }
 
 const COLUMNS: &str = "id, name, scopes, grant_types, roles, tenant, redirect_uris, \
-     token_endpoint_auth_method, disabled, created_at, previous_secret_expires";
+     token_endpoint_auth_method, id_token_signed_response_alg, post_logout_redirect_uris, \
+     disabled, created_at, previous_secret_expires";
 
 /// The grants a client of `method` may hold: a public client has no secret to prove itself
 /// with, so only the browser grant (whose PKCE binds the code to the app that asked) and
@@ -181,6 +190,10 @@ pub struct NewClient<'a> {
     pub redirect_uris: &'a [String],
     /// How it authenticates at the token endpoint.
     pub auth_method: AuthMethod,
+    /// What its ID tokens are signed with.
+    pub id_token_alg: IdTokenAlg,
+    /// Where logout may send the browser back.
+    pub post_logout_redirect_uris: &'a [String],
 }
 
 /// Creates a client; returns it with its secret, which is shown only this once.
@@ -198,13 +211,14 @@ pub async fn create(
     let roles = crate::identity::users::check_roles(new.roles)?;
     let tenant = crate::identity::users::check_tenant(new.tenant)?;
     let redirect_uris = registration::check(new.redirect_uris)?;
+    let post_logout_redirect_uris = registration::check(new.post_logout_redirect_uris)?;
     check_grants(&grants, new.auth_method, &redirect_uris)?;
     let id = random_id()?;
     let secret = random_secret("pcs_")?;
     let now = crate::now();
     sqlx::query(
-        "INSERT INTO clients (id, name, secret_hash, previous_secret_hash, previous_secret_expires, scopes, grant_types, roles, tenant, redirect_uris, token_endpoint_auth_method, disabled, created_at) \
-         VALUES ($1, $2, $3, NULL, NULL, $4, $5, $6, $7, $8, $9, 0, $10)",
+        "INSERT INTO clients (id, name, secret_hash, previous_secret_hash, previous_secret_expires, scopes, grant_types, roles, tenant, redirect_uris, token_endpoint_auth_method, id_token_signed_response_alg, post_logout_redirect_uris, disabled, created_at) \
+         VALUES ($1, $2, $3, NULL, NULL, $4, $5, $6, $7, $8, $9, $10, $11, 0, $12)",
     )
     .bind(&id)
     .bind(name)
@@ -215,6 +229,8 @@ pub async fn create(
     .bind(tenant.clone())
     .bind(redirect_uris.join(" "))
     .bind(new.auth_method.as_str())
+    .bind(new.id_token_alg.as_str())
+    .bind(post_logout_redirect_uris.join(" "))
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -228,6 +244,8 @@ pub async fn create(
             tenant,
             redirect_uris,
             token_endpoint_auth_method: new.auth_method,
+            id_token_signed_response_alg: new.id_token_alg,
+            post_logout_redirect_uris,
             disabled: false,
             created_at: now,
             previous_secret_expires: None,
@@ -342,6 +360,8 @@ pub struct ClientPatch<'a> {
     pub tenant: Option<&'a str>,
     /// New redirect URIs.
     pub redirect_uris: Option<&'a [String]>,
+    /// New post-logout redirect URIs.
+    pub post_logout_redirect_uris: Option<&'a [String]>,
     /// Disabled or enabled.
     pub disabled: Option<bool>,
 }
@@ -354,6 +374,10 @@ pub async fn update(
 ) -> Result<(), ClientError> {
     let id = current.client_id.as_str();
     let redirect_uris = patch.redirect_uris.map(registration::check).transpose()?;
+    let post_logout = patch
+        .post_logout_redirect_uris
+        .map(registration::check)
+        .transpose()?;
     check_grants(
         patch.grants.unwrap_or(&current.grant_types),
         current.token_endpoint_auth_method,
@@ -369,7 +393,8 @@ pub async fn update(
     let changed = sqlx::query(
         "UPDATE clients SET scopes = COALESCE($1, scopes), grant_types = COALESCE($2, grant_types), \
          roles = COALESCE($3, roles), tenant = CASE WHEN $4 = 1 THEN $5 ELSE tenant END, \
-         disabled = COALESCE($6, disabled), redirect_uris = COALESCE($7, redirect_uris) WHERE id = $8",
+         disabled = COALESCE($6, disabled), redirect_uris = COALESCE($7, redirect_uris), \
+         post_logout_redirect_uris = COALESCE($8, post_logout_redirect_uris) WHERE id = $9",
     )
     .bind(scopes.map(|s| crate::oauth::scopes::join(&s)))
     .bind(grants)
@@ -378,6 +403,7 @@ pub async fn update(
     .bind(tenant)
     .bind(patch.disabled.map(i64::from))
     .bind(redirect_uris.map(|uris| uris.join(" ")))
+    .bind(post_logout.map(|uris| uris.join(" ")))
     .bind(id)
     .execute(&mut **tx)
     .await?
@@ -386,6 +412,26 @@ pub async fn update(
         return Err(ClientError::NotFound);
     }
     Ok(())
+}
+
+/// The ID-token algorithms of the enabled clients that may use the authorization code grant.
+pub async fn id_token_algorithms_in_use<'e, E>(
+    executor: E,
+) -> Result<Vec<portcullis_authz::jwk::Algorithm>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT id_token_signed_response_alg FROM clients \
+         WHERE disabled = 0 AND grant_types LIKE '%authorization_code%'",
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(names
+        .iter()
+        .filter_map(|name| IdTokenAlg::from_name(name))
+        .map(IdTokenAlg::algorithm)
+        .collect())
 }
 
 /// Locks the client `id` until `tx` ends, so that the client an administrator's authority was

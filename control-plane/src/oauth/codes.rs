@@ -34,6 +34,8 @@ pub struct Issued {
     pub audience: String,
     /// The OpenID Connect `nonce`, if the client sent one.
     pub nonce: Option<String>,
+    /// The OpenID scopes granted, space separated (`openid` asks for an ID token).
+    pub openid_scope: String,
     /// How the user authenticated, space separated.
     pub amr: String,
     /// When the user authenticated, epoch seconds.
@@ -48,7 +50,7 @@ pub enum Redeemed {
     /// First use: what it was issued for, and its hash (to record the session it opens).
     Fresh {
         /// What the code was issued for.
-        issued: Issued,
+        issued: Box<Issued>,
         /// When it expires, epoch seconds.
         expires_at: i64,
         /// Its stored hash.
@@ -75,8 +77,8 @@ pub async fn issue(
 ) -> Result<String, CodeError> {
     let code = random_secret("pcc_")?;
     sqlx::query(
-        "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, code_challenge, scope, audience, nonce, amr, auth_time, expires_at, browser_session_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        "INSERT INTO authorization_codes (code_hash, client_id, user_id, redirect_uri, code_challenge, scope, audience, nonce, amr, auth_time, expires_at, browser_session_id, openid_scope) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
     )
     .bind(master.keyed_hash(HashPurpose::AuthorizationCode, &code))
     .bind(&issued.client_id)
@@ -90,6 +92,7 @@ pub async fn issue(
     .bind(issued.auth_time)
     .bind(crate::now() + CODE_LIFETIME)
     .bind(issued.browser_session_id.clone())
+    .bind(&issued.openid_scope)
     .execute(&mut **tx)
     .await?;
     Ok(code)
@@ -115,7 +118,7 @@ pub async fn redeem(
     .rows_affected()
         == 1;
     let Some(row) = sqlx::query(
-        "SELECT client_id, user_id, redirect_uri, code_challenge, scope, audience, nonce, amr, auth_time, expires_at, session_id, browser_session_id \
+        "SELECT client_id, user_id, redirect_uri, code_challenge, scope, audience, nonce, amr, auth_time, expires_at, session_id, browser_session_id, openid_scope \
          FROM authorization_codes WHERE code_hash = $1",
     )
     .bind(&hash)
@@ -132,7 +135,7 @@ pub async fn redeem(
         });
     }
     Ok(Redeemed::Fresh {
-        issued: Issued {
+        issued: Box::new(Issued {
             client_id: row.try_get("client_id")?,
             user_id: row.try_get("user_id")?,
             redirect_uri: row.try_get("redirect_uri")?,
@@ -140,10 +143,11 @@ pub async fn redeem(
             scope: row.try_get("scope")?,
             audience: row.try_get("audience")?,
             nonce: row.try_get("nonce")?,
+            openid_scope: row.try_get("openid_scope")?,
             amr: row.try_get("amr")?,
             auth_time: row.try_get("auth_time")?,
             browser_session_id: row.try_get("browser_session_id")?,
-        },
+        }),
         expires_at: row.try_get("expires_at")?,
         hash,
     })

@@ -62,6 +62,46 @@ impl AuthMethod {
     }
 }
 
+/// What a client's ID tokens are signed with (`id_token_signed_response_alg`, OpenID Connect
+/// Dynamic Client Registration §2).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
+pub enum IdTokenAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, which every relying party verifies (the default).
+    #[default]
+    RS256,
+    /// ECDSA on P-256 with SHA-256.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl IdTokenAlg {
+    /// Every algorithm, in the order metadata lists them.
+    pub const ALL: [IdTokenAlg; 3] = [IdTokenAlg::RS256, IdTokenAlg::ES256, IdTokenAlg::EdDSA];
+
+    /// The signature algorithm.
+    pub fn algorithm(self) -> portcullis_authz::jwk::Algorithm {
+        use portcullis_authz::jwk::Algorithm;
+        match self {
+            IdTokenAlg::RS256 => Algorithm::Rs256,
+            IdTokenAlg::ES256 => Algorithm::Es256,
+            IdTokenAlg::EdDSA => Algorithm::EdDsa,
+        }
+    }
+
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        self.algorithm().as_str()
+    }
+
+    /// The algorithm named `name`, if it is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|alg| alg.as_str() == name)
+    }
+}
+
 /// Why a redirect URI cannot be registered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RedirectError {
@@ -123,6 +163,14 @@ fn check_one(uri: &str) -> Result<(), &'static str> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err("user information is not allowed");
     }
+    // The authorization response adds these (RFC 6749 §4.1.2, RFC 9207): one already in the
+    // URI would be sent twice, and a client might read the wrong one.
+    if url
+        .query_pairs()
+        .any(|(name, _)| RESPONSE_PARAMETERS.contains(&name.as_ref()))
+    {
+        return Err("the query may not hold code, state, iss, error or error_description");
+    }
     match url.scheme() {
         "https" if url.host().is_some() => Ok(()),
         "http" if loopback(&url) => Ok(()),
@@ -130,6 +178,27 @@ fn check_one(uri: &str) -> Result<(), &'static str> {
         scheme if scheme.contains('.') && !url.has_host() => Ok(()),
         _ => Err("https, loopback http, or a private-use scheme in reverse-domain form"),
     }
+}
+
+/// The parameters an authorization response carries.
+const RESPONSE_PARAMETERS: [&str; 6] = [
+    "code",
+    "state",
+    "iss",
+    "error",
+    "error_description",
+    "error_uri",
+];
+
+/// Whether `uri` returns to an app on the user's device (loopback `http` or a private-use
+/// scheme, RFC 8252 §7): any other app on that device may claim it, so a request naming it does
+/// not prove which app asked (RFC 8252 §8.6).
+pub fn is_native(uri: &str) -> bool {
+    url::Url::parse(uri).is_ok_and(|url| match url.scheme() {
+        "https" => false,
+        "http" => loopback(&url),
+        _ => true,
+    })
 }
 
 fn loopback(url: &url::Url) -> bool {
@@ -197,6 +266,8 @@ mod tests {
             "http://app.example.com/cb",
             "http://localhost/cb",
             "https://user:pw@app.example.com/cb",
+            "https://app.example.com/cb?code=planted",
+            "https://app.example.com/cb?a=1&iss=https%3A%2F%2Fevil.example",
             "/relative/cb",
             "javascript:alert(1)",
             "HTTPS://app.example.com/cb",

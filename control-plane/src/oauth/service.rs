@@ -7,7 +7,7 @@ use crate::identity::authority::Grants;
 use crate::identity::sessions::{self, revocations};
 use crate::oauth::clients::{self, Client, ClientPatch, NewClient};
 use crate::oauth::grant::GrantType;
-use crate::oauth::registration::AuthMethod;
+use crate::oauth::registration::{AuthMethod, IdTokenAlg};
 use crate::service::{scope_list, Context, ServiceError};
 use serde_json::json;
 use sqlx::{Any, Transaction};
@@ -29,6 +29,10 @@ pub struct ClientSpec {
     pub redirect_uris: Vec<String>,
     /// How it authenticates at the token endpoint.
     pub auth_method: AuthMethod,
+    /// What its ID tokens are signed with.
+    pub id_token_alg: IdTokenAlg,
+    /// Where logout may send the browser back.
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 /// Changes to a client; `None` keeps a field.
@@ -44,6 +48,8 @@ pub struct ClientChanges {
     pub tenant: Option<String>,
     /// Redirect URIs.
     pub redirect_uris: Option<Vec<String>>,
+    /// Post-logout redirect URIs.
+    pub post_logout_redirect_uris: Option<Vec<String>>,
     /// Disabled or enabled.
     pub disabled: Option<bool>,
 }
@@ -105,9 +111,12 @@ pub async fn create_client(
             tenant: tenant.as_deref(),
             redirect_uris: &spec.redirect_uris,
             auth_method: spec.auth_method,
+            id_token_alg: spec.id_token_alg,
+            post_logout_redirect_uris: &spec.post_logout_redirect_uris,
         },
     )
     .await?;
+    id_token_keys_for(ctx, &mut tx, &client).await?;
     let target = format!("client:{}", client.client_id);
     ctx.commit(
         tx,
@@ -119,11 +128,32 @@ pub async fn create_client(
             "grant_types": client.grant_types,
             "redirect_uris": client.redirect_uris,
             "token_endpoint_auth_method": client.token_endpoint_auth_method,
+            "id_token_signed_response_alg": client.id_token_signed_response_alg,
+            "post_logout_redirect_uris": client.post_logout_redirect_uris,
         }),
     )
     .await?;
     let public = client.token_endpoint_auth_method.is_public();
     Ok((client, (!public).then_some(secret)))
+}
+
+/// Makes sure the keys exist that sign `client`'s ID tokens, if it can sign users in through the
+/// browser: they are published before its first sign-in, so a relying party that fetched the
+/// JWKS at start finds the key of its first ID token there.
+async fn id_token_keys_for(
+    ctx: &Context<'_>,
+    tx: &mut Transaction<'static, Any>,
+    client: &Client,
+) -> Result<(), ServiceError> {
+    if client.grant_types.contains(&GrantType::AuthorizationCode) {
+        crate::keys::id_token::ensure(
+            tx,
+            ctx.master,
+            client.id_token_signed_response_alg.algorithm(),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// The clients the actor sees, by id after `after`, at most `limit` (default 100).
@@ -182,10 +212,14 @@ pub async fn update_client(
             roles: changes.roles.as_deref(),
             tenant: changes.tenant.as_deref(),
             redirect_uris: changes.redirect_uris.as_deref(),
+            post_logout_redirect_uris: changes.post_logout_redirect_uris.as_deref(),
             disabled: changes.disabled,
         },
     )
     .await?;
+    if let Some(changed) = clients::get(&mut *tx, id).await? {
+        id_token_keys_for(ctx, &mut tx, &changed).await?;
+    }
     let target = format!("client:{id}");
     let detail = json!({
         "scopes": changes.scopes,
@@ -193,6 +227,7 @@ pub async fn update_client(
         "roles": changes.roles,
         "tenant_changed": changes.tenant.is_some(),
         "redirect_uris": changes.redirect_uris,
+        "post_logout_redirect_uris": changes.post_logout_redirect_uris,
         "disabled": changes.disabled,
     });
     if changes.disabled == Some(true) {

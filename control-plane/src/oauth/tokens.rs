@@ -11,6 +11,7 @@ use crate::bundle::Published;
 use crate::infra::config::Config;
 use crate::oauth::audience::Accept;
 use portcullis_authz::claims::{AccessClaims, ClaimRules};
+use portcullis_authz::jwk::Algorithm;
 use portcullis_authz::jws::{self, TokenError};
 use portcullis_authz::revocation::Revoked;
 use serde_json::json;
@@ -20,10 +21,12 @@ pub const MAX_TOKEN_BYTES: usize = 8192;
 /// Clock skew tolerated when verifying our own tokens.
 const LEEWAY: i64 = 60;
 
-/// The key that signs access tokens (Ed25519, as `jsonwebtoken` takes it), with its `kid`.
+/// A key that signs tokens through `jsonwebtoken`, with its `kid` and algorithm: the
+/// access-token key (EdDSA) or an ID-token key.
 #[derive(Clone)]
 pub struct TokenKey {
     kid: String,
+    alg: Algorithm,
     encoding: jsonwebtoken::EncodingKey,
 }
 
@@ -31,30 +34,45 @@ impl std::fmt::Debug for TokenKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenKey")
             .field("kid", &self.kid)
+            .field("alg", &self.alg.as_str())
             .finish_non_exhaustive()
     }
 }
 
-/// PKCS#8 v1 for an Ed25519 seed (RFC 8410 §7): this prefix, then the 32 seed bytes.
-const ED25519_PKCS8_PREFIX: [u8; 16] = [
-    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
-];
-
 impl TokenKey {
-    /// The Ed25519 key with this 32-byte seed.
-    pub fn ed25519(kid: &str, seed: &[u8; 32]) -> Self {
-        let mut der = ED25519_PKCS8_PREFIX.to_vec();
-        der.extend_from_slice(seed);
+    /// The key `encoding` of `alg`, named `kid`.
+    pub fn new(kid: &str, alg: Algorithm, encoding: jsonwebtoken::EncodingKey) -> Self {
         TokenKey {
             kid: kid.to_owned(),
-            encoding: jsonwebtoken::EncodingKey::from_ed_der(&der),
+            alg,
+            encoding,
         }
     }
 
-    /// Signs `claims` as an RFC 9068 access token (`typ: at+jwt`, EdDSA, this key's `kid`).
+    /// The Ed25519 key with this 32-byte seed.
+    pub fn ed25519(kid: &str, seed: &[u8; 32]) -> Self {
+        Self::new(
+            kid,
+            Algorithm::EdDsa,
+            crate::keys::material::ed25519_encoding_key(seed),
+        )
+    }
+
+    /// Its algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// Signs `claims` as an RFC 9068 access token (`typ: at+jwt`, this key's `alg` and `kid`).
     pub fn sign(&self, claims: &serde_json::Value) -> Result<String, IssueError> {
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-        header.typ = Some("at+jwt".into());
+        self.sign_typed("at+jwt", claims)
+    }
+
+    /// Signs `claims` with the header `typ`, this key's `alg` and `kid`.
+    pub fn sign_typed(&self, typ: &str, claims: &serde_json::Value) -> Result<String, IssueError> {
+        let mut header =
+            jsonwebtoken::Header::new(crate::keys::material::jsonwebtoken_algorithm(self.alg));
+        header.typ = Some(typ.into());
         header.kid = Some(self.kid.clone());
         jsonwebtoken::encode(&header, claims, &self.encoding)
             .map_err(|e| IssueError::Sign(e.to_string()))

@@ -5,7 +5,7 @@ use crate::http::extractors::AdminCall;
 use crate::http::json::{JsonBody, PathParam, QueryParams};
 use crate::oauth::clients::Client;
 use crate::oauth::grant::GrantType;
-use crate::oauth::registration::AuthMethod;
+use crate::oauth::registration::{AuthMethod, IdTokenAlg};
 use crate::oauth::service::TokenStats;
 use crate::oauth::service::{self, ClientChanges, ClientSpec};
 use axum::http::StatusCode;
@@ -96,6 +96,14 @@ pub struct CreateClient {
     /// `authorization_code` and `refresh_token`.
     #[serde(default)]
     token_endpoint_auth_method: AuthMethod,
+    /// What its ID tokens are signed with (`RS256` if absent).
+    #[serde(default)]
+    id_token_signed_response_alg: IdTokenAlg,
+    /// Where RP-Initiated Logout may send the browser back (exact match; checked as redirect
+    /// URIs are).
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    post_logout_redirect_uris: Vec<String>,
 }
 
 fn default_grants() -> Vec<GrantType> {
@@ -123,6 +131,8 @@ pub async fn create_client(
         tenant: body.tenant,
         redirect_uris: body.redirect_uris,
         auth_method: body.token_endpoint_auth_method,
+        id_token_alg: body.id_token_signed_response_alg,
+        post_logout_redirect_uris: body.post_logout_redirect_uris,
     };
     let (client, secret) = service::create_client(&call.ctx(), &spec).await?;
     Ok((
@@ -190,6 +200,9 @@ pub struct UpdateClient {
     /// The whole new list, checked as at creation.
     #[schema(max_items = 10)]
     redirect_uris: Option<Vec<String>>,
+    /// The whole new list, checked as at creation.
+    #[schema(max_items = 10)]
+    post_logout_redirect_uris: Option<Vec<String>>,
     disabled: Option<bool>,
 }
 
@@ -214,6 +227,7 @@ pub async fn update_client(
         roles: body.roles,
         tenant: body.tenant,
         redirect_uris: body.redirect_uris,
+        post_logout_redirect_uris: body.post_logout_redirect_uris,
         disabled: body.disabled,
     };
     let client = service::update_client(&call.ctx(), &id, &changes).await?;

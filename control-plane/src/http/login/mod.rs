@@ -7,6 +7,7 @@
 
 pub mod cookies;
 pub mod csrf;
+pub mod logout;
 pub mod page;
 pub mod request;
 
@@ -184,12 +185,13 @@ pub async fn login(
             let outcome = login
                 .password(username, form.get("password").unwrap_or(""))
                 .await;
-            if let Ok(signed_in) = &outcome {
-                if signed_in.needs_code() {
+            match outcome {
+                Ok(signed_in) if signed_in.needs_code() => {
+                    signed_in.awaiting_code().await;
                     return code_step(&state, &authorization, &cookie, username);
                 }
+                outcome => (Step::Password(username.to_owned()), outcome),
             }
-            (Step::Password(username.to_owned()), outcome)
         }
     };
     match outcome {
@@ -369,6 +371,7 @@ fn code_grant(
         scope: crate::oauth::scopes::join(&target.scopes),
         audience: target.audiences.join(" "),
         nonce: authorization.nonce.clone(),
+        openid_scope: authorization.openid_scopes.join(" "),
         amr: amr.to_owned(),
         auth_time,
         browser_session_id: Some(browser_session_id.to_owned()),
@@ -414,12 +417,21 @@ fn session_limits(state: &AppState) -> browser_sessions::Limits {
 /// Single sign-on: the browser's live sign-in session, if it may stand for a new sign-in for
 /// this request (no `prompt=login`, within `max_age`, its user enabled and admitted by the
 /// client), and that user.
+///
+/// Never for a public client returning to a native app's URI: any app on the device can send
+/// the browser here with that client's id and a loopback or private-use redirect URI it
+/// listens on, and its own PKCE challenge; a code given without the user seeing a page would
+/// be its tokens (RFC 8252 §8.6). The user signs in again instead.
 async fn live_session(
     state: &AppState,
     headers: &HeaderMap,
     authorization: &Authorization,
 ) -> Result<Option<(BrowserSession, User)>, sqlx::Error> {
-    if authorization.prompt_login {
+    let client = &authorization.client;
+    if authorization.prompt_login
+        || (client.token_endpoint_auth_method.is_public()
+            && crate::oauth::registration::is_native(&authorization.redirect_uri))
+    {
         return Ok(None);
     }
     let Some(cookie) = cookies::SESSION.read(headers, secure(state)) else {
@@ -433,7 +445,7 @@ async fn live_session(
     };
     if authorization
         .max_age
-        .is_some_and(|max_age| crate::now() - session.auth_time > max_age)
+        .is_some_and(|max_age| max_age == 0 || crate::now() - session.auth_time > max_age)
     {
         return Ok(None);
     }

@@ -154,3 +154,13 @@ pub fn code_form(form: &Form<'_>) -> String {
         hidden = hidden_fields(form.hidden),
     )
 }
+
+/// The form that confirms a logout.
+pub fn logout_form(hidden: &[(&str, String)]) -> String {
+    format!(
+        "<h1>Sign out</h1><p>Do you want to sign out?</p>\
+         <form method=\"post\" action=\"/oauth2/logout\">{hidden}\
+         <button type=\"submit\">Sign out</button></form>",
+        hidden = hidden_fields(hidden),
+    )
+}

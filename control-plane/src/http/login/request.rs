@@ -40,8 +40,10 @@ pub struct Authorization {
     pub redirect_uri: String,
     /// `state`, returned as given.
     pub state: Option<String>,
-    /// Requested scopes (`None`: all the client may have).
+    /// Requested access scopes (`None`: all the client may have).
     pub scopes: Option<Vec<String>>,
+    /// Requested OpenID scopes (`openid`, `profile`, `email`, `offline_access`).
+    pub openid_scopes: Vec<String>,
     /// The PKCE S256 challenge.
     pub code_challenge: String,
     /// OpenID Connect `nonce`.
@@ -172,11 +174,17 @@ pub async fn check(
             ))
         }
     };
-    let scopes = get("scope")
+    let requested = get("scope")
         .map(crate::oauth::scopes::parse)
         .transpose()
-        .map_err(|e| refuse("invalid_scope", &e.to_string()))?
-        .map(without_openid_scopes);
+        .map_err(|e| refuse("invalid_scope", &e.to_string()))?;
+    let (openid_scopes, scopes) = match requested {
+        Some(requested) => {
+            let (openid, access) = requested.into_iter().partition(|s| is_openid_scope(s));
+            (openid, Some(access))
+        }
+        None => (Vec::new(), None),
+    };
     if let Some(requested) = &scopes {
         if !requested.is_empty()
             && crate::oauth::scopes::narrow(Some(requested), &client.scopes).is_empty()
@@ -218,6 +226,7 @@ pub async fn check(
         redirect_uri,
         state: client_state,
         scopes,
+        openid_scopes,
         code_challenge,
         nonce: get("nonce").map(str::to_owned),
         resource,
@@ -230,18 +239,10 @@ pub async fn check(
     })
 }
 
-/// The requested scopes without OpenID Connect's own (`openid`, `profile`, `email`,
-/// `offline_access`), which ask for identity information, not for access.
-fn without_openid_scopes(scopes: Vec<String>) -> Vec<String> {
-    scopes
-        .into_iter()
-        .filter(|s| {
-            !matches!(
-                s.as_str(),
-                "openid" | "profile" | "email" | "offline_access"
-            )
-        })
-        .collect()
+/// Whether `scope` is one of OpenID Connect's own (`openid`, `profile`, `email`,
+/// `offline_access`), which ask for claims about the user, not for access.
+pub fn is_openid_scope(scope: &str) -> bool {
+    crate::oauth::id_token::OPENID_SCOPES.contains(&scope)
 }
 
 /// `redirect_uri` with `params` added to its query (`None` if it does not parse, which a
