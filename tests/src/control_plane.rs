@@ -141,6 +141,18 @@ impl ControlPlane {
         panic!("control plane on {port} did not become ready");
     }
 
+    /// A handle on a control plane running elsewhere (another process) on `port` over
+    /// `database_url`: its client calls work, and dropping it stops nothing.
+    pub fn running_at(port: u16, database_url: &str) -> Self {
+        ControlPlane {
+            port,
+            database_url: database_url.to_owned(),
+            issuer: format!("http://127.0.0.1:{port}"),
+            shutdown: None,
+            thread: None,
+        }
+    }
+
     /// Stops the server (connections close; the store stays).
     pub fn stop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
@@ -235,6 +247,67 @@ impl ControlPlane {
             .as_str()
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// Enrols TOTP for `username` through self-service (a password-grant token with scope
+    /// `self` through `web`) and confirms it with the current step; the secret (base32, as an
+    /// authenticator app takes it) and a code for the next step, which stays inside the
+    /// server's ±1 window for at least 30 s and is a later step than the confirmation's.
+    pub async fn enrol_totp(
+        &self,
+        web: &(String, String),
+        username: &str,
+        password: &str,
+    ) -> (String, String) {
+        let login = self
+            .token(
+                web,
+                &[
+                    ("grant_type", "password"),
+                    ("username", username),
+                    ("password", password),
+                    ("scope", "self"),
+                ],
+            )
+            .await;
+        let own = login.json()["access_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let enrol = self
+            .admin(
+                "POST",
+                "/v1/me/totp",
+                &own,
+                Some(&serde_json::json!({"current_password": password})),
+            )
+            .await;
+        let encoded = enrol.json()["secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let secret =
+            portcullis_control_plane::identity::totp::decode_base32(&encoded).unwrap_or_default();
+        let step = portcullis_control_plane::now() / 30;
+        let code = portcullis_control_plane::identity::totp::code(&secret, step);
+        let confirm = self
+            .admin(
+                "POST",
+                "/v1/me/totp/confirm",
+                &own,
+                Some(&serde_json::json!({ "code": code })),
+            )
+            .await;
+        assert_eq!(
+            confirm.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&confirm.body)
+        );
+        (
+            encoded,
+            portcullis_control_plane::identity::totp::code(&secret, step + 1),
+        )
     }
 
     /// `POST /oauth2/revoke`.

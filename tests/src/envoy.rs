@@ -40,6 +40,77 @@ pub struct EnvoyOptions {
     /// TLS to the control plane: the CA file Envoy trusts and the name it expects (and sends as
     /// SNI); plain HTTP without it.
     pub control_plane_tls: Option<(PathBuf, String)>,
+    /// A browser app under `/app/` that Envoy's oauth2 filter signs people in to
+    /// (`envoy/browser-app.yaml`).
+    pub browser_app: Option<BrowserApp>,
+}
+
+/// The client a browser app behind Envoy is registered as, and where it is.
+#[derive(Debug, Clone)]
+pub struct BrowserApp {
+    /// The control plane's issuer URL (its authorization, token and logout endpoints).
+    pub issuer: String,
+    /// The app's origin as the browser sees it (`http://127.0.0.1:<port>`).
+    pub origin: String,
+    /// The client id.
+    pub client_id: String,
+    /// The client secret.
+    pub client_secret: String,
+    /// The key Envoy signs its cookies with.
+    pub hmac_secret: String,
+}
+
+/// `config` with `envoy/browser-app.yaml`'s secrets, oauth2 filter and routes for `app`.
+pub fn with_browser_app(config: &str, app: &BrowserApp) -> String {
+    let path = crate::repo_root().join("envoy/browser-app.yaml");
+    let mut snippet =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    for (name, value) in [
+        ("ISSUER", &app.issuer),
+        ("APP_ORIGIN", &app.origin),
+        ("CLIENT_ID", &app.client_id),
+        ("CLIENT_SECRET", &app.client_secret),
+        ("HMAC_SECRET", &app.hmac_secret),
+    ] {
+        snippet = snippet.replace(&format!("${{{name}}}"), value);
+    }
+    let part = |name: &str| -> Vec<String> {
+        snippet
+            .split(&format!("#@ {name}\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("browser-app.yaml has no `#@ {name}` part"))
+            .lines()
+            .take_while(|line| !line.starts_with("#@ "))
+            .map(str::to_owned)
+            .collect()
+    };
+    let indented = |lines: &[String], indent: &str| -> String {
+        lines.iter().map(|l| format!("{indent}{l}\n")).collect()
+    };
+    let mut text = config.replacen(
+        "static_resources:\n",
+        &format!(
+            "static_resources:\n  secrets:\n{}",
+            indented(&part("secrets"), "    ")
+        ),
+        1,
+    );
+    let wasm = "- name: envoy.filters.http.wasm";
+    let at = text
+        .find(wasm)
+        .unwrap_or_else(|| panic!("the template has no wasm filter"));
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let indent = text[line_start..at].to_owned();
+    text.insert_str(line_start, &indented(&part("filter"), &indent));
+    const ROUTES: &str = "routes:\n";
+    let at = text
+        .find(ROUTES)
+        .unwrap_or_else(|| panic!("the template has no route list"))
+        + ROUTES.len();
+    let rest = &text[at..];
+    let indent = rest[..rest.len() - rest.trim_start_matches(' ').len()].to_owned();
+    text.insert_str(at, &indented(&part("routes"), &indent));
+    text
 }
 
 /// What fills `CONTROL_PLANE_TRANSPORT`: `envoy/control-plane-tls.yaml` for `tls`, indented into
@@ -85,6 +156,7 @@ impl Default for EnvoyOptions {
             envoy_normalizes_paths: true,
             routes: Vec::new(),
             control_plane_tls: None,
+            browser_app: None,
         }
     }
 }
@@ -156,7 +228,11 @@ pub fn render_config(
             quoted_plugin_config(&options.plugin_config),
         ),
     ]);
-    with_routes_first(&config, &options.routes)
+    let config = with_routes_first(&config, &options.routes);
+    match &options.browser_app {
+        Some(app) => with_browser_app(&config, app),
+        None => config,
+    }
 }
 
 /// `config` with `routes` (as YAML flow mappings) ahead of the template's own.

@@ -87,42 +87,6 @@ fn access_token(reply: &portcullis_tests::http::Response) -> String {
         .to_owned()
 }
 
-/// Enrols TOTP for `lena` through self-service (a control-plane token with scope `self`, one
-/// more login) and confirms it with the current step; a code for the next step.
-async fn enrol_totp(plane: &ControlPlane, web: &(String, String)) -> String {
-    let own = access_token(&login(plane, web, &[("scope", "self")]).await);
-    let enrol = plane
-        .admin(
-            "POST",
-            "/v1/me/totp",
-            &own,
-            Some(&json!({"current_password": LENA_PASSWORD})),
-        )
-        .await;
-    let secret = portcullis_control_plane::identity::totp::decode_base32(
-        body(&enrol)["secret"].as_str().unwrap_or_default(),
-    )
-    .unwrap_or_default();
-    // Confirm with the current step and log in with the next: both stay inside the server's
-    // ±1 window even if a step boundary passes meanwhile, and the login step is a later one.
-    let step = portcullis_control_plane::now() / 30;
-    let confirm = plane
-        .admin(
-            "POST",
-            "/v1/me/totp/confirm",
-            &own,
-            Some(&json!({"code": portcullis_control_plane::identity::totp::code(&secret, step)})),
-        )
-        .await;
-    assert_eq!(
-        confirm.status,
-        200,
-        "{}",
-        String::from_utf8_lossy(&confirm.body)
-    );
-    portcullis_control_plane::identity::totp::code(&secret, step + 1)
-}
-
 /// Scenario 1: a user logs in with password, then with TOTP; only the second token may pay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_password_token_reads_as_the_user_upstream_and_only_a_totp_token_may_pay() {
@@ -139,7 +103,7 @@ async fn a_password_token_reads_as_the_user_upstream_and_only_a_totp_token_may_p
         format!("user:{user_id}")
     );
     assert_eq!(post(port, "/api/payments", &first).await, 403);
-    let code = enrol_totp(&s.plane, &web).await;
+    let (_, code) = s.plane.enrol_totp(&web, "lena", LENA_PASSWORD).await;
     let second = login(&s.plane, &web, &[("otp", code.as_str())]).await;
     assert_eq!(
         second.status,
@@ -162,7 +126,7 @@ async fn every_login_of_the_user_is_audited_under_their_id() {
         web,
     } = lena(&plane).await;
     login(&plane, &web, &[]).await;
-    let code = enrol_totp(&plane, &web).await;
+    let (_, code) = plane.enrol_totp(&web, "lena", LENA_PASSWORD).await;
     let second = login(&plane, &web, &[("otp", code.as_str())]).await;
     assert_eq!(
         second.status,

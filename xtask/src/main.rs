@@ -181,6 +181,33 @@ fn ensure_schemathesis() -> Result<PathBuf, String> {
     Ok(schemathesis)
 }
 
+/// Debian's Chromium (`apt-get install chromium` when it is missing; the browser tests never
+/// use a browser a tool downloads) and the npm packages of `tests/browser/` (`npm ci`, from its
+/// lock file); returns the Chromium executable and that folder.
+fn ensure_browser() -> Result<(PathBuf, PathBuf), String> {
+    let chromium = std::env::var_os("PORTCULLIS_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if !chromium.exists() {
+        let install = |cmd: &str| {
+            run(Command::new("sh")
+                .args(["-c", cmd])
+                .env("DEBIAN_FRONTEND", "noninteractive"))
+        };
+        if install("apt-get install -y -q chromium").is_err() {
+            install("apt-get update -q && apt-get install -y -q chromium")?;
+        }
+    }
+    let dir = root().join("tests/browser");
+    if !dir.join("node_modules/playwright-core").exists() {
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1"))?;
+    }
+    Ok((chromium, dir))
+}
+
 /// Starts PostgreSQL and Redis on their standard local ports if they are not answering (the
 /// machines this project runs on have both installed; the commands are theirs).
 fn ensure_services() -> Result<(), String> {
@@ -241,6 +268,7 @@ fn test(extra: &[&str]) -> Result<(), String> {
     // What the bench smoke tests (tests/tests/benches.rs) run besides the filter.
     let floor = build_filter("portcullis-bench-floor")?;
     let gate = bench_gate_wasm()?;
+    let (chromium, browser_dir) = ensure_browser()?;
     let mut tests = Command::new("cargo");
     if succeeds(Command::new("cargo").args(["nextest", "--version"])) {
         tests.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
@@ -253,6 +281,8 @@ fn test(extra: &[&str]) -> Result<(), String> {
         .env("PORTCULLIS_WASM", &wasm)
         .env("PORTCULLIS_FLOOR_WASM", &floor)
         .env("PORTCULLIS_BENCH_GATE_WASM", &gate)
+        .env("PORTCULLIS_CHROMIUM", &chromium)
+        .env("PORTCULLIS_BROWSER_DIR", &browser_dir)
         .env("PORTCULLIS_SCHEMATHESIS", ensure_schemathesis()?);
     run(&mut tests)
 }

@@ -1,9 +1,12 @@
 //! `cargo xtask up`: the whole system on this machine until Ctrl-C — the control plane
 //! (`portcullis serve`, SQLite in `target/demo/`), Envoy with the release filter following its
-//! bundle, and an echo upstream. Demo identities are created with the real CLI.
+//! bundle and with its oauth2 filter signing people in to the demo browser app at `/app/`
+//! (`envoy/browser-app.yaml`), and an echo upstream that also serves that app. Demo identities
+//! are created with the real CLI; bob's TOTP through self-service.
 
+use portcullis_tests::control_plane::ControlPlane;
 use portcullis_tests::echo::EchoUpstream;
-use portcullis_tests::envoy::{plugin_config, Envoy, EnvoyOptions};
+use portcullis_tests::envoy::{plugin_config, BrowserApp, Envoy, EnvoyOptions};
 use serde_json::{json, Value};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,6 +14,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CONTROL_PLANE: &str = "127.0.0.1:8080";
+const EDGE: &str = "127.0.0.1:10000";
+const BOB_PASSWORD: &str = "bob demo password";
 
 /// Kills the child on drop so Ctrl-C leaves nothing behind.
 struct Guard(Child);
@@ -99,7 +104,7 @@ async fn main() {
             "--name",
             "web",
             "--scopes",
-            "api:items:read api:items:write",
+            "api:items:read api:items:write self",
             "--grants",
             "password,refresh_token",
             "--roles",
@@ -122,6 +127,41 @@ async fn main() {
             "api:items:read api:items:write",
         ],
         Some("alice demo password"),
+    );
+
+    // The browser app behind Envoy: a confidential client of the authorization code grant.
+    let app = cli(
+        &dir,
+        &credential,
+        &[
+            "client",
+            "create",
+            "--name",
+            "Demo app",
+            "--scopes",
+            "api:items:read",
+            "--grants",
+            "authorization_code",
+            "--redirect-uri",
+            &format!("http://{EDGE}/app/callback"),
+            "--post-logout-redirect-uri",
+            &format!("http://{EDGE}/app/signed-out"),
+        ],
+        None,
+    );
+    cli(
+        &dir,
+        &credential,
+        &[
+            "user",
+            "create",
+            "--username",
+            "bob",
+            "--password-stdin",
+            "--scopes",
+            "api:items:read",
+        ],
+        Some(BOB_PASSWORD),
     );
 
     // The keys Envoy's filter pins: it applies only bundles the control plane signed.
@@ -152,11 +192,26 @@ async fn main() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    let web_client = (
+        field(&web, "client_id").to_owned(),
+        field(&web, "client_secret").to_owned(),
+    );
+    let database_url = format!("sqlite://{}/portcullis.db?mode=rwc", dir.display());
+    let (bob_secret, _) = ControlPlane::running_at(8080, &database_url)
+        .enrol_totp(&web_client, "bob", BOB_PASSWORD)
+        .await;
     let upstream = EchoUpstream::start_on(8081).await;
     let options = EnvoyOptions {
         plugin_config: plugin_config(
-            json!({"credential": credential, "bundle_signing_keys": pins["keys"], "refresh_interval_ms": 1000, "long_poll_seconds": 20}),
+            json!({"credential": credential, "bundle_signing_keys": pins["keys"], "refresh_interval_ms": 1000, "long_poll_seconds": 20, "bypass_paths": ["/healthz", "/app/signed-out"]}),
         ),
+        browser_app: Some(BrowserApp {
+            issuer: format!("http://{CONTROL_PLANE}"),
+            origin: format!("http://{EDGE}"),
+            client_id: field(&app, "client_id").to_owned(),
+            client_secret: field(&app, "client_secret").to_owned(),
+            hmac_secret: format!("demo-cookies-{credential}"),
+        }),
         ..EnvoyOptions::default()
     };
     let envoy = Envoy::start_on(&options, 10000, 9901, upstream.port, 8080);
@@ -165,8 +220,16 @@ async fn main() {
         r#"
 Portcullis is up (Ctrl-C stops everything):
   control plane   http://{CONTROL_PLANE}   (SQLite and key file in {dir}; log control-plane.log)
-  Envoy + filter  http://127.0.0.1:10000   (admin http://127.0.0.1:9901; config and logs in {envoy_dir})
-  demo upstream   http://127.0.0.1:8081    (echoes the headers it receives)
+  Envoy + filter  http://{EDGE}   (admin http://127.0.0.1:9901; config and logs in {envoy_dir})
+  demo upstream   http://127.0.0.1:8081    (echoes the headers it receives; the demo app under /app/)
+
+0. Open this in a browser: http://{EDGE}/app/
+  Envoy sends you to the Portcullis login page: username bob, password "{BOB_PASSWORD}", then the
+  one-time code. Add bob's TOTP secret {bob_secret} to an authenticator app, or print the
+  current code (wait for the next one if it is the code of this very half-minute):
+  python3 -c 'import base64,hmac,struct,time;s="{bob_secret}";k=base64.b32decode(s+"="*(-len(s)%8));h=hmac.new(k,struct.pack(">Q",int(time.time())//30),"sha1").digest();o=h[-1]&15;print("%06d"%((struct.unpack(">I",h[o:o+4])[0]&0x7fffffff)%1000000))'
+  The app shows who you are (the identity headers the filter sent); "Sign out" ends the sign-in
+  at Portcullis, and Envoy refuses that session's token from then on.
 
 1. A service gets a token (client_credentials) and calls through Envoy:
   TOKEN=$(curl -s -u '{svc_id}:{svc_secret}' -d grant_type=client_credentials http://{CONTROL_PLANE}/oauth2/token | python3 -c 'import sys,json;print(json.load(sys.stdin)["access_token"])')
@@ -199,6 +262,7 @@ Filter metrics: curl -s http://127.0.0.1:9901/stats | grep portcullis
         web_secret = field(&web, "client_secret"),
         admin_id = field(&admin, "client_id"),
         admin_secret = field(&admin, "client_secret"),
+        bob_secret = bob_secret,
     );
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .unwrap_or_else(|e| panic!("signal handler: {e}"));
