@@ -1264,3 +1264,191 @@ both_backends!(
     logout_sends_the_browser_only_to_a_registered_post_logout_uri_on,
     logout_sends_the_browser_only_to_a_registered_post_logout_uri
 );
+
+/// A preflight from `origin` for `method path`; the `Access-Control-Allow-Origin` it got.
+async fn preflight(app: &TestApp, path: &str, method: &str, origin: &str) -> Option<String> {
+    app.send(
+        Call::new(Method::OPTIONS, path)
+            .header("origin", origin)
+            .header("access-control-request-method", method)
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            ),
+    )
+    .await
+    .header("access-control-allow-origin")
+}
+
+async fn a_browser_clients_origin_may_call_the_client_endpoints_and_no_other_origin(db: &TestDb) {
+    let (app, client, _) = started(db).await;
+    let registered = "https://app.example.test";
+    for (path, method) in [
+        ("/oauth2/token", "POST"),
+        ("/oauth2/revoke", "POST"),
+        ("/oauth2/userinfo", "GET"),
+        ("/.well-known/openid-configuration", "GET"),
+        ("/.well-known/jwks.json", "GET"),
+    ] {
+        assert_eq!(
+            preflight(&app, path, method, registered).await.as_deref(),
+            Some(registered),
+            "{method} {path} from the origin of a registered redirect URI"
+        );
+        assert_eq!(
+            preflight(&app, path, method, "https://evil.example").await,
+            None,
+            "{method} {path} from an origin no client registered"
+        );
+    }
+    assert_eq!(
+        preflight(
+            &app,
+            "/oauth2/token",
+            "POST",
+            "https://app.example.test:8443"
+        )
+        .await,
+        None,
+        "another port is another origin"
+    );
+    for (path, method) in [
+        ("/admin/v1/users", "GET"),
+        ("/v1/me/sessions", "GET"),
+        ("/oauth2/login", "POST"),
+        ("/oauth2/logout", "GET"),
+        ("/oauth2/introspect", "POST"),
+    ] {
+        assert_eq!(
+            preflight(&app, path, method, registered).await,
+            None,
+            "{method} {path} is never cross-origin"
+        );
+    }
+    let discovery = app
+        .send(
+            Call::new(Method::GET, "/.well-known/openid-configuration")
+                .header("origin", registered),
+        )
+        .await;
+    assert_eq!(discovery.status, StatusCode::OK);
+    assert_eq!(
+        discovery.header("access-control-allow-origin").as_deref(),
+        Some(registered)
+    );
+    assert!(
+        discovery
+            .header("access-control-allow-credentials")
+            .is_none(),
+        "no credentials: these endpoints take no cookie"
+    );
+    let admin = app.admin_token().await;
+    let disabled = app
+        .send(
+            Call::new(Method::PATCH, &format!("/admin/v1/clients/{}", client.0))
+                .bearer(&admin)
+                .json(&json!({"disabled": true})),
+        )
+        .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
+    assert_eq!(
+        preflight(&app, "/oauth2/token", "POST", registered).await,
+        None,
+        "a disabled client's origin is no longer let in"
+    );
+}
+both_backends!(
+    a_browser_clients_origin_may_call_the_client_endpoints_and_no_other_origin_on,
+    a_browser_clients_origin_may_call_the_client_endpoints_and_no_other_origin
+);
+
+async fn a_public_client_revokes_its_own_refresh_token_by_client_id_alone(db: &TestDb) {
+    let (app, _, _) = started(db).await;
+    let uris = [CALLBACK.to_owned()];
+    let public = |name| NewClient {
+        name,
+        scopes: "api:items:read",
+        grants: &[GrantType::AuthorizationCode, GrantType::RefreshToken],
+        redirect_uris: &uris,
+        auth_method: AuthMethod::None,
+        ..Default::default()
+    };
+    let (spa, _) = app.client_from(&public("spa")).await;
+    let (other, _) = app.client_from(&public("other spa")).await;
+    let code = code_for(&app, &request(&spa, &[]), "alice", PASSWORD).await;
+    let tokens = app
+        .send(Call::new(Method::POST, "/oauth2/token").form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", &spa),
+            ("code", &code),
+            ("redirect_uri", CALLBACK),
+            ("code_verifier", VERIFIER),
+        ]))
+        .await;
+    let refresh_token = tokens.json()["refresh_token"].as_str().unwrap().to_owned();
+    let by_other = app
+        .send(Call::new(Method::POST, "/oauth2/revoke").form(&[
+            ("client_id", other.as_str()),
+            ("token", refresh_token.as_str()),
+        ]))
+        .await;
+    assert_eq!(
+        by_other.status,
+        StatusCode::OK,
+        "RFC 7009: 200 whatever happened"
+    );
+    let refreshed = app
+        .send(Call::new(Method::POST, "/oauth2/token").form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &spa),
+            ("refresh_token", &refresh_token),
+        ]))
+        .await;
+    assert_eq!(
+        refreshed.status,
+        StatusCode::OK,
+        "another client cannot revoke it: {}",
+        refreshed.text
+    );
+    let rotated = refreshed.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let own = app
+        .send(
+            Call::new(Method::POST, "/oauth2/revoke")
+                .form(&[("client_id", spa.as_str()), ("token", rotated.as_str())]),
+        )
+        .await;
+    assert_eq!(own.status, StatusCode::OK, "{}", own.text);
+    let after = app
+        .send(Call::new(Method::POST, "/oauth2/token").form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &spa),
+            ("refresh_token", &rotated),
+        ]))
+        .await;
+    assert_eq!(
+        after.json()["error"],
+        "invalid_grant",
+        "revoked by its own client: {}",
+        after.text
+    );
+    let (web, _) = web_client(&app, "confidential").await;
+    let without_secret = app
+        .send(
+            Call::new(Method::POST, "/oauth2/revoke")
+                .form(&[("client_id", web.as_str()), ("token", "anything")]),
+        )
+        .await;
+    assert_eq!(
+        without_secret.status,
+        StatusCode::UNAUTHORIZED,
+        "a confidential client still needs its secret: {}",
+        without_secret.text
+    );
+}
+both_backends!(
+    a_public_client_revokes_its_own_refresh_token_by_client_id_alone_on,
+    a_public_client_revokes_its_own_refresh_token_by_client_id_alone
+);

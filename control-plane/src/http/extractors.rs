@@ -307,9 +307,20 @@ pub async fn authenticate_token_client(
         grant,
         Some(GrantType::AuthorizationCode | GrantType::RefreshToken)
     );
+    authenticate_public_or_client(state, form, public_grant).await
+}
+
+/// The client of a request a public client may make by its `client_id` alone when
+/// `public_allowed` (the code and refresh grants; revoking its own tokens, RFC 7009 §2.1); any
+/// other client, or a request with a secret, authenticates as [`authenticate_client`] says.
+pub async fn authenticate_public_or_client(
+    state: &AppState,
+    form: &OAuthForm,
+    public_allowed: bool,
+) -> Result<Client, ApiError> {
     let no_secret = presented(form)?.is_none();
     match form.get("client_id") {
-        Some(id) if public_grant && no_secret && id.len() <= 128 => {
+        Some(id) if public_allowed && no_secret && id.len() <= 128 => {
             crate::oauth::clients::public(&state.db().pool, id)
                 .await?
                 .ok_or_else(|| ApiError::invalid_client(false))

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod authorize;
 pub mod bundle;
 pub mod code_exchange;
+pub mod cors;
 pub mod error;
 pub mod extractors;
 pub mod json;
@@ -24,18 +25,11 @@ pub const MAX_BODY_BYTES: usize = crate::policy::set::MAX_POLICY_BYTES + 64 * 10
 
 /// The service router.
 pub fn app(state: AppState) -> Router {
-    let oauth_forms = Router::new()
+    // What a browser client on another origin calls (see `cors`).
+    let browser_client_api = Router::new()
         .route("/oauth2/token", post(oauth::token))
         .route("/oauth2/revoke", post(oauth::revoke))
-        .route("/oauth2/introspect", post(oauth::introspect))
-        .route("/oauth2/login", post(login::login))
-        .route(
-            "/oauth2/logout",
-            get(login::logout::logout_get).post(login::logout::logout_post),
-        )
-        .layer(DefaultBodyLimit::max(extractors::MAX_FORM_BYTES));
-    Router::new()
-        .merge(oauth_forms)
+        .layer(DefaultBodyLimit::max(extractors::MAX_FORM_BYTES))
         .route(
             "/.well-known/oauth-authorization-server",
             get(oauth::metadata),
@@ -45,8 +39,20 @@ pub fn app(state: AppState) -> Router {
             get(oauth::openid_configuration),
         )
         .route("/.well-known/jwks.json", get(oauth::jwks))
-        .route("/oauth2/authorize", get(login::authorize))
         .route("/oauth2/userinfo", get(oauth::userinfo))
+        .layer(cors::layer(state.clone()));
+    let oauth_forms = Router::new()
+        .route("/oauth2/introspect", post(oauth::introspect))
+        .route("/oauth2/login", post(login::login))
+        .route(
+            "/oauth2/logout",
+            get(login::logout::logout_get).post(login::logout::logout_post),
+        )
+        .layer(DefaultBodyLimit::max(extractors::MAX_FORM_BYTES));
+    Router::new()
+        .merge(browser_client_api)
+        .merge(oauth_forms)
+        .route("/oauth2/authorize", get(login::authorize))
         .route("/plugin/v1/bundle", get(bundle::bundle))
         .route("/v1/authorize", post(authorize::authorize))
         .route("/v1/me/sessions", get(me::list_sessions))

@@ -3,8 +3,8 @@
 
 use super::error::{ApiError, OAuthCode};
 use super::extractors::{
-    authenticate_client, authenticate_token_client, may_examine, Bearer, OAuthForm,
-    INTROSPECT_SCOPE,
+    authenticate_client, authenticate_public_or_client, authenticate_token_client, may_examine,
+    Bearer, OAuthForm, INTROSPECT_SCOPE,
 };
 use crate::audit::action::Action;
 use crate::audit::{self, Event, Origin};
@@ -106,7 +106,7 @@ fn server_metadata(issuer: &str) -> Value {
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "token_endpoint_auth_methods_supported": crate::oauth::registration::AuthMethod::ALL,
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": crate::oauth::registration::AuthMethod::ALL,
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "token_endpoint_auth_signing_alg_values_supported": ["EdDSA"],
         "service_documentation": format!("{issuer}/openapi.json"),
@@ -567,7 +567,9 @@ pub async fn revoke(
     origin: Origin,
     form: OAuthForm,
 ) -> Result<StatusCode, ApiError> {
-    let client = authenticate_client(&state, &form).await?;
+    // A public client revokes its own tokens (an SPA signing out) by its client_id alone: what
+    // it may revoke is only what was issued to it, which holding the token already allows.
+    let client = authenticate_public_or_client(&state, &form, true).await?;
     if let Err(retry_after) = state.revocation_limit().check(&client.client_id) {
         state.metrics().throttled();
         return Err(ApiError::slow_down(retry_after));

@@ -414,6 +414,23 @@ pub async fn update(
     Ok(())
 }
 
+/// Whether `origin` (`scheme://host[:port]`, as a browser sends it) is the origin of a redirect
+/// URI an enabled client registered: where that client's scripts run.
+pub async fn is_registered_origin(pool: &AnyPool, origin: &str) -> Result<bool, sqlx::Error> {
+    // LIKE only narrows the rows (its `_` matches any character); the origin is compared exactly.
+    let candidates: Vec<String> = sqlx::query_scalar(
+        "SELECT redirect_uris FROM clients WHERE disabled = 0 AND redirect_uris LIKE $1",
+    )
+    .bind(format!("%{}%", origin.replace('%', "")))
+    .fetch_all(pool)
+    .await?;
+    Ok(candidates
+        .iter()
+        .flat_map(|uris| uris.split_whitespace())
+        .filter_map(|uri| url::Url::parse(uri).ok())
+        .any(|uri| uri.origin().is_tuple() && uri.origin().ascii_serialization() == origin))
+}
+
 /// The ID-token algorithms of the enabled clients that may use the authorization code grant.
 pub async fn id_token_algorithms_in_use<'e, E>(
     executor: E,
