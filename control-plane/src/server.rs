@@ -109,6 +109,7 @@ pub async fn open(config: &Config) -> Result<(Db, MasterKey), StartError> {
         system_event(&mut tx, &master, Action::KeyCreated, "signing-keys").await?;
     }
     if crate::keys::id_token::ensure_in_use(&mut tx, &master).await? {
+        crate::bundle::bump(&mut tx).await?;
         system_event(&mut tx, &master, Action::KeyCreated, "id-token-keys").await?;
     }
     tx.commit().await?;

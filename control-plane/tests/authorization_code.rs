@@ -1047,6 +1047,25 @@ async fn userinfo_answers_with_the_claims_of_the_openid_scopes_granted(db: &Test
                 .json()
         }
     };
+    let (code, _) = sign_in_with_session(
+        &app,
+        &request(&client.0, &[("scope", "openid profile")]),
+        None,
+    )
+    .await;
+    let access = access_token(&exchange(&app, &client, &code, VERIFIER).await);
+    let get = app
+        .send(Call::new(Method::GET, "/oauth2/userinfo").bearer(&access))
+        .await;
+    let post = app
+        .send(Call::new(Method::POST, "/oauth2/userinfo").bearer(&access))
+        .await;
+    assert_eq!(post.status, StatusCode::OK, "{}", post.text);
+    assert_eq!(
+        post.json(),
+        get.json(),
+        "userinfo answers POST as GET (Core §5.3.1)"
+    );
     let bare = userinfo("openid api:items:read").await;
     assert_eq!(
         bare,
@@ -1207,10 +1226,9 @@ async fn logout_sends_the_browser_only_to_a_registered_post_logout_uri(db: &Test
     let (app, other, _) = started(db).await;
     let client = client_with_logout(&app).await;
     let (code, session) = sign_in_with_session(&app, &request(&client.0, &[]), None).await;
-    let id_token = exchange(&app, &client, &code, VERIFIER).await.json()["id_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let tokens = exchange(&app, &client, &code, VERIFIER).await;
+    let id_token = tokens.json()["id_token"].as_str().unwrap().to_owned();
+    let access = access_token(&tokens);
     for (case, pairs) in [
         (
             "an unregistered address",
@@ -1243,6 +1261,10 @@ async fn logout_sends_the_browser_only_to_a_registered_post_logout_uri(db: &Test
         (
             "a hint this server did not sign",
             vec![("id_token_hint", "eyJhbGciOiJSUzI1NiJ9.e30.c2ln")],
+        ),
+        (
+            "an access token as a hint",
+            vec![("id_token_hint", access.as_str())],
         ),
     ] {
         let reply = logout(&app, &pairs, &session).await;
@@ -1451,4 +1473,89 @@ async fn a_public_client_revokes_its_own_refresh_token_by_client_id_alone(db: &T
 both_backends!(
     a_public_client_revokes_its_own_refresh_token_by_client_id_alone_on,
     a_public_client_revokes_its_own_refresh_token_by_client_id_alone
+);
+
+async fn a_hint_of_another_users_sign_in_asks_the_browsers_user_first(db: &TestDb) {
+    let (app, _, _) = started(db).await;
+    let client = client_with_logout(&app).await;
+    app.user("mallory", PASSWORD, &["viewer"], "api:items:read self")
+        .await;
+    // Mallory signs in elsewhere and keeps her own ID token.
+    let page = authorize(&app, &request(&client.0, &[])).await;
+    let cookie = cookie_of(&page);
+    let done = submit(
+        &app,
+        &page,
+        &cookie,
+        &[("username", "mallory"), ("password", PASSWORD)],
+    )
+    .await;
+    let (_, params) = redirected(&done);
+    let hers = exchange(&app, &client, &params["code"], VERIFIER)
+        .await
+        .json()["id_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Alice follows Mallory's link.
+    let (_, session) = sign_in_with_session(&app, &request(&client.0, &[]), None).await;
+    let link = logout(
+        &app,
+        &[
+            ("id_token_hint", &hers),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+        ],
+        &session,
+    )
+    .await;
+    assert_eq!(link.status, StatusCode::OK, "{}", link.text);
+    assert!(
+        link.text.contains("Do you want to sign out?"),
+        "someone else's hint is no proof that this browser's user asked: {}",
+        link.text
+    );
+    let still = authorize_with(&app, &request(&client.0, &[]), &session).await;
+    assert!(
+        redirected(&still).1.contains_key("code"),
+        "alice is still signed in"
+    );
+}
+both_backends!(
+    a_hint_of_another_users_sign_in_asks_the_browsers_user_first_on,
+    a_hint_of_another_users_sign_in_asks_the_browsers_user_first
+);
+
+async fn prompt_is_a_list_where_none_stands_alone(db: &TestDb) {
+    let (app, client, _) = started(db).await;
+    let (_, session) = sign_in_with_session(&app, &request(&client.0, &[]), None).await;
+    let login = authorize_with(
+        &app,
+        &request(&client.0, &[("prompt", "consent login")]),
+        &session,
+    )
+    .await;
+    assert_eq!(login.status, StatusCode::OK, "login in the list asks again");
+    let consent = authorize_with(
+        &app,
+        &request(&client.0, &[("prompt", "consent")]),
+        &session,
+    )
+    .await;
+    assert!(
+        redirected(&consent).1.contains_key("code"),
+        "no consent page: consent asks for nothing more"
+    );
+    let mixed = authorize_with(
+        &app,
+        &request(&client.0, &[("prompt", "none login")]),
+        &session,
+    )
+    .await;
+    assert_eq!(redirected(&mixed).1["error"], "invalid_request");
+    let unknown = authorize_with(&app, &request(&client.0, &[("prompt", "bogus")]), &session).await;
+    assert_eq!(redirected(&unknown).1["error"], "invalid_request");
+}
+both_backends!(
+    prompt_is_a_list_where_none_stands_alone_on,
+    prompt_is_a_list_where_none_stands_alone
 );

@@ -377,3 +377,47 @@ both_backends!(
     id_token_keys,
     a_browser_client_publishes_its_id_token_key_but_never_to_the_edge
 );
+
+/// A database writer who copies an ID-token key row into the access-token keys plants nothing:
+/// the row keeps its sealed key but the JWKS refuses a key that is not of its table.
+async fn an_id_token_key_copied_into_the_access_token_keys_is_refused(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let mut tx = app.state.db().pool.begin().await.unwrap();
+    portcullis_control_plane::keys::id_token::ensure(
+        &mut tx,
+        app.state.master(),
+        portcullis_authz::jwk::Algorithm::Rs256,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let pool = &app.state.db().pool;
+    assert!(
+        portcullis_control_plane::keys::signing::jwks(pool, app.state.master())
+            .await
+            .is_ok(),
+        "the access-token keys as they are"
+    );
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, alg, sealed_private, public_jwk, state, created_at, activated_at, retire_after) \
+         SELECT kid, alg, sealed_private, public_jwk, 'next', created_at, NULL, NULL FROM id_token_keys WHERE state = 'active'",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let planted = portcullis_control_plane::keys::signing::jwks(pool, app.state.master()).await;
+    assert!(
+        matches!(
+            planted,
+            Err(portcullis_control_plane::keys::signing::KeyError::Corrupt(
+                _
+            ))
+        ),
+        "{planted:?}"
+    );
+}
+
+both_backends!(
+    copied_key_rows,
+    an_id_token_key_copied_into_the_access_token_keys_is_refused
+);

@@ -70,6 +70,22 @@ pub struct Published {
     pub served: Option<Served>,
     /// The key that signs new tokens.
     pub signer: Option<crate::oauth::tokens::TokenKey>,
+    /// The keys that sign ID tokens now, one per algorithm that has a chain.
+    pub id_token_signers: Vec<crate::oauth::tokens::TokenKey>,
+    /// The published ID-token keys (next, active, retiring): what logout hints verify with.
+    pub id_token_keys: KeySet,
+    /// `/.well-known/jwks.json`: the access-token keys, then the ID-token keys.
+    pub public_jwks: portcullis_authz::jwk::Jwks,
+}
+
+impl Published {
+    /// The key that signs ID tokens with `alg`, if that algorithm has keys.
+    pub fn id_token_signer(
+        &self,
+        alg: portcullis_authz::jwk::Algorithm,
+    ) -> Option<&crate::oauth::tokens::TokenKey> {
+        self.id_token_signers.iter().find(|k| k.algorithm() == alg)
+    }
 }
 
 /// A bundle ready to serve.
@@ -133,6 +149,14 @@ pub async fn assemble(
         Err(e) => return Err(e.into()),
     };
     let jwks = crate::keys::signing::jwks(pool, master).await?;
+    let id_token_jwks = crate::keys::id_token::jwks(pool, master).await?;
+    let mut id_token_signers = Vec::new();
+    for alg in crate::keys::id_token::ALGORITHMS {
+        id_token_signers.extend(crate::keys::id_token::signer(pool, master, alg).await?);
+    }
+    let (id_token_keys, _) = KeySet::from_jwks(&id_token_jwks);
+    let mut public_jwks = jwks.clone();
+    public_jwks.keys.extend(id_token_jwks.keys);
     let revoked = live_revocations(pool, crate::now()).await?;
     let policies = crate::policy::store::active(pool).await?;
     let (keys, _) = KeySet::from_jwks(&jwks);
@@ -176,5 +200,8 @@ pub async fn assemble(
         revocations,
         served,
         signer,
+        id_token_signers,
+        id_token_keys,
+        public_jwks,
     })
 }

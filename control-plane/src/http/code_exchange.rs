@@ -42,6 +42,8 @@ pub async fn exchange(
     let code = form.require("code")?;
     let verifier = form.require("code_verifier")?;
     let redirect_uri = form.require("redirect_uri")?;
+    // Before the code is used up: a key that cannot be had leaves the code for a retry.
+    let id_token_key = id_token_key(state, client).await?;
     let mut tx = state.db().pool.begin().await?;
     let (issued, expires_at, hash) = match codes::redeem(&mut tx, state.master(), code).await? {
         Redeemed::Fresh {
@@ -139,9 +141,8 @@ pub async fn exchange(
         .iter()
         .any(|s| s == "openid")
     {
-        let key = id_token_key(state, client).await?;
         let id_token = crate::oauth::id_token::sign(
-            &key,
+            &id_token_key,
             &IdTokenClaims {
                 issuer: &state.config().issuer,
                 user_id: &user.user_id,
@@ -161,18 +162,22 @@ pub async fn exchange(
     opened.answer(state).await
 }
 
-/// The key that signs `client`'s ID tokens; created now if the client was registered before
-/// its algorithm had keys (its registration creates them otherwise).
+/// The key that signs `client`'s ID tokens, as published; created now if the client was
+/// registered before its algorithm had keys (its registration creates them otherwise), which
+/// moves the bundle version so that every replica publishes it.
 async fn id_token_key(state: &AppState, client: &Client) -> Result<TokenKey, ApiError> {
-    let pool = &state.db().pool;
     let alg = client.id_token_signed_response_alg.algorithm();
-    if let Some(key) = id_token::signer(pool, state.master(), alg).await? {
-        return Ok(key);
+    if let Some(key) = state.published().id_token_signer(alg) {
+        return Ok(key.clone());
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = state.db().pool.begin().await?;
+    crate::bundle::bump(&mut tx).await?;
     id_token::ensure(&mut tx, state.master(), alg).await?;
     tx.commit().await?;
-    id_token::signer(pool, state.master(), alg)
-        .await?
+    state.republish().await?;
+    state
+        .published()
+        .id_token_signer(alg)
+        .cloned()
         .ok_or_else(|| ApiError::Unavailable("no ID token signing key".into()))
 }

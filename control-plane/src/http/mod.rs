@@ -39,7 +39,10 @@ pub fn app(state: AppState) -> Router {
             get(oauth::openid_configuration),
         )
         .route("/.well-known/jwks.json", get(oauth::jwks))
-        .route("/oauth2/userinfo", get(oauth::userinfo))
+        .route(
+            "/oauth2/userinfo",
+            get(oauth::userinfo).post(oauth::userinfo_post),
+        )
         .layer(cors::layer(state.clone()));
     let oauth_forms = Router::new()
         .route("/oauth2/introspect", post(oauth::introspect))

@@ -121,14 +121,7 @@ fn server_metadata(issuer: &str) -> Value {
     responses((status = 200, description = "RFC 7517 key set", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
 )]
 pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let pool = &state.db().pool;
-    let mut jwks = crate::keys::signing::jwks(pool, state.master()).await?;
-    jwks.keys.extend(
-        crate::keys::id_token::jwks(pool, state.master())
-            .await?
-            .keys,
-    );
-    let mut response = Json(jwks).into_response();
+    let mut response = Json(state.published().public_jwks.clone()).into_response();
     response.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=60"),
@@ -777,8 +770,29 @@ pub fn caller(state: &AppState, token: &str, accept: Accept) -> Result<AccessCla
 )]
 pub async fn userinfo(
     State(state): State<AppState>,
-    Bearer(token): Bearer,
+    bearer: Bearer,
 ) -> Result<Json<Value>, ApiError> {
+    userinfo_of(&state, bearer).await
+}
+
+/// `POST /oauth2/userinfo` (OpenID Connect Core §5.3.1: GET and POST), the token in the
+/// `Authorization` header as on GET.
+#[utoipa::path(
+    post,
+    path = "/oauth2/userinfo",
+    tag = "oauth",
+    security(("bearer" = [])),
+    responses((status = 200, description = "Claims about the token's principal", body = serde_json::Value), (status = "default", description = "An error: `error` and `error_description` (RFC 6749 §5.2 shape)", body = crate::http::error::ErrorBody))
+)]
+pub async fn userinfo_post(
+    State(state): State<AppState>,
+    bearer: Bearer,
+) -> Result<Json<Value>, ApiError> {
+    userinfo_of(&state, bearer).await
+}
+
+async fn userinfo_of(state: &AppState, Bearer(token): Bearer) -> Result<Json<Value>, ApiError> {
+    let state = state.clone();
     let claims = caller(&state, &token, Accept::Any)?;
     if let Some(body) = openid_claims(&state, &claims).await? {
         return Ok(Json(body));

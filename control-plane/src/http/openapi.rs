@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
         super::oauth::revoke,
         super::oauth::introspect,
         super::oauth::userinfo,
+        super::oauth::userinfo_post,
         super::bundle::bundle,
         super::authorize::authorize,
         super::me::list_sessions,

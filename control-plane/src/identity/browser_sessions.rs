@@ -130,6 +130,24 @@ pub async fn resume(
     .transpose()
 }
 
+/// The live session of `cookie` (its id and user), not touched.
+pub async fn of_cookie(
+    pool: &sqlx::AnyPool,
+    master: &MasterKey,
+    cookie: &str,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT id, user_id FROM browser_sessions \
+         WHERE cookie_hash = $1 AND ended_at IS NULL AND expires_at > $2",
+    )
+    .bind(master.keyed_hash(HashPurpose::BrowserSession, cookie))
+    .bind(crate::now())
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| Ok((row.try_get("id")?, row.try_get("user_id")?)))
+        .transpose()
+}
+
 /// Ends the session `id`; returns whether it was live.
 pub async fn end(tx: &mut Transaction<'static, Any>, id: &str) -> Result<bool, sqlx::Error> {
     Ok(
@@ -181,15 +199,18 @@ pub async fn end_of_user(
 
 /// Whether the session `id` has not ended (by logout, disable, password change or the cap) and
 /// is within its absolute lifetime: a code from a sign-in that has ended since opens nothing.
+/// A no-op `UPDATE` rather than a `SELECT`, so that the row stays locked until `tx` ends: a
+/// logout committing meanwhile waits, and then ends the session this transaction opens too.
 pub async fn standing(tx: &mut Transaction<'static, Any>, id: &str) -> Result<bool, sqlx::Error> {
-    Ok(sqlx::query_scalar::<_, String>(
-        "SELECT id FROM browser_sessions WHERE id = $1 AND ended_at IS NULL AND expires_at > $2",
+    Ok(sqlx::query(
+        "UPDATE browser_sessions SET id = id WHERE id = $1 AND ended_at IS NULL AND expires_at > $2",
     )
     .bind(id)
     .bind(crate::now())
-    .fetch_optional(&mut **tx)
+    .execute(&mut **tx)
     .await?
-    .is_some())
+    .rows_affected()
+        == 1)
 }
 
 /// Ends every live session of a user; returns how many.

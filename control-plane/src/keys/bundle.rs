@@ -35,7 +35,7 @@ pub async fn pins(pool: &AnyPool, master: &MasterKey) -> Result<Jwks, KeyError> 
     )
     .fetch_all(pool)
     .await?;
-    jwks_from_rows(&rows, master)
+    jwks_from_rows(&rows, master, &[BUNDLE_KEYS.prefix])
 }
 
 /// Every bundle-signing key with its state, newest first (`retire_after` is when it retired).

@@ -102,5 +102,6 @@ pub async fn signer(
 
 /// The published ID-token keys, public parts only.
 pub async fn jwks(pool: &AnyPool, master: &MasterKey) -> Result<Jwks, KeyError> {
-    published_in(pool, master, TABLE).await
+    let prefixes = ALGORITHMS.map(|alg| store(alg).prefix);
+    published_in(pool, master, TABLE, &prefixes).await
 }

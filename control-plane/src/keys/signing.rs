@@ -316,30 +316,34 @@ async fn active_material(
 /// The published access-token keys (next, active, retiring): public parts only. This is what
 /// the bundle carries: an edge trusts no key that signs anything else.
 pub async fn jwks(pool: &AnyPool, master: &MasterKey) -> Result<Jwks, KeyError> {
-    published_in(pool, master, "signing_keys").await
+    published_in(pool, master, "signing_keys", &[TOKEN_KEYS.prefix]).await
 }
 
-/// The published keys of `table` (next, active, retiring), public parts only.
+/// The published keys of `table` (next, active, retiring), public parts only; their ids start
+/// with one of `prefixes`.
 pub(crate) async fn published_in(
     pool: &AnyPool,
     master: &MasterKey,
     table: &str,
+    prefixes: &[&str],
 ) -> Result<Jwks, KeyError> {
     let rows = sqlx::query(&format!(
         "SELECT kid, public_jwk, sealed_private, alg FROM {table} WHERE state IN ('next', 'active', 'retiring') ORDER BY created_at, kid"
     ))
     .fetch_all(pool)
     .await?;
-    jwks_from_rows(&rows, master)
+    jwks_from_rows(&rows, master, prefixes)
 }
 
-/// The JWKS of `(kid, public_jwk, sealed_private, alg)` rows. Each public key is derived from
+/// The JWKS of `(kid, public_jwk, sealed_private, alg)` rows whose ids start with one of
+/// `prefixes` (each kind of key has its own: a row copied into another kind's table is refused). Each public key is derived from
 /// its sealed private key, and a row whose stored public key differs is refused as corrupt: the
 /// public column alone could be written by anyone with database access, who could then plant a
 /// key of their own among the published ones; the sealed key needs the master key.
 pub(crate) fn jwks_from_rows(
     rows: &[sqlx::any::AnyRow],
     master: &MasterKey,
+    prefixes: &[&str],
 ) -> Result<Jwks, KeyError> {
     let mut keys = Vec::with_capacity(rows.len());
     for row in rows {
@@ -348,6 +352,9 @@ pub(crate) fn jwks_from_rows(
         let sealed: String = row.try_get(2)?;
         let alg: String = row.try_get(3)?;
         let corrupt = || KeyError::Corrupt(kid.clone());
+        if !prefixes.iter().any(|p| kid.starts_with(p)) {
+            return Err(corrupt());
+        }
         let stored: Jwk = serde_json::from_str(&text).map_err(|_| corrupt())?;
         let alg = Algorithm::from_name(&alg).ok_or_else(corrupt)?;
         let private = master.open(&kid, &sealed)?;
@@ -364,7 +371,12 @@ pub(crate) fn jwks_from_rows(
                 k.e.clone(),
             )
         };
-        if public(&derived) != public(&stored) {
+        // What the JWKS publishes besides the key must be the row's own: a row copied from
+        // another table or another algorithm's chain keeps its sealed key, not its name.
+        if public(&derived) != public(&stored)
+            || stored.kid.as_deref() != Some(kid.as_str())
+            || stored.alg.as_deref() != Some(alg.as_str())
+        {
             return Err(corrupt());
         }
         keys.push(stored);

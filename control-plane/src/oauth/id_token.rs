@@ -103,7 +103,9 @@ pub fn verify_hint(keys: &KeySet, issuer: &str, token: &str) -> Option<Hint> {
     let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).ok();
     let header: Value = serde_json::from_slice(&decode(header)?).ok()?;
     let key = keys.get(header.get("kid")?.as_str()?)?;
-    if header.get("alg")?.as_str()? != key.algorithm().as_str() {
+    if header.get("alg")?.as_str()? != key.algorithm().as_str()
+        || header.get("typ").and_then(Value::as_str) != Some("JWT")
+    {
         return None;
     }
     let signed = &token[..token.len() - signature.len() - 1];
@@ -111,11 +113,14 @@ pub fn verify_hint(keys: &KeySet, issuer: &str, token: &str) -> Option<Hint> {
         return None;
     }
     let claims: Value = serde_json::from_slice(&decode(payload)?).ok()?;
-    if claims.get("iss")?.as_str()? != issuer {
+    let client_id = claims.get("aud")?.as_str()?;
+    if claims.get("iss")?.as_str()? != issuer
+        || claims.get("azp").and_then(Value::as_str) != Some(client_id)
+    {
         return None;
     }
     Some(Hint {
-        client_id: claims.get("aud")?.as_str()?.to_owned(),
+        client_id: client_id.to_owned(),
         user_id: claims
             .get("sub")?
             .as_str()?

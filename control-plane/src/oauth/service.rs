@@ -116,13 +116,9 @@ pub async fn create_client(
         },
     )
     .await?;
-    id_token_keys_for(ctx, &mut tx, &client).await?;
+    let keys_created = id_token_keys_for(ctx, &mut tx, &client).await?;
     let target = format!("client:{}", client.client_id);
-    ctx.commit(
-        tx,
-        Action::ClientCreated,
-        &target,
-        json!({
+    let detail = json!({
             "scopes": client.scopes,
             "roles": client.roles,
             "grant_types": client.grant_types,
@@ -130,30 +126,36 @@ pub async fn create_client(
             "token_endpoint_auth_method": client.token_endpoint_auth_method,
             "id_token_signed_response_alg": client.id_token_signed_response_alg,
             "post_logout_redirect_uris": client.post_logout_redirect_uris,
-        }),
-    )
-    .await?;
+    });
+    if keys_created {
+        ctx.commit_and_publish(tx, Action::ClientCreated, &target, detail)
+            .await?;
+    } else {
+        ctx.commit(tx, Action::ClientCreated, &target, detail)
+            .await?;
+    }
     let public = client.token_endpoint_auth_method.is_public();
     Ok((client, (!public).then_some(secret)))
 }
 
 /// Makes sure the keys exist that sign `client`'s ID tokens, if it can sign users in through the
 /// browser: they are published before its first sign-in, so a relying party that fetched the
-/// JWKS at start finds the key of its first ID token there.
+/// JWKS at start finds the key of its first ID token there. New keys move the bundle version,
+/// so that every replica republishes them; returns whether there were any.
 async fn id_token_keys_for(
     ctx: &Context<'_>,
     tx: &mut Transaction<'static, Any>,
     client: &Client,
-) -> Result<(), ServiceError> {
-    if client.grant_types.contains(&GrantType::AuthorizationCode) {
-        crate::keys::id_token::ensure(
-            tx,
-            ctx.master,
-            client.id_token_signed_response_alg.algorithm(),
-        )
-        .await?;
+) -> Result<bool, ServiceError> {
+    if !client.grant_types.contains(&GrantType::AuthorizationCode) {
+        return Ok(false);
     }
-    Ok(())
+    let alg = client.id_token_signed_response_alg.algorithm();
+    let created = crate::keys::id_token::ensure(tx, ctx.master, alg).await?;
+    if created {
+        crate::bundle::bump(tx).await?;
+    }
+    Ok(created)
 }
 
 /// The clients the actor sees, by id after `after`, at most `limit` (default 100).
@@ -217,9 +219,10 @@ pub async fn update_client(
         },
     )
     .await?;
-    if let Some(changed) = clients::get(&mut *tx, id).await? {
-        id_token_keys_for(ctx, &mut tx, &changed).await?;
-    }
+    let keys_created = match clients::get(&mut *tx, id).await? {
+        Some(changed) => id_token_keys_for(ctx, &mut tx, &changed).await?,
+        None => false,
+    };
     let target = format!("client:{id}");
     let detail = json!({
         "scopes": changes.scopes,
@@ -235,6 +238,9 @@ pub async fn update_client(
         revocations::subject(&mut tx, &target, longest).await?;
         sessions::end_for_client(&mut tx, id, longest).await?;
         crate::bundle::bump(&mut tx).await?;
+        ctx.commit_and_publish(tx, Action::ClientUpdated, &target, detail)
+            .await?;
+    } else if keys_created {
         ctx.commit_and_publish(tx, Action::ClientUpdated, &target, detail)
             .await?;
     } else {

@@ -7,7 +7,10 @@
 //!    limit of the password grant);
 //! 2. password logins/s under a login flood, and `/healthz` latency measured during that flood
 //!    (the event loop must not stall while argon2 runs);
-//! 3. `client_credentials` tokens/s and latency percentiles at saturation;
+//! 3. `client_credentials` tokens/s and latency percentiles at saturation, then
+//!    `authorization_code` exchanges/s (no password hashing: the codes are issued beforehand,
+//!    as the login page would, to distinct users so that no session cap is reached), without and
+//!    with `openid` (an RS256 ID token more per exchange);
 //! 4. the edge bundle with no revocations and with 1,000 (revoked access tokens): its size, the
 //!    latency of a full fetch and of an `If-None-Match` revalidation, and the time to parse and
 //!    validate it into a snapshot (natively; what every Envoy does once per change).
@@ -148,6 +151,133 @@ async fn drive(port: u16, raw: Arc<Vec<u8>>, connections: usize, seconds: u64) -
     run
 }
 
+/// `connections` keep-alive connections that together send each of `requests` once.
+async fn drive_each(port: u16, requests: Vec<Vec<u8>>, connections: usize) -> Run {
+    let started = Instant::now();
+    let per = requests.len().div_ceil(connections.max(1)).max(1);
+    let mut tasks = Vec::new();
+    for chunk in requests.chunks(per) {
+        let chunk = chunk.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut connection = Connection::open(port).await;
+            let (mut ok, mut failed, mut latencies) = (0u64, 0u64, Vec::new());
+            for raw in &chunk {
+                let sent = Instant::now();
+                let status = connection.send(raw).await;
+                latencies.push(sent.elapsed());
+                if status == 200 {
+                    ok += 1;
+                } else {
+                    failed += 1;
+                    if status == 0 {
+                        connection = Connection::open(port).await;
+                    }
+                }
+            }
+            (ok, failed, latencies)
+        }));
+    }
+    let mut run = Run {
+        ok: 0,
+        failed: 0,
+        latencies: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    for task in tasks {
+        if let Ok((ok, failed, latencies)) = task.await {
+            run.ok += ok;
+            run.failed += failed;
+            run.latencies.extend(latencies);
+        }
+    }
+    run.elapsed = started.elapsed();
+    run.latencies.sort();
+    run
+}
+
+// RFC 7636 Appendix B.
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+const CALLBACK: &str = "https://bench.example/callback";
+
+/// `count` codes for `client_id`, issued in the store as the login page issues them (to
+/// `count / 8` new users, each below the session cap), as token requests of `basic`;
+/// `openid_scope` asks for an ID token.
+async fn code_exchanges(
+    url: &str,
+    client_id: &str,
+    basic: &str,
+    count: usize,
+    openid_scope: &str,
+) -> Vec<Vec<u8>> {
+    use portcullis_control_plane::identity::users::{self, NewUser};
+    use portcullis_control_plane::oauth::codes::{self, Issued};
+    let db = portcullis_control_plane::infra::db::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("db: {e}"));
+    let master = portcullis_control_plane::keys::secrets::MasterKey::from_base64(
+        portcullis_tests::control_plane::MASTER_KEY,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // One real hash for every user: the exchange never looks at it.
+    let hasher = portcullis_control_plane::identity::passwords::Hasher::new(1)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let hash = hasher
+        .hash("correct horse battery")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = db.pool.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    let mut requests = Vec::with_capacity(count);
+    let users = count.div_ceil(8);
+    let tag = portcullis_tests::free_port();
+    for u in 0..users {
+        let user = users::create(
+            &mut tx,
+            &NewUser {
+                username: format!("code-{tag}-{u}"),
+                password_hash: hash.clone(),
+                scopes: "api:items:read".into(),
+                ..NewUser::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        for _ in 0..8 {
+            if requests.len() == count {
+                break;
+            }
+            let code = codes::issue(
+                &mut tx,
+                &master,
+                &Issued {
+                    client_id: client_id.to_owned(),
+                    user_id: user.user_id.clone(),
+                    redirect_uri: CALLBACK.into(),
+                    code_challenge: CHALLENGE.into(),
+                    scope: "api:items:read".into(),
+                    audience: "portcullis-edge".into(),
+                    nonce: None,
+                    openid_scope: openid_scope.into(),
+                    amr: "pwd".into(),
+                    auth_time: portcullis_control_plane::now(),
+                    browser_session_id: None,
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            requests.push(post_form(
+                "/oauth2/token",
+                basic,
+                &format!(
+                    "grant_type=authorization_code&code={code}&redirect_uri=https%3A%2F%2Fbench.example%2Fcallback&code_verifier={VERIFIER}"
+                ),
+            ));
+        }
+    }
+    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    requests
+}
+
 /// argon2id verifications per second with every core busy, through the service's hasher.
 async fn argon2_rate(seconds: u64) -> f64 {
     let hasher = portcullis_control_plane::identity::passwords::Hasher::new(
@@ -213,11 +343,36 @@ async fn main() {
     let admin = plane
         .create_client(
             "bench-admin",
-            "admin:users api:items:read",
+            "admin:users admin:clients api:items:read",
             &["client_credentials"],
         )
         .await;
     let admin_token = plane.admin_token(&admin).await;
+    let browser = plane
+        .admin(
+            "POST",
+            "/admin/v1/clients",
+            &admin_token,
+            Some(
+                &serde_json::json!({"name": "bench-browser", "scopes": "api:items:read",
+                "grant_types": ["authorization_code"], "redirect_uris": [CALLBACK]}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        browser.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&browser.body)
+    );
+    let browser = browser.json();
+    let browser = (
+        browser["client_id"].as_str().unwrap_or_default().to_owned(),
+        browser["client_secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    );
     for i in 0..64 {
         let reply = plane
             .admin(
@@ -296,6 +451,17 @@ async fn main() {
     drive(port, Arc::clone(&raw), 16, 1).await;
     let cc = drive(port, raw, 32, seconds).await;
 
+    // Code exchanges: as many codes as about `seconds` at 3,000/s (2,000/s is the goal).
+    let count = if portcullis_tests::smoke() {
+        400
+    } else {
+        3_000 * seconds as usize
+    };
+    let plain_codes = code_exchanges(&url, &browser.0, &basic(&browser), count, "").await;
+    let plain = drive_each(port, plain_codes, 32).await;
+    let openid_codes = code_exchanges(&url, &browser.0, &basic(&browser), count, "openid").await;
+    let openid = drive_each(port, openid_codes, 32).await;
+
     // 4. The bundle, empty revocation list and then 1,000 (smoke: 100) revoked access tokens.
     let empty = bundle_cost(port).await;
     // Revocation is rate limited per client (a burst of 100), so ten clients share them.
@@ -326,6 +492,16 @@ async fn main() {
         ms(cc.percentile(0.5)),
         ms(cc.percentile(0.99))
     );
+    for (label, run) in [("", &plain), (" with openid (+ RS256 ID token)", &openid)] {
+        println!(
+            "| authorization_code exchanges/s{label} (32 connections, {} codes) | {:.0} ({} failed), p50 {}, p99 {} |",
+            run.ok + run.failed,
+            run.rate(),
+            run.failed,
+            ms(run.percentile(0.5)),
+            ms(run.percentile(0.99))
+        );
+    }
     println!("| raw argon2id verifications/s (m=19456, t=2, p=1, all cores) | {argon2_rate:.1} |");
     println!(
         "| password logins/s (16 connections) | {:.1} = {:.0}% of the argon2id bound ({} failed), p99 {} |",

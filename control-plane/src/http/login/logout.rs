@@ -4,9 +4,11 @@
 //!
 //! The rules and their reasons:
 //! - A logout request is a link any site can make a browser follow. One with a valid
-//!   `id_token_hint` (an ID token this server issued: a client of this user asked) is carried
-//!   out at once; any other is confirmed by the user on a page of our own, whose form carries the
-//!   login pages' CSRF token (§2: the OP SHOULD ask the user).
+//!   `id_token_hint` of the browser's own sign-in (an ID token this server issued for that
+//!   sign-in: one of its clients asked) is carried out at once; any other, a hint of another
+//!   user's or another sign-in's included, is confirmed by the user on a page of our own, whose
+//!   form carries the login pages' CSRF token (§2: the OP asks when the hint is not of the
+//!   current session; an attacker's own ID token must not sign visitors out).
 //! - The browser is sent back only to a `post_logout_redirect_uri` that the client named by the
 //!   hint (or by `client_id`) registered, compared exactly, with `state` (§3); anything else
 //!   gets a page and no redirect, so logout is no open redirector.
@@ -25,12 +27,16 @@ use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use portcullis_authz::jwk::KeySet;
 use serde_json::json;
 use std::collections::HashMap;
 
 /// The parameters a confirmation form carries to its POST.
-const CARRIED: [&str; 3] = ["client_id", "post_logout_redirect_uri", "state"];
+const CARRIED: [&str; 4] = [
+    "id_token_hint",
+    "client_id",
+    "post_logout_redirect_uri",
+    "state",
+];
 const UNAVAILABLE: &str = "Sign-out is unavailable right now; please try again in a moment.";
 
 /// `GET /oauth2/logout`.
@@ -121,14 +127,13 @@ async fn logout(
     let refused = |message: &str| page::error(StatusCode::BAD_REQUEST, message);
     let hint = match get("id_token_hint") {
         None => None,
-        Some(token) => match verified_hint(state, token).await {
-            Ok(Some(hint)) => Some(hint),
-            Ok(None) => return refused("The sign-out request is not valid."),
-            Err(error) => {
-                tracing::error!(%error, "logout hint");
-                return page::error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+        Some(token) => {
+            let published = state.published();
+            match id_token::verify_hint(&published.id_token_keys, &state.config().issuer, token) {
+                Some(hint) => Some(hint),
+                None => return refused("The sign-out request is not valid."),
             }
-        },
+        }
     };
     let client_id = match (
         hint.as_ref().map(|h| h.client_id.as_str()),
@@ -162,8 +167,15 @@ async fn logout(
             Some(uri.to_owned())
         }
     };
-    if hint.is_none() && !confirmed {
-        return confirmation(state, headers, params);
+    if !confirmed {
+        match hint_is_of_this_sign_in(state, headers, hint.as_ref()).await {
+            Ok(true) => {}
+            Ok(false) => return confirmation(state, headers, params),
+            Err(error) => {
+                tracing::error!(%error, "logout session");
+                return page::error(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE);
+            }
+        }
     }
     if let Err(error) = end(state, origin, headers, hint.as_ref()).await {
         tracing::error!(%error, "logout");
@@ -189,14 +201,25 @@ async fn logout(
     response
 }
 
-/// The hint, if it is an ID token this server issued with a key it still publishes.
-async fn verified_hint(
+/// Whether `hint` was issued for the sign-in this browser holds (or the browser holds none, so
+/// that only the hint's own sign-in can end).
+async fn hint_is_of_this_sign_in(
     state: &AppState,
-    token: &str,
-) -> Result<Option<Hint>, crate::keys::signing::KeyError> {
-    let jwks = crate::keys::id_token::jwks(&state.db().pool, state.master()).await?;
-    let (keys, _) = KeySet::from_jwks(&jwks);
-    Ok(id_token::verify_hint(&keys, &state.config().issuer, token))
+    headers: &HeaderMap,
+    hint: Option<&Hint>,
+) -> Result<bool, sqlx::Error> {
+    let Some(hint) = hint else {
+        return Ok(false);
+    };
+    let Some(cookie) = cookies::SESSION.read(headers, secure(state)) else {
+        return Ok(true);
+    };
+    Ok(
+        match browser_sessions::of_cookie(&state.db().pool, state.master(), &cookie).await? {
+            None => true,
+            Some((id, user_id)) => user_id == hint.user_id && hint.sid.as_deref() == Some(&id),
+        },
+    )
 }
 
 /// The page that asks the user to confirm a logout nobody proved a client asked for.

@@ -202,12 +202,29 @@ pub async fn check(
             return Err(refuse("invalid_target", "unknown resource"));
         }
     }
-    let (prompt_none, prompt_login) = match get("prompt") {
-        None => (false, false),
-        Some("login") => (false, true),
-        Some("none") => (true, false),
-        Some(_) => return Err(refuse("invalid_request", "prompt must be none or login")),
-    };
+    // OpenID Connect Core §3.1.2.1: a space-separated list; `none` stands alone. There is no
+    // consent page (every client is registered by an administrator), so `consent` asks for
+    // nothing more; `select_account` is a new sign-in.
+    let prompts: Vec<&str> = get("prompt")
+        .map(|p| p.split(' ').filter(|v| !v.is_empty()).collect())
+        .unwrap_or_default();
+    if prompts
+        .iter()
+        .any(|p| !matches!(*p, "none" | "login" | "consent" | "select_account"))
+    {
+        return Err(refuse(
+            "invalid_request",
+            "prompt may hold none, login, consent and select_account",
+        ));
+    }
+    let prompt_none = prompts.contains(&"none");
+    if prompt_none && prompts.len() > 1 {
+        return Err(refuse(
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        ));
+    }
+    let prompt_login = prompts.contains(&"login") || prompts.contains(&"select_account");
     let max_age = match get("max_age").map(str::parse::<i64>) {
         None => None,
         Some(Ok(seconds)) if seconds >= 0 => Some(seconds),
@@ -249,7 +266,7 @@ pub fn is_openid_scope(scope: &str) -> bool {
 /// registered URI always does).
 pub fn redirect_to(redirect_uri: &str, params: &[(&str, &str)]) -> Option<String> {
     let mut url = url::Url::parse(redirect_uri).ok()?;
-    {
+    if !params.is_empty() {
         let mut query = url.query_pairs_mut();
         for (name, value) in params {
             query.append_pair(name, value);
