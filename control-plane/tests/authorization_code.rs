@@ -6,7 +6,8 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{
-    access_token, config, decode_claims, enrol_totp, Call, Reply, TestApp, TestDb, ISSUER,
+    access_token, config, decode_claims, enrol_totp, hidden_fields, Call, Reply, TestApp, TestDb,
+    ISSUER,
 };
 use portcullis_control_plane::oauth::clients::NewClient;
 use portcullis_control_plane::oauth::grant::GrantType;
@@ -73,26 +74,6 @@ fn request(client_id: &str, changes: &[(&str, &str)]) -> String {
 async fn authorize(app: &TestApp, query: &str) -> Reply {
     app.send(Call::new(Method::GET, "/oauth2/authorize").uri_query(query))
         .await
-}
-
-/// The hidden fields of the page's form.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    html.split("<input type=\"hidden\" ")
-        .skip(1)
-        .filter_map(|rest| {
-            let name = rest.strip_prefix("name=\"")?.split('"').next()?;
-            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
-            Some((unescape(name), unescape(value)))
-        })
-        .collect()
-}
-
-fn unescape(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
 }
 
 /// The `name=value` of the login cookie a page set.
@@ -1558,4 +1539,50 @@ async fn prompt_is_a_list_where_none_stands_alone(db: &TestDb) {
 both_backends!(
     prompt_is_a_list_where_none_stands_alone_on,
     prompt_is_a_list_where_none_stands_alone
+);
+
+async fn openid_scope_names_are_never_a_clients_access_scopes(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let admin = app.admin_token().await;
+    for reserved in ["openid", "profile", "email", "offline_access"] {
+        let reply = app
+            .send(
+                Call::new(Method::POST, "/admin/v1/clients")
+                    .bearer(&admin)
+                    .json(&json!({"name": "web", "scopes": format!("api:items:read {reserved}")})),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::BAD_REQUEST,
+            "{reserved}: {}",
+            reply.text
+        );
+        assert!(
+            reply.text.contains(reserved),
+            "the error names it: {}",
+            reply.text
+        );
+    }
+    let created = app
+        .send(
+            Call::new(Method::POST, "/admin/v1/clients")
+                .bearer(&admin)
+                .json(&json!({"name": "web", "scopes": "api:items:read"})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.json()["client_id"].as_str().unwrap().to_owned();
+    let changed = app
+        .send(
+            Call::new(Method::PATCH, &format!("/admin/v1/clients/{id}"))
+                .bearer(&admin)
+                .json(&json!({"scopes": "api:items:read email"})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::BAD_REQUEST, "{}", changed.text);
+}
+both_backends!(
+    openid_scope_names_are_never_a_clients_access_scopes_on,
+    openid_scope_names_are_never_a_clients_access_scopes
 );

@@ -7,7 +7,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{config, Call, TestApp, TestDb};
+use common::{config, hidden_fields, Call, TestApp, TestDb};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
     CoreUserInfoClaims,
@@ -23,25 +23,6 @@ use serde_json::{json, Value};
 
 const CALLBACK: &str = "https://rp.example.test/callback";
 const PASSWORD: &str = "correct horse battery";
-
-/// The hidden fields of a page's form.
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    let unescape = |text: &str| {
-        text.replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-    };
-    html.split("<input type=\"hidden\" ")
-        .skip(1)
-        .filter_map(|rest| {
-            let name = rest.strip_prefix("name=\"")?.split('"').next()?;
-            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
-            Some((unescape(name), unescape(value)))
-        })
-        .collect()
-}
 
 /// A running control plane with an authorization-code client signing ID tokens with `alg`
 /// and the user `alice`; its issuer, the client's id and secret, and the stop signal.

@@ -49,21 +49,26 @@ impl Stack {
             ..EnvoyOptions::default()
         };
         let envoy = Envoy::start(&options, upstream.port, plane.port);
-        let port = envoy.port;
-        let started = Instant::now();
-        while get(port, "/api/items", None).await.status != 401 {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the filter never loaded the control plane's bundle:\n{}",
-                envoy.log()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        await_first_bundle(&envoy).await;
         Stack {
             upstream,
             plane,
             envoy,
         }
+    }
+}
+
+/// Waits until `envoy`'s filter has applied its first bundle (a request without a token is
+/// refused with 401 rather than failing closed with 503).
+pub async fn await_first_bundle(envoy: &Envoy) {
+    let started = Instant::now();
+    while get(envoy.port, "/api/items", None).await.status != 401 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the filter never loaded the control plane's bundle:\n{}",
+            envoy.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

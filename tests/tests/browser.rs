@@ -11,10 +11,9 @@
 use portcullis_tests::control_plane::{sqlite_url, ControlPlane, BUNDLE_CREDENTIAL};
 use portcullis_tests::echo::EchoUpstream;
 use portcullis_tests::envoy::{plugin_config, BrowserApp, Envoy, EnvoyOptions};
-use portcullis_tests::http::get;
+use portcullis_tests::stack::await_first_bundle;
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -106,15 +105,7 @@ async fn a_person_signs_in_with_password_and_totp_through_envoy_and_signing_out_
         upstream.port,
         plane.port,
     );
-    let started = Instant::now();
-    while get(port, "/api/items", None).await.status != 401 {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the filter never loaded the bundle:\n{}",
-            envoy.log()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    await_first_bundle(&envoy).await;
 
     let screenshots = portcullis_tests::repo_root().join("target/browser");
     let output = tokio::process::Command::new("node")

@@ -55,6 +55,9 @@ pub enum ClientError {
     /// A scope is malformed.
     #[error(transparent)]
     Scope(#[from] crate::oauth::scopes::ScopeError),
+    /// A scope has a name OpenID Connect gives its own meaning.
+    #[error("scope `{0}` is OpenID Connect's (it asks for claims, not access) and cannot be a client's access scope")]
+    Reserved(String),
     /// The name is empty or too long.
     #[error("name must be 1 to 200 characters")]
     Name,
@@ -164,6 +167,20 @@ fn check_grants(
     Ok(())
 }
 
+/// The access scopes of `text`: OpenID Connect's own names (`openid`, `profile`, `email`,
+/// `offline_access`) are refused, since an authorization request's scopes of those names ask for
+/// claims and never reach an access token.
+fn access_scopes(text: &str) -> Result<Vec<String>, ClientError> {
+    let scopes = crate::oauth::scopes::parse(text)?;
+    match scopes
+        .iter()
+        .find(|s| crate::oauth::id_token::OPENID_SCOPES.contains(&s.as_str()))
+    {
+        Some(reserved) => Err(ClientError::Reserved(reserved.clone())),
+        None => Ok(scopes),
+    }
+}
+
 /// The stored form of a grant list.
 fn grant_words(grants: &[GrantType]) -> String {
     grants
@@ -206,7 +223,7 @@ pub async fn create(
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ClientError::Name);
     }
-    let scopes = crate::oauth::scopes::parse(new.scopes)?;
+    let scopes = access_scopes(new.scopes)?;
     let grants = new.grants.to_vec();
     let roles = crate::identity::users::check_roles(new.roles)?;
     let tenant = crate::identity::users::check_tenant(new.tenant)?;
@@ -383,7 +400,7 @@ pub async fn update(
         current.token_endpoint_auth_method,
         redirect_uris.as_deref().unwrap_or(&current.redirect_uris),
     )?;
-    let scopes = patch.scopes.map(crate::oauth::scopes::parse).transpose()?;
+    let scopes = patch.scopes.map(access_scopes).transpose()?;
     let grants = patch.grants.map(grant_words);
     let roles = patch
         .roles

@@ -107,32 +107,51 @@ impl Run {
     }
 }
 
-/// `connections` keep-alive connections sending `raw` for `seconds`.
-async fn drive(port: u16, raw: Arc<Vec<u8>>, connections: usize, seconds: u64) -> Run {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let raw = Arc::clone(&raw);
-        tasks.push(tokio::spawn(async move {
-            let mut connection = Connection::open(port).await;
-            let (mut ok, mut failed, mut latencies) = (0u64, 0u64, Vec::new());
-            while Instant::now() < deadline {
-                let sent = Instant::now();
-                let status = connection.send(&raw).await;
-                latencies.push(sent.elapsed());
-                if status == 200 {
-                    ok += 1;
-                } else {
-                    failed += 1;
-                    if status == 0 {
-                        connection = Connection::open(port).await;
-                    }
-                }
-            }
-            (ok, failed, latencies)
-        }));
+/// One connection's requests: the statuses counted (200 is success; a dropped connection is
+/// reopened) and each latency.
+struct Tally {
+    port: u16,
+    connection: Connection,
+    ok: u64,
+    failed: u64,
+    latencies: Vec<Duration>,
+}
+
+impl Tally {
+    async fn open(port: u16) -> Self {
+        Tally {
+            port,
+            connection: Connection::open(port).await,
+            ok: 0,
+            failed: 0,
+            latencies: Vec::new(),
+        }
     }
+
+    async fn send(&mut self, raw: &[u8]) {
+        let sent = Instant::now();
+        let status = self.connection.send(raw).await;
+        self.latencies.push(sent.elapsed());
+        if status == 200 {
+            self.ok += 1;
+        } else {
+            self.failed += 1;
+            if status == 0 {
+                self.connection = Connection::open(self.port).await;
+            }
+        }
+    }
+
+    fn counts(self) -> (u64, u64, Vec<Duration>) {
+        (self.ok, self.failed, self.latencies)
+    }
+}
+
+/// The connections' tallies as one run that started at `started`.
+async fn gather(
+    tasks: Vec<tokio::task::JoinHandle<(u64, u64, Vec<Duration>)>>,
+    started: Instant,
+) -> Run {
     let mut run = Run {
         ok: 0,
         failed: 0,
@@ -151,6 +170,24 @@ async fn drive(port: u16, raw: Arc<Vec<u8>>, connections: usize, seconds: u64) -
     run
 }
 
+/// `connections` keep-alive connections sending `raw` for `seconds`.
+async fn drive(port: u16, raw: Arc<Vec<u8>>, connections: usize, seconds: u64) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let raw = Arc::clone(&raw);
+        tasks.push(tokio::spawn(async move {
+            let mut tally = Tally::open(port).await;
+            while Instant::now() < deadline {
+                tally.send(&raw).await;
+            }
+            tally.counts()
+        }));
+    }
+    gather(tasks, started).await
+}
+
 /// `connections` keep-alive connections that together send each of `requests` once.
 async fn drive_each(port: u16, requests: Vec<Vec<u8>>, connections: usize) -> Run {
     let started = Instant::now();
@@ -159,40 +196,14 @@ async fn drive_each(port: u16, requests: Vec<Vec<u8>>, connections: usize) -> Ru
     for chunk in requests.chunks(per) {
         let chunk = chunk.to_vec();
         tasks.push(tokio::spawn(async move {
-            let mut connection = Connection::open(port).await;
-            let (mut ok, mut failed, mut latencies) = (0u64, 0u64, Vec::new());
+            let mut tally = Tally::open(port).await;
             for raw in &chunk {
-                let sent = Instant::now();
-                let status = connection.send(raw).await;
-                latencies.push(sent.elapsed());
-                if status == 200 {
-                    ok += 1;
-                } else {
-                    failed += 1;
-                    if status == 0 {
-                        connection = Connection::open(port).await;
-                    }
-                }
+                tally.send(raw).await;
             }
-            (ok, failed, latencies)
+            tally.counts()
         }));
     }
-    let mut run = Run {
-        ok: 0,
-        failed: 0,
-        latencies: Vec::new(),
-        elapsed: Duration::ZERO,
-    };
-    for task in tasks {
-        if let Ok((ok, failed, latencies)) = task.await {
-            run.ok += ok;
-            run.failed += failed;
-            run.latencies.extend(latencies);
-        }
-    }
-    run.elapsed = started.elapsed();
-    run.latencies.sort();
-    run
+    gather(tasks, started).await
 }
 
 // RFC 7636 Appendix B.
