@@ -8,8 +8,14 @@ use std::time::Duration;
 /// Latency bucket upper bounds, in seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
-/// The grants counted separately.
-pub const GRANTS: [&str; 3] = ["client_credentials", "password", "refresh_token"];
+/// The grants counted separately: every [`crate::oauth::grant::GrantType`] (a test holds the
+/// two lists together).
+pub const GRANTS: [&str; 4] = [
+    "authorization_code",
+    "client_credentials",
+    "password",
+    "refresh_token",
+];
 
 #[derive(Debug, Default)]
 struct Histogram {
@@ -133,5 +139,23 @@ impl Metrics {
             "# TYPE portcullis_bundle_version gauge\nportcullis_bundle_version {bundle_version}"
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod grant_tests {
+    use super::GRANTS;
+    use crate::oauth::grant::GrantType;
+
+    #[test]
+    fn every_grant_type_is_counted() {
+        for grant in GrantType::ALL {
+            assert!(
+                GRANTS.contains(&grant.as_str()),
+                "{} has no counter",
+                grant.as_str()
+            );
+        }
+        assert_eq!(GRANTS.len(), GrantType::ALL.len());
     }
 }
