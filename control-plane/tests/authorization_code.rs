@@ -6,12 +6,12 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::{
-    access_token, config, decode_claims, enrol_totp, hidden_fields, Call, Reply, TestApp, TestDb,
-    ISSUER,
+    access_token, config, decode_claims, enrol_totp, Call, Reply, TestApp, TestDb, ISSUER,
 };
 use portcullis_control_plane::oauth::clients::NewClient;
 use portcullis_control_plane::oauth::grant::GrantType;
 use portcullis_control_plane::oauth::registration::AuthMethod;
+use portcullis_test_support::html::hidden_fields;
 use serde_json::json;
 use std::collections::HashMap;
 

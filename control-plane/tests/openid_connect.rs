@@ -7,7 +7,7 @@
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{config, hidden_fields, Call, TestApp, TestDb};
+use common::{config, Call, TestApp, TestDb};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
     CoreUserInfoClaims,
@@ -19,6 +19,7 @@ use openidconnect::{
 use portcullis_control_plane::oauth::clients::NewClient;
 use portcullis_control_plane::oauth::grant::GrantType;
 use portcullis_control_plane::oauth::registration::IdTokenAlg;
+use portcullis_test_support::html::hidden_fields;
 use serde_json::{json, Value};
 
 const CALLBACK: &str = "https://rp.example.test/callback";

@@ -355,25 +355,6 @@ pub fn decode_claims(token: &str) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-/// The hidden fields of an HTML page's form (the login and logout pages), unescaped.
-pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    let unescape = |text: &str| {
-        text.replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&")
-    };
-    html.split("<input type=\"hidden\" ")
-        .skip(1)
-        .filter_map(|rest| {
-            let name = rest.strip_prefix("name=\"")?.split('"').next()?;
-            let value = rest.split("value=\"").nth(1)?.split('"').next()?;
-            Some((unescape(name), unescape(value)))
-        })
-        .collect()
-}
-
 /// Runs a test body on SQLite and on PostgreSQL.
 #[macro_export]
 macro_rules! both_backends {

@@ -6,7 +6,8 @@
 //! 1. the raw argon2id rate of this machine through the service's own hasher (the physical
 //!    limit of the password grant);
 //! 2. password logins/s under a login flood, and `/healthz` latency measured during that flood
-//!    (the event loop must not stall while argon2 runs);
+//!    (the event loop must not stall while argon2 runs); then the same through the hosted login
+//!    page (`POST /oauth2/login` as a browser submits it, answered 303 with a code);
 //! 3. `client_credentials` tokens/s and latency percentiles at saturation, then
 //!    `authorization_code` exchanges/s (no password hashing: the codes are issued beforehand,
 //!    as the login page would, to distinct users so that no session cap is reached), without and
@@ -107,10 +108,11 @@ impl Run {
     }
 }
 
-/// One connection's requests: the statuses counted (200 is success; a dropped connection is
-/// reopened) and each latency.
+/// One connection's requests: the statuses counted (`expected` is success; a dropped connection
+/// is reopened) and each latency.
 struct Tally {
     port: u16,
+    expected: u16,
     connection: Connection,
     ok: u64,
     failed: u64,
@@ -118,9 +120,10 @@ struct Tally {
 }
 
 impl Tally {
-    async fn open(port: u16) -> Self {
+    async fn open(port: u16, expected: u16) -> Self {
         Tally {
             port,
+            expected,
             connection: Connection::open(port).await,
             ok: 0,
             failed: 0,
@@ -132,7 +135,7 @@ impl Tally {
         let sent = Instant::now();
         let status = self.connection.send(raw).await;
         self.latencies.push(sent.elapsed());
-        if status == 200 {
+        if status == self.expected {
             self.ok += 1;
         } else {
             self.failed += 1;
@@ -172,13 +175,24 @@ async fn gather(
 
 /// `connections` keep-alive connections sending `raw` for `seconds`.
 async fn drive(port: u16, raw: Arc<Vec<u8>>, connections: usize, seconds: u64) -> Run {
+    drive_expecting(port, raw, connections, seconds, 200).await
+}
+
+/// [`drive`], where `expected` is the status of success.
+async fn drive_expecting(
+    port: u16,
+    raw: Arc<Vec<u8>>,
+    connections: usize,
+    seconds: u64,
+    expected: u16,
+) -> Run {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let raw = Arc::clone(&raw);
         tasks.push(tokio::spawn(async move {
-            let mut tally = Tally::open(port).await;
+            let mut tally = Tally::open(port, expected).await;
             while Instant::now() < deadline {
                 tally.send(&raw).await;
             }
@@ -196,7 +210,7 @@ async fn drive_each(port: u16, requests: Vec<Vec<u8>>, connections: usize) -> Ru
     for chunk in requests.chunks(per) {
         let chunk = chunk.to_vec();
         tasks.push(tokio::spawn(async move {
-            let mut tally = Tally::open(port).await;
+            let mut tally = Tally::open(port, 200).await;
             for raw in &chunk {
                 tally.send(raw).await;
             }
@@ -402,7 +416,7 @@ async fn main() {
     // 1. The raw argon2id rate through the service's hasher, all cores (measured again after
     // the flood; the higher of the two is the bound, so noise cannot flatter the ratio).
     let first_bound = argon2_rate(seconds).await;
-    // 2. A login flood, with /healthz sampled during it.
+    // 2. A login flood, with /healthz sampled during it: the password grant, then the login page.
     let login_bodies: Vec<Arc<Vec<u8>>> = (0..16)
         .map(|i| {
             Arc::new(post_form(
@@ -412,44 +426,14 @@ async fn main() {
             ))
         })
         .collect();
-    let health = tokio::spawn(async move {
-        let mut connection = Connection::open(port).await;
-        let raw = b"GET /healthz HTTP/1.1\r\nhost: bench\r\n\r\n".to_vec();
-        let deadline = Instant::now() + Duration::from_secs(seconds);
-        let mut latencies = Vec::new();
-        while Instant::now() < deadline {
-            let sent = Instant::now();
-            connection.send(&raw).await;
-            latencies.push(sent.elapsed());
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        latencies
-    });
-    let mut floods = Vec::new();
-    for body in login_bodies {
-        floods.push(tokio::spawn(drive(port, body, 1, seconds)));
+    let (logins, health) = flood(port, login_bodies, 200, seconds).await;
+    let mut page_bodies = Vec::new();
+    for i in 16..32 {
+        page_bodies.push(Arc::new(
+            login_page_post(port, &browser.0, &format!("user{i}")).await,
+        ));
     }
-    let mut logins = Run {
-        ok: 0,
-        failed: 0,
-        latencies: Vec::new(),
-        elapsed: Duration::from_secs(seconds),
-    };
-    for flood in floods {
-        if let Ok(run) = flood.await {
-            logins.ok += run.ok;
-            logins.failed += run.failed;
-            logins.latencies.extend(run.latencies);
-        }
-    }
-    logins.latencies.sort();
-    let mut health = Run {
-        ok: 0,
-        failed: 0,
-        latencies: health.await.unwrap_or_default(),
-        elapsed: Duration::ZERO,
-    };
-    health.latencies.sort();
+    let (page_logins, page_health) = flood(port, page_bodies, 303, seconds).await;
     let argon2_rate = first_bound.max(argon2_rate(seconds).await);
 
     // 3. client_credentials at saturation (last: its tens of thousands of audit rows would leave
@@ -528,6 +512,15 @@ async fn main() {
         ms(health.percentile(1.0)),
         health.latencies.len()
     );
+    println!(
+        "| login page sign-ins/s (16 connections, POST /oauth2/login → 303) | {:.1} = {:.0}% of the argon2id bound ({} failed), p99 {}; /healthz p99 {}, max {} |",
+        page_logins.rate(),
+        100.0 * page_logins.rate() / argon2_rate,
+        page_logins.failed,
+        ms(page_logins.percentile(0.99)),
+        ms(page_health.percentile(0.99)),
+        ms(page_health.percentile(1.0))
+    );
     let full_label = format!("{} revocations", revokers * 100);
     for (label, cost) in [("no revocations", &empty), (full_label.as_str(), &full)] {
         println!(
@@ -542,6 +535,88 @@ async fn main() {
     }
     drop(plane);
     drop(postgres);
+}
+
+/// A sign-in on the login page as a browser submits it for `username` (password
+/// `correct horse battery`): the login cookie and the form's hidden fields from
+/// `GET /oauth2/authorize` of `client_id`, then the `POST /oauth2/login`, answered 303 with a
+/// code each time it is sent.
+async fn login_page_post(port: u16, client_id: &str, username: &str) -> Vec<u8> {
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", CALLBACK),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("state", "bench"),
+        ])
+        .finish();
+    let page = portcullis_tests::http::get(port, &format!("/oauth2/authorize?{query}"), None).await;
+    assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
+    let cookie = page
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("the login page sets its cookie"))
+        .to_owned();
+    let mut form =
+        portcullis_test_support::html::hidden_fields(&String::from_utf8_lossy(&page.body));
+    form.push(("username".into(), username.into()));
+    form.push(("password".into(), "correct horse battery".into()));
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form)
+        .finish();
+    format!(
+        "POST /oauth2/login HTTP/1.1\r\nhost: bench\r\ncookie: {cookie}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// One connection per body sending it for `seconds` (`expected` is success), with `/healthz`
+/// sampled every 10 ms meanwhile: the logins and the health latencies.
+async fn flood(port: u16, bodies: Vec<Arc<Vec<u8>>>, expected: u16, seconds: u64) -> (Run, Run) {
+    let health = tokio::spawn(async move {
+        let mut connection = Connection::open(port).await;
+        let raw = b"GET /healthz HTTP/1.1\r\nhost: bench\r\n\r\n".to_vec();
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        let mut latencies = Vec::new();
+        while Instant::now() < deadline {
+            let sent = Instant::now();
+            connection.send(&raw).await;
+            latencies.push(sent.elapsed());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        latencies
+    });
+    let mut floods = Vec::new();
+    for body in bodies {
+        floods.push(tokio::spawn(drive_expecting(
+            port, body, 1, seconds, expected,
+        )));
+    }
+    let mut logins = Run {
+        ok: 0,
+        failed: 0,
+        latencies: Vec::new(),
+        elapsed: Duration::from_secs(seconds),
+    };
+    for flood in floods {
+        if let Ok(run) = flood.await {
+            logins.ok += run.ok;
+            logins.failed += run.failed;
+            logins.latencies.extend(run.latencies);
+        }
+    }
+    logins.latencies.sort();
+    let mut health = Run {
+        ok: 0,
+        failed: 0,
+        latencies: health.await.unwrap_or_default(),
+        elapsed: Duration::ZERO,
+    };
+    health.latencies.sort();
+    (logins, health)
 }
 
 struct BundleCost {
