@@ -1586,3 +1586,57 @@ both_backends!(
     openid_scope_names_are_never_a_clients_access_scopes_on,
     openid_scope_names_are_never_a_clients_access_scopes
 );
+
+async fn a_code_exchanges_audit_row_is_chained_right_after_it_commits(db: &TestDb) {
+    let (app, client, user) = started(db).await;
+    let admin = app.admin_token().await;
+    let mut exchanged = Vec::new();
+    for _ in 0..3 {
+        let code = code_for(&app, &request(&client.0, &[]), "alice", PASSWORD).await;
+        let reply = exchange(&app, &client, &code, VERIFIER).await;
+        exchanged.push(decode_claims(&access_token(&reply))["jti"].clone());
+    }
+    let query = format!("/admin/v1/audit?action=token.issued&target=user:{user}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let rows = loop {
+        let page = app
+            .send(Call::new(Method::GET, &query).bearer(&admin))
+            .await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        let rows: Vec<serde_json::Value> = page.json()["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| match &r["detail"] {
+                serde_json::Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
+                detail => detail.clone(),
+            })
+            .filter(|detail: &serde_json::Value| detail["grant"] == "authorization_code")
+            .collect();
+        if rows.len() == exchanged.len() || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let jtis: Vec<serde_json::Value> = rows.iter().map(|detail| detail["jti"].clone()).collect();
+    for jti in &exchanged {
+        assert!(
+            jtis.contains(jti),
+            "every exchange has its chained row: {rows:?}"
+        );
+    }
+    let pool = &app.state.db().pool;
+    let staged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_outbox")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(staged, 0, "nothing is left staged");
+    portcullis_control_plane::audit::verify(pool, app.state.master())
+        .await
+        .expect("the chain verifies with the staged rows in it");
+}
+both_backends!(
+    a_code_exchanges_audit_row_is_chained_right_after_it_commits_on,
+    a_code_exchanges_audit_row_is_chained_right_after_it_commits
+);
