@@ -1640,3 +1640,49 @@ both_backends!(
     a_code_exchanges_audit_row_is_chained_right_after_it_commits_on,
     a_code_exchanges_audit_row_is_chained_right_after_it_commits
 );
+
+async fn a_staged_audit_row_the_service_did_not_write_is_never_chained(db: &TestDb) {
+    let (app, client, _) = started(db).await;
+    let pool = &app.state.db().pool;
+    sqlx::query(
+        "INSERT INTO audit_outbox (id, queued_at, actor, action, target, outcome, client_ip, request_id, detail, mac) \
+         VALUES ('forged', 1, 'user:framed', 'user.deleted', 'user:victim', 'success', '', '', '{}', 'not-a-mac')",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let code = code_for(&app, &request(&client.0, &[]), "alice", PASSWORD).await;
+    let reply = exchange(&app, &client, &code, VERIFIER).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    portcullis_control_plane::audit::outbox::drain(pool, app.state.master())
+        .await
+        .unwrap();
+    let forged: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE actor = 'user:framed'")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        forged, 0,
+        "a row without the service's MAC is dropped, not chained"
+    );
+    let genuine: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'token.issued' AND detail LIKE '%authorization_code%'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(genuine, 1, "the exchange's own row is chained");
+    let staged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_outbox")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(staged, 0);
+    portcullis_control_plane::audit::verify(pool, app.state.master())
+        .await
+        .expect("the chain verifies");
+}
+both_backends!(
+    a_staged_audit_row_the_service_did_not_write_is_never_chained_on,
+    a_staged_audit_row_the_service_did_not_write_is_never_chained
+);

@@ -440,23 +440,14 @@ pub async fn erase_addresses(
     tx: &mut Transaction<'static, Any>,
     subject: &str,
 ) -> Result<u64, sqlx::Error> {
-    let chained = sqlx::query(
+    Ok(sqlx::query(
         "UPDATE audit_log SET client_ip = '' WHERE (actor = $1 OR target = $1) \
          AND client_ip_pseudonym <> '' AND client_ip <> ''",
     )
     .bind(subject)
     .execute(&mut **tx)
     .await?
-    .rows_affected();
-    // Rows not chained yet are chained without an address (so without a pseudonym).
-    let staged = sqlx::query(
-        "UPDATE audit_outbox SET client_ip = '' WHERE (actor = $1 OR target = $1) AND client_ip <> ''",
-    )
-    .bind(subject)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(chained + staged)
+    .rows_affected())
 }
 
 /// Refuses to go on with a chain that is not keyed, unless it is empty (a new store, which is
