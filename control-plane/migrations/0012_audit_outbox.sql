@@ -1,8 +1,7 @@
 -- Audit events committed with the change they record but not yet chained: a hot path (the code
 -- exchange) writes its row here in its own transaction, without waiting its turn on the chain
 -- head, and the group-commit writer moves the rows into audit_log (chained, in order) and out
--- of here in one transaction shortly after. `mac` is an HMAC of the row under the audit chain's
--- key: a row written by anyone without the master key is never chained.
+-- of here in one transaction shortly after.
 CREATE TABLE audit_outbox (
     id TEXT PRIMARY KEY,
     queued_at BIGINT NOT NULL,
@@ -12,7 +11,6 @@ CREATE TABLE audit_outbox (
     outcome TEXT NOT NULL,
     client_ip TEXT NOT NULL,
     request_id TEXT NOT NULL,
-    detail TEXT NOT NULL,
-    mac TEXT NOT NULL
+    detail TEXT NOT NULL
 );
 CREATE INDEX audit_outbox_queued ON audit_outbox (queued_at, id);

@@ -440,14 +440,23 @@ pub async fn erase_addresses(
     tx: &mut Transaction<'static, Any>,
     subject: &str,
 ) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
+    let chained = sqlx::query(
         "UPDATE audit_log SET client_ip = '' WHERE (actor = $1 OR target = $1) \
          AND client_ip_pseudonym <> '' AND client_ip <> ''",
     )
     .bind(subject)
     .execute(&mut **tx)
     .await?
-    .rows_affected())
+    .rows_affected();
+    // Rows not chained yet are chained without an address (so without a pseudonym).
+    let staged = sqlx::query(
+        "UPDATE audit_outbox SET client_ip = '' WHERE (actor = $1 OR target = $1) AND client_ip <> ''",
+    )
+    .bind(subject)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(chained + staged)
 }
 
 /// Refuses to go on with a chain that is not keyed, unless it is empty (a new store, which is

@@ -127,7 +127,6 @@ pub async fn exchange(
     // on the chain head inside this transaction (see `audit::outbox`).
     audit::outbox::stage(
         &mut tx,
-        state.master(),
         origin,
         &Event {
             actor: &format!("client:{}", client.client_id),

@@ -212,8 +212,6 @@ pub async fn enable_user(ctx: &Context<'_>, id: &str) -> Result<(), ServiceError
 /// Erases a user's personal data: the user, the sessions, and the client addresses of the user's
 /// audit rows; the audit keeps the random id and the addresses' pseudonyms.
 pub async fn delete_user(ctx: &Context<'_>, id: &str) -> Result<(), ServiceError> {
-    // Staged rows are chained first, so that the erasure below reaches them too.
-    audit::outbox::drain(ctx.store, ctx.master).await?;
     let mut tx = ctx.begin().await?;
     managed_user(ctx, &mut tx, id).await?;
     end_all_sessions(ctx, &mut tx, id).await?;
