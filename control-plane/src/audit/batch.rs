@@ -6,13 +6,7 @@
 use crate::audit::{self, Event, Origin};
 use crate::keys::secrets::MasterKey;
 use sqlx::AnyPool;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Notify};
-
-/// How often staged rows ([`crate::audit::outbox`]) are chained without being asked: those a
-/// replica that stopped left behind.
-const DRAIN_INTERVAL: Duration = Duration::from_secs(1);
+use tokio::sync::{mpsc, oneshot};
 
 /// Most events committed together.
 const MAX_BATCH: usize = 256;
@@ -44,34 +38,15 @@ pub enum BatchError {
 #[derive(Debug, Clone)]
 pub struct AuditBatcher {
     queue: mpsc::Sender<Pending>,
-    staged: Arc<Notify>,
 }
 
 impl AuditBatcher {
     /// Starts the writer on `pool`, chaining rows under `master`.
     pub fn spawn(pool: AnyPool, master: MasterKey) -> Self {
         let (queue, mut receiver) = mpsc::channel::<Pending>(4096);
-        let staged = Arc::new(Notify::new());
-        let wake = Arc::clone(&staged);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
-            let mut tick = tokio::time::interval(DRAIN_INTERVAL);
-            loop {
-                tokio::select! {
-                    received = receiver.recv_many(&mut batch, MAX_BATCH) => {
-                        if received == 0 {
-                            break;
-                        }
-                    }
-                    () = wake.notified() => {
-                        chain_staged(&pool, &master).await;
-                        continue;
-                    }
-                    _ = tick.tick() => {
-                        chain_staged(&pool, &master).await;
-                        continue;
-                    }
-                }
+            while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 match write(&pool, &master, &batch).await {
                     Ok(seqs) => {
                         for (pending, seq) in batch.drain(..).zip(seqs) {
@@ -86,12 +61,7 @@ impl AuditBatcher {
                 }
             }
         });
-        AuditBatcher { queue, staged }
-    }
-
-    /// Asks the writer to chain the staged rows (a transaction that staged one has committed).
-    pub fn chain_staged(&self) {
-        self.staged.notify_one();
+        AuditBatcher { queue }
     }
 
     /// Records `event` and returns its sequence number once it is committed.
@@ -112,12 +82,6 @@ impl AuditBatcher {
         wait.await
             .map_err(|_| BatchError::Stopped)?
             .map_err(BatchError::Db)
-    }
-}
-
-async fn chain_staged(pool: &AnyPool, master: &MasterKey) {
-    if let Err(error) = audit::outbox::drain(pool, master).await {
-        tracing::warn!(%error, "chaining staged audit rows");
     }
 }
 

@@ -19,12 +19,10 @@
 //! (an empty pseudonym) are chained over the address itself and keep it.
 //!
 //! [`action`] names what the log records, [`batch`] groups the rows of hot paths into one
-//! transaction, [`outbox`] lets a hot path commit its row with its change without taking a turn
-//! on the chain head, and [`relay`] publishes the events to Redis.
+//! transaction, and [`relay`] publishes the events to Redis.
 
 pub mod action;
 pub mod batch;
-pub mod outbox;
 pub mod relay;
 
 use crate::audit::action::Action;
@@ -440,23 +438,14 @@ pub async fn erase_addresses(
     tx: &mut Transaction<'static, Any>,
     subject: &str,
 ) -> Result<u64, sqlx::Error> {
-    let chained = sqlx::query(
+    Ok(sqlx::query(
         "UPDATE audit_log SET client_ip = '' WHERE (actor = $1 OR target = $1) \
          AND client_ip_pseudonym <> '' AND client_ip <> ''",
     )
     .bind(subject)
     .execute(&mut **tx)
     .await?
-    .rows_affected();
-    // Rows not chained yet are chained without an address (so without a pseudonym).
-    let staged = sqlx::query(
-        "UPDATE audit_outbox SET client_ip = '' WHERE (actor = $1 OR target = $1) AND client_ip <> ''",
-    )
-    .bind(subject)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(chained + staged)
+    .rows_affected())
 }
 
 /// Refuses to go on with a chain that is not keyed, unless it is empty (a new store, which is

@@ -123,10 +123,9 @@ pub async fn exchange(
     .await?;
     codes::opened(&mut tx, &hash, &opened.session_id).await?;
     let subject = format!("user:{}", user.user_id);
-    // Staged with the session it records, and chained by the audit writer right after: no turn
-    // on the chain head inside this transaction (see `audit::outbox`).
-    audit::outbox::stage(
+    audit::append(
         &mut tx,
+        state.master(),
         origin,
         &Event {
             actor: &format!("client:{}", client.client_id),
@@ -138,7 +137,6 @@ pub async fn exchange(
     )
     .await?;
     tx.commit().await?;
-    state.audit().chain_staged();
     let opened = if crate::infra::db::words(&issued.openid_scope)
         .iter()
         .any(|s| s == "openid")

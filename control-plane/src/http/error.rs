@@ -379,15 +379,6 @@ impl IntoApi for crate::audit::batch::BatchError {
     }
 }
 
-impl IntoApi for crate::audit::outbox::StageError {
-    fn into_api(self) -> ApiError {
-        match self {
-            crate::audit::outbox::StageError::Db(e) => e.into(),
-            crate::audit::outbox::StageError::Random(e) => ApiError::Internal(e.to_string()),
-        }
-    }
-}
-
 impl IntoApi for crate::identity::passwords::HashError {
     fn into_api(self) -> ApiError {
         ApiError::Unavailable(self.to_string())
@@ -442,8 +433,7 @@ from_store_error!(
     crate::oauth::tokens::IssueError,
     portcullis_authz::bearer::BearerError,
     crate::identity::passwords::HashError,
-    crate::audit::batch::BatchError,
-    crate::audit::outbox::StageError
+    crate::audit::batch::BatchError
 );
 
 #[cfg(test)]

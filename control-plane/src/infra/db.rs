@@ -37,7 +37,6 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/0010_authorization_code.sql"),
     ),
     (11, include_str!("../../migrations/0011_openid_connect.sql")),
-    (12, include_str!("../../migrations/0012_audit_outbox.sql")),
 ];
 
 /// Which database is behind the pool.
