@@ -234,7 +234,7 @@ async fn password_login(db: &TestDb) {
     let web = app
         .client_from(&portcullis_control_plane::oauth::clients::NewClient {
             name: "web",
-            scopes: "api:items:read api:items:write openid",
+            scopes: "api:items:read api:items:write api:reports:read",
             grants: &[
                 portcullis_control_plane::oauth::grant::GrantType::Password,
                 portcullis_control_plane::oauth::grant::GrantType::RefreshToken,
