@@ -403,3 +403,50 @@ both_backends!(
     copied_key_rows,
     an_id_token_key_copied_into_the_access_token_keys_is_refused
 );
+
+/// A key rotation rotates the ID-token keys too, and the JWKS the running service publishes
+/// follows at once (the keys it holds in memory are read again whenever one changes).
+async fn a_key_rotation_republishes_the_id_token_keys(db: &TestDb) {
+    let app = TestApp::start(config(db, &[])).await;
+    let admin = app.admin_token().await;
+    let created = app
+        .send(
+            Call::new(Method::POST, "/admin/v1/clients")
+                .bearer(&admin)
+                .json(&json!({"name": "web", "grant_types": ["authorization_code"], "redirect_uris": [CALLBACK]})),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let rsa_kids = |text: &str| -> Vec<String> {
+        serde_json::from_str::<Value>(text).unwrap()["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|k| k["kty"] == "RSA")
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let before = rsa_kids(&app.get("/.well-known/jwks.json").await.text);
+    assert_eq!(before.len(), 2, "{before:?}");
+    let rotated = app
+        .send(Call::new(Method::POST, "/admin/v1/keys/rotate?force=true").bearer(&admin))
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    let after = rsa_kids(&app.get("/.well-known/jwks.json").await.text);
+    assert_eq!(
+        after.len(),
+        2,
+        "the new active key and a new next one: {after:?}"
+    );
+    assert_ne!(before, after, "the published ID-token keys changed");
+    assert_eq!(
+        before.iter().filter(|kid| after.contains(kid)).count(),
+        1,
+        "the next key stays (now signing), the forced-out active one is gone: {before:?} → {after:?}"
+    );
+}
+
+both_backends!(
+    id_token_key_rotation,
+    a_key_rotation_republishes_the_id_token_keys
+);

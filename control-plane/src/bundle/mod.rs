@@ -70,22 +70,10 @@ pub struct Published {
     pub served: Option<Served>,
     /// The key that signs new tokens.
     pub signer: Option<crate::oauth::tokens::TokenKey>,
-    /// The keys that sign ID tokens now, one per algorithm that has a chain.
-    pub id_token_signers: Vec<crate::oauth::tokens::TokenKey>,
-    /// The published ID-token keys (next, active, retiring): what logout hints verify with.
-    pub id_token_keys: KeySet,
+    /// The ID-token keys: their signers and the key set logout hints verify with.
+    pub id_tokens: crate::keys::id_token::InUse,
     /// `/.well-known/jwks.json`: the access-token keys, then the ID-token keys.
     pub public_jwks: portcullis_authz::jwk::Jwks,
-}
-
-impl Published {
-    /// The key that signs ID tokens with `alg`, if that algorithm has keys.
-    pub fn id_token_signer(
-        &self,
-        alg: portcullis_authz::jwk::Algorithm,
-    ) -> Option<&crate::oauth::tokens::TokenKey> {
-        self.id_token_signers.iter().find(|k| k.algorithm() == alg)
-    }
 }
 
 /// A bundle ready to serve.
@@ -149,14 +137,10 @@ pub async fn assemble(
         Err(e) => return Err(e.into()),
     };
     let jwks = crate::keys::signing::jwks(pool, master).await?;
-    let id_token_jwks = crate::keys::id_token::jwks(pool, master).await?;
-    let mut id_token_signers = Vec::new();
-    for alg in crate::keys::id_token::ALGORITHMS {
-        id_token_signers.extend(crate::keys::id_token::signer(pool, master, alg).await?);
-    }
-    let (id_token_keys, _) = KeySet::from_jwks(&id_token_jwks);
+    let id_tokens =
+        crate::keys::id_token::in_use(pool, master, previous.map(|p| &p.id_tokens)).await?;
     let mut public_jwks = jwks.clone();
-    public_jwks.keys.extend(id_token_jwks.keys);
+    public_jwks.keys.extend(id_tokens.jwks.keys.iter().cloned());
     let revoked = live_revocations(pool, crate::now()).await?;
     let policies = crate::policy::store::active(pool).await?;
     let (keys, _) = KeySet::from_jwks(&jwks);
@@ -200,8 +184,7 @@ pub async fn assemble(
         revocations,
         served,
         signer,
-        id_token_signers,
-        id_token_keys,
+        id_tokens,
         public_jwks,
     })
 }

@@ -167,7 +167,7 @@ pub async fn exchange(
 /// moves the bundle version so that every replica publishes it.
 async fn id_token_key(state: &AppState, client: &Client) -> Result<TokenKey, ApiError> {
     let alg = client.id_token_signed_response_alg.algorithm();
-    if let Some(key) = state.published().id_token_signer(alg) {
+    if let Some(key) = state.published().id_tokens.signer(alg) {
         return Ok(key.clone());
     }
     let mut tx = state.db().pool.begin().await?;
@@ -177,7 +177,8 @@ async fn id_token_key(state: &AppState, client: &Client) -> Result<TokenKey, Api
     state.republish().await?;
     state
         .published()
-        .id_token_signer(alg)
+        .id_tokens
+        .signer(alg)
         .cloned()
         .ok_or_else(|| ApiError::Unavailable("no ID token signing key".into()))
 }

@@ -792,9 +792,8 @@ pub async fn userinfo_post(
 }
 
 async fn userinfo_of(state: &AppState, Bearer(token): Bearer) -> Result<Json<Value>, ApiError> {
-    let state = state.clone();
-    let claims = caller(&state, &token, Accept::Any)?;
-    if let Some(body) = openid_claims(&state, &claims).await? {
+    let claims = caller(state, &token, Accept::Any)?;
+    if let Some(body) = openid_claims(state, &claims).await? {
         return Ok(Json(body));
     }
     let mut body = json!({"sub": claims.sub.to_string(), "roles": claims.roles});
@@ -802,7 +801,7 @@ async fn userinfo_of(state: &AppState, Bearer(token): Bearer) -> Result<Json<Val
         body["tenant"] = json!(tenant);
     }
     if let (Some(target), Value::Object(extra)) =
-        (body.as_object_mut(), user_fields(&state, &claims).await?)
+        (body.as_object_mut(), user_fields(state, &claims).await?)
     {
         for (name, value) in extra {
             let name = if name == "username" {

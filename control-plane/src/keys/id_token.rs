@@ -20,8 +20,8 @@ use crate::keys::signing::{
     KeyError, KeyStore,
 };
 use crate::oauth::tokens::TokenKey;
-use portcullis_authz::jwk::{Algorithm, Jwks};
-use sqlx::{Any, AnyPool, Transaction};
+use portcullis_authz::jwk::{Algorithm, Jwks, KeySet};
+use sqlx::{Any, AnyPool, Row as _, Transaction};
 
 const TABLE: &str = "id_token_keys";
 
@@ -104,4 +104,56 @@ pub async fn signer(
 pub async fn jwks(pool: &AnyPool, master: &MasterKey) -> Result<Jwks, KeyError> {
     let prefixes = ALGORITHMS.map(|alg| store(alg).prefix);
     published_in(pool, master, TABLE, &prefixes).await
+}
+
+/// The ID-token keys as the running service uses them: the signers, the key set logout hints
+/// verify with, and their part of the public JWKS.
+#[derive(Debug, Clone, Default)]
+pub struct InUse {
+    /// `(kid, state)` of every key in kid order: what tells whether the keys changed.
+    versions: Vec<(String, String)>,
+    /// The keys that sign now, one per algorithm that has a chain.
+    pub signers: Vec<TokenKey>,
+    /// The published keys (next, active, retiring).
+    pub keys: KeySet,
+    /// The same as a JWKS.
+    pub jwks: Jwks,
+}
+
+impl InUse {
+    /// The key that signs ID tokens with `alg`, if that algorithm has keys.
+    pub fn signer(&self, alg: Algorithm) -> Option<&TokenKey> {
+        self.signers.iter().find(|k| k.algorithm() == alg)
+    }
+}
+
+/// The keys in use: `previous` again when no key was added or changed state since it was read.
+/// The bundle is republished at every revocation, and unsealing (and parsing) every RSA key each
+/// time would slow that path for keys that did not change.
+pub async fn in_use(
+    pool: &AnyPool,
+    master: &MasterKey,
+    previous: Option<&InUse>,
+) -> Result<InUse, KeyError> {
+    let versions = sqlx::query(&format!("SELECT kid, state FROM {TABLE} ORDER BY kid"))
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
+    if let Some(previous) = previous.filter(|p| p.versions == versions) {
+        return Ok(previous.clone());
+    }
+    let jwks = self::jwks(pool, master).await?;
+    let mut signers = Vec::new();
+    for alg in ALGORITHMS {
+        signers.extend(signer(pool, master, alg).await?);
+    }
+    let (keys, _) = KeySet::from_jwks(&jwks);
+    Ok(InUse {
+        versions,
+        signers,
+        keys,
+        jwks,
+    })
 }

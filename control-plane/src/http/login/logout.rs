@@ -129,7 +129,7 @@ async fn logout(
         None => None,
         Some(token) => {
             let published = state.published();
-            match id_token::verify_hint(&published.id_token_keys, &state.config().issuer, token) {
+            match id_token::verify_hint(&published.id_tokens.keys, &state.config().issuer, token) {
                 Some(hint) => Some(hint),
                 None => return refused("The sign-out request is not valid."),
             }
